@@ -1,0 +1,661 @@
+//! The link-sync engine: the C++ `LinkSync` and portsyncd main loop as a
+//! sans-IO state machine.
+//!
+//! It decides what portsyncd writes and when: which CONFIG_DB ports to
+//! produce into APPL_DB, when `PortConfigDone` and `PortInitDone` are due,
+//! which pre-existing links are stale (brought down and then ignored), and
+//! what each link event does to STATE_DB `PORT_TABLE`. It does no I/O: it
+//! never talks to Redis or the kernel, never reads a clock, never allocates.
+//! Facts it cannot know (is this port in APPL_DB? does its APPL_DB hash have
+//! `admin_status`?) are asked of the caller as data and answered as data.
+//!
+//! # Life of an engine
+//!
+//! ```text
+//! Configuring ──begin_initial_dump──▶ InitialDump ──end_initial_dump──▶ Pruning ──end_prune──▶ Running
+//!                                                 (warm start: straight to Running)
+//! ```
+//!
+//! 1. **Configuring**: [`add_config_port`](LinkSync::add_config_port) for each
+//!    CONFIG_DB `PORT` key.
+//! 2. **InitialDump**: link messages of our `RTM_GETLINK` dump (and any
+//!    notification meanwhile) go through [`handle_link`](LinkSync::handle_link).
+//!    On a cold start of a switch (not a DPU) every `Ethernet*` link seen now
+//!    existed before we produced anything, so it is recorded as stale. This is
+//!    where we differ from the C++ daemon on purpose: it lists the kernel's
+//!    links only *after* producing `PortConfigDone`, so host interfaces that a
+//!    fast orchagent creates in between are taken for stale ones.
+//! 3. [`end_initial_dump`](LinkSync::end_initial_dump) (at EOIU): the outbox
+//!    yields `BringLinkDown` for each stale link, then, on a cold start,
+//!    `ProduceAppPort` for each configured port and `PortConfigDone`.
+//! 4. **Pruning** (cold start only): for each port still awaited, the caller
+//!    reads APPL_DB `PORT_TABLE:<port>` and reports whether it has
+//!    `admin_status` ([`prune`](LinkSync::prune)); such ports need no host
+//!    interface event. [`end_prune`](LinkSync::end_prune) starts normal work.
+//! 5. **Running**: batches of link messages; `PortInitDone` once no
+//!    configured port is awaited, at most once.
+//!
+//! # Batches
+//!
+//! Link messages are handled in batches (typically one `recv`'s worth):
+//! [`handle_link`](LinkSync::handle_link) for each message, then the caller
+//! asks APPL_DB whether each port of [`pending_presence`](LinkSync::pending_presence)
+//! exists and reports it with [`set_presence`](LinkSync::set_presence), then
+//! [`commit_batch`](LinkSync::commit_batch), then drains
+//! [`poll_action`](LinkSync::poll_action) until `None`. Within a batch only the
+//! latest state of each port is written; a delete followed by a new link in
+//! the same batch keeps the delete (it clears fields other daemons wrote, as
+//! applying the events one by one would). The Redis state that results is the
+//! same as the C++ daemon's applying each event in turn.
+
+use core::fmt;
+
+use heapless::index_map::FnvIndexMap;
+
+use crate::filter::{self, ETHERNET_PREFIX, IgnoreReason, Verdict};
+use crate::name::{LinkLabel, NameError, PortName};
+use crate::netlink::{LinkMessage, LinkOp};
+
+/// Default capacity for configured ports and for stale links.
+pub const DEFAULT_PORT_CAPACITY: usize = 1024;
+/// Default capacity of distinct ports in one batch.
+pub const DEFAULT_BATCH_CAPACITY: usize = 1024;
+
+/// The engine with the default capacities.
+pub type DefaultLinkSync = LinkSync<DEFAULT_PORT_CAPACITY, DEFAULT_BATCH_CAPACITY>;
+
+/// Cold or warm start, as decided from SONiC's WarmStart keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartKind {
+    /// Produce the configuration, bring stale links down.
+    Cold,
+    /// Produce nothing to APPL_DB, bring nothing down.
+    Warm,
+}
+
+/// `DEVICE_METADATA|localhost` `switch_type`, as far as portsyncd cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchType {
+    /// Anything but `dpu` (absent means `switch`).
+    Switch,
+    /// A DPU: netdevs live as long as the driver; no stale-link handling.
+    Dpu,
+}
+
+impl SwitchType {
+    /// Maps the CONFIG_DB value (absent = `None`).
+    pub fn from_config(value: Option<&str>) -> Self {
+        if value == Some(crate::schema::SWITCH_TYPE_DPU) { SwitchType::Dpu } else { SwitchType::Switch }
+    }
+}
+
+/// How the engine starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// Cold or warm.
+    pub start: StartKind,
+    /// Switch or DPU.
+    pub switch_type: SwitchType,
+}
+
+/// Where the engine is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Collecting CONFIG_DB ports.
+    Configuring,
+    /// Reading the kernel's initial dump.
+    InitialDump,
+    /// Cold start: dropping ports APPL_DB already knows as set up.
+    Pruning,
+    /// Normal operation.
+    Running,
+}
+
+/// The kernel state of a port that STATE_DB `PORT_TABLE|<port>` publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkState {
+    /// The link's ifindex.
+    pub ifindex: u32,
+    /// `IFF_UP`: `admin_status`.
+    pub admin_up: bool,
+    /// `IFF_RUNNING`: `netdev_oper_status`.
+    pub oper_up: bool,
+    /// `IFLA_MTU`, 0 when absent (as the C++ daemon writes it).
+    pub mtu: u32,
+}
+
+impl LinkState {
+    /// The state a link message reports.
+    pub fn of(link: &LinkMessage<'_>) -> Self {
+        Self {
+            ifindex: link.index,
+            admin_up: link.is_admin_up(),
+            oper_up: link.is_oper_up(),
+            mtu: link.mtu.unwrap_or(0),
+        }
+    }
+}
+
+/// What the caller must do, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Bring the link down (`RTM_SETLINK` clearing `IFF_UP`): it existed before
+    /// this cold start.
+    BringLinkDown {
+        /// The link to bring down.
+        ifindex: u32,
+        /// Its name, for the log.
+        name: LinkLabel,
+    },
+    /// Produce CONFIG_DB `PORT|<name>`'s fields, verbatim, into APPL_DB `PORT_TABLE`.
+    ProduceAppPort {
+        /// The port.
+        name: PortName,
+    },
+    /// Produce APPL_DB `PORT_TABLE:PortConfigDone` with `count` = `count`.
+    PortConfigDone {
+        /// Number of configured ports.
+        count: u32,
+    },
+    /// HSET STATE_DB `PORT_TABLE|<name>`: `state`, `netdev_oper_status`,
+    /// `admin_status`, `mtu` (see [`crate::schema`]).
+    SetStatePort {
+        /// The port.
+        name: PortName,
+        /// What to publish.
+        state: LinkState,
+    },
+    /// DEL STATE_DB `PORT_TABLE|<name>` (the whole hash).
+    DelStatePort {
+        /// The port.
+        name: PortName,
+    },
+    /// Nothing to write: the port is not in APPL_DB `PORT_TABLE`, so its link
+    /// event is dropped (the C++ daemon logs "Cannot find ... in port table").
+    PortNotInAppDb {
+        /// The port.
+        name: PortName,
+    },
+    /// Produce APPL_DB `PORT_TABLE:PortInitDone` with `lanes` = `0`.
+    PortInitDone,
+}
+
+/// What [`LinkSync::handle_link`] did with a message (for logs and counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Queued in the batch.
+    Queued(PortName),
+    /// Recorded as a stale pre-existing link; it will be brought down.
+    MarkedStale {
+        /// Its ifindex.
+        ifindex: u32,
+    },
+    /// Not ours.
+    Ignored(IgnoreReason),
+    /// Would be ours, but its name cannot become a key.
+    Rejected(NameError),
+}
+
+/// A call the engine could not take. The call changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncError {
+    /// The call does not belong to the current phase.
+    WrongPhase {
+        /// The phase the engine is in.
+        phase: Phase,
+    },
+    /// Actions are still waiting in [`LinkSync::poll_action`]; drain them first.
+    OutboxNotDrained,
+    /// The batch holds as many distinct ports as it can: commit it, drain
+    /// the actions, then hand the same message in again.
+    BatchFull,
+    /// More configured ports than the engine's capacity.
+    PortTableFull,
+    /// More stale links than the engine's capacity; this one will not be
+    /// ignored later, though it is brought down.
+    StaleTableFull,
+    /// A configured port's name cannot become a key.
+    InvalidName(NameError),
+    /// [`LinkSync::commit_batch`] was called before every presence question was answered.
+    PresenceUnanswered(PortName),
+    /// [`LinkSync::set_presence`] for a port with no pending question.
+    NoPresenceQuestion(PortName),
+    /// A batch has messages but was not committed.
+    BatchOpen,
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::WrongPhase { phase } => write!(f, "call not allowed in phase {phase:?}"),
+            SyncError::OutboxNotDrained => f.write_str("actions are waiting to be polled"),
+            SyncError::BatchFull => f.write_str("batch is full; commit it first"),
+            SyncError::PortTableFull => f.write_str("too many configured ports for this build"),
+            SyncError::StaleTableFull => f.write_str("too many pre-existing links for this build"),
+            SyncError::InvalidName(e) => write!(f, "invalid port name: {e}"),
+            SyncError::PresenceUnanswered(p) => write!(f, "APPL_DB presence of {p} not answered"),
+            SyncError::NoPresenceQuestion(p) => write!(f, "no APPL_DB presence question for {p}"),
+            SyncError::BatchOpen => f.write_str("a batch is open; commit it first"),
+        }
+    }
+}
+
+impl core::error::Error for SyncError {}
+
+/// Counts of what the engine decided, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncCounters {
+    /// Link messages handed in.
+    pub link_messages: u64,
+    /// Ignored messages, indexed by [`IgnoreReason::index`].
+    pub ignored: [u64; IgnoreReason::ALL.len()],
+    /// Messages rejected for their name.
+    pub rejected_names: u64,
+    /// Links recorded as stale.
+    pub stale_links: u64,
+    /// Stale links that did not fit in the table.
+    pub stale_overflow: u64,
+    /// Messages merged into an earlier one of the same batch and port.
+    pub coalesced: u64,
+    /// STATE_DB writes decided.
+    pub state_sets: u64,
+    /// STATE_DB deletes decided.
+    pub state_dels: u64,
+    /// NEWLINKs dropped because the port is not in APPL_DB.
+    pub not_in_app_db: u64,
+    /// Batches committed.
+    pub batches: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PendingChange {
+    Delete,
+    Write(LinkState),
+    DeleteThenWrite(LinkState),
+}
+
+impl PendingChange {
+    fn then(self, op: LinkOp, state: LinkState) -> Self {
+        match (self, op) {
+            (_, LinkOp::Del) => PendingChange::Delete,
+            (PendingChange::Write(_), LinkOp::New) => PendingChange::Write(state),
+            (PendingChange::Delete | PendingChange::DeleteThenWrite(_), LinkOp::New) => {
+                PendingChange::DeleteThenWrite(state)
+            }
+        }
+    }
+
+    fn write(self) -> Option<LinkState> {
+        match self {
+            PendingChange::Delete => None,
+            PendingChange::Write(s) | PendingChange::DeleteThenWrite(s) => Some(s),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Presence {
+    Unknown,
+    Present,
+    Absent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pending {
+    change: PendingChange,
+    presence: Presence,
+}
+
+/// The actions still to be handed out, as a cursor over the engine's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outbox {
+    Idle,
+    StaleLinks { next: usize },
+    ConfigPorts { next: usize },
+    ConfigDone,
+    Batch { next: usize, delete_sent: bool },
+    InitDone,
+}
+
+/// The link-sync engine, with room for `P` configured ports (and `P` stale
+/// links) and `B` distinct ports per batch. Both must be powers of two.
+///
+/// Its size is fixed at compile time; [`DefaultLinkSync`] is documented in
+/// the crate root.
+pub struct LinkSync<const P: usize, const B: usize> {
+    config: SyncConfig,
+    phase: Phase,
+    /// CONFIG_DB ports in the order read; `true` while awaiting its host interface.
+    ports: FnvIndexMap<PortName, bool, P>,
+    awaiting: usize,
+    /// Links that existed before this cold start, by ifindex. Never shrinks.
+    stale: FnvIndexMap<u32, LinkLabel, P>,
+    batch: FnvIndexMap<PortName, Pending, B>,
+    outbox: Outbox,
+    init_done: bool,
+    counters: SyncCounters,
+}
+
+impl<const P: usize, const B: usize> LinkSync<P, B> {
+    /// A new engine, in [`Phase::Configuring`].
+    pub fn new(config: SyncConfig) -> Self {
+        Self {
+            config,
+            phase: Phase::Configuring,
+            ports: FnvIndexMap::new(),
+            awaiting: 0,
+            stale: FnvIndexMap::new(),
+            batch: FnvIndexMap::new(),
+            outbox: Outbox::Idle,
+            init_done: false,
+            counters: SyncCounters::default(),
+        }
+    }
+
+    /// How the engine was started.
+    pub const fn config(&self) -> SyncConfig {
+        self.config
+    }
+
+    /// The current phase.
+    pub const fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// What the engine has decided so far.
+    pub const fn counters(&self) -> &SyncCounters {
+        &self.counters
+    }
+
+    /// Number of configured ports.
+    pub fn configured_ports(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// Configured ports still waiting for their host interface, in config order.
+    pub fn awaiting_ports(&self) -> impl Iterator<Item = &PortName> + '_ {
+        self.ports.iter().filter(|(_, awaiting)| **awaiting).map(|(name, _)| name)
+    }
+
+    /// Whether `PortInitDone` has been decided.
+    pub const fn is_init_done(&self) -> bool {
+        self.init_done
+    }
+
+    /// Whether `ifindex` is a link that existed before this cold start.
+    pub fn is_stale(&self, ifindex: u32) -> bool {
+        self.stale.contains_key(&ifindex)
+    }
+
+    fn expect_phase(&self, phase: Phase) -> Result<(), SyncError> {
+        if self.phase != phase {
+            return Err(SyncError::WrongPhase { phase: self.phase });
+        }
+        if self.outbox != Outbox::Idle {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        Ok(())
+    }
+
+    /// Adds a CONFIG_DB `PORT` key. Adding a port twice changes nothing.
+    pub fn add_config_port(&mut self, name: &[u8]) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        let name = PortName::new(name).map_err(SyncError::InvalidName)?;
+        if self.ports.contains_key(&name) {
+            return Ok(());
+        }
+        self.ports.insert(name, true).map_err(|_| SyncError::PortTableFull)?;
+        self.awaiting += 1;
+        Ok(())
+    }
+
+    /// The configuration is complete; the kernel dump begins.
+    pub fn begin_initial_dump(&mut self) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        self.phase = Phase::InitialDump;
+        Ok(())
+    }
+
+    fn records_stale_links(&self) -> bool {
+        self.phase == Phase::InitialDump
+            && self.config.start == StartKind::Cold
+            && self.config.switch_type == SwitchType::Switch
+    }
+
+    /// Handles one link message of the current batch.
+    pub fn handle_link(&mut self, link: &LinkMessage<'_>) -> Result<Disposition, SyncError> {
+        if self.phase == Phase::Configuring {
+            return Err(SyncError::WrongPhase { phase: self.phase });
+        }
+        if !matches!(self.outbox, Outbox::Idle) {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        if self.records_stale_links()
+            && link.op == LinkOp::New
+            && link.name.is_some_and(|n| n.starts_with(ETHERNET_PREFIX))
+            && !self.is_stale(link.index)
+        {
+            // Everything named Ethernet* before we produced anything is left
+            // over from an earlier run, whatever its kind or master.
+            self.counters.link_messages += 1;
+            let label = LinkLabel::new(link.name.unwrap_or_default());
+            if self.stale.insert(link.index, label).is_err() {
+                self.counters.stale_overflow += 1;
+                return Err(SyncError::StaleTableFull);
+            }
+            self.counters.stale_links += 1;
+            return Ok(Disposition::MarkedStale { ifindex: link.index });
+        }
+        let verdict = filter::classify(link, |ifindex| self.is_stale(ifindex));
+        let name = match verdict {
+            Verdict::Accept(name) => name,
+            Verdict::Ignore(reason) => {
+                self.counters.link_messages += 1;
+                self.counters.ignored[reason.index()] += 1;
+                return Ok(Disposition::Ignored(reason));
+            }
+            Verdict::Reject(error) => {
+                self.counters.link_messages += 1;
+                self.counters.rejected_names += 1;
+                return Ok(Disposition::Rejected(error));
+            }
+        };
+        let state = LinkState::of(link);
+        if let Some(pending) = self.batch.get_mut(&name) {
+            pending.change = pending.change.then(link.op, state);
+            if pending.change.write().is_some() {
+                pending.presence = Presence::Unknown;
+            }
+            self.counters.coalesced += 1;
+        } else {
+            let change = match link.op {
+                LinkOp::New => PendingChange::Write(state),
+                LinkOp::Del => PendingChange::Delete,
+            };
+            let pending = Pending { change, presence: Presence::Unknown };
+            self.batch.insert(name, pending).map_err(|_| SyncError::BatchFull)?;
+        }
+        self.counters.link_messages += 1;
+        Ok(Disposition::Queued(name))
+    }
+
+    /// Ports of the batch whose APPL_DB `PORT_TABLE:<port>` presence must be
+    /// known before the batch can be committed.
+    pub fn pending_presence(&self) -> impl Iterator<Item = &PortName> + '_ {
+        self.batch
+            .iter()
+            .filter(|(_, p)| p.presence == Presence::Unknown && p.change.write().is_some())
+            .map(|(name, _)| name)
+    }
+
+    /// Answers a presence question: APPL_DB `PORT_TABLE:<name>` exists (is a
+    /// non-empty hash) or not.
+    pub fn set_presence(&mut self, name: &PortName, present: bool) -> Result<(), SyncError> {
+        match self.batch.get_mut(name) {
+            Some(p) if p.change.write().is_some() && self.outbox == Outbox::Idle => {
+                p.presence = if present { Presence::Present } else { Presence::Absent };
+                Ok(())
+            }
+            Some(_) if self.outbox != Outbox::Idle => Err(SyncError::OutboxNotDrained),
+            _ => Err(SyncError::NoPresenceQuestion(*name)),
+        }
+    }
+
+    /// Closes the batch: its actions (and `PortInitDone`, when due) become
+    /// available from [`poll_action`](Self::poll_action).
+    pub fn commit_batch(&mut self) -> Result<(), SyncError> {
+        if self.outbox != Outbox::Idle {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        if let Some(name) = self.pending_presence().next() {
+            return Err(SyncError::PresenceUnanswered(*name));
+        }
+        for (name, pending) in self.batch.iter() {
+            let present = pending.presence == Presence::Present;
+            if pending.change.write().is_some() && present {
+                if let Some(awaiting) = self.ports.get_mut(name) {
+                    if *awaiting {
+                        *awaiting = false;
+                        self.awaiting -= 1;
+                    }
+                }
+            }
+        }
+        self.counters.batches += 1;
+        self.outbox = Outbox::Batch { next: 0, delete_sent: false };
+        Ok(())
+    }
+
+    /// The initial dump is over (EOIU, however it ended).
+    pub fn end_initial_dump(&mut self) -> Result<(), SyncError> {
+        self.expect_phase(Phase::InitialDump)?;
+        if !self.batch.is_empty() {
+            return Err(SyncError::BatchOpen);
+        }
+        match self.config.start {
+            StartKind::Cold => {
+                self.phase = Phase::Pruning;
+                self.outbox = Outbox::StaleLinks { next: 0 };
+            }
+            StartKind::Warm => {
+                self.phase = Phase::Running;
+                self.outbox = Outbox::InitDone;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ports whose APPL_DB `PORT_TABLE:<port>` hash must be read for the
+    /// prune: the ones still awaited.
+    pub fn prune_candidates(&self) -> impl Iterator<Item = &PortName> + '_ {
+        self.awaiting_ports()
+    }
+
+    /// Reports whether APPL_DB `PORT_TABLE:<name>` has an `admin_status` field;
+    /// if it does, the port is no longer awaited.
+    pub fn prune(&mut self, name: &PortName, has_admin_status: bool) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Pruning)?;
+        if has_admin_status {
+            if let Some(awaiting) = self.ports.get_mut(name) {
+                if *awaiting {
+                    *awaiting = false;
+                    self.awaiting -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The prune is over; normal operation starts.
+    pub fn end_prune(&mut self) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Pruning)?;
+        self.phase = Phase::Running;
+        // The initial dump has been read, which is the C++ daemon's condition
+        // for its first PortInitDone check.
+        self.outbox = Outbox::InitDone;
+        Ok(())
+    }
+
+    /// The next action to carry out, in order; `None` when there is nothing
+    /// more until the next call that decides something.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        loop {
+            match self.outbox {
+                Outbox::Idle => return None,
+                Outbox::StaleLinks { next } => match self.stale.get_index(next) {
+                    Some((&ifindex, &name)) => {
+                        self.outbox = Outbox::StaleLinks { next: next + 1 };
+                        return Some(Action::BringLinkDown { ifindex, name });
+                    }
+                    None => self.outbox = Outbox::ConfigPorts { next: 0 },
+                },
+                Outbox::ConfigPorts { next } => match self.ports.get_index(next) {
+                    Some((&name, _)) => {
+                        self.outbox = Outbox::ConfigPorts { next: next + 1 };
+                        return Some(Action::ProduceAppPort { name });
+                    }
+                    None => {
+                        self.outbox = Outbox::ConfigDone;
+                    }
+                },
+                Outbox::ConfigDone => {
+                    self.outbox = Outbox::Idle;
+                    let count = u32::try_from(self.ports.len()).unwrap_or(u32::MAX);
+                    return Some(Action::PortConfigDone { count });
+                }
+                Outbox::Batch { next, delete_sent } => {
+                    let Some((&name, &pending)) = self.batch.get_index(next) else {
+                        self.batch.clear();
+                        self.outbox = if self.phase == Phase::Running { Outbox::InitDone } else { Outbox::Idle };
+                        continue;
+                    };
+                    let advance = Outbox::Batch { next: next + 1, delete_sent: false };
+                    match pending.change {
+                        PendingChange::Delete => {
+                            self.outbox = advance;
+                            self.counters.state_dels += 1;
+                            return Some(Action::DelStatePort { name });
+                        }
+                        PendingChange::DeleteThenWrite(_) if !delete_sent => {
+                            self.outbox = Outbox::Batch { next, delete_sent: true };
+                            self.counters.state_dels += 1;
+                            return Some(Action::DelStatePort { name });
+                        }
+                        PendingChange::Write(state) | PendingChange::DeleteThenWrite(state) => {
+                            self.outbox = advance;
+                            if pending.presence == Presence::Present {
+                                self.counters.state_sets += 1;
+                                return Some(Action::SetStatePort { name, state });
+                            }
+                            self.counters.not_in_app_db += 1;
+                            return Some(Action::PortNotInAppDb { name });
+                        }
+                    }
+                }
+                Outbox::InitDone => {
+                    self.outbox = Outbox::Idle;
+                    if !self.init_done && self.awaiting == 0 {
+                        self.init_done = true;
+                        return Some(Action::PortInitDone);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<const P: usize, const B: usize> fmt::Debug for LinkSync<P, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkSync")
+            .field("config", &self.config)
+            .field("phase", &self.phase)
+            .field("ports", &self.ports.len())
+            .field("awaiting", &self.awaiting)
+            .field("stale", &self.stale.len())
+            .field("batch", &self.batch.len())
+            .field("outbox", &self.outbox)
+            .field("init_done", &self.init_done)
+            .finish()
+    }
+}

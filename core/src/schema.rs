@@ -1,0 +1,102 @@
+//! The SONiC names and values portsyncd writes: tables, keys, fields.
+//!
+//! These strings are the contract with orchagent, portmgrd and the CLI; they
+//! must match the C++ portsyncd byte for byte. This module does not know
+//! separators or database ids (those come from `database_config.json`).
+
+/// CONFIG_DB table holding the configured ports.
+pub const CONFIG_PORT_TABLE: &str = "PORT";
+/// CONFIG_DB table holding device metadata.
+pub const CONFIG_DEVICE_METADATA_TABLE: &str = "DEVICE_METADATA";
+/// CONFIG_DB key of this device's metadata.
+pub const CONFIG_DEVICE_METADATA_KEY: &str = "localhost";
+/// Field of `DEVICE_METADATA|localhost` naming the switch type.
+pub const SWITCH_TYPE_FIELD: &str = "switch_type";
+/// The switch type that skips stale-link handling.
+pub const SWITCH_TYPE_DPU: &str = "dpu";
+
+/// APPL_DB producer table of ports.
+pub const APP_PORT_TABLE: &str = "PORT_TABLE";
+/// STATE_DB table of ports' kernel state.
+pub const STATE_PORT_TABLE: &str = "PORT_TABLE";
+
+/// APPL_DB key: every CONFIG_DB port has been produced.
+pub const PORT_CONFIG_DONE: &str = "PortConfigDone";
+/// Field of [`PORT_CONFIG_DONE`]: the number of ports, in decimal.
+pub const PORT_CONFIG_DONE_COUNT_FIELD: &str = "count";
+/// APPL_DB key: every configured port has its host interface.
+pub const PORT_INIT_DONE: &str = "PortInitDone";
+/// Field of [`PORT_INIT_DONE`].
+pub const PORT_INIT_DONE_LANES_FIELD: &str = "lanes";
+/// Value of [`PORT_INIT_DONE_LANES_FIELD`].
+pub const PORT_INIT_DONE_LANES_VALUE: &str = "0";
+
+/// APPL_DB port field whose presence means the port is already set up.
+pub const ADMIN_STATUS_FIELD: &str = "admin_status";
+
+/// STATE_DB port fields, in the order the C++ daemon writes them.
+pub const STATE_FIELD_STATE: &str = "state";
+/// See [`STATE_FIELD_STATE`].
+pub const STATE_FIELD_OPER: &str = "netdev_oper_status";
+/// See [`STATE_FIELD_STATE`].
+pub const STATE_FIELD_ADMIN: &str = "admin_status";
+/// See [`STATE_FIELD_STATE`].
+pub const STATE_FIELD_MTU: &str = "mtu";
+/// Value of [`STATE_FIELD_STATE`].
+pub const STATE_OK: &str = "ok";
+
+/// `"up"` or `"down"`.
+pub const fn up_down(up: bool) -> &'static str {
+    if up { "up" } else { "down" }
+}
+
+/// A `u32` in decimal, without allocating.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    len: u8,
+    digits: [u8; 10],
+}
+
+impl Decimal {
+    /// Formats `value`.
+    pub fn new(mut value: u32) -> Self {
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        digits.copy_within(start.., 0);
+        Self { len: (10 - start) as u8, digits }
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored; the fallback cannot be taken.
+        core::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or("0")
+    }
+}
+
+impl core::fmt::Debug for Decimal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimal_matches_core_formatting() {
+        for v in [0, 7, 10, 9100, 65535, 1_000_000, u32::MAX] {
+            let mut expect = heapless::String::<10>::new();
+            core::fmt::write(&mut expect, format_args!("{v}")).unwrap();
+            assert_eq!(Decimal::new(v).as_str(), expect.as_str());
+        }
+    }
+}
