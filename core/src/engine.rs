@@ -134,6 +134,11 @@ impl LinkState {
             mtu: link.mtu.unwrap_or(0),
         }
     }
+
+    /// The STATE_DB fields that publish this state.
+    pub fn fields(&self) -> crate::schema::StatePortFields {
+        crate::schema::StatePortFields::new(self.admin_up, self.oper_up, self.mtu)
+    }
 }
 
 /// What the caller must do, in order.
@@ -304,6 +309,10 @@ enum Presence {
 struct Pending {
     change: PendingChange,
     presence: Presence,
+    /// A NEWLINK was seen in this batch, even if a DELLINK came after it:
+    /// one by one, that NEWLINK would already have ended the wait for an
+    /// awaited port found in APPL_DB.
+    newlink_seen: bool,
 }
 
 /// The actions still to be handed out, as a cursor over the engine's tables.
@@ -461,18 +470,17 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             }
         };
         let state = LinkState::of(link);
+        let is_new = link.op == LinkOp::New;
         if let Some(pending) = self.batch.get_mut(&name) {
             pending.change = pending.change.then(link.op, state);
-            if pending.change.write().is_some() {
-                pending.presence = Presence::Unknown;
-            }
+            pending.newlink_seen |= is_new;
             self.counters.coalesced += 1;
         } else {
             let change = match link.op {
                 LinkOp::New => PendingChange::Write(state),
                 LinkOp::Del => PendingChange::Delete,
             };
-            let pending = Pending { change, presence: Presence::Unknown };
+            let pending = Pending { change, presence: Presence::Unknown, newlink_seen: is_new };
             self.batch.insert(name, pending).map_err(|_| SyncError::BatchFull)?;
         }
         self.counters.link_messages += 1;
@@ -484,19 +492,28 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     pub fn pending_presence(&self) -> impl Iterator<Item = &PortName> + '_ {
         self.batch
             .iter()
-            .filter(|(_, p)| p.presence == Presence::Unknown && p.change.write().is_some())
+            .filter(|(name, p)| p.presence == Presence::Unknown && self.needs_presence(name, p))
             .map(|(name, _)| name)
+    }
+
+    /// Presence decides a write, or whether a NEWLINK ended an awaited port's wait.
+    fn needs_presence(&self, name: &PortName, pending: &Pending) -> bool {
+        pending.change.write().is_some()
+            || (pending.newlink_seen && self.ports.get(name).copied().unwrap_or(false))
     }
 
     /// Answers a presence question: APPL_DB `PORT_TABLE:<name>` exists (is a
     /// non-empty hash) or not.
     pub fn set_presence(&mut self, name: &PortName, present: bool) -> Result<(), SyncError> {
+        if self.outbox != Outbox::Idle {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        let asked = self.batch.get(name).is_some_and(|p| self.needs_presence(name, p));
         match self.batch.get_mut(name) {
-            Some(p) if p.change.write().is_some() && self.outbox == Outbox::Idle => {
+            Some(p) if asked => {
                 p.presence = if present { Presence::Present } else { Presence::Absent };
                 Ok(())
             }
-            Some(_) if self.outbox != Outbox::Idle => Err(SyncError::OutboxNotDrained),
             _ => Err(SyncError::NoPresenceQuestion(*name)),
         }
     }
@@ -511,8 +528,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             return Err(SyncError::PresenceUnanswered(*name));
         }
         for (name, pending) in self.batch.iter() {
-            let present = pending.presence == Presence::Present;
-            if pending.change.write().is_some() && present {
+            if pending.newlink_seen && pending.presence == Presence::Present {
                 if let Some(awaiting) = self.ports.get_mut(name) {
                     if *awaiting {
                         *awaiting = false;

@@ -24,7 +24,7 @@
 //! configured ports and stale links, [`engine::DEFAULT_BATCH_CAPACITY`] = 1024
 //! ports per batch), the whole engine state, [`engine::DefaultLinkSync`], is
 //! **98,472 bytes** on 64-bit targets (`core::mem::size_of`, checked by a
-//! test), and [`eoiu::EoiuDetector`] is 24 bytes. The parser keeps no state
+//! test), and [`eoiu::EoiuDetector`] is 16 bytes. The parser keeps no state
 //! beyond a slice and an offset ([`netlink::Messages`], 24 bytes) and borrows
 //! everything else from the caller's receive buffer. Nothing else is held.
 
@@ -57,7 +57,7 @@ mod size_tests {
     fn documented_memory_bound_holds() {
         use core::mem::size_of;
         assert_eq!(size_of::<crate::engine::DefaultLinkSync>(), 98_472, "update the crate docs");
-        assert_eq!(size_of::<crate::eoiu::EoiuDetector>(), 24, "update the crate docs");
+        assert_eq!(size_of::<crate::eoiu::EoiuDetector>(), 16, "update the crate docs");
         assert_eq!(size_of::<crate::netlink::Messages<'_>>(), 24, "update the crate docs");
     }
 }

@@ -50,6 +50,31 @@ pub const fn up_down(up: bool) -> &'static str {
     if up { "up" } else { "down" }
 }
 
+/// The four STATE_DB `PORT_TABLE|<port>` fields of one link state, formatted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatePortFields {
+    oper: &'static str,
+    admin: &'static str,
+    mtu: Decimal,
+}
+
+impl StatePortFields {
+    /// Formats a link's admin state (`IFF_UP`), oper state (`IFF_RUNNING`) and MTU.
+    pub fn new(admin_up: bool, oper_up: bool, mtu: u32) -> Self {
+        Self { oper: up_down(oper_up), admin: up_down(admin_up), mtu: Decimal::new(mtu) }
+    }
+
+    /// `(field, value)` pairs in the order the C++ daemon writes them.
+    pub fn pairs(&self) -> [(&'static str, &str); 4] {
+        [
+            (STATE_FIELD_STATE, STATE_OK),
+            (STATE_FIELD_OPER, self.oper),
+            (STATE_FIELD_ADMIN, self.admin),
+            (STATE_FIELD_MTU, self.mtu.as_str()),
+        ]
+    }
+}
+
 /// A `u32` in decimal, without allocating.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Decimal {
@@ -89,7 +114,16 @@ impl core::fmt::Debug for Decimal {
 
 #[cfg(test)]
 mod tests {
-    use super::Decimal;
+    use super::{Decimal, StatePortFields};
+
+    #[test]
+    fn state_fields_are_the_cpp_daemons() {
+        let f = StatePortFields::new(true, false, 9100);
+        assert_eq!(
+            f.pairs(),
+            [("state", "ok"), ("netdev_oper_status", "down"), ("admin_status", "up"), ("mtu", "9100")]
+        );
+    }
 
     #[test]
     fn decimal_matches_core_formatting() {
