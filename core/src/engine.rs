@@ -623,7 +623,8 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                 Outbox::Batch { next, delete_sent } => {
                     let Some((&name, &pending)) = self.batch.get_index(next) else {
                         self.batch.clear();
-                        self.outbox = if self.phase == Phase::Running { Outbox::InitDone } else { Outbox::Idle };
+                        self.outbox =
+                            if self.phase == Phase::Running { Outbox::InitDone } else { Outbox::Idle };
                         continue;
                     };
                     let advance = Outbox::Batch { next: next + 1, delete_sent: false };

@@ -187,10 +187,7 @@ mod tests {
     fn stale_check_comes_after_team_and_master_and_before_validation() {
         let msg = link(LinkOp::New, b"Ethernet|0");
         assert_eq!(classify(&msg, |i| i == 142), Verdict::Ignore(IgnoreReason::StaleLink));
-        assert_eq!(
-            classify(&msg, |_| false),
-            Verdict::Reject(NameError::Separator { byte: b'|' })
-        );
+        assert_eq!(classify(&msg, |_| false), Verdict::Reject(NameError::Separator { byte: b'|' }));
         let mut team = link(LinkOp::New, b"Ethernet0");
         team.kind = Some(b"team");
         assert_eq!(

@@ -273,10 +273,7 @@ pub struct ParseError {
 impl ParseError {
     /// Whether decoding stopped at this error (the rest of the buffer is lost).
     pub const fn ends_buffer(&self) -> bool {
-        matches!(
-            self.kind,
-            ParseErrorKind::TruncatedHeader { .. } | ParseErrorKind::BadLength { .. }
-        )
+        matches!(self.kind, ParseErrorKind::TruncatedHeader { .. } | ParseErrorKind::BadLength { .. })
     }
 }
 
@@ -316,6 +313,13 @@ pub struct Messages<'a> {
     pos: usize,
 }
 
+impl Messages<'_> {
+    /// Offset in the buffer of the next message to decode.
+    pub const fn position(&self) -> usize {
+        self.pos
+    }
+}
+
 /// Decodes the messages of `buf`, one `recv`'s worth of bytes.
 pub const fn messages(buf: &[u8]) -> Messages<'_> {
     Messages { buf, pos: 0 }
@@ -350,10 +354,11 @@ impl<'a> Iterator for Messages<'a> {
         // The last message of a datagram may lack its padding.
         self.pos = offset.saturating_add(align4(len)).min(self.buf.len());
         let payload = rest.get(NLMSG_HDRLEN..len).unwrap_or_default();
-        Some(
-            decode_payload(header, payload)
-                .map_err(|kind| ParseError { offset, header: Some(header), kind }),
-        )
+        Some(decode_payload(header, payload).map_err(|kind| ParseError {
+            offset,
+            header: Some(header),
+            kind,
+        }))
     }
 }
 
@@ -367,10 +372,8 @@ fn decode_payload(header: Header, payload: &[u8]) -> Result<Message<'_>, ParseEr
             Ok(Message::Done { header, status })
         }
         msg_type::ERROR => {
-            let code = i32_at(payload, 0).ok_or(ParseErrorKind::TruncatedPayload {
-                needed: 4,
-                available: payload.len(),
-            })?;
+            let code = i32_at(payload, 0)
+                .ok_or(ParseErrorKind::TruncatedPayload { needed: 4, available: payload.len() })?;
             Ok(Message::Error { header, errno: code.wrapping_neg() })
         }
         msg_type::OVERRUN => Ok(Message::Overrun(header)),
@@ -380,10 +383,7 @@ fn decode_payload(header: Header, payload: &[u8]) -> Result<Message<'_>, ParseEr
 }
 
 fn decode_link(header: Header, op: LinkOp, payload: &[u8]) -> Result<LinkMessage<'_>, ParseErrorKind> {
-    let truncated = ParseErrorKind::TruncatedPayload {
-        needed: IFINFOMSG_LEN,
-        available: payload.len(),
-    };
+    let truncated = ParseErrorKind::TruncatedPayload { needed: IFINFOMSG_LEN, available: payload.len() };
     if payload.len() < IFINFOMSG_LEN {
         return Err(truncated);
     }
@@ -556,10 +556,7 @@ mod tests {
         let n = put(&mut buf, msg_type::RTM_DELLINK, 0, 0, &p);
         assert!(matches!(
             messages(&buf[..n]).next(),
-            Some(Err(ParseError {
-                kind: ParseErrorKind::BadAttributeLength { attr: 3, len: 200 },
-                ..
-            }))
+            Some(Err(ParseError { kind: ParseErrorKind::BadAttributeLength { attr: 3, len: 200 }, .. }))
         ));
         // Wrong-size MTU.
         p[16..24].copy_from_slice(&[6, 0, 4, 0, 1, 2, 0, 0]);

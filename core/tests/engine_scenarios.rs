@@ -36,7 +36,9 @@ fn cpp_cache_old_ifaces() {
         [Disposition::Ignored(IgnoreReason::NotAPort), Disposition::MarkedStale { ifindex: 142 }]
     );
     let startup = w.finish_startup();
-    assert!(matches!(startup[0], Action::BringLinkDown { ifindex: 142, name } if name.as_bytes() == b"Ethernet0"));
+    assert!(
+        matches!(startup[0], Action::BringLinkDown { ifindex: 142, name } if name.as_bytes() == b"Ethernet0")
+    );
     assert_eq!(w.brought_down, [142]);
     assert!(w.engine.is_stale(142));
     assert!(!w.engine.is_stale(1));
@@ -203,7 +205,9 @@ fn stale_links_are_brought_down_and_ignored_for_good() {
     let startup = w.finish_startup();
     w.pop();
     assert_eq!(w.brought_down, [5, 6, 7, 8, 9]);
-    assert!(matches!(startup[4], Action::BringLinkDown { ifindex: 9, name } if name.as_bytes() == b"Ethernet|9"));
+    assert!(
+        matches!(startup[4], Action::BringLinkDown { ifindex: 9, name } if name.as_bytes() == b"Ethernet|9")
+    );
     for index in [5, 6, 7, 8, 9] {
         assert!(w.engine.is_stale(index));
     }
@@ -237,7 +241,10 @@ fn dpu_has_no_stale_links() {
     w.pop();
     assert!(w.brought_down.is_empty());
     assert!(!w.engine.is_stale(5));
-    assert_eq!(startup[..2], [Action::ProduceAppPort { name: name("Ethernet0") }, Action::PortConfigDone { count: 1 }]);
+    assert_eq!(
+        startup[..2],
+        [Action::ProduceAppPort { name: name("Ethernet0") }, Action::PortConfigDone { count: 1 }]
+    );
     let actions = w.batch(&[newlink("Ethernet0", 5, UP_RUNNING)]);
     assert_eq!(actions.last(), Some(&Action::PortInitDone));
     assert_eq!(SwitchType::from_config(Some("dpu")), SwitchType::Dpu);
@@ -253,7 +260,11 @@ fn warm_start_produces_nothing_and_rewrites_state_from_the_dump() {
     let mut w = World::new(StartKind::Warm, SwitchType::Switch, &["Ethernet0", "Ethernet4"]);
     w.appl.insert("Ethernet0".into(), cpp_port_fields());
     w.appl.insert("Ethernet4".into(), cpp_port_fields());
-    let dump = w.batch(&[newlink("lo", 1, 0), newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, iff::UP)]);
+    let dump = w.batch(&[
+        newlink("lo", 1, 0),
+        newlink("Ethernet0", 5, UP_RUNNING),
+        newlink("Ethernet4", 6, iff::UP),
+    ]);
     assert_eq!(dump.len(), 2);
     let startup = w.finish_startup();
     assert_eq!(startup, [Action::PortInitDone]);
@@ -361,8 +372,12 @@ fn names_that_would_break_a_key_are_rejected() {
     assert_eq!(w.dispositions, [Disposition::Rejected(NameError::Separator { byte: b'|' }); 2]);
     assert_eq!(w.engine.counters().rejected_names, 2);
     assert!(w.state.is_empty());
-    let mut engine = DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
-    assert_eq!(engine.add_config_port(b"Eth:1"), Err(SyncError::InvalidName(NameError::Separator { byte: b':' })));
+    let mut engine =
+        DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
+    assert_eq!(
+        engine.add_config_port(b"Eth:1"),
+        Err(SyncError::InvalidName(NameError::Separator { byte: b':' }))
+    );
     assert_eq!(engine.configured_ports(), 0);
 }
 
@@ -494,17 +509,24 @@ fn full_port_and_stale_tables_are_errors() {
 
 #[test]
 fn calls_out_of_order_are_refused_and_change_nothing() {
-    let mut engine = DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
+    let mut engine =
+        DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
     let msg = newlink("Ethernet0", 1, 0);
     assert_eq!(engine.handle_link(&msg), Err(SyncError::WrongPhase { phase: Phase::Configuring }));
     assert_eq!(engine.end_initial_dump(), Err(SyncError::WrongPhase { phase: Phase::Configuring }));
     engine.add_config_port(b"Ethernet0").unwrap();
     engine.begin_initial_dump().unwrap();
-    assert_eq!(engine.add_config_port(b"Ethernet4"), Err(SyncError::WrongPhase { phase: Phase::InitialDump }));
+    assert_eq!(
+        engine.add_config_port(b"Ethernet4"),
+        Err(SyncError::WrongPhase { phase: Phase::InitialDump })
+    );
     engine.handle_link(&newlink("PortChannel1", 7, 0)).unwrap();
     assert_eq!(engine.end_initial_dump(), Err(SyncError::BatchOpen));
     assert_eq!(engine.commit_batch(), Err(SyncError::PresenceUnanswered(name("PortChannel1"))));
-    assert_eq!(engine.set_presence(&name("Ethernet0"), true), Err(SyncError::NoPresenceQuestion(name("Ethernet0"))));
+    assert_eq!(
+        engine.set_presence(&name("Ethernet0"), true),
+        Err(SyncError::NoPresenceQuestion(name("Ethernet0")))
+    );
     engine.set_presence(&name("PortChannel1"), false).unwrap();
     engine.commit_batch().unwrap();
     assert_eq!(engine.handle_link(&msg), Err(SyncError::OutboxNotDrained));
