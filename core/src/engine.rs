@@ -406,6 +406,16 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         Ok(())
     }
 
+    /// A phase change: also refused while a batch is open, so that no
+    /// decision of the old phase is left uncommitted behind the new one's.
+    fn expect_transition_from(&self, phase: Phase) -> Result<(), SyncError> {
+        self.expect_phase(phase)?;
+        if !self.batch.is_empty() {
+            return Err(SyncError::BatchOpen);
+        }
+        Ok(())
+    }
+
     /// Adds a CONFIG_DB `PORT` key. Adding a port twice changes nothing.
     pub fn add_config_port(&mut self, name: &[u8]) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
@@ -544,10 +554,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
 
     /// The initial dump is over (EOIU, however it ended).
     pub fn end_initial_dump(&mut self) -> Result<(), SyncError> {
-        self.expect_phase(Phase::InitialDump)?;
-        if !self.batch.is_empty() {
-            return Err(SyncError::BatchOpen);
-        }
+        self.expect_transition_from(Phase::InitialDump)?;
         match self.config.start {
             StartKind::Cold => {
                 self.phase = Phase::Pruning;
@@ -584,7 +591,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
 
     /// The prune is over; normal operation starts.
     pub fn end_prune(&mut self) -> Result<(), SyncError> {
-        self.expect_phase(Phase::Pruning)?;
+        self.expect_transition_from(Phase::Pruning)?;
         self.phase = Phase::Running;
         // The initial dump has been read, which is the C++ daemon's condition
         // for its first PortInitDone check.

@@ -536,6 +536,12 @@ fn calls_out_of_order_are_refused_and_change_nothing() {
     assert_eq!(engine.prune(&name("Ethernet0"), true), Err(SyncError::OutboxNotDrained));
     while engine.poll_action().is_some() {}
     engine.prune(&name("Ethernet0"), true).unwrap();
+    engine.handle_link(&newlink("Ethernet0", 9, 0)).unwrap();
+    assert_eq!(engine.end_prune(), Err(SyncError::BatchOpen), "found by fuzz/engine_ops");
+    engine.set_presence(&name("Ethernet0"), true).unwrap();
+    engine.commit_batch().unwrap();
+    assert!(matches!(engine.poll_action(), Some(Action::SetStatePort { .. })));
+    assert_eq!(engine.poll_action(), None, "not Running yet: no PortInitDone check");
     engine.end_prune().unwrap();
     assert_eq!(engine.poll_action(), Some(Action::PortInitDone));
 }
