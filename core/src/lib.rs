@@ -9,7 +9,10 @@
 //!   to APPL_DB, what to write to or delete from STATE_DB, when
 //!   `PortConfigDone` and `PortInitDone` are due, which links to bring down;
 //! - [`eoiu`]: when our own kernel dump is over;
-//! - [`schema`]: the SONiC table, key and field strings, byte for byte.
+//! - [`schema`]: the SONiC table, key and field strings, byte for byte;
+//! - [`ports`]: what portsyncd asks of SONiC's databases (a trait adapters
+//!   implement), and SONiC's WarmStart check written once over it;
+//! - [`backoff`]: reconnect delays with seeded jitter.
 //!
 //! What this crate does not do: open sockets, talk to Redis, read clocks or
 //! files, allocate, or log. Adapters do the I/O; the daemon wires them.
@@ -32,11 +35,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod engine;
 pub mod eoiu;
 pub mod filter;
 pub mod name;
 pub mod netlink;
+pub mod ports;
 pub mod schema;
 pub mod time;
 

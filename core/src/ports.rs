@@ -1,0 +1,304 @@
+//! The ports through which the daemon reaches SONiC's databases.
+//!
+//! This module declares *what* portsyncd asks of its databases — a handful of
+//! reads, and writes as data — and, on top of that, the SONiC conventions
+//! that are pure logic over those operations (the WarmStart check). It does
+//! not know Redis, sockets, separators or database ids: an adapter maps
+//! `(Db, table, key)` to its storage (`<TABLE><sep><key>` in Redis).
+//!
+//! Reads hand their results to a visitor, so nothing here allocates. Writes
+//! are a slice of [`Write`]s that the adapter carries out in order; a slice
+//! is one round trip per database, whatever its length.
+
+use core::fmt;
+
+use crate::engine::StartKind;
+
+/// The SONiC databases portsyncd uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Db {
+    /// `CONFIG_DB`: configuration (read), LOGGER defaults (written).
+    Config,
+    /// `APPL_DB`: the producer table orchagent consumes.
+    Appl,
+    /// `STATE_DB`: port kernel state, WarmStart keys.
+    State,
+}
+
+impl Db {
+    /// Every database, in a fixed order (for per-database tables).
+    pub const ALL: [Db; 3] = [Db::Config, Db::Appl, Db::State];
+
+    /// The name `database_config.json` gives it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Db::Config => "CONFIG_DB",
+            Db::Appl => "APPL_DB",
+            Db::State => "STATE_DB",
+        }
+    }
+
+    /// Position in [`Db::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A field and its value.
+pub type Field<'a> = (&'a str, &'a str);
+
+/// One write. A slice of them is carried out in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write<'a> {
+    /// A plain table's `set`: one multi-field HSET (fields not named are
+    /// kept). With no fields it writes nothing.
+    Set {
+        /// Database.
+        db: Db,
+        /// Table name.
+        table: &'a str,
+        /// Key within the table.
+        key: &'a str,
+        /// Fields to set.
+        fields: &'a [Field<'a>],
+    },
+    /// A plain table's `del`: the whole hash.
+    Del {
+        /// Database.
+        db: Db,
+        /// Table name.
+        table: &'a str,
+        /// Key within the table.
+        key: &'a str,
+    },
+    /// ProducerStateTable `set`: queue the key for the consumer, merge the
+    /// fields into its staging hash, notify if the key was not queued yet.
+    /// With no fields the consumer sees a delete.
+    Produce {
+        /// Database.
+        db: Db,
+        /// Table name.
+        table: &'a str,
+        /// Key within the table.
+        key: &'a str,
+        /// Fields to produce.
+        fields: &'a [Field<'a>],
+    },
+    /// ProducerStateTable `del`: queue the key with a delete marker, drop its
+    /// staging hash, notify if the key was not queued yet.
+    ProduceDel {
+        /// Database.
+        db: Db,
+        /// Table name.
+        table: &'a str,
+        /// Key within the table.
+        key: &'a str,
+    },
+}
+
+impl<'a> Write<'a> {
+    /// The database written.
+    pub const fn db(&self) -> Db {
+        match *self {
+            Write::Set { db, .. }
+            | Write::Del { db, .. }
+            | Write::Produce { db, .. }
+            | Write::ProduceDel { db, .. } => db,
+        }
+    }
+
+    /// Table and key written.
+    pub const fn target(&self) -> (&'a str, &'a str) {
+        match *self {
+            Write::Set { table, key, .. }
+            | Write::Del { table, key, .. }
+            | Write::Produce { table, key, .. }
+            | Write::ProduceDel { table, key, .. } => (table, key),
+        }
+    }
+
+    /// Whether this goes through a ProducerStateTable.
+    pub const fn is_produce(&self) -> bool {
+        matches!(self, Write::Produce { .. } | Write::ProduceDel { .. })
+    }
+}
+
+/// Whether a backend is reachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendStatus {
+    /// Connected; nothing waiting.
+    #[default]
+    Connected,
+    /// Unreachable: writes are kept (latest per key) and will be flushed on
+    /// reconnect; reads fail.
+    Degraded {
+        /// Keys with writes waiting.
+        pending: usize,
+    },
+}
+
+/// SONiC's databases, as portsyncd uses them.
+///
+/// Every method may fail with the adapter's error; an adapter that keeps
+/// writes while its backend is away returns `Ok` for them and reports
+/// [`BackendStatus::Degraded`].
+#[allow(async_fn_in_trait)] // Used with concrete types only; no Send bound is needed on smol's local executor.
+pub trait Databases {
+    /// What went wrong, naming the database, key and operation.
+    type Error: core::error::Error;
+
+    /// All fields of `table`/`key` (`HGETALL`); `Ok(false)` if it does not exist.
+    async fn get(
+        &mut self,
+        db: Db,
+        table: &str,
+        key: &str,
+        visit: &mut dyn FnMut(&str, &str),
+    ) -> Result<bool, Self::Error>;
+
+    /// One field (`HGET`); `Ok(false)` if the key or field does not exist.
+    async fn hget(
+        &mut self,
+        db: Db,
+        table: &str,
+        key: &str,
+        field: &str,
+        visit: &mut dyn FnMut(&str),
+    ) -> Result<bool, Self::Error>;
+
+    /// The keys of `table`, without the table prefix, in no particular order.
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut dyn FnMut(&str)) -> Result<(), Self::Error>;
+
+    /// Whether each of `keys` exists in `table`, into `present` (same length);
+    /// one round trip.
+    async fn exists(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        present: &mut [bool],
+    ) -> Result<(), Self::Error>;
+
+    /// Carries out `writes` in order; one round trip per database involved.
+    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error>;
+
+    /// Reconnects if it is time to, and flushes kept writes once connected.
+    async fn maintain(&mut self) -> BackendStatus;
+
+    /// Reachable or not, and how much is waiting.
+    fn status(&self) -> BackendStatus;
+}
+
+/// STATE_DB table of enable flags (`<name>` → `enable`).
+pub const WARM_RESTART_ENABLE_TABLE: &str = "WARM_RESTART_ENABLE_TABLE";
+/// STATE_DB table of per-application warm-restart state.
+pub const WARM_RESTART_TABLE: &str = "WARM_RESTART_TABLE";
+/// Field counting warm restarts.
+pub const RESTORE_COUNT_FIELD: &str = "restore_count";
+/// Field holding the warm-restart state name.
+pub const WARM_STATE_FIELD: &str = "state";
+
+/// What the WarmStart check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WarmStartCheck {
+    /// Cold or warm.
+    pub start: StartKind,
+    /// `restore_count` as written by the check.
+    pub restore_count: u64,
+    /// Warm was enabled but `restore_count` was missing (the database was
+    /// flushed), so the start falls back to cold.
+    pub fell_back_to_cold: bool,
+}
+
+/// Why the WarmStart check failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarmStartError<E> {
+    /// A database operation failed.
+    Db(E),
+    /// `restore_count` is not a decimal number (the C++ helper throws).
+    BadRestoreCount,
+}
+
+impl<E: fmt::Display> fmt::Display for WarmStartError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WarmStartError::Db(e) => write!(f, "warm-start check: {e}"),
+            WarmStartError::BadRestoreCount => {
+                write!(
+                    f,
+                    "warm-start check: STATE_DB {WARM_RESTART_TABLE}|<app> {RESTORE_COUNT_FIELD} is not a number"
+                )
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for WarmStartError<E> {}
+
+/// SONiC's `WarmStart::checkWarmStart(app, docker)`, as SONIC.md §4 describes it:
+/// warm if `WARM_RESTART_ENABLE_TABLE|system` or `|<docker>` has `enable` =
+/// `"true"` **and** `WARM_RESTART_TABLE|<app>` `restore_count` exists, in which
+/// case it is incremented; otherwise `restore_count` is written as `"0"`.
+pub async fn check_warm_start<D: Databases>(
+    db: &mut D,
+    app: &str,
+    docker: &str,
+) -> Result<WarmStartCheck, WarmStartError<D::Error>> {
+    let mut enabled = false;
+    for name in ["system", docker] {
+        let mut value_true = false;
+        db.hget(Db::State, WARM_RESTART_ENABLE_TABLE, name, "enable", &mut |v| value_true = v == "true")
+            .await
+            .map_err(WarmStartError::Db)?;
+        enabled |= value_true;
+    }
+    let zero = [(RESTORE_COUNT_FIELD, "0")];
+    let cold = Write::Set { db: Db::State, table: WARM_RESTART_TABLE, key: app, fields: &zero };
+    if !enabled {
+        db.write(&[cold]).await.map_err(WarmStartError::Db)?;
+        return Ok(WarmStartCheck { start: StartKind::Cold, restore_count: 0, fell_back_to_cold: false });
+    }
+    let mut count = None;
+    let mut bad = false;
+    let found = db
+        .hget(Db::State, WARM_RESTART_TABLE, app, RESTORE_COUNT_FIELD, &mut |v| match v.parse::<u64>() {
+            Ok(n) => count = Some(n),
+            Err(_) => bad = true,
+        })
+        .await
+        .map_err(WarmStartError::Db)?;
+    if !found {
+        db.write(&[cold]).await.map_err(WarmStartError::Db)?;
+        return Ok(WarmStartCheck { start: StartKind::Cold, restore_count: 0, fell_back_to_cold: true });
+    }
+    let Some(count) = count.filter(|_| !bad) else {
+        return Err(WarmStartError::BadRestoreCount);
+    };
+    let next = count.saturating_add(1);
+    let mut digits = [0u8; 20];
+    let text = u64_decimal(next, &mut digits);
+    let fields = [(RESTORE_COUNT_FIELD, text)];
+    db.write(&[Write::Set { db: Db::State, table: WARM_RESTART_TABLE, key: app, fields: &fields }])
+        .await
+        .map_err(WarmStartError::Db)?;
+    Ok(WarmStartCheck { start: StartKind::Warm, restore_count: next, fell_back_to_cold: false })
+}
+
+fn u64_decimal(mut value: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    core::str::from_utf8(&buf[start..]).unwrap_or("0")
+}
