@@ -14,6 +14,10 @@
 //! The buffer is bounded by a number of keys (the ports a daemon can have,
 //! times a small factor); a write to a new key when it is full is refused with
 //! [`BufferFull`], never dropped silently.
+//!
+//! [`WriteJournal`] adds what a server restart needs: the latest value of
+//! every key this process wrote and did not delete, so that a server that
+//! came back empty can be given back everything (see its docs).
 
 #![forbid(unsafe_code)]
 
@@ -179,21 +183,121 @@ impl PendingWrites {
 
     /// Puts back what a failed flush did not write, ahead of anything kept since.
     pub fn restore(&mut self, unflushed: Vec<(KeyId, NetWrite)>) {
-        let newer = std::mem::take(&mut self.keys);
-        self.keys = unflushed.into_iter().collect();
-        for (id, net) in newer {
-            match (self.keys.get_mut(&id), net) {
-                (None, net) => {
-                    self.keys.insert(id, net);
+        let newer = std::mem::replace(&mut self.keys, unflushed.into_iter().collect());
+        overlay(&mut self.keys, newer);
+    }
+}
+
+/// Applies `newer` net writes over `base`, key by key; new keys go last.
+fn overlay(base: &mut IndexMap<KeyId, NetWrite>, newer: impl IntoIterator<Item = (KeyId, NetWrite)>) {
+    for (id, net) in newer {
+        match (base.get_mut(&id), net) {
+            (None, net) => {
+                base.insert(id, net);
+            }
+            (Some(old), NetWrite::Delete) => *old = NetWrite::Delete,
+            (Some(old), NetWrite::Replace(map)) => *old = NetWrite::Replace(map),
+            (Some(old), NetWrite::Merge(map)) => match old {
+                NetWrite::Delete => *old = NetWrite::Replace(map),
+                NetWrite::Merge(m) | NetWrite::Replace(m) => m.extend(map),
+            },
+        }
+    }
+}
+
+/// The writes of one process, kept for outages and server restarts.
+///
+/// - While the backend is away, [`keep`](Self::keep) buffers writes (the
+///   latest per key); [`to_flush`](Self::to_flush) hands them back.
+/// - Every write that reached the backend is recorded with
+///   [`written`](Self::written): for each key, the fields this process has set
+///   and not deleted since (other writers' fields are not ours to restore).
+/// - When the backend comes back *empty* (its run id changed),
+///   [`to_flush`](Self::to_flush)`(true)` hands back that record too, so that
+///   every key holds its latest value again; keys come before the writes kept
+///   during the outage, which are newer.
+///
+/// The record is bounded like the buffer; a key beyond it is counted in
+/// [`untracked`](Self::untracked) and could not be restored after a restart.
+#[derive(Clone, Debug)]
+pub struct WriteJournal {
+    latest: IndexMap<KeyId, IndexMap<String, String>>,
+    pending: PendingWrites,
+    capacity: usize,
+    untracked: u64,
+}
+
+impl WriteJournal {
+    /// A journal for at most `capacity` keys (record and buffer each).
+    pub fn new(capacity: usize) -> Self {
+        Self { latest: IndexMap::new(), pending: PendingWrites::new(capacity), capacity, untracked: 0 }
+    }
+
+    /// Keys with writes waiting for the backend.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Keys whose latest value is recorded.
+    pub fn recorded(&self) -> usize {
+        self.latest.len()
+    }
+
+    /// Written keys that did not fit in the record.
+    pub fn untracked(&self) -> u64 {
+        self.untracked
+    }
+
+    /// Buffers `writes` for later, all or nothing.
+    pub fn keep(&mut self, writes: &[Write<'_>]) -> Result<(), BufferFull> {
+        self.pending.push_all(writes)
+    }
+
+    /// Records that `writes` reached the backend.
+    pub fn written(&mut self, writes: &[Write<'_>]) {
+        for w in writes {
+            let id = key_id(w);
+            match *w {
+                Write::Del { .. } | Write::ProduceDel { .. } => {
+                    self.latest.shift_remove(&id);
                 }
-                (Some(old), NetWrite::Delete) => *old = NetWrite::Delete,
-                (Some(old), NetWrite::Replace(map)) => *old = NetWrite::Replace(map),
-                (Some(old), NetWrite::Merge(map)) => match old {
-                    NetWrite::Delete => *old = NetWrite::Replace(map),
-                    NetWrite::Merge(m) | NetWrite::Replace(m) => m.extend(map),
-                },
+                Write::Produce { fields: [], .. } => {
+                    // Pops as a delete.
+                    self.latest.shift_remove(&id);
+                }
+                Write::Set { fields, .. } | Write::Produce { fields, .. } => {
+                    if fields.is_empty() {
+                        continue;
+                    }
+                    if !self.latest.contains_key(&id) && self.latest.len() >= self.capacity {
+                        self.untracked += 1;
+                        continue;
+                    }
+                    let entry = self.latest.entry(id).or_default();
+                    for (f, v) in fields {
+                        entry.insert((*f).to_owned(), (*v).to_owned());
+                    }
+                }
             }
         }
+    }
+
+    /// What must be written now that the backend is back: the buffered writes
+    /// and, if it came back empty, the record of every key first.
+    pub fn to_flush(&mut self, backend_was_emptied: bool) -> Vec<(KeyId, NetWrite)> {
+        let kept = self.pending.take();
+        if !backend_was_emptied {
+            return kept;
+        }
+        let mut all: IndexMap<KeyId, NetWrite> =
+            self.latest.iter().map(|(id, fields)| (id.clone(), NetWrite::Merge(fields.clone()))).collect();
+        overlay(&mut all, kept);
+        all.into_iter().collect()
+    }
+
+    /// Puts back what a failed flush did not write.
+    pub fn unflushed(&mut self, writes: Vec<(KeyId, NetWrite)>) {
+        self.pending.restore(writes);
     }
 }
 
@@ -313,6 +417,43 @@ mod tests {
         assert_eq!(keys, ["E0", "E4", "E8"]);
         assert_eq!(got[0].1, NetWrite::Merge(map(&[("a", "1"), ("b", "2")])));
         assert_eq!(got[1].1, NetWrite::Delete);
+    }
+
+    #[test]
+    fn journal_restores_every_key_after_the_backend_was_emptied() {
+        let mut j = WriteJournal::new(8);
+        j.written(&[
+            set("E0", &[("a", "1"), ("b", "1")]),
+            set("E4", &[("a", "1")]),
+            set("E0", &[("a", "2")]),
+        ]);
+        j.written(&[del("E4"), set("E8", &[("x", "1")])]);
+        assert_eq!(j.recorded(), 2);
+        // An outage: newer writes are kept.
+        j.keep(&[set("E8", &[("x", "2")]), del("E0"), set("E12", &[("y", "1")])]).unwrap();
+        assert_eq!(j.pending(), 3);
+        // Same server back: only the kept writes.
+        let mut same = j.clone();
+        assert_eq!(same.to_flush(false).len(), 3);
+        // Server back empty: the record first, the newer writes over it.
+        let got = j.to_flush(true);
+        let keys: Vec<_> = got.iter().map(|(id, net)| (id.key.as_str(), net.clone())).collect();
+        assert_eq!(
+            keys,
+            [
+                ("E0", NetWrite::Delete),
+                ("E8", NetWrite::Merge(map(&[("x", "2")]))),
+                ("E12", NetWrite::Merge(map(&[("y", "1")]))),
+            ]
+        );
+        assert_eq!(j.pending(), 0);
+    }
+
+    #[test]
+    fn journal_record_is_bounded() {
+        let mut j = WriteJournal::new(1);
+        j.written(&[set("E0", &[("a", "1")]), set("E4", &[("a", "1")]), set("E0", &[("a", "2")])]);
+        assert_eq!((j.recorded(), j.untracked()), (1, 1));
     }
 
     #[test]

@@ -1,0 +1,462 @@
+//! The contract of a portsyncd database backend, written once and run against
+//! each backend (the mock and real Redis).
+//!
+//! A backend's test file provides a set-up function returning the backend
+//! under test, a [`RawView`] of the same storage (for the test-side consumer
+//! and for assertions on raw keys), and a guard that tears the set-up down;
+//! then [`contract_tests!`] generates one test per case.
+//!
+//! The consumer here pops producer tables with orchagent's ConsumerStateTable
+//! semantics (SONIC.md §3), so the suite checks what orchagent would see, not
+//! just which keys exist.
+
+#![allow(missing_docs)] // test support: the cases document themselves by name
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portsyncd_core::engine::StartKind;
+use portsyncd_core::ports::{self, BackendStatus, Databases, Db, Write};
+
+pub use smol;
+
+/// Raw, test-side access to the storage behind a backend.
+#[allow(async_fn_in_trait)]
+pub trait RawView {
+    fn separator(&self, db: Db) -> char;
+    fn db_id(&self, db: Db) -> u32;
+    async fn hgetall(&mut self, db: Db, key: &str) -> BTreeMap<String, String>;
+    async fn hset(&mut self, db: Db, key: &str, fields: &[(&str, &str)]);
+    async fn smembers(&mut self, db: Db, key: &str) -> BTreeSet<String>;
+    async fn spop(&mut self, db: Db, key: &str, count: usize) -> Vec<String>;
+    async fn srem(&mut self, db: Db, key: &str, member: &str) -> bool;
+    async fn del(&mut self, db: Db, key: &str);
+    async fn exists(&mut self, db: Db, key: &str) -> bool;
+    /// Messages published on `channel` since the set-up.
+    async fn publishes(&mut self, channel: &str) -> u64;
+    /// All keys of `db`.
+    async fn keys(&mut self, db: Db) -> BTreeSet<String>;
+    /// The backend becomes unreachable (its data kept).
+    async fn outage(&mut self);
+    /// The backend becomes unreachable and loses all its data.
+    async fn crash(&mut self);
+    /// The backend is reachable again.
+    async fn recover(&mut self);
+}
+
+/// What a consumer pop yields for one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Popped {
+    Set(BTreeMap<String, String>),
+    Del,
+}
+
+/// Pops every queued key of producer table `table` like orchagent's
+/// ConsumerStateTable: delete-marked keys lose their final hash first, then
+/// staged fields are merged into it; a key with no staged fields is a DEL.
+pub async fn consumer_pop<R: RawView>(raw: &mut R, db: Db, table: &str) -> BTreeMap<String, Popped> {
+    let sep = raw.separator(db);
+    let mut out = BTreeMap::new();
+    loop {
+        let keys = raw.spop(db, &format!("{table}_KEY_SET"), 128).await;
+        if keys.is_empty() {
+            return out;
+        }
+        for key in keys {
+            let final_key = format!("{table}{sep}{key}");
+            if raw.srem(db, &format!("{table}_DEL_SET"), &key).await {
+                raw.del(db, &final_key).await;
+            }
+            let staging = format!("_{table}{sep}{key}");
+            let fields = raw.hgetall(db, &staging).await;
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+            raw.hset(db, &final_key, &pairs).await;
+            raw.del(db, &staging).await;
+            out.insert(key, if fields.is_empty() { Popped::Del } else { Popped::Set(fields) });
+        }
+    }
+}
+
+pub fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
+}
+
+async fn get_all<D: Databases>(
+    db: &mut D,
+    which: Db,
+    table: &str,
+    key: &str,
+) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut visit = |f: &str, v: &str| {
+        out.insert(f.to_owned(), v.to_owned());
+    };
+    let found = db.get(which, table, key, &mut visit).await.unwrap();
+    found.then_some(out)
+}
+
+async fn hget<D: Databases>(db: &mut D, which: Db, table: &str, key: &str, field: &str) -> Option<String> {
+    let mut out = None;
+    db.hget(which, table, key, field, &mut |v| out = Some(v.to_owned())).await.unwrap();
+    out
+}
+
+async fn wait_connected<D: Databases>(db: &mut D) {
+    for _ in 0..200 {
+        if db.maintain().await == BackendStatus::Connected {
+            return;
+        }
+        smol::Timer::after(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("backend did not come back: {:?}", db.status());
+}
+
+/// Plain tables: HSET merges, each database's own separator, GET/HGET, KEYS, DEL of the whole hash.
+pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let s = raw.separator(Db::State);
+    db.write(&[Write::Set {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key: "Ethernet0",
+        fields: &[("state", "ok"), ("mtu", "1500")],
+    }])
+    .await
+    .unwrap();
+    raw.hset(Db::State, &format!("PORT_TABLE{s}Ethernet0"), &[("speed", "100000")]).await;
+    db.write(&[Write::Set {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key: "Ethernet0",
+        fields: &[("mtu", "9100")],
+    }])
+    .await
+    .unwrap();
+    assert_eq!(
+        raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await,
+        fields(&[("state", "ok"), ("mtu", "9100"), ("speed", "100000")]),
+        "HSET merges; other writers' fields stay"
+    );
+    assert_eq!(
+        get_all(db, Db::State, "PORT_TABLE", "Ethernet0").await,
+        Some(fields(&[("state", "ok"), ("mtu", "9100"), ("speed", "100000")]))
+    );
+    assert_eq!(get_all(db, Db::State, "PORT_TABLE", "Ethernet4").await, None);
+    assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
+    assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "nope").await, None);
+    assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet4", "mtu").await, None);
+
+    // Each database's separator: CONFIG_DB '|', APPL_DB ':', STATE_DB '|'.
+    db.write(&[
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet0", fields: &[("lanes", "0,1,2,3")] },
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet4", fields: &[("lanes", "4,5,6,7")] },
+        Write::Set { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0", fields: &[("admin_status", "up")] },
+    ])
+    .await
+    .unwrap();
+    let (c, a) = (raw.separator(Db::Config), raw.separator(Db::Appl));
+    assert_eq!((c, a, s), ('|', ':', '|'));
+    assert!(raw.exists(Db::Config, "PORT|Ethernet4").await);
+    assert!(raw.exists(Db::Appl, "PORT_TABLE:Ethernet0").await);
+    let mut keys = BTreeSet::new();
+    db.keys(Db::Config, "PORT", &mut |k| {
+        keys.insert(k.to_owned());
+    })
+    .await
+    .unwrap();
+    assert_eq!(keys, ["Ethernet0", "Ethernet4"].map(String::from).into());
+
+    // A set with no fields writes nothing.
+    db.write(&[Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet8", fields: &[] }])
+        .await
+        .unwrap();
+    assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet8").await);
+
+    db.write(&[Write::Del { db: Db::State, table: "PORT_TABLE", key: "Ethernet0" }]).await.unwrap();
+    assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet0").await, "DEL removes the whole hash");
+}
+
+/// EXISTS for many keys in one call.
+pub async fn exists_many<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    raw.hset(Db::Appl, "PORT_TABLE:Ethernet0", &[("lanes", "0")]).await;
+    raw.hset(Db::Appl, "PORT_TABLE:Ethernet8", &[("lanes", "8")]).await;
+    let mut present = [false; 4];
+    db.exists(Db::Appl, "PORT_TABLE", &["Ethernet0", "Ethernet4", "Ethernet8", "Ethernet|1"], &mut present)
+        .await
+        .unwrap();
+    assert_eq!(present, [true, false, true, false]);
+    db.exists(Db::Appl, "PORT_TABLE", &[], &mut []).await.unwrap();
+}
+
+/// swss-common's Table::get cuts field names, and hget values, at the first '@'.
+pub async fn at_sign_cuts<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    raw.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL@x", "NOTICE"), ("LOGOUTPUT", "SYS@LOG")]).await;
+    assert_eq!(
+        get_all(db, Db::Config, "LOGGER", "portsyncd").await,
+        Some(fields(&[("LOGLEVEL", "NOTICE"), ("LOGOUTPUT", "SYS@LOG")]))
+    );
+    assert_eq!(hget(db, Db::Config, "LOGGER", "portsyncd", "LOGOUTPUT").await.as_deref(), Some("SYS"));
+}
+
+/// ProducerStateTable set: key set, staging hash, one publish per newly queued key; the consumer sees the merge.
+pub async fn producer_set_and_pop<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
+    let p = |key, fields| Write::Produce { db: Db::Appl, table: "PORT_TABLE", key, fields };
+    db.write(&[p("Ethernet0", &[("lanes", "0,1"), ("mtu", "9100")])]).await.unwrap();
+    db.write(&[p("Ethernet0", &[("mtu", "1500")]), p("Ethernet4", &[("lanes", "4,5")])]).await.unwrap();
+    assert_eq!(
+        raw.smembers(Db::Appl, "PORT_TABLE_KEY_SET").await,
+        ["Ethernet0", "Ethernet4"].map(String::from).into()
+    );
+    assert_eq!(
+        raw.hgetall(Db::Appl, "_PORT_TABLE:Ethernet0").await,
+        fields(&[("lanes", "0,1"), ("mtu", "1500")])
+    );
+    assert!(!raw.exists(Db::Appl, "PORT_TABLE:Ethernet0").await, "final hash only after the pop");
+    assert_eq!(raw.publishes(&channel).await, 2, "one publish per newly queued key");
+
+    let popped = consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    assert_eq!(popped["Ethernet0"], Popped::Set(fields(&[("lanes", "0,1"), ("mtu", "1500")])));
+    assert_eq!(
+        raw.hgetall(Db::Appl, "PORT_TABLE:Ethernet0").await,
+        fields(&[("lanes", "0,1"), ("mtu", "1500")])
+    );
+    assert!(!raw.exists(Db::Appl, "_PORT_TABLE:Ethernet0").await);
+    assert!(!raw.exists(Db::Appl, "PORT_TABLE_KEY_SET").await);
+
+    db.write(&[p("Ethernet0", &[("admin_status", "up")])]).await.unwrap();
+    assert_eq!(raw.publishes(&channel).await, 3, "queued anew after the pop: published again");
+    let popped = consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    assert_eq!(
+        popped["Ethernet0"],
+        Popped::Set(fields(&[("admin_status", "up")])),
+        "only fields since the last pop"
+    );
+    assert_eq!(
+        raw.hgetall(Db::Appl, "PORT_TABLE:Ethernet0").await,
+        fields(&[("lanes", "0,1"), ("mtu", "1500"), ("admin_status", "up")]),
+        "merged into the final hash"
+    );
+}
+
+/// ProducerStateTable del: the consumer deletes; a del then a set before the pop replaces; zero fields pop as DEL.
+pub async fn producer_del_and_replace<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let t = "PORT_TABLE";
+    let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
+    db.write(&[
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet0", fields: &[("a", "1"), ("b", "1")] },
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet4", fields: &[("a", "1")] },
+    ])
+    .await
+    .unwrap();
+    consumer_pop(raw, Db::Appl, t).await;
+    db.write(&[
+        Write::ProduceDel { db: Db::Appl, table: t, key: "Ethernet0" },
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet0", fields: &[("c", "3")] },
+        Write::ProduceDel { db: Db::Appl, table: t, key: "Ethernet4" },
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet8", fields: &[] },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        raw.smembers(Db::Appl, "PORT_TABLE_DEL_SET").await,
+        ["Ethernet0", "Ethernet4"].map(String::from).into()
+    );
+    assert_eq!(raw.publishes(&channel).await, 5);
+    let popped = consumer_pop(raw, Db::Appl, t).await;
+    assert_eq!(popped["Ethernet0"], Popped::Set(fields(&[("c", "3")])));
+    assert_eq!(
+        raw.hgetall(Db::Appl, "PORT_TABLE:Ethernet0").await,
+        fields(&[("c", "3")]),
+        "replaced, not merged"
+    );
+    assert_eq!(popped["Ethernet4"], Popped::Del);
+    assert!(!raw.exists(Db::Appl, "PORT_TABLE:Ethernet4").await);
+    assert_eq!(popped["Ethernet8"], Popped::Del, "a set with no fields is seen as a delete");
+    assert!(!raw.exists(Db::Appl, "PORT_TABLE_DEL_SET").await);
+}
+
+/// A long stream of producer writes in batches: what the consumer ends with equals a model applied in order.
+pub async fn producer_stream_matches_model<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let mut model: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let names: Vec<String> = (0..16).map(|i| format!("Ethernet{}", i * 4)).collect();
+    for round in 0..40 {
+        let mut ops = Vec::new();
+        for _ in 0..next(12) {
+            let key = names[next(16) as usize].clone();
+            let del = next(5) == 0;
+            let value = format!("{round}-{}", next(1000));
+            ops.push((key, del, value));
+        }
+        let field_lists: Vec<[(&str, &str); 1]> = ops.iter().map(|(_, _, v)| [("v", v.as_str())]).collect();
+        let writes: Vec<Write<'_>> = ops
+            .iter()
+            .zip(&field_lists)
+            .map(|((key, del, _), fields)| {
+                if *del {
+                    Write::ProduceDel { db: Db::Appl, table: "PORT_TABLE", key }
+                } else {
+                    Write::Produce { db: Db::Appl, table: "PORT_TABLE", key, fields }
+                }
+            })
+            .collect();
+        db.write(&writes).await.unwrap();
+        for (key, del, value) in &ops {
+            if *del {
+                model.remove(key);
+            } else {
+                model.entry(key.clone()).or_default().insert("v".into(), value.clone());
+            }
+        }
+        if next(3) == 0 {
+            consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+        }
+    }
+    consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    for name in &names {
+        let got = raw.hgetall(Db::Appl, &format!("PORT_TABLE:{name}")).await;
+        let want = model.get(name).cloned().unwrap_or_default();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+/// SONiC's WarmStart check over the backend (SONIC.md §4).
+pub async fn warm_start_keys<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    assert_eq!((r.start, r.restore_count), (StartKind::Cold, 0));
+    assert_eq!(
+        raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await,
+        fields(&[("restore_count", "0")])
+    );
+
+    raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "false")]).await;
+    assert_eq!(
+        ports::check_warm_start(db, "portsyncd", "swss").await.unwrap().start,
+        StartKind::Cold,
+        "only \"true\" enables"
+    );
+
+    raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "true")]).await;
+    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    assert_eq!((r.start, r.restore_count), (StartKind::Warm, 1));
+    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    assert_eq!((r.start, r.restore_count), (StartKind::Warm, 2));
+    assert_eq!(raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await["restore_count"], "2");
+    assert!(
+        !raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await.contains_key("state"),
+        "never writes state"
+    );
+
+    // restore_count missing (the DB was flushed): cold fallback, written as 0.
+    raw.del(Db::State, "WARM_RESTART_TABLE|portsyncd").await;
+    raw.del(Db::State, "WARM_RESTART_ENABLE_TABLE|swss").await;
+    raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|system", &[("enable", "true")]).await;
+    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    assert_eq!((r.start, r.restore_count, r.fell_back_to_cold), (StartKind::Cold, 0, true));
+    assert_eq!(raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await["restore_count"], "0");
+
+    raw.hset(Db::State, "WARM_RESTART_TABLE|portsyncd", &[("restore_count", "lots")]).await;
+    assert!(matches!(
+        ports::check_warm_start(db, "portsyncd", "swss").await,
+        Err(ports::WarmStartError::BadRestoreCount)
+    ));
+}
+
+/// While the backend is away: reads fail, writes are kept (latest per key),
+/// the backend reports Degraded, and everything lands once it is back.
+pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    db.write(&[set("Ethernet0", &[("mtu", "1500")]), set("Ethernet4", &[("mtu", "1500")])]).await.unwrap();
+    assert_eq!(db.status(), BackendStatus::Connected);
+    raw.outage().await;
+    let mut present = [false];
+    assert!(db.exists(Db::State, "PORT_TABLE", &["Ethernet0"], &mut present).await.is_err(), "reads fail");
+    db.write(&[set("Ethernet0", &[("mtu", "9100")])]).await.unwrap();
+    db.write(&[Write::Del { db: Db::State, table: "PORT_TABLE", key: "Ethernet4" }]).await.unwrap();
+    db.write(&[set("Ethernet8", &[("mtu", "9100")]), set("Ethernet0", &[("state", "ok")])]).await.unwrap();
+    db.write(&[Write::Produce {
+        db: Db::Appl,
+        table: "PORT_TABLE",
+        key: "PortInitDone",
+        fields: &[("lanes", "0")],
+    }])
+    .await
+    .unwrap();
+    assert!(matches!(db.status(), BackendStatus::Degraded { pending: 4 }), "{:?}", db.status());
+    raw.recover().await;
+    wait_connected(db).await;
+    assert_eq!(
+        raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await,
+        fields(&[("mtu", "9100"), ("state", "ok")])
+    );
+    assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet4").await);
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet8").await, fields(&[("mtu", "9100")]));
+    let popped = consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    assert_eq!(popped["PortInitDone"], Popped::Set(fields(&[("lanes", "0")])));
+}
+
+/// The backend comes back empty (restarted without its data): every key this
+/// client wrote and did not delete holds its latest value again.
+pub async fn crash_restores_every_key<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    db.write(&[
+        set("Ethernet0", &[("mtu", "1500")]),
+        set("Ethernet4", &[("mtu", "1500")]),
+        set("Ethernet8", &[("a", "1")]),
+    ])
+    .await
+    .unwrap();
+    db.write(&[Write::Del { db: Db::State, table: "PORT_TABLE", key: "Ethernet8" }]).await.unwrap();
+    db.write(&[Write::Produce {
+        db: Db::Appl,
+        table: "PORT_TABLE",
+        key: "Ethernet0",
+        fields: &[("lanes", "0")],
+    }])
+    .await
+    .unwrap();
+    raw.crash().await;
+    db.write(&[set("Ethernet4", &[("mtu", "9100")])]).await.unwrap();
+    raw.recover().await;
+    wait_connected(db).await;
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "1500")]));
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet4").await, fields(&[("mtu", "9100")]));
+    assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet8").await, "deleted keys stay deleted");
+    let popped = consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    assert_eq!(
+        popped["Ethernet0"],
+        Popped::Set(fields(&[("lanes", "0")])),
+        "produced again for the new consumer"
+    );
+}
+
+/// Generates one `#[test]` per contract case. `$setup` is an async fn
+/// returning `(backend, raw view, guard)`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($setup:path) => {
+        $crate::contract_tests!(@case $setup, plain_table_operations);
+        $crate::contract_tests!(@case $setup, exists_many);
+        $crate::contract_tests!(@case $setup, at_sign_cuts);
+        $crate::contract_tests!(@case $setup, producer_set_and_pop);
+        $crate::contract_tests!(@case $setup, producer_del_and_replace);
+        $crate::contract_tests!(@case $setup, producer_stream_matches_model);
+        $crate::contract_tests!(@case $setup, warm_start_keys);
+        $crate::contract_tests!(@case $setup, outage_keeps_writes);
+        $crate::contract_tests!(@case $setup, crash_restores_every_key);
+    };
+    (@case $setup:path, $case:ident) => {
+        #[test]
+        fn $case() {
+            $crate::smol::block_on(async {
+                let (mut db, mut raw, _guard) = $setup().await;
+                $crate::$case(&mut db, &mut raw).await;
+            });
+        }
+    };
+}

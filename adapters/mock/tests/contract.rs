@@ -1,0 +1,90 @@
+//! The backend contract, against the in-memory mock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portsyncd_contract::RawView;
+use portsyncd_core::ports::Db;
+use portsyncd_mock::{MockDatabases, Value, layout};
+
+struct MockRaw(MockDatabases);
+
+impl RawView for MockRaw {
+    fn separator(&self, db: Db) -> char {
+        layout(db).0
+    }
+    fn db_id(&self, db: Db) -> u32 {
+        layout(db).1
+    }
+    async fn hgetall(&mut self, db: Db, key: &str) -> BTreeMap<String, String> {
+        self.0.hash(db, key).unwrap_or_default().into_iter().collect()
+    }
+    async fn hset(&mut self, db: Db, key: &str, fields: &[(&str, &str)]) {
+        self.0.hset(db, key, fields);
+    }
+    async fn smembers(&mut self, db: Db, key: &str) -> BTreeSet<String> {
+        self.0.set_members(db, key)
+    }
+    async fn spop(&mut self, db: Db, key: &str, count: usize) -> Vec<String> {
+        self.0.spop(db, key, count)
+    }
+    async fn srem(&mut self, db: Db, key: &str, member: &str) -> bool {
+        self.0.srem(db, key, member)
+    }
+    async fn del(&mut self, db: Db, key: &str) {
+        self.0.del(db, key);
+    }
+    async fn exists(&mut self, db: Db, key: &str) -> bool {
+        self.0.dump(db).contains_key(key)
+    }
+    async fn publishes(&mut self, channel: &str) -> u64 {
+        self.0.publishes(channel)
+    }
+    async fn keys(&mut self, db: Db) -> BTreeSet<String> {
+        self.0.dump(db).into_keys().collect()
+    }
+    async fn outage(&mut self) {
+        self.0.disconnect();
+    }
+    async fn crash(&mut self) {
+        self.0.crash();
+    }
+    async fn recover(&mut self) {
+        self.0.reconnect();
+    }
+}
+
+async fn setup() -> (MockDatabases, MockRaw, ()) {
+    let db = MockDatabases::new();
+    (db.clone(), MockRaw(db), ())
+}
+
+portsyncd_contract::contract_tests!(setup);
+
+#[test]
+fn injected_failures_fail_the_next_operations_only() {
+    use portsyncd_core::ports::{Databases, Write};
+    smol::block_on(async {
+        let mut db = MockDatabases::new();
+        db.fail_next(2);
+        let w =
+            [Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: &[("mtu", "1")] }];
+        let err = db.write(&w).await.unwrap_err();
+        assert_eq!(err.to_string(), "STATE_DB PORT_TABLE|Ethernet0: write failed (injected)");
+        assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
+        db.write(&w).await.unwrap();
+        assert!(matches!(db.dump(Db::State).get("PORT_TABLE|Ethernet0"), Some(Value::Hash(_))));
+    });
+}
+
+#[test]
+fn full_buffer_is_an_error_not_a_silent_drop() {
+    use portsyncd_core::ports::{Databases, Write};
+    smol::block_on(async {
+        let mut db = MockDatabases::with_pending_capacity(1);
+        db.disconnect();
+        let w = |key| [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: &[("mtu", "1")] }];
+        db.write(&w("Ethernet0")).await.unwrap();
+        let err = db.write(&w("Ethernet4")).await.unwrap_err();
+        assert!(err.to_string().contains("Ethernet4 not kept"), "{err}");
+    });
+}
