@@ -19,6 +19,8 @@ use portsyncd_core::ports::{self, BackendStatus, Databases, Db, Write};
 
 pub use smol;
 
+pub mod redis_server;
+
 /// Raw, test-side access to the storage behind a backend.
 #[allow(async_fn_in_trait)]
 pub trait RawView {
