@@ -48,15 +48,15 @@ fn every_final_value_survives_a_restart_with_empty_data() {
         while start.elapsed() < Duration::from_millis(450) {
             let port = format!("Ethernet{}", (i * 7 % 64) * 4);
             let seq = i.to_string();
-            let oper = if i % 3 == 0 { "down" } else { "up" };
+            let oper = if i.is_multiple_of(3) { "down" } else { "up" };
             let state_fields = [("state", "ok"), ("netdev_oper_status", oper), ("seq", seq.as_str())];
             let appl_fields = [("seq", seq.as_str())];
             let mut batch =
                 vec![Write::Set { db: Db::State, table: "PORT_TABLE", key: &port, fields: &state_fields }];
-            if i % 11 == 0 {
+            if i.is_multiple_of(11) {
                 batch.push(Write::Del { db: Db::State, table: "PORT_TABLE", key: &port });
             }
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 batch.push(Write::Produce {
                     db: Db::Appl,
                     table: "PORT_TABLE",
@@ -86,7 +86,7 @@ fn every_final_value_survives_a_restart_with_empty_data() {
             if db.status() != BackendStatus::Connected {
                 degraded_batches += 1;
             }
-            if i % 20 == 0 {
+            if i.is_multiple_of(20) {
                 db.maintain().await;
             }
             i += 1;
