@@ -25,7 +25,8 @@ fn main() {
         .and_then(|c| c.get_connection())
         .expect("raw connection");
     let names: Vec<String> = (0..PORTS).map(|i| format!("Ethernet{}", i * 4)).collect();
-    let lanes: Vec<String> = (0..PORTS).map(|i| format!("{},{},{},{}", i * 4, i * 4 + 1, i * 4 + 2, i * 4 + 3)).collect();
+    let lanes: Vec<String> =
+        (0..PORTS).map(|i| format!("{},{},{},{}", i * 4, i * 4 + 1, i * 4 + 2, i * 4 + 3)).collect();
     let aliases: Vec<String> = (0..PORTS).map(|i| format!("etp{}", i + 1)).collect();
     let indexes: Vec<String> = (0..PORTS).map(|i| i.to_string()).collect();
     let port_fields: Vec<[(&str, &str); 6]> = (0..PORTS)
@@ -41,11 +42,19 @@ fn main() {
         })
         .collect();
     let produce: Vec<Write<'_>> = (0..PORTS)
-        .map(|i| Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: &names[i], fields: &port_fields[i] })
+        .map(|i| Write::Produce {
+            db: Db::Appl,
+            table: "PORT_TABLE",
+            key: &names[i],
+            fields: &port_fields[i],
+        })
         .collect();
-    let state_fields = [("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")];
-    let state: Vec<Write<'_>> =
-        names.iter().map(|n| Write::Set { db: Db::State, table: "PORT_TABLE", key: n, fields: &state_fields }).collect();
+    let state_fields =
+        [("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")];
+    let state: Vec<Write<'_>> = names
+        .iter()
+        .map(|n| Write::Set { db: Db::State, table: "PORT_TABLE", key: n, fields: &state_fields })
+        .collect();
 
     let results = smol::block_on(async {
         let mut db = RedisDatabases::connect(&config, RedisOptions::default()).await.expect("connect");
