@@ -281,24 +281,10 @@ pub async fn check_warm_start<D: Databases>(
         return Err(WarmStartError::BadRestoreCount);
     };
     let next = count.saturating_add(1);
-    let mut digits = [0u8; 20];
-    let text = u64_decimal(next, &mut digits);
-    let fields = [(RESTORE_COUNT_FIELD, text)];
+    let text = crate::schema::Decimal::new(next);
+    let fields = [(RESTORE_COUNT_FIELD, text.as_str())];
     db.write(&[Write::Set { db: Db::State, table: WARM_RESTART_TABLE, key: app, fields: &fields }])
         .await
         .map_err(WarmStartError::Db)?;
     Ok(WarmStartCheck { start: StartKind::Warm, restore_count: next, fell_back_to_cold: false })
-}
-
-fn u64_decimal(mut value: u64, buf: &mut [u8; 20]) -> &str {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    core::str::from_utf8(&buf[start..]).unwrap_or("0")
 }

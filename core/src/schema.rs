@@ -75,17 +75,18 @@ impl StatePortFields {
     }
 }
 
-/// A `u32` in decimal, without allocating.
+/// An unsigned number in decimal, without allocating.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Decimal {
     len: u8,
-    digits: [u8; 10],
+    digits: [u8; 20],
 }
 
 impl Decimal {
     /// Formats `value`.
-    pub fn new(mut value: u32) -> Self {
-        let mut digits = [0u8; 10];
+    pub fn new(value: impl Into<u64>) -> Self {
+        let mut value: u64 = value.into();
+        let mut digits = [0u8; 20];
         let mut start = digits.len();
         loop {
             start -= 1;
@@ -96,7 +97,7 @@ impl Decimal {
             }
         }
         digits.copy_within(start.., 0);
-        Self { len: (10 - start) as u8, digits }
+        Self { len: (20 - start) as u8, digits }
     }
 
     /// The digits.
@@ -127,8 +128,8 @@ mod tests {
 
     #[test]
     fn decimal_matches_core_formatting() {
-        for v in [0, 7, 10, 9100, 65535, 1_000_000, u32::MAX] {
-            let mut expect = heapless::String::<10>::new();
+        for v in [0, 7, 10, 9100, 65535, 1_000_000, u64::from(u32::MAX), u64::MAX] {
+            let mut expect = heapless::String::<20>::new();
             core::fmt::write(&mut expect, format_args!("{v}")).unwrap();
             assert_eq!(Decimal::new(v).as_str(), expect.as_str());
         }
