@@ -10,6 +10,7 @@
 //! semantics (SONIC.md §3), so the suite checks what orchagent would see, not
 //! just which keys exist.
 
+#![forbid(unsafe_code)]
 #![allow(missing_docs)] // test support: the cases document themselves by name
 
 use std::collections::{BTreeMap, BTreeSet};
