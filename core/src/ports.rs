@@ -185,6 +185,17 @@ pub trait Databases {
         present: &mut [bool],
     ) -> Result<(), Self::Error>;
 
+    /// Whether each of `keys` in `table` has `field`, into `present` (same
+    /// length); one round trip.
+    async fn has_field(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        field: &str,
+        present: &mut [bool],
+    ) -> Result<(), Self::Error>;
+
     /// Carries out `writes` in order; one round trip per database involved.
     async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error>;
 

@@ -187,6 +187,13 @@ pub async fn exists_many<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
         .unwrap();
     assert_eq!(present, [true, false, true, false]);
     db.exists(Db::Appl, "PORT_TABLE", &[], &mut []).await.unwrap();
+
+    // HEXISTS for many keys: the cold-start prune's question.
+    raw.hset(Db::Appl, "PORT_TABLE:Ethernet4", &[("admin_status", "down")]).await;
+    let mut has = [true; 4];
+    let keys = ["Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12"];
+    db.has_field(Db::Appl, "PORT_TABLE", &keys, "admin_status", &mut has).await.unwrap();
+    assert_eq!(has, [false, true, false, false]);
 }
 
 /// swss-common's Table::get cuts field names, and hget values, at the first '@'.

@@ -377,6 +377,22 @@ impl Databases for MockDatabases {
         Ok(())
     }
 
+    async fn has_field(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        field: &str,
+        present: &mut [bool],
+    ) -> Result<(), MockError> {
+        let prefix = Self::full_key(db, table, "*");
+        self.check(db, &prefix, "HEXISTS", true)?;
+        for (key, slot) in keys.iter().zip(present.iter_mut()) {
+            *slot = self.hash(db, &Self::full_key(db, table, key)).is_some_and(|h| h.contains_key(field));
+        }
+        Ok(())
+    }
+
     async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), MockError> {
         let Some(first) = writes.first() else { return Ok(()) };
         let (table, key) = first.target();

@@ -342,6 +342,42 @@ impl RedisDatabases {
         })
     }
 
+    /// One pipeline of `EXISTS <key>` (or `HEXISTS <key> <field>`) for each key.
+    async fn ask_each(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        field: Option<&str>,
+        present: &mut [bool],
+    ) -> Result<(), RedisError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let op = if field.is_some() { "HEXISTS" } else { "EXISTS" };
+        let pattern = self.full_key(db, table, "*");
+        let mut conn = self.read_conn(db, op, &pattern).await?;
+        let mut pipe = redis::pipe();
+        for key in keys {
+            let cmd = pipe.cmd(op).arg(self.full_key(db, table, key));
+            if let Some(field) = field {
+                cmd.arg(field);
+            }
+        }
+        self.counters.round_trips += 1;
+        self.counters.commands += keys.len() as u64;
+        let answers: Vec<bool> = pipe.query_async(&mut conn).await.map_err(|source| {
+            if is_connection_error(&source) {
+                self.mark_down(db);
+            }
+            RedisError::Command { db, key: pattern.clone(), op, source }
+        })?;
+        for (slot, answer) in present.iter_mut().zip(answers) {
+            *slot = answer;
+        }
+        Ok(())
+    }
+
     /// Sends `writes` (all of one database) as one pipeline.
     async fn send_run(&mut self, writes: &[Write<'_>]) -> Result<(), SendError> {
         let Some(db) = writes.first().map(Write::db) else { return Ok(()) };
@@ -585,27 +621,18 @@ impl Databases for RedisDatabases {
         keys: &[&str],
         present: &mut [bool],
     ) -> Result<(), RedisError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let pattern = self.full_key(db, table, "*");
-        let mut conn = self.read_conn(db, "EXISTS", &pattern).await?;
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("EXISTS").arg(self.full_key(db, table, key));
-        }
-        self.counters.round_trips += 1;
-        self.counters.commands += keys.len() as u64;
-        let answers: Vec<bool> = pipe.query_async(&mut conn).await.map_err(|source| {
-            if is_connection_error(&source) {
-                self.mark_down(db);
-            }
-            RedisError::Command { db, key: pattern.clone(), op: "EXISTS", source }
-        })?;
-        for (slot, answer) in present.iter_mut().zip(answers) {
-            *slot = answer;
-        }
-        Ok(())
+        self.ask_each(db, table, keys, None, present).await
+    }
+
+    async fn has_field(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        field: &str,
+        present: &mut [bool],
+    ) -> Result<(), RedisError> {
+        self.ask_each(db, table, keys, Some(field), present).await
     }
 
     async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), RedisError> {
