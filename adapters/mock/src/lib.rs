@@ -84,6 +84,9 @@ struct Store {
     seen_run_id: u64,
     journal: WriteJournal,
     ops: u64,
+    /// Producer writes land in the final hashes at once, as if a consumer
+    /// had popped them (what the C++ unit tests' mock does).
+    consume_at_once: bool,
 }
 
 /// In-memory SONiC databases; clones share the store.
@@ -118,6 +121,7 @@ impl MockDatabases {
             seen_run_id: 0,
             journal: WriteJournal::new(capacity),
             ops: 0,
+            consume_at_once: false,
         };
         Self { store: Rc::new(RefCell::new(store)) }
     }
@@ -156,6 +160,13 @@ impl MockDatabases {
     /// Operations carried out against the store (reads and writes, per key).
     pub fn operations(&self) -> u64 {
         self.store.borrow().ops
+    }
+
+    /// From now on, producer writes land in the final `<TABLE><sep><key>`
+    /// hashes at once, as if orchagent had popped them: with no consumer
+    /// running (`--db memory`), this is what makes produced ports visible.
+    pub fn consume_produced_at_once(&self) {
+        self.store.borrow_mut().consume_at_once = true;
     }
 
     /// The next `n` operations fail with [`MockError::Injected`].
@@ -267,6 +278,15 @@ impl Store {
         match *write {
             Write::Set { fields, .. } => self.hset(db, &format!("{table}{sep}{key}"), fields),
             Write::Del { .. } => {
+                self.data[db.index()].remove(&format!("{table}{sep}{key}"));
+            }
+            Write::Produce { fields, .. } if self.consume_at_once => {
+                self.hset(db, &format!("{table}{sep}{key}"), fields);
+                if fields.is_empty() {
+                    self.data[db.index()].remove(&format!("{table}{sep}{key}"));
+                }
+            }
+            Write::ProduceDel { .. } if self.consume_at_once => {
                 self.data[db.index()].remove(&format!("{table}{sep}{key}"));
             }
             Write::Produce { fields, .. } => {

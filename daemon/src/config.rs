@@ -1,0 +1,197 @@
+//! The TOML settings file: every key optional, unknown keys refused, values
+//! checked, errors naming the file, the key and the problem.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The daemon's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Receive buffer asked for the netlink socket.
+    pub netlink_receive_buffer: usize,
+    /// How long to wait for the end of a dump before going on without it.
+    pub dump_timeout: Duration,
+    /// Redis reply timeout: a server silent this long is taken as gone.
+    pub redis_response_timeout: Duration,
+    /// Longest delay between reconnect attempts.
+    pub redis_reconnect_max: Duration,
+    /// Keys kept while Redis is away (and remembered for its restarts).
+    pub redis_journal_keys: usize,
+    /// Output used until CONFIG_DB's LOGGER says otherwise; `None` = CONFIG_DB decides.
+    pub log_output: Option<crate::logging::Output>,
+    /// `--db memory`: CONFIG_DB `PORT` keys to seed.
+    pub memory_ports: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            netlink_receive_buffer: portsyncd_netlink::DEFAULT_RCVBUF,
+            dump_timeout: Duration::from_secs(5),
+            redis_response_timeout: Duration::from_secs(2),
+            redis_reconnect_max: Duration::from_secs(5),
+            redis_journal_keys: 8192,
+            log_output: None,
+            memory_ports: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    netlink: RawNetlink,
+    redis: RawRedis,
+    log: RawLog,
+    memory: RawMemory,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawNetlink {
+    receive_buffer_bytes: Option<i64>,
+    dump_timeout_ms: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawRedis {
+    response_timeout_ms: Option<i64>,
+    reconnect_max_ms: Option<i64>,
+    journal_keys: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    output: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMemory {
+    ports: Vec<String>,
+}
+
+/// A settings file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config {path}: {problem}")]
+pub struct ConfigError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn in_range(key: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<u64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) if (min..=max).contains(&v) => Ok(Some(v as u64)),
+        Some(v) => Err(format!("{key} = {v} is out of range {min}..={max}")),
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file is the defaults when `required` is false.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let err = |problem: String| ConfigError { path: path.display().to_string(), problem };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
+            Err(e) => return Err(err(e.to_string())),
+        };
+        Self::parse(&text).map_err(err)
+    }
+
+    /// Parses and checks TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| e.message().to_owned() + &span_note(text, e.span()))?;
+        let mut c = Self::default();
+        if let Some(v) =
+            in_range("netlink.receive_buffer_bytes", raw.netlink.receive_buffer_bytes, 65_536, 1 << 30)?
+        {
+            c.netlink_receive_buffer = v as usize;
+        }
+        if let Some(v) = in_range("netlink.dump_timeout_ms", raw.netlink.dump_timeout_ms, 10, 600_000)? {
+            c.dump_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = in_range("redis.response_timeout_ms", raw.redis.response_timeout_ms, 10, 600_000)? {
+            c.redis_response_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = in_range("redis.reconnect_max_ms", raw.redis.reconnect_max_ms, 10, 600_000)? {
+            c.redis_reconnect_max = Duration::from_millis(v);
+        }
+        if let Some(v) = in_range("redis.journal_keys", raw.redis.journal_keys, 16, 1 << 20)? {
+            c.redis_journal_keys = v as usize;
+        }
+        if let Some(output) = raw.log.output {
+            c.log_output = Some(
+                crate::logging::Output::parse(&output)
+                    .ok_or_else(|| format!("log.output = {output:?}: expected \"SYSLOG\" or \"STDERR\""))?,
+            );
+        }
+        for port in &raw.memory.ports {
+            portsyncd_core::PortName::try_from(port.as_str())
+                .map_err(|e| format!("memory.ports: {port:?} is not a port name: {e}"))?;
+        }
+        c.memory_ports = raw.memory.ports;
+        Ok(c)
+    }
+}
+
+fn span_note(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else { return String::new() };
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    format!(" (line {line})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_or_missing_means_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        assert_eq!(Config::load(Path::new("/nonexistent/portsyncd.conf"), false).unwrap(), Config::default());
+        let e = Config::load(Path::new("/nonexistent/portsyncd.conf"), true).unwrap_err();
+        assert!(e.to_string().starts_with("config /nonexistent/portsyncd.conf: No such file"), "{e}");
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = Config::parse(
+            "[netlink]\ndump_timeout_ms = 250\n[redis]\nresponse_timeout_ms = 100\n[log]\noutput = \"STDERR\"\n\
+             [memory]\nports = [\"Ethernet0\", \"Ethernet4\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.dump_timeout, Duration::from_millis(250));
+        assert_eq!(c.redis_response_timeout, Duration::from_millis(100));
+        assert_eq!(c.log_output, Some(crate::logging::Output::Stderr));
+        assert_eq!(c.memory_ports, ["Ethernet0", "Ethernet4"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_problem() {
+        let e = |t: &str| Config::parse(t).unwrap_err();
+        assert_eq!(
+            e("[netlink]\ndump_timeout_ms = 0"),
+            "netlink.dump_timeout_ms = 0 is out of range 10..=600000"
+        );
+        assert!(
+            e("[netlink]\ndump_timeout = 5").contains("unknown field `dump_timeout`"),
+            "{}",
+            e("[netlink]\ndump_timeout = 5")
+        );
+        assert!(
+            e("[redis]\nresponse_timeout_ms = \"fast\"").contains("invalid type"),
+            "{}",
+            e("[redis]\nresponse_timeout_ms = \"fast\"")
+        );
+        assert!(e("[log]\noutput = \"FILE\"").contains("log.output = \"FILE\""));
+        assert!(e("[memory]\nports = [\"Eth|0\"]").contains("not a port name"));
+        assert!(e("[netlink\n").contains("line 1"), "{}", e("[netlink\n"));
+    }
+}

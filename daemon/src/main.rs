@@ -1,0 +1,107 @@
+//! `portsyncd`: keeps SONiC's APPL_DB and STATE_DB port tables in step with
+//! the kernel's links. See `portsyncd --help`.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+mod logging;
+mod sync;
+
+use std::process::ExitCode;
+
+use portsyncd_core::ports::Db;
+use portsyncd_mock::{MockDatabases, Value};
+use portsyncd_redis::{RedisDatabases, RedisOptions};
+
+use crate::cli::{Backend, Command};
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("portsyncd {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Run(args)) => args,
+        Err(e) => {
+            eprintln!("portsyncd: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&args.config, args.config_given) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portsyncd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
+    match smol::block_on(run(args, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portsyncd: {e}");
+            log!(Error, "{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: cli::Args, config: Config) -> Result<(), String> {
+    // Everything that can fail without writing is checked first: the kernel
+    // sockets, then the databases.
+    let netlink = sync::Netlink::open(config.netlink_receive_buffer).map_err(|e| e.to_string())?;
+    match args.backend {
+        Backend::Redis => {
+            let options = RedisOptions {
+                response_timeout: config.redis_response_timeout,
+                backoff_max: config.redis_reconnect_max,
+                journal_capacity: config.redis_journal_keys,
+                ..RedisOptions::default()
+            };
+            let mut db = RedisDatabases::connect_with_file(&args.db_config, options)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (milestones, counters) =
+                sync::run(&mut db, netlink, config).await.map_err(|e| e.to_string())?;
+            log!(Notice, "stopped: {milestones:?} {counters:?} {:?}", db.counters());
+        }
+        Backend::Memory => {
+            let mut db = MockDatabases::new();
+            db.consume_produced_at_once();
+            for (i, port) in config.memory_ports.iter().enumerate() {
+                let index = i.to_string();
+                db.hset(
+                    Db::Config,
+                    &format!("PORT|{port}"),
+                    &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
+                );
+            }
+            let (milestones, counters) =
+                sync::run(&mut db, netlink, config).await.map_err(|e| e.to_string())?;
+            log!(Notice, "stopped: {milestones:?} {counters:?}");
+            print_tables(&db);
+        }
+    }
+    Ok(())
+}
+
+/// `--db memory`: what the run left in each database.
+fn print_tables(db: &MockDatabases) {
+    for which in Db::ALL {
+        println!("== {which}");
+        for (key, value) in db.dump(which) {
+            match value {
+                Value::Hash(h) => {
+                    let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
+                    println!("{key}  {}", fields.join(" "));
+                }
+                Value::Set(s) => println!("{key}  {{{}}}", s.into_iter().collect::<Vec<_>>().join(", ")),
+            }
+        }
+    }
+}
