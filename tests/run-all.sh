@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of portsyncd, after installing what the tests need on a
-# Debian machine (as root) when it is missing.
+# Debian machine when it is missing. Run it as root: the end-to-end tests
+# create network namespaces and links (each in a namespace of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v cc >/dev/null || missing+=(gcc)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi

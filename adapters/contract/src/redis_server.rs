@@ -2,11 +2,18 @@
 //! unix socket there (or a free loopback TCP port), no persistence unless
 //! asked, stopped when dropped. Never a Redis the test did not start.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use portsyncd_core::ports::Db;
+use redis::Commands;
+
+use crate::RawView;
 
 /// A redis-server this process started.
 pub struct RedisServer {
@@ -152,4 +159,140 @@ impl Drop for RedisServer {
             let _ = child.wait();
         }
     }
+}
+
+/// Test-side access: plain synchronous connections, one per database, and a
+/// subscriber thread counting producer notifications.
+pub struct RedisRaw {
+    server: Option<RedisServer>,
+    socket: PathBuf,
+    conns: HashMap<Db, redis::Connection>,
+    published: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+const IDS: [(Db, u32, char); 3] = [(Db::Config, 4, '|'), (Db::Appl, 0, ':'), (Db::State, 6, '|')];
+
+fn connect(socket: &Path, id: u32) -> redis::Connection {
+    let url = format!("redis+unix://{}?db={id}", socket.display());
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+impl RedisRaw {
+    /// Raw access to `server`'s CONFIG_DB, APPL_DB and STATE_DB (SONiC's
+    /// default ids), counting every notification published on it.
+    pub fn new(server: RedisServer) -> Self {
+        let socket = server.socket();
+        Self::with(Some(server), socket)
+    }
+
+    /// Raw access to the server listening on `socket`, which it does not own
+    /// (it cannot stop or restart it).
+    pub fn connect(socket: &Path) -> Self {
+        Self::with(None, socket.to_owned())
+    }
+
+    fn with(server: Option<RedisServer>, socket: PathBuf) -> Self {
+        let conns = IDS.iter().map(|&(db, id, _)| (db, connect(&socket, id))).collect();
+        let published = Arc::new(Mutex::new(HashMap::new()));
+        let counts = published.clone();
+        let mut sub = connect(&socket, 0);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut pubsub = sub.as_pubsub();
+            if pubsub.psubscribe("*").is_err() {
+                return;
+            }
+            let _ = ready_tx.send(());
+            while let Ok(msg) = pubsub.get_message() {
+                *counts.lock().unwrap().entry(msg.get_channel_name().to_owned()).or_default() += 1;
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).expect("subscriber ready");
+        Self { server, socket, conns, published }
+    }
+
+    /// The server's unix socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The plain connection to `db`.
+    pub fn conn(&mut self, db: Db) -> &mut redis::Connection {
+        self.conns.get_mut(&db).unwrap()
+    }
+
+    /// The server, to stop or restart it.
+    pub fn server(&mut self) -> &mut RedisServer {
+        self.server.as_mut().expect("this view does not own its redis-server")
+    }
+
+    /// New connections (after a restart).
+    pub fn reconnect_all(&mut self) {
+        for (db, id, _) in IDS {
+            self.conns.insert(db, connect(&self.socket, id));
+        }
+    }
+}
+
+impl RawView for RedisRaw {
+    fn separator(&self, db: Db) -> char {
+        IDS.iter().find(|i| i.0 == db).unwrap().2
+    }
+    fn db_id(&self, db: Db) -> u32 {
+        IDS.iter().find(|i| i.0 == db).unwrap().1
+    }
+    async fn hgetall(&mut self, db: Db, key: &str) -> BTreeMap<String, String> {
+        self.conn(db).hgetall(key).unwrap()
+    }
+    async fn hset(&mut self, db: Db, key: &str, fields: &[(&str, &str)]) {
+        if !fields.is_empty() {
+            let _: () = self.conn(db).hset_multiple(key, fields).unwrap();
+        }
+    }
+    async fn smembers(&mut self, db: Db, key: &str) -> BTreeSet<String> {
+        self.conn(db).smembers(key).unwrap()
+    }
+    async fn spop(&mut self, db: Db, key: &str, count: usize) -> Vec<String> {
+        redis::cmd("SPOP").arg(key).arg(count).query(self.conn(db)).unwrap()
+    }
+    async fn srem(&mut self, db: Db, key: &str, member: &str) -> bool {
+        self.conn(db).srem::<_, _, i64>(key, member).unwrap() == 1
+    }
+    async fn del(&mut self, db: Db, key: &str) {
+        let _: i64 = self.conn(db).del(key).unwrap();
+    }
+    async fn exists(&mut self, db: Db, key: &str) -> bool {
+        self.conn(db).exists(key).unwrap()
+    }
+    async fn publishes(&mut self, channel: &str) -> u64 {
+        // Publishes reach a subscriber in order: once our marker arrives,
+        // every earlier notification has been counted.
+        let marker = format!("marker-{}", rand_suffix());
+        let _: i64 = self.conn(Db::Appl).publish(&marker, "x").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.published.lock().unwrap().contains_key(&marker) {
+            assert!(Instant::now() < deadline, "subscriber did not see {marker}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.published.lock().unwrap().get(channel).copied().unwrap_or(0)
+    }
+    async fn keys(&mut self, db: Db) -> BTreeSet<String> {
+        self.conn(db).keys("*").unwrap()
+    }
+    async fn outage(&mut self) {
+        self.server().shutdown_saving();
+    }
+    async fn crash(&mut self) {
+        self.server().kill();
+    }
+    async fn recover(&mut self) {
+        self.server().start_again();
+        self.reconnect_all();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }

@@ -1,0 +1,303 @@
+//! What every end-to-end scenario stands on: a fresh network namespace, a
+//! redis-server of its own, the real `portsyncd` binary running inside the
+//! namespace, and an orchagent stand-in that pops APPL_DB `PORT_TABLE` with
+//! ConsumerStateTable semantics and — like syncd — creates each popped port's
+//! host interface only then (SONIC.md §9.1–9.2).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use portsyncd_contract::redis_server::{RedisRaw, RedisServer};
+use portsyncd_contract::{Popped, RawView, consumer_pop};
+use portsyncd_core::ports::Db;
+
+pub type Hash = BTreeMap<String, String>;
+
+pub fn hash(pairs: &[(&str, &str)]) -> Hash {
+    pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A network namespace of this test's own, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("psd{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n <ns> <args>`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        run(Command::new("ip").arg("-n").arg(&self.name).args(args));
+    }
+
+    /// A veth pair.
+    pub fn veth(&self, name: &str, peer: &str) {
+        self.ip(&["link", "add", name, "type", "veth", "peer", "name", peer]);
+    }
+
+    /// `ip -o link show dev <name>`, or `None` if it does not exist.
+    pub fn link(&self, name: &str) -> Option<String> {
+        let out =
+            Command::new("ip").args(["-n", &self.name, "-o", "link", "show", "dev", name]).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The link's ifindex.
+    pub fn ifindex(&self, name: &str) -> Option<u32> {
+        self.link(name)?.split(':').next()?.trim().parse().ok()
+    }
+
+    /// Whether the link is administratively up.
+    pub fn is_up(&self, name: &str) -> bool {
+        self.link(name).is_some_and(|l| {
+            l.split('>').next().is_some_and(|flags| flags.contains(",UP") || flags.contains("<UP"))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run command");
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The portsyncd binary under test, running in a namespace.
+pub struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+    pub started: Instant,
+}
+
+impl Daemon {
+    /// Starts `portsyncd` in `ns` with `args`; its stderr goes to `log`.
+    pub fn start(ns: &Netns, log: PathBuf, args: &[&str]) -> Self {
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let started = Instant::now();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_portsyncd")])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start portsyncd");
+        Self { child: Some(child), log, started }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the exit; returns the status
+    /// and how long the exit took.
+    pub fn stop_with(&mut self, signal: &str) -> (ExitStatus, Duration) {
+        let mut child = self.child.take().expect("running");
+        let sent = Instant::now();
+        run(Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()));
+        let status = child.wait().expect("wait");
+        (status, sent.elapsed())
+    }
+
+    /// Waits for it to exit by itself (start-up failures); its status and stdout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// orchagent + syncd, as far as portsyncd can tell: pops APPL_DB
+/// `PORT_TABLE` and creates each newly popped port's host interface (a veth
+/// whose peer is up), replacing one left over from before.
+pub struct Orchagent {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub popped: Arc<Mutex<Vec<(String, Popped, Instant)>>>,
+}
+
+impl Orchagent {
+    pub fn start(socket: PathBuf, ns_name: String) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let popped = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, popped2) = (stop.clone(), popped.clone());
+        let thread = std::thread::spawn(move || {
+            let mut raw = RedisRaw::connect(&socket);
+            let ns = Netns { name: ns_name };
+            let mut created = std::collections::HashSet::new();
+            while !stop2.load(Ordering::Relaxed) {
+                let got = smol::block_on(consumer_pop(&mut raw, Db::Appl, "PORT_TABLE"));
+                for (key, op) in got {
+                    if key.starts_with("Ethernet")
+                        && matches!(op, Popped::Set(_))
+                        && created.insert(key.clone())
+                    {
+                        let peer = format!("v{}", &key["Ethernet".len()..]);
+                        if ns.link(&key).is_some() {
+                            ns.ip(&["link", "del", &key]);
+                        }
+                        ns.veth(&key, &peer);
+                        ns.ip(&["link", "set", &peer, "up"]);
+                    }
+                    popped2.lock().unwrap().push((key, op, Instant::now()));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // The namespace belongs to the test; don't delete it from here.
+            std::mem::forget(ns);
+        });
+        Self { stop, thread: Some(thread), popped }
+    }
+
+    /// When `key` was first popped.
+    pub fn popped_at(&self, key: &str) -> Option<Instant> {
+        self.popped.lock().unwrap().iter().find(|(k, _, _)| k == key).map(|(_, _, t)| *t)
+    }
+}
+
+impl Drop for Orchagent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The CONFIG_DB fields of port `i` (as a SONiC port_config would give them).
+pub fn port_config(i: usize) -> Vec<(String, String)> {
+    vec![
+        ("admin_status".into(), "down".into()),
+        ("alias".into(), format!("etp{}", i + 1)),
+        ("index".into(), i.to_string()),
+        ("lanes".into(), format!("{},{},{},{}", i * 4, i * 4 + 1, i * 4 + 2, i * 4 + 3)),
+        ("mtu".into(), "9100".into()),
+        ("speed".into(), "100000".into()),
+    ]
+}
+
+/// One scenario's switch: namespace, Redis, CONFIG_DB, and (once started)
+/// portsyncd and the orchagent stand-in.
+pub struct Switch {
+    pub orchagent: Option<Orchagent>,
+    pub daemon: Option<Daemon>,
+    pub raw: RedisRaw,
+    pub ns: Netns,
+    pub db_config: PathBuf,
+    pub conf: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Switch {
+    /// A switch whose CONFIG_DB has `ports` ports `Ethernet0`, `Ethernet4`, ...
+    pub fn new(ports: usize) -> Self {
+        let server = RedisServer::start_unix();
+        let db_config = server.write_db_config(false);
+        let dir = server.dir().to_owned();
+        let conf = dir.join("portsyncd.conf");
+        std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[netlink]\ndump_timeout_ms = 3000\n").unwrap();
+        let mut raw = RedisRaw::new(server);
+        for i in 0..ports {
+            let fields = port_config(i);
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+            smol::block_on(raw.hset(Db::Config, &format!("PORT|Ethernet{}", i * 4), &pairs));
+        }
+        Self { orchagent: None, daemon: None, raw, ns: Netns::new(), db_config, conf, dir }
+    }
+
+    /// Starts orchagent's stand-in, then portsyncd.
+    pub fn start(&mut self) {
+        self.orchagent = Some(Orchagent::start(self.raw.socket().to_owned(), self.ns.name.clone()));
+        self.start_daemon();
+    }
+
+    /// Starts portsyncd only.
+    pub fn start_daemon(&mut self) {
+        let args = ["--db-config", self.db_config.to_str().unwrap(), "--config", self.conf.to_str().unwrap()];
+        self.daemon = Some(Daemon::start(&self.ns, self.dir.join("portsyncd.log"), &args));
+    }
+
+    pub fn daemon(&mut self) -> &mut Daemon {
+        self.daemon.as_mut().expect("daemon started")
+    }
+
+    pub fn log(&self) -> String {
+        self.daemon.as_ref().map(Daemon::log).unwrap_or_default()
+    }
+
+    pub fn hgetall(&mut self, db: Db, key: &str) -> Hash {
+        smol::block_on(self.raw.hgetall(db, key))
+    }
+
+    pub fn exists(&mut self, db: Db, key: &str) -> bool {
+        smol::block_on(self.raw.exists(db, key))
+    }
+
+    /// Waits for `db` `key` to equal `want` (for at most `timeout`); on
+    /// failure, panics with what it was and the daemon's log.
+    pub fn expect_hash(&mut self, db: Db, key: &str, want: &Hash, timeout: Duration) {
+        let ok = wait_until(timeout, || &self.hgetall(db, key) == want);
+        if !ok {
+            let got = self.hgetall(db, key);
+            panic!("{db} {key}: got {got:?}, want {want:?}\n--- portsyncd log ---\n{}", self.log());
+        }
+    }
+
+    /// Waits for `db` `key` to be absent.
+    pub fn expect_absent(&mut self, db: Db, key: &str, timeout: Duration) {
+        if !wait_until(timeout, || !self.exists(db, key)) {
+            let got = self.hgetall(db, key);
+            panic!("{db} {key} still there: {got:?}\n--- portsyncd log ---\n{}", self.log());
+        }
+    }
+}
+
+/// The four STATE_DB fields portsyncd writes.
+pub fn state(oper: &str, admin: &str, mtu: &str) -> Hash {
+    hash(&[("state", "ok"), ("netdev_oper_status", oper), ("admin_status", admin), ("mtu", mtu)])
+}

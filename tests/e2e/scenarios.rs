@@ -1,0 +1,262 @@
+//! The scenarios of the daemon issue, each asserting exact Redis contents.
+
+use std::time::{Duration, Instant};
+
+use portsyncd_core::ports::Db;
+
+use crate::harness::*;
+
+const T: Duration = Duration::from_secs(10);
+
+fn name(i: usize) -> String {
+    format!("Ethernet{}", i * 4)
+}
+
+/// Cold start with `n` ports: every port produced verbatim, PortConfigDone
+/// with the count, each host interface published to STATE_DB once created,
+/// PortInitDone; LOGGER defaults and restore_count written. Returns the time
+/// from start to PortInitDone as orchagent saw it.
+fn cold_start(n: usize) -> Duration {
+    let mut sw = Switch::new(n);
+    sw.start();
+    let started = sw.daemon().started;
+    let ok = wait_until(T, || sw.orchagent.as_ref().unwrap().popped_at("PortInitDone").is_some());
+    assert!(ok, "no PortInitDone\n{}", sw.log());
+    let init_done = sw.orchagent.as_ref().unwrap().popped_at("PortInitDone").unwrap() - started;
+    for i in 0..n {
+        let want: Hash = port_config(i).into_iter().collect();
+        assert_eq!(sw.hgetall(Db::Appl, &format!("PORT_TABLE:{}", name(i))), want, "APPL_DB {}", name(i));
+        // syncd created it admin down; its peer is up but carrier needs both ends up.
+        sw.expect_hash(Db::State, &format!("PORT_TABLE|{}", name(i)), &state("down", "down", "1500"), T);
+    }
+    assert_eq!(sw.hgetall(Db::Appl, "PORT_TABLE:PortConfigDone"), hash(&[("count", &n.to_string())]));
+    assert_eq!(sw.hgetall(Db::Appl, "PORT_TABLE:PortInitDone"), hash(&[("lanes", "0")]));
+    assert_eq!(
+        sw.hgetall(Db::Config, "LOGGER|portsyncd"),
+        hash(&[("LOGLEVEL", "NOTICE"), ("LOGOUTPUT", "SYSLOG")])
+    );
+    assert_eq!(sw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd"), hash(&[("restore_count", "0")]));
+    // PortConfigDone is popped before PortInitDone, and before any port's state.
+    let oa = sw.orchagent.as_ref().unwrap();
+    assert!(oa.popped_at("PortConfigDone").unwrap() <= oa.popped_at("PortInitDone").unwrap());
+    let (status, took) = sw.daemon().stop_with("TERM");
+    assert!(status.success(), "exit {status:?}\n{}", sw.log());
+    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    init_done
+}
+
+#[test]
+fn cold_start_8_ports() {
+    cold_start(8);
+}
+
+#[test]
+fn cold_start_64_ports() {
+    let took = cold_start(64);
+    eprintln!("64 ports: PortInitDone popped {} ms after start", took.as_millis());
+}
+
+#[test]
+fn admin_carrier_and_mtu_changes() {
+    let mut sw = Switch::new(2);
+    sw.start();
+    let key = "PORT_TABLE|Ethernet0";
+    sw.expect_hash(Db::State, key, &state("down", "down", "1500"), T);
+    // Admin up; the peer is up, so carrier comes too (IFF_RUNNING).
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    sw.expect_hash(Db::State, key, &state("up", "up", "1500"), T);
+    // Carrier loss: the peer goes down.
+    sw.ns.ip(&["link", "set", "v0", "down"]);
+    sw.expect_hash(Db::State, key, &state("down", "up", "1500"), T);
+    sw.ns.ip(&["link", "set", "v0", "up"]);
+    sw.expect_hash(Db::State, key, &state("up", "up", "1500"), T);
+    sw.ns.ip(&["link", "set", "Ethernet0", "mtu", "9100"]);
+    sw.expect_hash(Db::State, key, &state("up", "up", "9100"), T);
+    sw.ns.ip(&["link", "set", "Ethernet0", "down"]);
+    sw.expect_hash(Db::State, key, &state("down", "down", "9100"), T);
+    // Fields other daemons wrote are kept by these merges.
+    smol::block_on(portsyncd_contract::RawView::hset(&mut sw.raw, Db::State, key, &[("speed", "100000")]));
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    let mut want = state("up", "up", "9100");
+    want.insert("speed".into(), "100000".into());
+    sw.expect_hash(Db::State, key, &want, T);
+}
+
+#[test]
+fn dellink_deletes_the_whole_state_entry() {
+    let mut sw = Switch::new(2);
+    sw.start();
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet4", &state("down", "down", "1500"), T);
+    smol::block_on(portsyncd_contract::RawView::hset(
+        &mut sw.raw,
+        Db::State,
+        "PORT_TABLE|Ethernet4",
+        &[("speed", "1")],
+    ));
+    sw.ns.ip(&["link", "del", "Ethernet4"]);
+    sw.expect_absent(Db::State, "PORT_TABLE|Ethernet4", T);
+    assert!(sw.exists(Db::State, "PORT_TABLE|Ethernet0"));
+}
+
+#[test]
+fn bridge_member_deleted() {
+    let mut sw = Switch::new(1);
+    sw.start();
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    sw.ns.ip(&["link", "add", "Bridge", "type", "bridge"]);
+    sw.ns.ip(&["link", "set", "Ethernet0", "master", "Bridge"]);
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("up", "up", "1500"), T);
+    // Leaving the bridge is an AF_BRIDGE DELLINK with a master: ignored. (A
+    // NEWLINK follows it and would rewrite the four fields anyway; a field
+    // another daemon wrote shows whether the hash was deleted in between.)
+    smol::block_on(portsyncd_contract::RawView::hset(
+        &mut sw.raw,
+        Db::State,
+        "PORT_TABLE|Ethernet0",
+        &[("speed", "1")],
+    ));
+    sw.ns.ip(&["link", "set", "Ethernet0", "nomaster"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut want = state("up", "up", "1500");
+    want.insert("speed".into(), "1".into());
+    assert_eq!(
+        sw.hgetall(Db::State, "PORT_TABLE|Ethernet0"),
+        want,
+        "left the bridge: not deleted\n{}",
+        sw.log()
+    );
+    // Deleted while enslaved: the AF_UNSPEC DELLINK deletes it.
+    sw.ns.ip(&["link", "set", "Ethernet0", "master", "Bridge"]);
+    std::thread::sleep(Duration::from_millis(100));
+    sw.ns.ip(&["link", "del", "Ethernet0"]);
+    sw.expect_absent(Db::State, "PORT_TABLE|Ethernet0", T);
+}
+
+#[test]
+fn links_not_in_config_db_and_bad_names_write_nothing() {
+    let mut sw = Switch::new(1);
+    sw.start();
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    sw.ns.veth("Ethernet200", "v200");
+    sw.ns.veth("PortChannel0001", "vpc1");
+    sw.ns.veth("Ethernet|9", "vbad");
+    sw.ns.ip(&["link", "set", "Ethernet200", "up"]);
+    assert!(
+        wait_until(T, || sw.log().contains("\"Ethernet|9\"")),
+        "no log line for the bad name\n{}",
+        sw.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let keys = smol::block_on(portsyncd_contract::RawView::keys(&mut sw.raw, Db::State));
+    let ports: Vec<_> = keys.iter().filter(|k| k.starts_with("PORT_TABLE|")).collect();
+    assert_eq!(ports, ["PORT_TABLE|Ethernet0"], "\n{}", sw.log());
+    assert!(!sw.exists(Db::Appl, "PORT_TABLE:PortChannel0001"));
+    assert!(sw.log().contains("name contains the key separator '|'; skipped"), "{}", sw.log());
+}
+
+#[test]
+fn links_that_existed_before_the_start_are_brought_down_and_replaced() {
+    let mut sw = Switch::new(2);
+    sw.ns.veth("Ethernet0", "old0");
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    sw.ns.ip(&["link", "set", "old0", "up"]);
+    let old = sw.ns.ifindex("Ethernet0").unwrap();
+    sw.start();
+    // Brought down, then replaced by the stand-in (new ifindex), then published.
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    let new = sw.ns.ifindex("Ethernet0").unwrap();
+    assert_ne!(old, new);
+    assert!(
+        sw.log().contains(&format!("Ethernet0 (ifindex {old}) existed before this cold start")),
+        "{}",
+        sw.log()
+    );
+    assert!(sw.log().contains(&format!("brought Ethernet0 (ifindex {old}) down")), "{}", sw.log());
+    assert!(wait_until(T, || sw.exists(Db::Appl, "PORT_TABLE:PortInitDone")));
+}
+
+#[test]
+fn pre_existing_link_is_left_down_and_ignored_when_not_replaced() {
+    // No orchagent: nothing is popped, so nothing replaces the old link.
+    let mut sw = Switch::new(1);
+    sw.ns.veth("Ethernet0", "old0");
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    sw.start_daemon();
+    assert!(wait_until(T, || !sw.ns.is_up("Ethernet0")), "not brought down\n{}", sw.log());
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!sw.exists(Db::State, "PORT_TABLE|Ethernet0"), "old ifindex must stay ignored\n{}", sw.log());
+    assert!(!sw.exists(Db::Appl, "PORT_TABLE:PortInitDone"));
+}
+
+#[test]
+fn redis_restart_while_running() {
+    let mut sw = Switch::new(2);
+    sw.start();
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    assert!(wait_until(T, || sw.exists(Db::Appl, "PORT_TABLE:PortInitDone")));
+    // Redis dies (data lost) and comes back; meanwhile Ethernet0 comes up.
+    drop(sw.orchagent.take());
+    sw.raw.server().kill();
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    std::thread::sleep(Duration::from_millis(300));
+    sw.raw.server().start_again();
+    sw.raw.reconnect_all();
+    // Everything portsyncd wrote is back, with the state from the outage.
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("up", "up", "1500"), T);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet4", &state("down", "down", "1500"), T);
+    sw.expect_hash(Db::State, "WARM_RESTART_TABLE|portsyncd", &hash(&[("restore_count", "0")]), T);
+    let queued =
+        smol::block_on(portsyncd_contract::RawView::smembers(&mut sw.raw, Db::Appl, "PORT_TABLE_KEY_SET"));
+    for key in ["Ethernet0", "Ethernet4", "PortConfigDone", "PortInitDone"] {
+        assert!(queued.contains(key), "{key} not produced again: {queued:?}\n{}", sw.log());
+    }
+    let (status, _) = sw.daemon().stop_with("TERM");
+    assert!(status.success());
+}
+
+#[test]
+fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
+    let mut sw = Switch::new(1);
+    std::fs::write(&sw.conf, "[netlink]\ndump_timeout_ms = 0\n").unwrap();
+    sw.start_daemon();
+    let status = sw.daemon().wait_exit(T).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let log = sw.log();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains("netlink.dump_timeout_ms = 0 is out of range"), "{log}");
+    // Unreachable Redis.
+    std::fs::write(&sw.conf, "").unwrap();
+    let db_config = sw.dir.join("unreachable.json");
+    std::fs::write(
+        &db_config,
+        std::fs::read_to_string(&sw.db_config).unwrap().replace("redis.sock", "nobody.sock"),
+    )
+    .unwrap();
+    let mut d = Daemon::start(&sw.ns, sw.dir.join("u.log"), &["--db-config", db_config.to_str().unwrap()]);
+    assert_eq!(d.wait_exit(T).expect("exits").code(), Some(1));
+    assert!(d.log().starts_with("portsyncd: cannot connect to CONFIG_DB at unix:"), "{}", d.log());
+    // Unknown flag.
+    let mut d = Daemon::start(&sw.ns, sw.dir.join("f.log"), &["--frobnicate"]);
+    assert_eq!(d.wait_exit(T).expect("exits").code(), Some(2));
+    assert!(d.log().starts_with("portsyncd: unknown argument \"--frobnicate\""));
+    // Nothing was written anywhere.
+    for db in [Db::Appl, Db::State] {
+        let keys = smol::block_on(portsyncd_contract::RawView::keys(&mut sw.raw, db));
+        assert!(keys.is_empty(), "{db}: {keys:?}");
+    }
+    let keys = smol::block_on(portsyncd_contract::RawView::keys(&mut sw.raw, Db::Config));
+    assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["PORT|Ethernet0"]);
+}
+
+#[test]
+fn sigint_also_stops_it_cleanly() {
+    let mut sw = Switch::new(1);
+    sw.start();
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    let t = Instant::now();
+    let (status, took) = sw.daemon().stop_with("INT");
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(1), "{took:?} ({:?} since the stop began)", t.elapsed());
+}
