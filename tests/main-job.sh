@@ -1,27 +1,107 @@
 #!/usr/bin/env bash
-# The main job, end to end, as far as the project goes today: real kernel
-# links in a throwaway network namespace → raw rtnetlink bytes → portsyncd's
-# core → the Redis writes and link actions it decides, printed.
+# The main job, end to end: the real portsyncd against a throwaway Redis and
+# real kernel links in a throwaway network namespace, narrated.
 #
-# It creates veth ports named like switch ports (Ethernet0/4/8/12 before the
-# "start", Ethernet16/20 after), flaps one (admin, carrier, MTU), enslaves one
-# to a bridge, adds a PortChannel and a port whose name contains '|', deletes
-# ports, then replays what the kernel said through the core as a cold start
-# with CONFIG_DB ports Ethernet16 and Ethernet20. Needs root; installs
-# iproute2 and python3 if missing.
+#  1. installs redis-server and iproute2 if missing, builds portsyncd;
+#  2. starts redis-server on a unix socket in a temp dir, with a SONiC
+#     database_config.json for it, and seeds CONFIG_DB with 4 ports;
+#  3. creates a namespace holding Ethernet0 from "an earlier run" (it will be
+#     brought down and ignored, as SONiC's portsyncd does on a cold start);
+#  4. starts portsyncd in the namespace; plays orchagent+syncd by creating
+#     each port's host interface once APPL_DB has it;
+#  5. flaps Ethernet4 (admin up, carrier down/up via its peer, MTU) and
+#     deletes Ethernet12, printing STATE_DB after each step;
+#  6. stops portsyncd with SIGTERM and cleans everything up.
+# Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ip >/dev/null || missing+=(iproute2)
-command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${missing[@]}"
 fi
+cargo build -q --release -p portsyncd
+bin="$PWD/target/release/portsyncd"
 
-capture="$(mktemp -d)"
-trap 'rm -rf "$capture"' EXIT
-echo "== capturing rtnetlink messages from a fresh network namespace"
-python3 core/tests/fixtures/capture.py "$capture"
-echo "== captured $(ls "$capture"/*.bin | wc -l) datagrams; replaying them through the core"
-cargo run -q --release -p portsyncd-core --example replay -- --ports Ethernet16,Ethernet20 "$capture"
+work="$(mktemp -d)"
+ns="psdemo$$"
+redis_pid=""
+daemon_pid=""
+cleanup() {
+    [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
+    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+sock="$work/redis.sock"
+redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --save "" --appendonly no \
+    --dir "$work" --daemonize no --loglevel warning >/dev/null &
+redis_pid=$!
+for _ in $(seq 100); do redis-cli -s "$sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
+cat > "$work/database_config.json" <<JSON
+{
+  "INSTANCES": { "redis": { "hostname": "127.0.0.1", "port": 6379, "unix_socket_path": "$sock" } },
+  "DATABASES": {
+    "APPL_DB": { "id": 0, "separator": ":", "instance": "redis" },
+    "CONFIG_DB": { "id": 4, "separator": "|", "instance": "redis" },
+    "STATE_DB": { "id": 6, "separator": "|", "instance": "redis" }
+  },
+  "VERSION": "1.0"
+}
+JSON
+printf '[log]\noutput = "STDERR"\n' > "$work/portsyncd.conf"
+cfg() { redis-cli -s "$sock" -n 4 "$@" >/dev/null; }
+appl() { redis-cli -s "$sock" -n 0 "$@"; }
+state_db() { redis-cli -s "$sock" -n 6 "$@"; }
+for i in 0 1 2 3; do
+    cfg HSET "PORT|Ethernet$((i * 4))" admin_status up alias "etp$((i + 1))" index "$i" \
+        lanes "$((i * 4)),$((i * 4 + 1)),$((i * 4 + 2)),$((i * 4 + 3))" mtu 9100 speed 100000
+done
+echo "== CONFIG_DB: 4 ports (Ethernet0..Ethernet12)"
+
+ip netns add "$ns"
+ip -n "$ns" link add Ethernet0 type veth peer name old0
+ip -n "$ns" link set Ethernet0 up
+echo "== namespace $ns: Ethernet0 exists from an earlier run (ifindex $(ip -n "$ns" -o link show Ethernet0 | cut -d: -f1))"
+
+echo "== starting portsyncd"
+ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" &
+daemon_pid=$!
+
+show() {
+    echo "-- STATE_DB after: $1"
+    for key in $(state_db --scan --pattern 'PORT_TABLE|*' | sort); do
+        printf '   %-22s %s\n' "$key" "$(state_db HGETALL "$key" | paste -sd' ' -)"
+    done
+}
+
+# orchagent + syncd: once APPL_DB PORT_TABLE has a port, create its host interface.
+for _ in $(seq 100); do [ "$(appl SCARD PORT_TABLE_KEY_SET)" -ge 5 ] && break; sleep 0.05; done
+echo "== APPL_DB queued for orchagent: $(appl SMEMBERS PORT_TABLE_KEY_SET | sort | paste -sd' ' -)"
+echo "   PortConfigDone: $(appl HGETALL _PORT_TABLE:PortConfigDone | paste -sd' ' -)"
+for key in $(appl SMEMBERS PORT_TABLE_KEY_SET); do
+    appl EVAL "redis.call('HSET', 'PORT_TABLE:'..ARGV[1], unpack(redis.call('HGETALL', '_PORT_TABLE:'..ARGV[1]))) redis.call('DEL', '_PORT_TABLE:'..ARGV[1]) redis.call('SREM', 'PORT_TABLE_KEY_SET', ARGV[1])" 0 "$key" >/dev/null
+    case "$key" in Ethernet*)
+        ip -n "$ns" link del "$key" 2>/dev/null || true
+        ip -n "$ns" link add "$key" type veth peer name "v${key#Ethernet}"
+        ip -n "$ns" link set "v${key#Ethernet}" up ;;
+    esac
+done
+sleep 0.5
+show "orchagent popped the ports and syncd created their host interfaces"
+echo "   APPL_DB PortInitDone: $(appl HGETALL _PORT_TABLE:PortInitDone | paste -sd' ' -)"
+
+ip -n "$ns" link set Ethernet4 up; sleep 0.5; show "ip link set Ethernet4 up"
+ip -n "$ns" link set v4 down; sleep 0.5; show "its peer down (carrier lost)"
+ip -n "$ns" link set v4 up; sleep 0.5; show "its peer up again"
+ip -n "$ns" link set Ethernet4 mtu 9100; sleep 0.3; show "ip link set Ethernet4 mtu 9100"
+ip -n "$ns" link del Ethernet12; sleep 0.3; show "ip link del Ethernet12"
+
+echo "== stopping portsyncd (SIGTERM)"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" && echo "== portsyncd exited 0"
+daemon_pid=""
