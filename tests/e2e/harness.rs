@@ -95,6 +95,8 @@ fn run(cmd: &mut Command) {
 /// The portsyncd binary under test, running in a namespace.
 pub struct Daemon {
     child: Option<Child>,
+    /// What it printed on stdout, once stopped.
+    pub stdout: String,
     log: PathBuf,
     pub started: Instant,
 }
@@ -111,7 +113,7 @@ impl Daemon {
             .stderr(stderr)
             .spawn()
             .expect("start portsyncd");
-        Self { child: Some(child), log, started }
+        Self { child: Some(child), stdout: String::new(), log, started }
     }
 
     /// What it logged so far.
@@ -126,7 +128,11 @@ impl Daemon {
         let sent = Instant::now();
         run(Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()));
         let status = child.wait().expect("wait");
-        (status, sent.elapsed())
+        let took = sent.elapsed();
+        if let Some(mut out) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut out, &mut self.stdout);
+        }
+        (status, took)
     }
 
     /// Waits for it to exit by itself (start-up failures); its status and stdout.
@@ -140,6 +146,13 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+impl Daemon {
+    /// The pid, as a string for `kill`.
+    pub fn pid_for_signals(&self) -> String {
+        self.child.as_ref().map_or(0, Child::id).to_string()
     }
 }
 
@@ -258,7 +271,14 @@ impl Switch {
 
     /// Starts portsyncd only.
     pub fn start_daemon(&mut self) {
-        let args = ["--db-config", self.db_config.to_str().unwrap(), "--config", self.conf.to_str().unwrap()];
+        self.start_daemon_with(&[]);
+    }
+
+    /// Starts portsyncd only, with more arguments.
+    pub fn start_daemon_with(&mut self, extra: &[&str]) {
+        let mut args =
+            vec!["--db-config", self.db_config.to_str().unwrap(), "--config", self.conf.to_str().unwrap()];
+        args.extend_from_slice(extra);
         self.daemon = Some(Daemon::start(&self.ns, self.dir.join("portsyncd.log"), &args));
     }
 

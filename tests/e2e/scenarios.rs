@@ -260,3 +260,114 @@ fn sigint_also_stops_it_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(1), "{took:?} ({:?} since the stop began)", t.elapsed());
 }
+
+/// The kernel drops notifications while portsyncd cannot read (SIGSTOP, a
+/// small receive buffer, a storm of changes ending with a delete): the
+/// overrun is answered by a re-dump, and STATE_DB ends up as the kernel is,
+/// the deleted port included.
+#[test]
+fn overrun_is_answered_by_a_redump_and_state_converges() {
+    let ports = 16;
+    let mut sw = Switch::new(ports);
+    std::fs::write(&sw.conf, "[log]\noutput = \"STDERR\"\n[netlink]\nreceive_buffer_bytes = 65536\n")
+        .unwrap();
+    sw.start();
+    for i in 0..ports {
+        sw.expect_hash(Db::State, &format!("PORT_TABLE|{}", name(i)), &state("down", "down", "1500"), T);
+    }
+    let pid = sw.daemon().pid_for_signals();
+    let signal =
+        |s: &str| assert!(std::process::Command::new("kill").args([s, &pid]).status().unwrap().success());
+    signal("-STOP");
+    let mut batch = String::new();
+    for round in 0..10 {
+        for i in 0..ports {
+            let updown = if round % 2 == 0 { "up" } else { "down" };
+            batch += &format!("link set {} {updown}\n", name(i));
+        }
+    }
+    // Final kernel state: even ports up with MTU 9000, odd ones down; Ethernet8 deleted last.
+    for i in 0..ports {
+        let updown = if i % 2 == 0 { "up" } else { "down" };
+        batch += &format!("link set {} {updown} mtu 9000\n", name(i));
+    }
+    batch += "link del Ethernet8\n";
+    let file = sw.dir.join("storm.batch");
+    std::fs::write(&file, batch).unwrap();
+    sw.ns.ip(&["-batch", file.to_str().unwrap()]);
+    signal("-CONT");
+    assert!(wait_until(T, || sw.log().contains("netlink overrun")), "no overrun seen\n{}", sw.log());
+    for i in 0..ports {
+        let key = format!("PORT_TABLE|{}", name(i));
+        if i == 2 {
+            sw.expect_absent(Db::State, &key, T);
+        } else if i % 2 == 0 {
+            sw.expect_hash(Db::State, &key, &state("up", "up", "9000"), T);
+        } else {
+            sw.expect_hash(Db::State, &key, &state("down", "down", "9000"), T);
+        }
+    }
+    let log = sw.log();
+    eprintln!(
+        "overrun: re-dumped; Ethernet8 {}",
+        if log.contains("Ethernet8 vanished") {
+            "deleted by the reconciliation"
+        } else {
+            "DELLINK survived the overrun"
+        }
+    );
+}
+
+/// `--db memory`: no Redis at all; CONFIG_DB seeded from the config file;
+/// the tables are printed on exit.
+#[test]
+fn memory_backend_runs_without_redis_and_prints_the_tables() {
+    let sw = Switch::new(0);
+    let conf = sw.dir.join("memory.conf");
+    std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[memory]\nports = [\"Ethernet0\", \"Ethernet4\"]\n")
+        .unwrap();
+    let mut d =
+        Daemon::start(&sw.ns, sw.dir.join("m.log"), &["--db", "memory", "--config", conf.to_str().unwrap()]);
+    assert!(wait_until(T, || d.log().contains("initial sync done")), "{}", d.log());
+    sw.ns.veth("Ethernet0", "v0");
+    sw.ns.ip(&["link", "set", "v0", "up"]);
+    sw.ns.ip(&["link", "set", "Ethernet0", "up", "mtu", "9100"]);
+    assert!(
+        wait_until(T, || d.log().contains("PortInitDone") || d.log().contains("Ethernet0")),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _) = d.stop_with("TERM");
+    assert!(status.success(), "{status:?}\n{}", d.log());
+    let out = &d.stdout;
+    assert!(out.contains("== CONFIG_DB\n"), "{out}");
+    assert!(out.contains("PORT_TABLE:PortConfigDone  count=2"), "{out}");
+    assert!(
+        out.contains("PORT_TABLE|Ethernet0  state=ok netdev_oper_status=up admin_status=up mtu=9100"),
+        "{out}"
+    );
+    assert!(out.contains("WARM_RESTART_TABLE|portsyncd  restore_count=0"), "{out}");
+}
+
+/// CONFIG_DB `LOGGER|portsyncd` `LOGLEVEL` changed while running takes effect.
+#[test]
+fn log_level_follows_config_db_at_run_time() {
+    let mut sw = Switch::new(1);
+    sw.start();
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    assert!(!sw.log().contains("RTM_NEWLINK"), "INFO lines at NOTICE level\n{}", sw.log());
+    smol::block_on(portsyncd_contract::RawView::hset(
+        &mut sw.raw,
+        Db::Config,
+        "LOGGER|portsyncd",
+        &[("LOGLEVEL", "INFO")],
+    ));
+    assert!(
+        wait_until(Duration::from_secs(10), || sw.log().contains("log level NOTICE => INFO")),
+        "{}",
+        sw.log()
+    );
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    assert!(wait_until(T, || sw.log().contains("RTM_NEWLINK Ethernet0")), "{}", sw.log());
+}
