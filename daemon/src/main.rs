@@ -44,8 +44,8 @@ fn main() -> ExitCode {
     match smol::block_on(run(args, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // One line, on stderr only (the journal keeps it under systemd).
             eprintln!("portsyncd: {e}");
-            log!(Error, "{e}");
             ExitCode::FAILURE
         }
     }
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 async fn run(args: cli::Args, config: Config) -> Result<(), String> {
     // Everything that can fail without writing is checked first: the kernel
     // sockets, then the databases.
-    let netlink = sync::Netlink::open(config.netlink_receive_buffer).map_err(|e| e.to_string())?;
+    let netlink = sync::Netlink::open(config.netlink_receive_buffer).await.map_err(|e| e.to_string())?;
     match args.backend {
         Backend::Redis => {
             let options = RedisOptions {

@@ -44,9 +44,13 @@ pub struct Netlink {
 }
 
 impl Netlink {
-    /// Opens both sockets.
-    pub fn open(receive_buffer: usize) -> Result<Self, NetlinkError> {
-        Ok(Self { monitor: LinkMonitor::open(receive_buffer)?, control: LinkControl::open()? })
+    /// Opens both sockets and checks that links may be changed (stale links
+    /// are brought down on a cold start), so that a daemon without the
+    /// privilege stops before writing anything.
+    pub async fn open(receive_buffer: usize) -> Result<Self, NetlinkError> {
+        let mut control = LinkControl::open()?;
+        control.check_permission().await?;
+        Ok(Self { monitor: LinkMonitor::open(receive_buffer)?, control })
     }
 }
 

@@ -237,6 +237,25 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
     let mut d = Daemon::start(&sw.ns, sw.dir.join("u.log"), &["--db-config", db_config.to_str().unwrap()]);
     assert_eq!(d.wait_exit(T).expect("exits").code(), Some(1));
     assert!(d.log().starts_with("portsyncd: cannot connect to CONFIG_DB at unix:"), "{}", d.log());
+    // No permission to change links (not root): stops before touching Redis.
+    let bin = env!("CARGO_BIN_EXE_portsyncd");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &sw.ns.name,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin,
+        ])
+        .args(["--db-config", sw.db_config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim(), "portsyncd: netlink: RTM_SETLINK: Operation not permitted (os error 1)");
     // Unknown flag.
     let mut d = Daemon::start(&sw.ns, sw.dir.join("f.log"), &["--frobnicate"]);
     assert_eq!(d.wait_exit(T).expect("exits").code(), Some(2));

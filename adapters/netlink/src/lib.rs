@@ -250,16 +250,23 @@ impl LinkControl {
     /// Brings link `ifindex` administratively down (clears `IFF_UP` with
     /// `RTM_SETLINK`) and waits for the kernel's acknowledgement.
     pub async fn set_admin_down(&mut self, ifindex: u32) -> Result<()> {
+        self.set_link(ifindex, iff::UP).await
+    }
+
+    /// Whether this process may change links: an `RTM_SETLINK` that changes
+    /// nothing (empty change mask) on the loopback device, which every network
+    /// namespace has. The kernel checks CAP_NET_ADMIN before looking at it.
+    pub async fn check_permission(&mut self) -> Result<()> {
+        const LOOPBACK_IFINDEX: u32 = 1;
+        self.set_link(LOOPBACK_IFINDEX, 0).await
+    }
+
+    /// `RTM_SETLINK` clearing the flags in `change` on `ifindex`; waits for the ACK.
+    async fn set_link(&mut self, ifindex: u32, change: u32) -> Result<()> {
         self.seq = self.seq.wrapping_add(1).max(1);
         let seq = self.seq;
-        let request = link_request(
-            msg_type::RTM_SETLINK,
-            msg_flags::REQUEST | msg_flags::ACK,
-            seq,
-            ifindex,
-            0,
-            iff::UP,
-        );
+        let request =
+            link_request(msg_type::RTM_SETLINK, msg_flags::REQUEST | msg_flags::ACK, seq, ifindex, 0, change);
         self.socket
             .get_ref()
             .send_to(&request, &SocketAddr::new(0, 0), 0)

@@ -51,3 +51,16 @@ fn setlink_on_a_missing_link_reports_the_kernels_error() {
         );
     });
 }
+
+#[test]
+fn permission_probe_changes_nothing_and_answers() {
+    smol::block_on(async {
+        let before = std::fs::read_to_string("/sys/class/net/lo/flags").unwrap_or_default();
+        let mut control = LinkControl::open().unwrap();
+        match control.check_permission().await {
+            Ok(()) => {}
+            Err(e) => assert!(e.is_permission_denied(), "{e}"),
+        }
+        assert_eq!(std::fs::read_to_string("/sys/class/net/lo/flags").unwrap_or_default(), before);
+    });
+}
