@@ -137,7 +137,7 @@ fn run() -> Result<(), String> {
         print_actions(&mut engine, &mut appl);
         if let Some(outcome) = ended {
             println!("  EOIU: {outcome:?}");
-            engine.end_initial_dump().map_err(|e| e.to_string())?;
+            engine.end_initial_dump(true).map_err(|e| e.to_string())?;
             print_actions(&mut engine, &mut appl);
             if start == StartKind::Cold {
                 // Nothing popped yet at prune time: no admin_status anywhere.

@@ -47,10 +47,27 @@
 //! the same batch keeps the delete (it clears fields other daemons wrote, as
 //! applying the events one by one would). The Redis state that results is the
 //! same as the C++ daemon's applying each event in turn.
+//!
+//! # What was published, dumps, warm restarts
+//!
+//! The engine remembers the state it last published for each port (bounded
+//! like every table). That record is what a warm-restart [`Snapshot`] holds, and
+//! what a full dump is checked against: [`dump_started`](LinkSync::dump_started)
+//! opens a dump, every NEWLINK carrying its sequence number marks its port as
+//! seen, and [`dump_ended`](LinkSync::dump_ended) of a complete dump deletes
+//! from STATE_DB every published port the kernel no longer reported (their
+//! DELLINK was lost, e.g. in a socket overrun).
+//!
+//! On a warm start, [`restore`](LinkSync::restore) loads the snapshot of the
+//! previous run as the published record. While the initial dump is read, a
+//! port whose kernel state equals that record is not written again (nothing in
+//! STATE_DB flips); a changed one is written; and at the end of a complete
+//! dump the ports that are gone are deleted.
 
 use core::fmt;
 
 use heapless::index_map::FnvIndexMap;
+use serde::{Deserialize, Serialize};
 
 use crate::filter::{self, ETHERNET_PREFIX, IgnoreReason, Verdict};
 use crate::name::{LinkLabel, NameError, PortName};
@@ -112,7 +129,7 @@ pub enum Phase {
 }
 
 /// The kernel state of a port that STATE_DB `PORT_TABLE|<port>` publishes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LinkState {
     /// The link's ifindex.
     pub ifindex: u32,
@@ -270,6 +287,12 @@ pub struct SyncCounters {
     pub not_in_app_db: u64,
     /// Batches committed.
     pub batches: u64,
+    /// Writes left out during a warm restart because STATE_DB already had them.
+    pub suppressed: u64,
+    /// Published ports deleted because a complete dump no longer had them.
+    pub vanished: u64,
+    /// Published ports the record had no room for (not in snapshots or dump checks).
+    pub published_overflow: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,17 +336,39 @@ struct Pending {
     /// one by one, that NEWLINK would already have ended the wait for an
     /// awaited port found in APPL_DB.
     newlink_seen: bool,
+    /// A NEWLINK of the dump in flight was among them: the port exists.
+    dump_reply: bool,
 }
 
 /// The actions still to be handed out, as a cursor over the engine's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outbox {
     Idle,
-    StaleLinks { next: usize },
-    ConfigPorts { next: usize },
+    StaleLinks {
+        next: usize,
+    },
+    ConfigPorts {
+        next: usize,
+    },
     ConfigDone,
-    Batch { next: usize, delete_sent: bool },
+    Batch {
+        next: usize,
+        delete_sent: bool,
+    },
+    /// Deleting published ports a complete dump did not report; counts down
+    /// (removal moves the last entry into the freed slot, already visited).
+    Vanished {
+        remaining: usize,
+        then_init_done: bool,
+    },
     InitDone,
+}
+
+/// A published port and the dump that last reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Published {
+    state: LinkState,
+    seen_in: u32,
 }
 
 /// The link-sync engine, with room for `P` configured ports (and `P` stale
@@ -342,6 +387,14 @@ pub struct LinkSync<const P: usize, const B: usize> {
     batch: FnvIndexMap<PortName, Pending, B>,
     outbox: Outbox,
     init_done: bool,
+    /// What STATE_DB holds from us, per port.
+    published: FnvIndexMap<PortName, Published, P>,
+    /// The dump in flight (its sequence number) and its epoch.
+    dump: Option<u32>,
+    epoch: u32,
+    /// Warm start: the published record came from a snapshot and writes equal
+    /// to it are left out until the initial dump ends.
+    restored: bool,
     counters: SyncCounters,
 }
 
@@ -357,6 +410,10 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             batch: FnvIndexMap::new(),
             outbox: Outbox::Idle,
             init_done: false,
+            published: FnvIndexMap::new(),
+            dump: None,
+            epoch: 0,
+            restored: false,
             counters: SyncCounters::default(),
         }
     }
@@ -481,16 +538,23 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         };
         let state = LinkState::of(link);
         let is_new = link.op == LinkOp::New;
+        let dump_reply = is_new && self.dump == Some(link.header.seq) && link.header.seq != 0;
+        if dump_reply {
+            if let Some(p) = self.published.get_mut(&name) {
+                p.seen_in = self.epoch;
+            }
+        }
         if let Some(pending) = self.batch.get_mut(&name) {
             pending.change = pending.change.then(link.op, state);
             pending.newlink_seen |= is_new;
+            pending.dump_reply |= dump_reply;
             self.counters.coalesced += 1;
         } else {
             let change = match link.op {
                 LinkOp::New => PendingChange::Write(state),
                 LinkOp::Del => PendingChange::Delete,
             };
-            let pending = Pending { change, presence: Presence::Unknown, newlink_seen: is_new };
+            let pending = Pending { change, presence: Presence::Unknown, newlink_seen: is_new, dump_reply };
             self.batch.insert(name, pending).map_err(|_| SyncError::BatchFull)?;
         }
         self.counters.link_messages += 1;
@@ -552,9 +616,13 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         Ok(())
     }
 
-    /// The initial dump is over (EOIU, however it ended).
-    pub fn end_initial_dump(&mut self) -> Result<(), SyncError> {
+    /// The initial dump is over (EOIU, however it ended). `complete`: it
+    /// ended with its own NLMSG_DONE, so every link was reported.
+    pub fn end_initial_dump(&mut self, complete: bool) -> Result<(), SyncError> {
         self.expect_transition_from(Phase::InitialDump)?;
+        let check_vanished = self.restored && complete && self.dump.is_some();
+        self.dump = None;
+        self.restored = false;
         match self.config.start {
             StartKind::Cold => {
                 self.phase = Phase::Pruning;
@@ -562,7 +630,11 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             }
             StartKind::Warm => {
                 self.phase = Phase::Running;
-                self.outbox = Outbox::InitDone;
+                self.outbox = if check_vanished {
+                    Outbox::Vanished { remaining: self.published.len(), then_init_done: true }
+                } else {
+                    Outbox::InitDone
+                };
             }
         }
         Ok(())
@@ -597,6 +669,83 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         // for its first PortInitDone check.
         self.outbox = Outbox::InitDone;
         Ok(())
+    }
+
+    /// A dump was requested with sequence number `seq`: from now on its
+    /// NEWLINK replies mark their ports as seen (a new epoch).
+    pub fn dump_started(&mut self, seq: u32) {
+        self.dump = Some(seq);
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// The dump outside start-up ended. If `complete`, every published port it
+    /// did not report is deleted from STATE_DB (their DELLINK was lost).
+    pub fn dump_ended(&mut self, complete: bool) -> Result<(), SyncError> {
+        if self.phase == Phase::InitialDump {
+            return Err(SyncError::WrongPhase { phase: self.phase });
+        }
+        if self.outbox != Outbox::Idle {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        if !self.batch.is_empty() {
+            return Err(SyncError::BatchOpen);
+        }
+        let started = self.dump.take().is_some();
+        if complete && started {
+            self.outbox = Outbox::Vanished { remaining: self.published.len(), then_init_done: false };
+        }
+        Ok(())
+    }
+
+    /// Warm start: the snapshot of the previous run becomes the record of
+    /// what STATE_DB holds. Only in [`Phase::Configuring`] of a warm start;
+    /// ports beyond capacity are counted and left out.
+    pub fn restore(&mut self, snapshot: &Snapshot<P>) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        if self.config.start != StartKind::Warm {
+            return Err(SyncError::WrongPhase { phase: self.phase });
+        }
+        for port in &snapshot.ports {
+            let entry = Published { state: port.state, seen_in: self.epoch };
+            if self.published.insert(port.name, entry).is_err() {
+                self.counters.published_overflow += 1;
+            }
+        }
+        self.restored = true;
+        Ok(())
+    }
+
+    /// What STATE_DB holds from this engine, for a warm-restart snapshot.
+    pub fn snapshot(&self) -> Snapshot<P> {
+        let mut ports = heapless::Vec::new();
+        for (name, p) in &self.published {
+            // Same capacity as `published`: cannot overflow.
+            let _ = ports.push(SnapshotPort { name: *name, state: p.state });
+        }
+        Snapshot { port_init_done: self.init_done, ports }
+    }
+
+    /// Ports whose STATE_DB entry this engine wrote (or restored) and has not deleted.
+    pub fn published(&self) -> impl Iterator<Item = (&PortName, &LinkState)> + '_ {
+        self.published.iter().map(|(n, p)| (n, &p.state))
+    }
+
+    /// During a warm start's initial dump, a plain write equal to the
+    /// restored record is left out.
+    fn suppresses(&self, name: &PortName, change: &PendingChange, state: LinkState) -> bool {
+        self.restored
+            && self.phase == Phase::InitialDump
+            && matches!(change, PendingChange::Write(_))
+            && self.published.get(name).is_some_and(|p| p.state == state)
+    }
+
+    fn record_published(&mut self, name: PortName, state: LinkState, dump_reply: bool) {
+        let unseen = self.epoch.wrapping_sub(1);
+        let earlier = self.published.get(&name).map_or(unseen, |p| p.seen_in);
+        let seen_in = if dump_reply { self.epoch } else { earlier };
+        if self.published.insert(name, Published { state, seen_in }).is_err() {
+            self.counters.published_overflow += 1;
+        }
     }
 
     /// The next action to carry out, in order; `None` when there is nothing
@@ -639,23 +788,46 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                         PendingChange::Delete => {
                             self.outbox = advance;
                             self.counters.state_dels += 1;
+                            self.published.remove(&name);
                             return Some(Action::DelStatePort { name });
                         }
                         PendingChange::DeleteThenWrite(_) if !delete_sent => {
                             self.outbox = Outbox::Batch { next, delete_sent: true };
                             self.counters.state_dels += 1;
+                            self.published.remove(&name);
                             return Some(Action::DelStatePort { name });
                         }
                         PendingChange::Write(state) | PendingChange::DeleteThenWrite(state) => {
                             self.outbox = advance;
-                            if pending.presence == Presence::Present {
-                                self.counters.state_sets += 1;
-                                return Some(Action::SetStatePort { name, state });
+                            if pending.presence != Presence::Present {
+                                self.counters.not_in_app_db += 1;
+                                return Some(Action::PortNotInAppDb { name });
                             }
-                            self.counters.not_in_app_db += 1;
-                            return Some(Action::PortNotInAppDb { name });
+                            if self.suppresses(&name, &pending.change, state) {
+                                self.counters.suppressed += 1;
+                                continue;
+                            }
+                            self.record_published(name, state, pending.dump_reply);
+                            self.counters.state_sets += 1;
+                            return Some(Action::SetStatePort { name, state });
                         }
                     }
+                }
+                Outbox::Vanished { remaining, then_init_done } => {
+                    let next_outbox = if then_init_done { Outbox::InitDone } else { Outbox::Idle };
+                    let Some(index) = remaining.checked_sub(1) else {
+                        self.outbox = next_outbox;
+                        continue;
+                    };
+                    self.outbox = Outbox::Vanished { remaining: index, then_init_done };
+                    let Some((&name, p)) = self.published.get_index(index) else { continue };
+                    if p.seen_in == self.epoch {
+                        continue;
+                    }
+                    self.published.swap_remove(&name);
+                    self.counters.vanished += 1;
+                    self.counters.state_dels += 1;
+                    return Some(Action::DelStatePort { name });
                 }
                 Outbox::InitDone => {
                     self.outbox = Outbox::Idle;
@@ -682,4 +854,25 @@ impl<const P: usize, const B: usize> fmt::Debug for LinkSync<P, B> {
             .field("init_done", &self.init_done)
             .finish()
     }
+}
+
+/// Version of the [`Snapshot`] layout; a file of a newer version is not read.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// One port of a [`Snapshot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPort {
+    /// The port.
+    pub name: PortName,
+    /// What STATE_DB holds for it.
+    pub state: LinkState,
+}
+
+/// What a run left in STATE_DB, for the next (warm) start: at most `P` ports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot<const P: usize> {
+    /// Whether PortInitDone had been produced.
+    pub port_init_done: bool,
+    /// The published ports.
+    pub ports: heapless::Vec<SnapshotPort, P>,
 }

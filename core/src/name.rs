@@ -122,6 +122,28 @@ impl fmt::Debug for PortName {
     }
 }
 
+impl serde::Serialize for PortName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PortName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PortName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PortName, E> {
+                PortName::try_from(v).map_err(|e| E::custom(e))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 impl TryFrom<&str> for PortName {
     type Error = NameError;
     fn try_from(name: &str) -> Result<Self, NameError> {

@@ -156,7 +156,7 @@ fn no_ports_configured() {
 #[test]
 fn prune_by_admin_status() {
     let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
-    w.engine.end_initial_dump().unwrap();
+    w.engine.end_initial_dump(true).unwrap();
     let produced: Vec<_> = std::iter::from_fn(|| w.engine.poll_action()).collect();
     assert_eq!(produced.len(), 3);
     assert_eq!(w.engine.phase(), Phase::Pruning);
@@ -174,7 +174,7 @@ fn prune_by_admin_status() {
     // once; their CONFIG_DB fixture has admin_status, so the prune empties
     // the set and PortInitDone follows the dump (SONIC.md §9.3).
     let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
-    w.engine.end_initial_dump().unwrap();
+    w.engine.end_initial_dump(true).unwrap();
     w.drain();
     w.pop();
     for port in ["Ethernet0", "Ethernet4"] {
@@ -500,7 +500,7 @@ fn full_port_and_stale_tables_are_errors() {
     engine.handle_link(&newlink("Ethernet4", 2, 0)).unwrap();
     assert_eq!(engine.handle_link(&newlink("Ethernet8", 3, 0)), Err(SyncError::StaleTableFull));
     assert_eq!(engine.counters().stale_overflow, 1);
-    engine.end_initial_dump().unwrap();
+    engine.end_initial_dump(true).unwrap();
     let downs = std::iter::from_fn(|| engine.poll_action())
         .filter(|a| matches!(a, Action::BringLinkDown { .. }))
         .count();
@@ -513,7 +513,7 @@ fn calls_out_of_order_are_refused_and_change_nothing() {
         DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
     let msg = newlink("Ethernet0", 1, 0);
     assert_eq!(engine.handle_link(&msg), Err(SyncError::WrongPhase { phase: Phase::Configuring }));
-    assert_eq!(engine.end_initial_dump(), Err(SyncError::WrongPhase { phase: Phase::Configuring }));
+    assert_eq!(engine.end_initial_dump(true), Err(SyncError::WrongPhase { phase: Phase::Configuring }));
     engine.add_config_port(b"Ethernet0").unwrap();
     engine.begin_initial_dump().unwrap();
     assert_eq!(
@@ -521,7 +521,7 @@ fn calls_out_of_order_are_refused_and_change_nothing() {
         Err(SyncError::WrongPhase { phase: Phase::InitialDump })
     );
     engine.handle_link(&newlink("PortChannel1", 7, 0)).unwrap();
-    assert_eq!(engine.end_initial_dump(), Err(SyncError::BatchOpen));
+    assert_eq!(engine.end_initial_dump(true), Err(SyncError::BatchOpen));
     assert_eq!(engine.commit_batch(), Err(SyncError::PresenceUnanswered(name("PortChannel1"))));
     assert_eq!(
         engine.set_presence(&name("Ethernet0"), true),
@@ -532,7 +532,7 @@ fn calls_out_of_order_are_refused_and_change_nothing() {
     assert_eq!(engine.handle_link(&msg), Err(SyncError::OutboxNotDrained));
     assert_eq!(engine.poll_action(), Some(Action::PortNotInAppDb { name: name("PortChannel1") }));
     assert_eq!(engine.poll_action(), None);
-    engine.end_initial_dump().unwrap();
+    engine.end_initial_dump(true).unwrap();
     assert_eq!(engine.prune(&name("Ethernet0"), true), Err(SyncError::OutboxNotDrained));
     while engine.poll_action().is_some() {}
     engine.prune(&name("Ethernet0"), true).unwrap();

@@ -63,7 +63,7 @@ fn parsing_and_engine_allocate_nothing() {
                 std::hint::black_box(action);
             }
             if ended {
-                engine.end_initial_dump().unwrap();
+                engine.end_initial_dump(true).unwrap();
                 while engine.poll_action().is_some() {}
                 let mut n = 0;
                 for name in engine.prune_candidates() {

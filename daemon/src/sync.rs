@@ -12,7 +12,7 @@
 //! `portsyncd_core::engine`. It knows nothing of Redis: any
 //! [`Databases`] backend will do.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, SwitchType, SyncConfig, SyncError};
@@ -112,10 +112,6 @@ struct Sync<'d, D: Databases> {
     last_status: ports::BackendStatus,
     /// An overrun happened while a dump was in flight: dump again after it.
     redump_wanted: bool,
-    /// During a re-dump: the ports it reported.
-    resync: Option<HashSet<PortName>>,
-    /// Ports whose STATE_DB entry we wrote and have not deleted.
-    published: HashSet<PortName>,
     /// Last APPL_DB presence answer per port, for when APPL_DB cannot be asked.
     presence_cache: HashMap<PortName, bool>,
     /// CONFIG_DB `PORT|<name>` fields, produced verbatim on a cold start.
@@ -188,8 +184,6 @@ where
         dump_done: None,
         last_status: ports::BackendStatus::Connected,
         redump_wanted: false,
-        resync: None,
-        published: HashSet::new(),
         presence_cache: HashMap::new(),
         config_fields,
         milestones: Milestones::default(),
@@ -350,6 +344,7 @@ impl<D: Databases> Sync<'_, D> {
     fn request_dump(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
         let seq = monitor.request_dump()?;
         self.dump_seq = Some(seq);
+        self.engine.dump_started(seq);
         self.eoiu.start(self.now(), seq, self.config.dump_timeout);
         Ok(())
     }
@@ -396,11 +391,6 @@ impl<D: Databases> Sync<'_, D> {
     fn note(&mut self, link: &LinkMessage<'_>, disposition: Disposition) {
         match disposition {
             Disposition::Queued(name) => {
-                if let Some(seen) = self.resync.as_mut() {
-                    if link.op == LinkOp::New && Some(link.header.seq) == self.dump_seq {
-                        seen.insert(name);
-                    }
-                }
                 log!(
                     Info,
                     "{} {name} ifindex {} flags 0x{:x} mtu {} master {}",
@@ -466,11 +456,12 @@ impl<D: Databases> Sync<'_, D> {
         }
     }
 
-    /// Carries out every action the engine has ready, writes in one call.
-    async fn carry_out(&mut self) {
+    /// Carries out every action the engine has ready, writes in one call;
+    /// returns them.
+    async fn carry_out(&mut self) -> Vec<Action> {
         let actions: Vec<Action> = std::iter::from_fn(|| self.engine.poll_action()).collect();
         if actions.is_empty() {
-            return;
+            return actions;
         }
         for action in &actions {
             if let Action::BringLinkDown { ifindex, name } = *action {
@@ -518,7 +509,6 @@ impl<D: Databases> Sync<'_, D> {
                         key: name.as_str(),
                         fields,
                     });
-                    self.published.insert(*name);
                 }
                 Action::DelStatePort { name } => {
                     writes.push(Write::Del {
@@ -526,7 +516,6 @@ impl<D: Databases> Sync<'_, D> {
                         table: schema::STATE_PORT_TABLE,
                         key: name.as_str(),
                     });
-                    self.published.remove(name);
                 }
                 Action::ProduceAppPort { name } => {
                     let fields = next_produce.next().map(|p| &p[..]).unwrap_or_default();
@@ -566,6 +555,8 @@ impl<D: Databases> Sync<'_, D> {
             self.counters.refused_writes += 1;
             log!(Error, "{e}");
         }
+        drop(writes);
+        actions
     }
 
     fn pending_eoiu(&mut self, end: Eoiu) {
@@ -628,9 +619,6 @@ impl<D: Databases> Sync<'_, D> {
 
     fn start_redump(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
         self.counters.redumps += 1;
-        if self.engine.phase() != portsyncd_core::engine::Phase::InitialDump {
-            self.resync = Some(HashSet::new());
-        }
         self.request_dump(monitor)
     }
 
@@ -648,13 +636,32 @@ impl<D: Databases> Sync<'_, D> {
                 log!(Warn, "dump did not end within {:?}; going on without it", self.config.dump_timeout)
             }
         }
+        let complete = end == Eoiu::Complete;
         if initial {
-            self.finish_startup().await;
-        } else if let Some(seen) = self.resync.take() {
-            if end == Eoiu::Complete {
-                self.reconcile(&seen).await;
-            } else {
-                self.redump_wanted = true;
+            self.finish_startup(complete).await;
+        } else {
+            self.commit().await;
+            if let Err(e) = self.engine.dump_ended(complete) {
+                log!(Error, "end of dump: {e}");
+            }
+            let vanished: Vec<String> = self
+                .carry_out()
+                .await
+                .iter()
+                .filter_map(|a| match a {
+                    Action::DelStatePort { name } => Some(name.to_string()),
+                    _ => None,
+                })
+                .collect();
+            self.counters.vanished += vanished.len() as u64;
+            match (complete, vanished.is_empty()) {
+                (false, _) => self.redump_wanted = true,
+                (true, true) => log!(Notice, "dump complete: STATE_DB matches the kernel"),
+                (true, false) => log!(
+                    Notice,
+                    "dump complete; gone from the kernel while notifications were lost, deleted from STATE_DB: {}",
+                    vanished.join(", ")
+                ),
             }
         }
         if std::mem::take(&mut self.redump_wanted) {
@@ -663,35 +670,11 @@ impl<D: Databases> Sync<'_, D> {
         Ok(())
     }
 
-    /// After a re-dump: ports we published that the kernel no longer has
-    /// went away while their DELLINK was lost; delete them as it would have.
-    async fn reconcile(&mut self, seen: &HashSet<PortName>) {
-        let vanished: Vec<PortName> = self.published.iter().filter(|n| !seen.contains(n)).copied().collect();
-        if vanished.is_empty() {
-            log!(Notice, "re-dump complete: STATE_DB matches the kernel");
-            return;
-        }
-        let writes: Vec<Write<'_>> = vanished
-            .iter()
-            .map(|n| Write::Del { db: Db::State, table: schema::STATE_PORT_TABLE, key: n.as_str() })
-            .collect();
-        if let Err(e) = self.db.write(&writes).await {
-            self.counters.refused_writes += 1;
-            log!(Error, "{e}");
-            return;
-        }
-        for name in &vanished {
-            self.published.remove(name);
-            log!(Notice, "{name} vanished while notifications were lost: deleted from STATE_DB");
-        }
-        self.counters.vanished += vanished.len() as u64;
-    }
-
     /// End of the initial dump: stale links down, configuration produced,
     /// the prune, then normal operation.
-    async fn finish_startup(&mut self) {
+    async fn finish_startup(&mut self, complete: bool) {
         self.milestones.eoiu = Some(self.since_start());
-        if let Err(e) = self.engine.end_initial_dump() {
+        if let Err(e) = self.engine.end_initial_dump(complete) {
             log!(Error, "end of initial dump: {e}");
             return;
         }

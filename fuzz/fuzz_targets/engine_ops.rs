@@ -91,7 +91,7 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::EndDump => {
-                let _ = engine.end_initial_dump();
+                let _ = engine.end_initial_dump(true);
             }
             Op::Prune { name, admin } => {
                 if let Ok(name) = PortName::new(NAMES[name as usize % NAMES.len()]) {

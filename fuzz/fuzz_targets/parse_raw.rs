@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(message.header().len as usize <= data.len());
         if eoiu.observe(&message).is_some() {
             commit(&mut engine);
-            engine.end_initial_dump().unwrap();
+            engine.end_initial_dump(true).unwrap();
             drain(&mut engine);
             let awaited: Vec<PortName> = engine.prune_candidates().copied().collect();
             for name in awaited {

@@ -50,7 +50,7 @@ fn run() -> bool {
     }
     let wrote = matches!(engine.poll_action(), Some(Action::SetStatePort { .. }));
     while engine.poll_action().is_some() {}
-    if engine.end_initial_dump().is_err() {
+    if engine.end_initial_dump(true).is_err() {
         return false;
     }
     let init_done = engine.poll_action() == Some(Action::PortInitDone);

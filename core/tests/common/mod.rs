@@ -90,7 +90,7 @@ impl World {
     /// Ends the initial dump and, on a cold start, runs the prune from `appl`.
     pub fn finish_startup(&mut self) -> Vec<Action> {
         let cold = self.engine.config().start == StartKind::Cold;
-        self.engine.end_initial_dump().unwrap();
+        self.engine.end_initial_dump(true).unwrap();
         let mut out = self.drain();
         if cold {
             let candidates: Vec<_> = self.engine.prune_candidates().copied().collect();

@@ -1,0 +1,154 @@
+//! Warm restart from a snapshot, and full dumps checked against what was
+//! published (the overrun recovery), as timelines against the engine.
+
+mod common;
+
+use common::*;
+use portsyncd_core::PortName;
+use portsyncd_core::engine::{
+    Action, DefaultLinkSync, LinkState, Snapshot, SnapshotPort, StartKind, SwitchType, SyncConfig, SyncError,
+};
+use portsyncd_core::netlink::{LinkMessage, iff};
+
+const SEQ: u32 = 0x5eed_0001;
+
+fn name(s: &str) -> PortName {
+    PortName::try_from(s).unwrap()
+}
+
+fn reply(mut msg: LinkMessage<'static>, seq: u32) -> LinkMessage<'static> {
+    msg.header.seq = seq;
+    msg.header.flags = portsyncd_core::netlink::msg_flags::MULTI;
+    msg
+}
+
+fn up(ifindex: u32) -> LinkState {
+    LinkState { ifindex, admin_up: true, oper_up: true, mtu: 9100 }
+}
+
+fn snapshot(ports: &[(&str, LinkState)]) -> Snapshot<{ portsyncd_core::engine::DEFAULT_PORT_CAPACITY }> {
+    let mut s = Snapshot { port_init_done: true, ports: heapless::Vec::new() };
+    for (n, state) in ports {
+        s.ports.push(SnapshotPort { name: name(n), state: *state }).unwrap();
+    }
+    s
+}
+
+fn warm_world(ports: &[&str], snap: &Snapshot<1024>) -> World {
+    let mut engine = Box::new(DefaultLinkSync::new(SyncConfig {
+        start: StartKind::Warm,
+        switch_type: SwitchType::Switch,
+    }));
+    for p in ports {
+        engine.add_config_port(p.as_bytes()).unwrap();
+    }
+    engine.restore(snap).unwrap();
+    engine.begin_initial_dump().unwrap();
+    engine.dump_started(SEQ);
+    let mut w = World::new(StartKind::Warm, SwitchType::Switch, &[]);
+    w.engine = engine;
+    for p in ports {
+        w.appl.insert(p.to_string(), cpp_port_fields());
+    }
+    w
+}
+
+#[test]
+fn warm_start_leaves_unchanged_ports_alone_writes_changed_deletes_gone() {
+    let snap = snapshot(&[("Ethernet0", up(5)), ("Ethernet4", up(6)), ("Ethernet8", up(7))]);
+    let mut w = warm_world(&["Ethernet0", "Ethernet4", "Ethernet8"], &snap);
+    // The dump: Ethernet0 as it was, Ethernet4 lost its carrier, Ethernet8 is gone.
+    let actions = w.batch(&[
+        reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ),
+        reply(newlink("Ethernet4", 6, iff::UP), SEQ),
+    ]);
+    let changed = LinkState { oper_up: false, ..up(6) };
+    assert_eq!(actions, [Action::SetStatePort { name: name("Ethernet4"), state: changed }]);
+    assert_eq!(w.engine.counters().suppressed, 1);
+    w.engine.end_initial_dump(true).unwrap();
+    let end = w.drain();
+    assert_eq!(end[0], Action::DelStatePort { name: name("Ethernet8") });
+    // Ethernet8 never reappeared, so PortInitDone waits for it (as the C++ daemon would).
+    assert_eq!(end.len(), 1, "{end:?}");
+    let published: Vec<_> = w.engine.published().map(|(n, s)| (n.to_string(), *s)).collect();
+    assert_eq!(published.len(), 2);
+    // After the initial dump, an unchanged state is written again as usual.
+    let actions = w.batch(&[newlink("Ethernet0", 5, UP_RUNNING)]);
+    assert_eq!(actions, [Action::SetStatePort { name: name("Ethernet0"), state: up(5) }]);
+}
+
+#[test]
+fn warm_start_with_an_incomplete_dump_deletes_nothing() {
+    let snap = snapshot(&[("Ethernet0", up(5)), ("Ethernet4", up(6))]);
+    let mut w = warm_world(&["Ethernet0", "Ethernet4"], &snap);
+    w.batch(&[reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ)]);
+    w.engine.end_initial_dump(false).unwrap();
+    let end = w.drain();
+    assert!(!end.iter().any(|a| matches!(a, Action::DelStatePort { .. })), "{end:?}");
+}
+
+#[test]
+fn a_recreated_port_is_written_even_if_its_state_looks_the_same() {
+    // Same flags and MTU but a new ifindex: the link was recreated while we were down.
+    let snap = snapshot(&[("Ethernet0", up(5))]);
+    let mut w = warm_world(&["Ethernet0"], &snap);
+    let actions = w.batch(&[reply(newlink("Ethernet0", 50, UP_RUNNING), SEQ)]);
+    assert_eq!(actions[0], Action::SetStatePort { name: name("Ethernet0"), state: up(50) });
+    assert_eq!(w.engine.counters().suppressed, 0);
+}
+
+#[test]
+fn redump_deletes_ports_the_kernel_no_longer_reports() {
+    let mut w = World::cold(&["Ethernet0", "Ethernet4", "Ethernet8"]);
+    w.finish_startup();
+    w.pop();
+    w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, UP_RUNNING)]);
+    // An overrun: dump again. A stale queued notification for Ethernet4 (seq 0)
+    // arrives first; it does not count as "reported by the dump".
+    w.engine.dump_started(SEQ + 1);
+    w.batch(&[newlink("Ethernet4", 6, UP_RUNNING)]);
+    // The dump reports Ethernet0 and, for the first time, Ethernet8.
+    w.batch(&[
+        reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 1),
+        reply(newlink("Ethernet8", 7, 0), SEQ + 1),
+    ]);
+    w.engine.dump_ended(true).unwrap();
+    let end = w.drain();
+    assert_eq!(end, [Action::DelStatePort { name: name("Ethernet4") }]);
+    assert!(!w.state.contains_key("Ethernet4"));
+    assert!(w.state.contains_key("Ethernet0") && w.state.contains_key("Ethernet8"));
+    assert_eq!(w.engine.counters().vanished, 1);
+    // An interrupted or failed dump decides nothing.
+    w.engine.dump_started(SEQ + 2);
+    w.engine.dump_ended(false).unwrap();
+    assert!(w.drain().is_empty());
+    // Not during the initial dump, and not with an open batch.
+    w.engine.handle_link(&newlink("Ethernet0", 5, 0)).unwrap();
+    assert_eq!(w.engine.dump_ended(true), Err(SyncError::BatchOpen));
+}
+
+#[test]
+fn snapshot_round_trips_through_postcard_and_restores() {
+    let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
+    w.finish_startup();
+    w.pop();
+    w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, iff::UP)]);
+    let snap = w.engine.snapshot();
+    assert!(snap.port_init_done);
+    assert_eq!(snap.ports.len(), 2);
+    let mut buf = [0u8; 256];
+    let bytes = postcard::to_slice(&snap, &mut buf).unwrap();
+    let back: Snapshot<1024> = postcard::from_bytes(bytes).unwrap();
+    assert_eq!(back, snap);
+    let mut engine =
+        DefaultLinkSync::new(SyncConfig { start: StartKind::Warm, switch_type: SwitchType::Switch });
+    engine.restore(&back).unwrap();
+    assert_eq!(engine.published().count(), 2);
+    // A cold engine does not take a snapshot.
+    let mut cold =
+        DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
+    assert!(cold.restore(&back).is_err());
+    // A name that could not be a key does not deserialize.
+    let bad = bytes.iter().map(|&b| if b == b'4' { b'|' } else { b }).collect::<Vec<_>>();
+    assert!(postcard::from_bytes::<Snapshot<1024>>(&bad).is_err());
+}
