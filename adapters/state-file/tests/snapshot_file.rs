@@ -13,7 +13,7 @@ type Snap = Snapshot<1024>;
 /// A snapshot whose every port carries `generation`, so that a mix of two
 /// saves would be visible.
 fn snapshot(generation: u32) -> Snap {
-    let mut s = Snapshot { port_init_done: generation % 2 == 0, ports: heapless::Vec::new() };
+    let mut s = Snapshot { port_init_done: generation.is_multiple_of(2), ports: heapless::Vec::new() };
     let ports = 1 + generation % 200;
     for i in 0..ports {
         let name = PortName::try_from(format!("Ethernet{}", i * 4).as_str()).unwrap();
@@ -26,7 +26,7 @@ fn snapshot(generation: u32) -> Snap {
 fn consistent(s: &Snap) -> Option<u32> {
     let generation = s.ports.first()?.state.mtu;
     let ok = s.ports.len() as u32 == 1 + generation % 200
-        && s.port_init_done == (generation % 2 == 0)
+        && s.port_init_done == (generation.is_multiple_of(2))
         && s.ports
             .iter()
             .enumerate()
