@@ -28,7 +28,8 @@ one_run() {
     for i in $(seq 0 $((n - 1))); do
         echo "link add Ethernet$((i * 4)) type veth peer name v$((i * 4))"
     done > "$work/links.batch"
-    ip netns exec "$ns" "$bin" --db-config "$work/db.json" --config "$work/p.conf" 2> "$work/log" &
+    ip netns exec "$ns" "$bin" --db-config "$work/db.json" --config "$work/p.conf" --state-dir "$work/state" \
+        2> "$work/log" &
     daemon_pid=$!
     # orchagent: once PortConfigDone is queued, pop everything and create the host interfaces.
     for _ in $(seq 2000); do

@@ -69,7 +69,8 @@ ip -n "$ns" link set Ethernet0 up
 echo "== namespace $ns: Ethernet0 exists from an earlier run (ifindex $(ip -n "$ns" -o link show Ethernet0 | cut -d: -f1))"
 
 echo "== starting portsyncd"
-ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" &
+ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
+    --state-dir "$work/state" &
 daemon_pid=$!
 
 show() {

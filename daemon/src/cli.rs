@@ -59,8 +59,7 @@ Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
                       (default /var/run/redis/sonic-db/database_config.json)
   --db redis|memory   memory: run on an in-memory database (no Redis), seeded
                       from [memory] in the config, printed on exit
-  --state-dir DIR     warm-restart snapshot directory (default /var/lib/sonic/portsyncd;
-                      the snapshot itself arrives with warm restart)
+  --state-dir DIR     warm-restart snapshot directory (default /var/lib/sonic/portsyncd)
   --metrics-addr ADDR Prometheus endpoint; not served yet: giving it is an error
   --version, --help
 ";

@@ -23,6 +23,8 @@ pub struct Config {
     pub log_output: Option<crate::logging::Output>,
     /// `--db memory`: CONFIG_DB `PORT` keys to seed.
     pub memory_ports: Vec<String>,
+    /// Least time between two saves of the warm-restart snapshot.
+    pub snapshot_interval: Duration,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             redis_journal_keys: 8192,
             log_output: None,
             memory_ports: Vec::new(),
+            snapshot_interval: Duration::from_secs(1),
         }
     }
 }
@@ -46,6 +49,13 @@ struct RawConfig {
     redis: RawRedis,
     log: RawLog,
     memory: RawMemory,
+    state: RawState,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawState {
+    save_interval_ms: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,6 +142,9 @@ impl Config {
                 crate::logging::Output::parse(&output)
                     .ok_or_else(|| format!("log.output = {output:?}: expected \"SYSLOG\" or \"STDERR\""))?,
             );
+        }
+        if let Some(v) = in_range("state.save_interval_ms", raw.state.save_interval_ms, 0, 3_600_000)? {
+            c.snapshot_interval = Duration::from_millis(v);
         }
         for port in &raw.memory.ports {
             portsyncd_core::PortName::try_from(port.as_str())

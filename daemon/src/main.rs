@@ -67,7 +67,9 @@ async fn run(args: cli::Args, config: Config) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let (milestones, counters) =
-                sync::run(&mut db, netlink, config).await.map_err(|e| e.to_string())?;
+                sync::run(&mut db, netlink, config, portsyncd_state_file::StateFile::new(&args.state_dir))
+                    .await
+                    .map_err(|e| e.to_string())?;
             log!(Notice, "stopped: {milestones:?} {counters:?} {:?}", db.counters());
         }
         Backend::Memory => {
@@ -82,7 +84,9 @@ async fn run(args: cli::Args, config: Config) -> Result<(), String> {
                 );
             }
             let (milestones, counters) =
-                sync::run(&mut db, netlink, config).await.map_err(|e| e.to_string())?;
+                sync::run(&mut db, netlink, config, portsyncd_state_file::StateFile::new(&args.state_dir))
+                    .await
+                    .map_err(|e| e.to_string())?;
             log!(Notice, "stopped: {milestones:?} {counters:?}");
             print_tables(&db);
         }

@@ -21,6 +21,7 @@ use portsyncd_core::ports::{self, Databases, Db, Write};
 use portsyncd_core::schema::{self, Decimal};
 use portsyncd_core::{Eoiu, EoiuDetector, Instant, PortName};
 use portsyncd_netlink::{LinkControl, LinkMonitor, NetlinkError, Received};
+use portsyncd_state_file::StateFile;
 use smol::stream::StreamExt;
 
 use crate::config::Config;
@@ -119,6 +120,11 @@ struct Sync<'d, D: Databases> {
     milestones: Milestones,
     counters: LoopCounters,
     next_logger_poll: std::time::Instant,
+    /// Where the warm-restart snapshot goes.
+    state_file: StateFile,
+    /// STATE_DB changed since the snapshot was last saved.
+    snapshot_dirty: bool,
+    last_snapshot: std::time::Instant,
 }
 
 /// What the loop woke up for.
@@ -134,6 +140,7 @@ pub async fn run<D: Databases>(
     db: &mut D,
     netlink: Netlink,
     config: Config,
+    state_file: StateFile,
 ) -> Result<(Milestones, LoopCounters), RunError<D::Error>>
 where
     D::Error: 'static,
@@ -169,6 +176,9 @@ where
 
     let mut engine = Box::new(DefaultLinkSync::new(SyncConfig { start: warm.start, switch_type }));
     let config_fields = read_config_ports(db, &mut engine).await.map_err(RunError::Db)?;
+    if warm.start == portsyncd_core::engine::StartKind::Warm {
+        restore_snapshot(db, &mut engine, &state_file).await.map_err(RunError::Db)?;
+    }
     if let Err(e) = engine.begin_initial_dump() {
         log!(Error, "engine: {e}");
     }
@@ -189,6 +199,9 @@ where
         milestones: Milestones::default(),
         counters: LoopCounters::default(),
         next_logger_poll: started + TICK * 5,
+        state_file,
+        snapshot_dirty: false,
+        last_snapshot: started,
     };
     sync.request_dump(&mut monitor)?;
 
@@ -245,7 +258,56 @@ where
         },
     )
     .await;
+    sync.save_snapshot();
     Ok((sync.milestones, sync.counters))
+}
+
+/// Warm start: the previous run's snapshot becomes the engine's record of
+/// STATE_DB, minus the ports STATE_DB no longer has (someone deleted them:
+/// they must be written again). Without a usable snapshot every port is
+/// written from the dump, as the C++ daemon does.
+async fn restore_snapshot<D: Databases>(
+    db: &mut D,
+    engine: &mut DefaultLinkSync,
+    state_file: &StateFile,
+) -> Result<(), D::Error> {
+    let path = state_file.path();
+    let mut snapshot = match state_file.load() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            log!(
+                Notice,
+                "no warm-restart snapshot at {}: every port will be written from the dump",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            log!(Warn, "warm-restart snapshot unusable ({e}): every port will be written from the dump");
+            return Ok(());
+        }
+    };
+    let keys: Vec<&str> = snapshot.ports.iter().map(|p| p.name.as_str()).collect();
+    let mut present = vec![false; keys.len()];
+    db.exists(Db::State, schema::STATE_PORT_TABLE, &keys, &mut present).await?;
+    drop(keys);
+    let before = snapshot.ports.len();
+    let mut i = 0;
+    snapshot.ports.retain(|_| {
+        i += 1;
+        present[i - 1]
+    });
+    if let Err(e) = engine.restore(&snapshot) {
+        log!(Error, "restoring the snapshot: {e}");
+    }
+    log!(
+        Notice,
+        "warm restart from {}: {} ports as STATE_DB has them ({} no longer in STATE_DB will be written)",
+        path.display(),
+        snapshot.ports.len(),
+        before - snapshot.ports.len()
+    );
+    Ok(())
 }
 
 /// SONiC's `Logger::linkToDbNative`: read CONFIG_DB `LOGGER|portsyncd`, write
@@ -556,7 +618,23 @@ impl<D: Databases> Sync<'_, D> {
             log!(Error, "{e}");
         }
         drop(writes);
+        self.snapshot_dirty |= actions.iter().any(|a| {
+            matches!(a, Action::SetStatePort { .. } | Action::DelStatePort { .. } | Action::PortInitDone)
+        });
         actions
+    }
+
+    /// Saves the warm-restart snapshot now.
+    fn save_snapshot(&mut self) {
+        let snapshot = self.engine.snapshot();
+        match self.state_file.save(&snapshot) {
+            Ok(bytes) => {
+                log!(Info, "snapshot saved: {} ports, {bytes} bytes", snapshot.ports.len());
+                self.snapshot_dirty = false;
+            }
+            Err(e) => log!(Warn, "{e}"),
+        }
+        self.last_snapshot = std::time::Instant::now();
     }
 
     fn pending_eoiu(&mut self, end: Eoiu) {
@@ -589,6 +667,13 @@ impl<D: Databases> Sync<'_, D> {
                 }
             }
             self.last_status = status;
+        }
+        let during_startup = self.engine.phase() != portsyncd_core::engine::Phase::Running;
+        if self.snapshot_dirty
+            && !during_startup
+            && self.last_snapshot.elapsed() >= self.config.snapshot_interval
+        {
+            self.save_snapshot();
         }
         if std::time::Instant::now() >= self.next_logger_poll {
             self.next_logger_poll = std::time::Instant::now() + TICK * 5;

@@ -276,10 +276,22 @@ impl Switch {
 
     /// Starts portsyncd only, with more arguments.
     pub fn start_daemon_with(&mut self, extra: &[&str]) {
-        let mut args =
-            vec!["--db-config", self.db_config.to_str().unwrap(), "--config", self.conf.to_str().unwrap()];
+        let state = self.state_dir();
+        let mut args = vec![
+            "--db-config",
+            self.db_config.to_str().unwrap(),
+            "--config",
+            self.conf.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         self.daemon = Some(Daemon::start(&self.ns, self.dir.join("portsyncd.log"), &args));
+    }
+
+    /// The daemon's warm-restart snapshot directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
     }
 
     pub fn daemon(&mut self) -> &mut Daemon {
@@ -320,4 +332,41 @@ impl Switch {
 /// The four STATE_DB fields portsyncd writes.
 pub fn state(oper: &str, admin: &str, mtu: &str) -> Hash {
     hash(&[("state", "ok"), ("netdev_oper_status", oper), ("admin_status", admin), ("mtu", mtu)])
+}
+
+/// Every keyspace event of STATE_DB (database 6), as Redis publishes them.
+pub struct KeyspaceWatcher {
+    pub events: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl KeyspaceWatcher {
+    /// Turns keyspace notifications on and starts recording.
+    pub fn start(socket: &std::path::Path) -> Self {
+        let url = format!("redis+unix://{}", socket.display());
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let _: () =
+            redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("KA").query(&mut conn).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let record = events.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sub = client.get_connection().unwrap();
+            let mut pubsub = sub.as_pubsub();
+            pubsub.psubscribe("__keyspace@6__:*").unwrap();
+            let _ = ready_tx.send(());
+            while let Ok(msg) = pubsub.get_message() {
+                let key = msg.get_channel_name().trim_start_matches("__keyspace@6__:").to_owned();
+                let event: String = msg.get_payload().unwrap_or_default();
+                record.lock().unwrap().push((key, event));
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        Self { events }
+    }
+
+    /// Events on STATE_DB port keys so far.
+    pub fn port_events(&self) -> Vec<(String, String)> {
+        self.events.lock().unwrap().iter().filter(|(k, _)| k.starts_with("PORT_TABLE|")).cloned().collect()
+    }
 }

@@ -342,11 +342,15 @@ fn overrun_is_answered_by_a_redump_and_state_converges() {
 #[test]
 fn memory_backend_runs_without_redis_and_prints_the_tables() {
     let sw = Switch::new(0);
+    let state = sw.state_dir();
     let conf = sw.dir.join("memory.conf");
     std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[memory]\nports = [\"Ethernet0\", \"Ethernet4\"]\n")
         .unwrap();
-    let mut d =
-        Daemon::start(&sw.ns, sw.dir.join("m.log"), &["--db", "memory", "--config", conf.to_str().unwrap()]);
+    let mut d = Daemon::start(
+        &sw.ns,
+        sw.dir.join("m.log"),
+        &["--db", "memory", "--config", conf.to_str().unwrap(), "--state-dir", state.to_str().unwrap()],
+    );
     assert!(wait_until(T, || d.log().contains("initial sync done")), "{}", d.log());
     sw.ns.veth("Ethernet0", "v0");
     sw.ns.ip(&["link", "set", "v0", "up"]);
