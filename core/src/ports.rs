@@ -1,10 +1,13 @@
-//! The ports through which the daemon reaches SONiC's databases.
+//! The ports through which the daemon reaches SONiC's databases and the
+//! kernel's links.
 //!
 //! This module declares *what* portsyncd asks of its databases — a handful of
 //! reads, and writes as data — and, on top of that, the SONiC conventions
-//! that are pure logic over those operations (the WarmStart check). It does
-//! not know Redis, sockets, separators or database ids: an adapter maps
-//! `(Db, table, key)` to its storage (`<TABLE><sep><key>` in Redis).
+//! that are pure logic over those operations (the WarmStart check); and what
+//! it asks of a link source (rtnetlink datagrams, our own dumps) and a link
+//! controller (bringing a link down). It does not know Redis, sockets,
+//! separators or database ids: an adapter maps `(Db, table, key)` to its
+//! storage (`<TABLE><sep><key>` in Redis).
 //!
 //! Reads hand their results to a visitor, so nothing here allocates. Writes
 //! are a slice of [`Write`]s that the adapter carries out in order; a slice
@@ -298,4 +301,42 @@ pub async fn check_warm_start<D: Databases>(
         .await
         .map_err(WarmStartError::Db)?;
     Ok(WarmStartCheck { start: StartKind::Warm, restore_count: next, fell_back_to_cold: false })
+}
+
+/// What one receive from a [`LinkSource`] produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// One datagram: any number of rtnetlink messages, for [`crate::netlink::messages`].
+    Datagram(&'a [u8]),
+    /// Link notifications were lost (a socket overrun); the source is usable.
+    Overrun,
+    /// Nothing more to read now (only from [`LinkSource::try_recv`]).
+    Empty,
+}
+
+/// Where link messages come from: rtnetlink in production, a script in tests.
+#[allow(async_fn_in_trait)] // Used with concrete types on smol's local executor.
+pub trait LinkSource {
+    /// What went wrong.
+    type Error: core::error::Error;
+
+    /// Asks for a dump of every link; returns the sequence number its
+    /// replies and its closing `NLMSG_DONE` carry.
+    fn request_dump(&mut self) -> Result<u32, Self::Error>;
+
+    /// Waits for the next datagram (or overrun).
+    async fn recv(&mut self) -> Result<Received<'_>, Self::Error>;
+
+    /// The next datagram if one is already waiting, else [`Received::Empty`].
+    fn try_recv(&mut self) -> Result<Received<'_>, Self::Error>;
+}
+
+/// What changes links: bringing stale ones down.
+#[allow(async_fn_in_trait)] // Used with concrete types on smol's local executor.
+pub trait LinkController {
+    /// What went wrong.
+    type Error: core::error::Error;
+
+    /// Brings link `ifindex` administratively down.
+    async fn set_admin_down(&mut self, ifindex: u32) -> Result<(), Self::Error>;
 }

@@ -3,19 +3,15 @@
 
 #![forbid(unsafe_code)]
 
-mod cli;
-mod config;
-mod logging;
-mod sync;
-
 use std::process::ExitCode;
 
+use portsyncd::cli::{self, Backend, Command};
+use portsyncd::config::Config;
+use portsyncd::{log, logging, sync};
 use portsyncd_core::ports::Db;
 use portsyncd_mock::{MockDatabases, Value};
 use portsyncd_redis::{RedisDatabases, RedisOptions};
-
-use crate::cli::{Backend, Command};
-use crate::config::Config;
+use smol::stream::StreamExt;
 
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args().skip(1)) {
@@ -54,7 +50,14 @@ fn main() -> ExitCode {
 async fn run(args: cli::Args, config: Config) -> Result<(), String> {
     // Everything that can fail without writing is checked first: the kernel
     // sockets, then the databases.
-    let netlink = sync::Netlink::open(config.netlink_receive_buffer).await.map_err(|e| e.to_string())?;
+    let sync::Netlink { monitor, control } =
+        sync::Netlink::open(config.netlink_receive_buffer).await.map_err(|e| e.to_string())?;
+    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        .map_err(|e| format!("signals: {e}"))?;
+    let shutdown = async move {
+        signals.next().await;
+    };
+    let state = portsyncd_state_file::StateFile::new(&args.state_dir);
     match args.backend {
         Backend::Redis => {
             let options = RedisOptions {
@@ -66,10 +69,9 @@ async fn run(args: cli::Args, config: Config) -> Result<(), String> {
             let mut db = RedisDatabases::connect_with_file(&args.db_config, options)
                 .await
                 .map_err(|e| e.to_string())?;
-            let (milestones, counters) =
-                sync::run(&mut db, netlink, config, portsyncd_state_file::StateFile::new(&args.state_dir))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let (milestones, counters) = sync::run(&mut db, monitor, control, config, state, shutdown)
+                .await
+                .map_err(|e| e.to_string())?;
             log!(Notice, "stopped: {milestones:?} {counters:?} {:?}", db.counters());
         }
         Backend::Memory => {
@@ -83,10 +85,9 @@ async fn run(args: cli::Args, config: Config) -> Result<(), String> {
                     &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
                 );
             }
-            let (milestones, counters) =
-                sync::run(&mut db, netlink, config, portsyncd_state_file::StateFile::new(&args.state_dir))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let (milestones, counters) = sync::run(&mut db, monitor, control, config, state, shutdown)
+                .await
+                .map_err(|e| e.to_string())?;
             log!(Notice, "stopped: {milestones:?} {counters:?}");
             print_tables(&db);
         }

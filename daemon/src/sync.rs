@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, SwitchType, SyncConfig, SyncError};
 use portsyncd_core::netlink::{LinkMessage, LinkOp, Message, messages};
-use portsyncd_core::ports::{self, Databases, Db, Write};
+use portsyncd_core::ports::{self, Databases, Db, LinkController, LinkSource, Received, Write};
 use portsyncd_core::schema::{self, Decimal};
 use portsyncd_core::{Eoiu, EoiuDetector, Instant, PortName};
-use portsyncd_netlink::{LinkControl, LinkMonitor, NetlinkError, Received};
+use portsyncd_netlink::{LinkControl, LinkMonitor, NetlinkError};
 use portsyncd_state_file::StateFile;
-use smol::stream::StreamExt;
 
 use crate::config::Config;
 use crate::log;
@@ -64,12 +63,9 @@ pub enum RunError<E: std::error::Error + 'static> {
     /// SONiC's WarmStart check failed.
     #[error("{0}")]
     WarmStart(ports::WarmStartError<E>),
-    /// The kernel socket failed.
+    /// The link source failed.
     #[error("{0}")]
-    Netlink(#[from] NetlinkError),
-    /// Signals could not be set up.
-    #[error("signals: {0}")]
-    Signals(std::io::Error),
+    Links(String),
 }
 
 /// When things happened, from the daemon's start.
@@ -98,9 +94,9 @@ pub struct LoopCounters {
     pub refused_writes: u64,
 }
 
-struct Sync<'d, D: Databases> {
+struct Sync<'d, D: Databases, C: LinkController> {
     db: &'d mut D,
-    control: LinkControl,
+    control: C,
     config: Config,
     engine: Box<DefaultLinkSync>,
     eoiu: EoiuDetector,
@@ -128,26 +124,34 @@ struct Sync<'d, D: Databases> {
 }
 
 /// What the loop woke up for.
-enum Wake<'a> {
-    Netlink(Result<Received<'a>, NetlinkError>),
+enum Wake<'a, E> {
+    Netlink(Result<Received<'a>, E>),
     Signal,
     Tick,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. Nothing has been written when
-/// this is called; start-up errors are returned before the loop starts.
-pub async fn run<D: Databases>(
+fn link_error<E: std::fmt::Display, DE: std::error::Error>(e: E) -> RunError<DE> {
+    RunError::Links(e.to_string())
+}
+
+/// Runs the daemon until `shutdown` completes (SIGTERM or SIGINT in
+/// production). Nothing has been written when this is called; start-up
+/// errors are returned before the loop starts.
+pub async fn run<D, L, C>(
     db: &mut D,
-    netlink: Netlink,
+    mut monitor: L,
+    control: C,
     config: Config,
     state_file: StateFile,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(Milestones, LoopCounters), RunError<D::Error>>
 where
+    D: Databases,
     D::Error: 'static,
+    L: LinkSource,
+    C: LinkController,
 {
-    let Netlink { mut monitor, control } = netlink;
-    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-        .map_err(RunError::Signals)?;
+    let mut shutdown = std::pin::pin!(shutdown);
     let started = std::time::Instant::now();
 
     link_logger_to_db(db, config.log_output).await.map_err(RunError::Db)?;
@@ -203,14 +207,14 @@ where
         snapshot_dirty: false,
         last_snapshot: started,
     };
-    sync.request_dump(&mut monitor)?;
+    sync.request_dump(&mut monitor).map_err(link_error)?;
 
     loop {
         let deadline = sync.next_deadline();
         let wake = smol::future::or(async { Wake::Netlink(monitor.recv().await) }, async {
             smol::future::or(
                 async {
-                    signals.next().await;
+                    shutdown.as_mut().await;
                     Wake::Signal
                 },
                 async {
@@ -223,17 +227,17 @@ where
         .await;
         match wake {
             Wake::Signal => break,
-            Wake::Tick => sync.tick(&mut monitor).await?,
+            Wake::Tick => sync.tick(&mut monitor).await.map_err(link_error)?,
             Wake::Netlink(received) => {
                 let mut overrun = false;
-                match received? {
+                match received.map_err(link_error)? {
                     Received::Datagram(bytes) => sync.feed(bytes).await,
                     Received::Overrun => overrun = true,
                     Received::Empty => {}
                 }
                 // Everything already queued joins this batch (no waiting for more).
                 for _ in 0..DATAGRAMS_PER_BATCH {
-                    match monitor.try_recv()? {
+                    match monitor.try_recv().map_err(link_error)? {
                         Received::Datagram(bytes) => sync.feed(bytes).await,
                         Received::Overrun => overrun = true,
                         Received::Empty => break,
@@ -241,9 +245,9 @@ where
                 }
                 sync.commit().await;
                 if overrun {
-                    sync.overrun(&mut monitor)?;
+                    sync.overrun(&mut monitor).map_err(link_error)?;
                 }
-                sync.after_batch(&mut monitor).await?;
+                sync.after_batch(&mut monitor).await.map_err(link_error)?;
             }
         }
     }
@@ -383,7 +387,7 @@ async fn read_config_ports<D: Databases>(
     Ok(fields)
 }
 
-impl<D: Databases> Sync<'_, D> {
+impl<D: Databases, C: LinkController> Sync<'_, D, C> {
     fn now(&self) -> Instant {
         Instant::from_millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
@@ -403,7 +407,7 @@ impl<D: Databases> Sync<'_, D> {
         }
     }
 
-    fn request_dump(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
+    fn request_dump<L: LinkSource>(&mut self, monitor: &mut L) -> Result<(), L::Error> {
         let seq = monitor.request_dump()?;
         self.dump_seq = Some(seq);
         self.engine.dump_started(seq);
@@ -642,7 +646,7 @@ impl<D: Databases> Sync<'_, D> {
     }
 
     /// After a batch: act on a dump that ended in it.
-    async fn after_batch(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
+    async fn after_batch<L: LinkSource>(&mut self, monitor: &mut L) -> Result<(), L::Error> {
         if let Some(end) = self.dump_done.take() {
             self.dump_ended(end, monitor).await?;
         }
@@ -651,7 +655,7 @@ impl<D: Databases> Sync<'_, D> {
 
     /// Once a second (or at a dump's deadline): dump timeouts, kept writes,
     /// CONFIG_DB's log level.
-    async fn tick(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
+    async fn tick<L: LinkSource>(&mut self, monitor: &mut L) -> Result<(), L::Error> {
         if let Some(end) = self.eoiu.handle_timeout(self.now()) {
             self.commit().await;
             self.dump_ended(end, monitor).await?;
@@ -692,7 +696,7 @@ impl<D: Databases> Sync<'_, D> {
 
     /// The kernel dropped notifications: dump again (now, or after the dump
     /// in flight) and reconcile at its end.
-    fn overrun(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
+    fn overrun<L: LinkSource>(&mut self, monitor: &mut L) -> Result<(), L::Error> {
         log!(Warn, "netlink overrun: link notifications were lost; dumping all links again");
         if self.dump_seq.is_some() {
             self.redump_wanted = true;
@@ -702,12 +706,12 @@ impl<D: Databases> Sync<'_, D> {
         }
     }
 
-    fn start_redump(&mut self, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
+    fn start_redump<L: LinkSource>(&mut self, monitor: &mut L) -> Result<(), L::Error> {
         self.counters.redumps += 1;
         self.request_dump(monitor)
     }
 
-    async fn dump_ended(&mut self, end: Eoiu, monitor: &mut LinkMonitor) -> Result<(), NetlinkError> {
+    async fn dump_ended<L: LinkSource>(&mut self, end: Eoiu, monitor: &mut L) -> Result<(), L::Error> {
         self.dump_seq = None;
         let initial = self.engine.phase() == portsyncd_core::engine::Phase::InitialDump;
         match end {

@@ -18,6 +18,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod links;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;

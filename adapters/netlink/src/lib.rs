@@ -27,16 +27,8 @@ pub const DEFAULT_RCVBUF: usize = 16 << 20;
 /// dump datagram, and a notification is far smaller.
 pub const RECV_BUFFER: usize = 256 << 10;
 
-/// What one receive produced.
-#[derive(Debug)]
-pub enum Received<'a> {
-    /// One datagram: any number of messages, for [`portsyncd_core::netlink::messages`].
-    Datagram(&'a [u8]),
-    /// The kernel dropped notifications (`ENOBUFS`); the socket is usable.
-    Overrun,
-    /// Nothing more to read now (only from [`LinkMonitor::try_recv`]).
-    Empty,
-}
+pub use portsyncd_core::ports::Received;
+use portsyncd_core::ports::{LinkController, LinkSource};
 
 /// Counters of the monitor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -292,6 +284,30 @@ impl LinkControl {
                 }
             }
         }
+    }
+}
+
+impl LinkSource for LinkMonitor {
+    type Error = NetlinkError;
+
+    fn request_dump(&mut self) -> Result<u32> {
+        LinkMonitor::request_dump(self)
+    }
+
+    async fn recv(&mut self) -> Result<Received<'_>> {
+        LinkMonitor::recv(self).await
+    }
+
+    fn try_recv(&mut self) -> Result<Received<'_>> {
+        LinkMonitor::try_recv(self)
+    }
+}
+
+impl LinkController for LinkControl {
+    type Error = NetlinkError;
+
+    async fn set_admin_down(&mut self, ifindex: u32) -> Result<()> {
+        LinkControl::set_admin_down(self, ifindex).await
     }
 }
 

@@ -1,0 +1,11 @@
+//! `portsyncd` as a library: the command line, the settings, logging and the
+//! daemon's loop, so that the loop can also be driven in-process (tests run it
+//! over the mock databases and a scripted link source). The binary is
+//! `src/main.rs`.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod sync;
