@@ -18,6 +18,14 @@ use portsyncd_core::ports::Db;
 
 pub type Hash = BTreeMap<String, String>;
 
+/// How long a scenario waits for anything to happen.
+pub const T: Duration = Duration::from_secs(10);
+
+/// The n-th port's name: Ethernet0, Ethernet4, ...
+pub fn name(i: usize) -> String {
+    format!("Ethernet{}", i * 4)
+}
+
 pub fn hash(pairs: &[(&str, &str)]) -> Hash {
     pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
 }

@@ -6,12 +6,6 @@ use portsyncd_core::ports::Db;
 
 use crate::harness::*;
 
-const T: Duration = Duration::from_secs(10);
-
-fn name(i: usize) -> String {
-    format!("Ethernet{}", i * 4)
-}
-
 /// Cold start with `n` ports: every port produced verbatim, PortConfigDone
 /// with the count, each host interface published to STATE_DB once created,
 /// PortInitDone; LOGGER defaults and restore_count written. Returns the time

@@ -8,12 +8,6 @@ use portsyncd_core::ports::Db;
 
 use crate::harness::*;
 
-const T: Duration = Duration::from_secs(10);
-
-fn name(i: usize) -> String {
-    format!("Ethernet{}", i * 4)
-}
-
 /// Cold start with `n` ports, all published; Ethernet0 brought up.
 fn running_switch(n: usize) -> Switch {
     let mut sw = Switch::new(n);
