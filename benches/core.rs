@@ -1,0 +1,201 @@
+//! The core's hot path, measured: the parser against netlink-packet-route on
+//! the same corpus (the kernel fixtures plus a synthetic 512-port dump), and
+//! the sync engine on 512 ports with coalescing, counting heap allocations
+//! per link event with dhat.
+//!
+//! Run: `cargo bench -p portsyncd-benches --bench core`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{NetlinkBuffer, NetlinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use portsyncd_core::PortName;
+use portsyncd_core::engine::{DefaultLinkSync, StartKind, SwitchType, SyncConfig};
+use portsyncd_core::netlink::{Message, iff, messages};
+use portsyncd_mock::links::link_message;
+
+#[path = "machine.rs"]
+mod machine;
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// The kernel fixtures, then a synthetic 512-port dump; and how many fixtures.
+fn corpus() -> (Vec<Vec<u8>>, usize) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/kernel");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "bin"));
+    files.sort();
+    let mut out: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let fixtures = out.len();
+    // A synthetic dump of 512 ports, packed ~32 KiB per datagram as the kernel does.
+    let mut datagram = Vec::new();
+    for i in 0..512u32 {
+        datagram.extend_from_slice(&link_message(
+            false,
+            &format!("Ethernet{}", i * 4),
+            100 + i,
+            iff::UP | iff::RUNNING,
+            9100,
+        ));
+        if datagram.len() > 32 << 10 {
+            out.push(std::mem::take(&mut datagram));
+        }
+    }
+    out.push(datagram);
+    (out, fixtures)
+}
+
+/// Our parser: every message, every field portsyncd reads.
+fn ours(corpus: &[Vec<u8>]) -> usize {
+    let mut n = 0;
+    for d in corpus {
+        for m in messages(d) {
+            if let Ok(Message::Link(l)) = m {
+                black_box((l.index, l.flags, l.name, l.mtu, l.master, l.kind, l.operstate));
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+/// netlink-packet-route: the same messages, framed by their length field.
+fn reference(corpus: &[Vec<u8>]) -> usize {
+    let mut n = 0;
+    for d in corpus {
+        let mut at = 0;
+        while at + 16 <= d.len() {
+            let Ok(buf) = NetlinkBuffer::new_checked(&d[at..]) else { break };
+            let len = buf.length() as usize;
+            if len < 16 {
+                break;
+            }
+            black_box(NetlinkMessage::<RouteNetlinkMessage>::deserialize(&d[at..at + len]).ok());
+            n += 1;
+            at += (len + 3) & !3;
+        }
+    }
+    n
+}
+
+/// Median rate (per second) of `f` over `rounds`, each returning how many items it did.
+fn rate(rounds: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
+    let mut rates = Vec::with_capacity(rounds);
+    let mut items = 0;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        items = f();
+        rates.push(items as f64 / t.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    (rates[rounds / 2], items)
+}
+
+fn main() {
+    // No dhat profiler yet: until one exists, dhat's allocator is the system
+    // allocator, so netlink-packet-route's allocations cost what they cost.
+    println!("## core benchmarks\n\nmachine: {}\n", machine::describe());
+
+    let (corpus, fixtures) = corpus();
+    let bytes: usize = corpus.iter().map(Vec::len).sum();
+    assert_eq!(ours(&corpus), reference(&corpus), "both decoders see the same messages");
+    let (ours_rate, n) = rate(31, || ours(&corpus));
+    let (ref_rate, _) = rate(31, || reference(&corpus));
+    println!(
+        "### parser: {n} messages, {} KiB ({fixtures} captured kernel datagrams + a synthetic 512-port dump in {})\n",
+        bytes >> 10,
+        corpus.len() - fixtures
+    );
+    println!("| decoder | messages/s (median of 31) |");
+    println!("|---|---:|");
+    println!("| portsyncd-core | {ours_rate:.0} |");
+    println!("| netlink-packet-route 0.34 | {ref_rate:.0} |");
+    println!("| **ratio** | **{:.1}×** |\n", ours_rate / ref_rate);
+
+    // Engine: 512 ports, each batch a datagram's worth of NEWLINKs in which
+    // every port appears 4 times (coalesced to one write each).
+    let ports: Vec<PortName> =
+        (0..512).map(|i| PortName::try_from(format!("Ethernet{}", i * 4).as_str()).unwrap()).collect();
+    let mut batch = Vec::new();
+    for round in 0..4u32 {
+        for (i, _) in ports.iter().enumerate() {
+            let flags = if (round + i as u32).is_multiple_of(2) { iff::UP | iff::RUNNING } else { iff::UP };
+            batch.extend_from_slice(&link_message(
+                false,
+                &format!("Ethernet{}", i * 4),
+                100 + i as u32,
+                flags,
+                9100,
+            ));
+        }
+    }
+    let mut engine = Box::new(DefaultLinkSync::new(SyncConfig {
+        start: StartKind::Cold,
+        switch_type: SwitchType::Switch,
+    }));
+    for p in &ports {
+        engine.add_config_port(p.as_bytes()).unwrap();
+    }
+    engine.begin_initial_dump().unwrap();
+    engine.end_initial_dump(true).unwrap();
+    while engine.poll_action().is_some() {}
+    engine.end_prune().unwrap();
+    while engine.poll_action().is_some() {}
+    let mut names = [PortName::try_from("x").unwrap(); 1024];
+    let mut run_batch = |engine: &mut DefaultLinkSync| -> (usize, usize) {
+        let mut events = 0;
+        for m in messages(&batch) {
+            if let Ok(Message::Link(l)) = m {
+                engine.handle_link(&l).unwrap();
+                events += 1;
+            }
+        }
+        let mut asked = 0;
+        for n in engine.pending_presence() {
+            names[asked] = *n;
+            asked += 1;
+        }
+        for n in &names[..asked] {
+            engine.set_presence(n, true).unwrap();
+        }
+        engine.commit_batch().unwrap();
+        let mut writes = 0;
+        while let Some(a) = engine.poll_action() {
+            black_box(a);
+            writes += 1;
+        }
+        (events, writes)
+    };
+    let (_, writes) = run_batch(&mut engine);
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let before = dhat::HeapStats::get().total_blocks;
+    let rounds = 200;
+    let t = Instant::now();
+    let mut events = 0;
+    for _ in 0..rounds {
+        events += run_batch(&mut engine).0;
+    }
+    let took = t.elapsed();
+    let allocs = dhat::HeapStats::get().total_blocks - before;
+    println!(
+        "### engine: 512 ports, batches of {} link events ({} writes after coalescing)\n",
+        events / rounds,
+        writes
+    );
+    println!("| link events | time | events/s | ns/event | heap allocations per event |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {events} | {:.1} ms | {:.0} | {:.0} | {} |",
+        ms(took),
+        events as f64 / took.as_secs_f64(),
+        took.as_nanos() as f64 / events as f64,
+        allocs as f64 / events as f64
+    );
+    println!("\nengine size: {} bytes (DefaultLinkSync)", std::mem::size_of::<DefaultLinkSync>());
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
