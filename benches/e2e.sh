@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# portsyncd end to end, measured: start-up, a flap storm, and a drain after
+# SIGSTOP, against a real redis-server and real veth ports in a network
+# namespace, with an orchagent stand-in. Prints markdown tables (min / median
+# / max over the runs) with the machine and commit.
+#
+# usage (root): benches/e2e.sh [-n "32 128 512"] [-r RUNS=3] [-k CYCLES=10] [--compare 'CMD']
+#
+# --compare 'CMD' runs CMD the same way in the same run (inside the namespace,
+# through sh -c, with $DB_CONFIG = the run's database_config.json and $WORK =
+# its temp dir; CMD must find Redis through them) and prints the ratios. For
+# example, as a sanity check: --compare "$PWD/target/release/portsyncd --db-config \$DB_CONFIG --state-dir \$WORK/s2"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes="32 128 512"; runs=3; cycles=10; compare=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -n) sizes="$2"; shift 2 ;;
+        -r) runs="$2"; shift 2 ;;
+        -k) cycles="$2"; shift 2 ;;
+        --compare) compare="$2"; shift 2 ;;
+        *) echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD']" >&2; exit 2 ;;
+    esac
+done
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v bc >/dev/null || missing+=(bc)
+command -v python3 >/dev/null || missing+=(python3)
+[ ${#missing[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }
+cargo build -q --release -p portsyncd
+ours="$PWD/target/release/portsyncd --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+cpu_us() { echo $(( $(cut -d' ' -f1 "/proc/$1/schedstat") / 1000 )); }
+# Waits until the daemon's CPU time has not moved for 300 ms; prints when it last moved (ms).
+wait_idle() {
+    local pid=$1 last moved cpu
+    last=$(cpu_us "$pid"); moved=$(now_ms)
+    while [ $(( $(now_ms) - moved )) -lt 300 ]; do
+        sleep 0.02
+        cpu=$(cpu_us "$pid")
+        if [ "$cpu" != "$last" ]; then last=$cpu; moved=$(now_ms); fi
+    done
+    echo "$moved"
+}
+commands() { redis-cli -s "$1" INFO commandstats | grep -v -E '^cmdstat_(info|eval|script|ping|config|select|client|hello)' | grep -o 'calls=[0-9]*' | cut -d= -f2 | paste -sd+ - | bc; }
+# Counts STATE_DB ports matching admin/oper/mtu.
+matching() {
+    redis-cli -s "$1" -n 6 EVAL "local n = 0; for _, k in ipairs(redis.call('KEYS', 'PORT_TABLE|Ethernet*')) do
+        local h = redis.call('HGETALL', k); local f = {}; for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+        if f.admin_status == ARGV[1] and f.netdev_oper_status == ARGV[2] and f.mtu == ARGV[3] then n = n + 1 end end; return n" 0 "$2" "$3" "$4"
+}
+storm() {  # ns file final_mtu
+    local i k
+    for k in $(seq "$cycles"); do
+        for i in $(seq 0 $((n - 1))); do echo "link set Ethernet$((i * 4)) down"; done
+        for i in $(seq 0 $((n - 1))); do echo "link set Ethernet$((i * 4)) up"; done
+    done > "$2"
+    for i in $(seq 0 $((n - 1))); do echo "link set Ethernet$((i * 4)) mtu $3"; done >> "$2"
+}
+
+one_run() {  # command → one line of figures
+    local cmd="$1" work ns sock redis_pid pid t0 tcfg tinit cpu_init
+    work="$(mktemp -d)"; ns="psb$$x$RANDOM"; sock="$work/redis.sock"
+    redis-server --port 0 --unixsocket "$sock" --save "" --appendonly no --dir "$work" --daemonize no --loglevel warning >/dev/null &
+    redis_pid=$!
+    for _ in $(seq 100); do redis-cli -s "$sock" ping >/dev/null 2>&1 && break; sleep 0.02; done
+    printf '{"INSTANCES":{"redis":{"hostname":"127.0.0.1","port":6379,"unix_socket_path":"%s"}},"DATABASES":{"APPL_DB":{"id":0,"separator":":","instance":"redis"},"CONFIG_DB":{"id":4,"separator":"|","instance":"redis"},"STATE_DB":{"id":6,"separator":"|","instance":"redis"}},"VERSION":"1.0"}' "$sock" > "$work/db.json"
+    printf '[log]\noutput = "STDERR"\n' > "$work/p.conf"
+    for i in $(seq 0 $((n - 1))); do
+        echo "HSET PORT|Ethernet$((i * 4)) admin_status up alias etp$i index $i lanes $((i*4)),$((i*4+1)),$((i*4+2)),$((i*4+3)) mtu 9100 speed 100000"
+    done | redis-cli -s "$sock" -n 4 >/dev/null
+    ip netns add "$ns"
+    for i in $(seq 0 $((n - 1))); do echo "link add Ethernet$((i * 4)) type veth peer name v$((i * 4))"; done > "$work/add.batch"
+    for i in $(seq 0 $((n - 1))); do echo "link set v$((i * 4)) up"; done > "$work/peers.batch"
+    t0=$(now_ms)
+    DB_CONFIG="$work/db.json" WORK="$work" ip netns exec "$ns" sh -c "exec $cmd" 2> "$work/log" &
+    pid=$!
+    # orchagent: once PortConfigDone is queued, pop everything and create the host interfaces.
+    until [ "$(redis-cli -s "$sock" -n 0 SISMEMBER PORT_TABLE_KEY_SET PortConfigDone)" = 1 ]; do sleep 0.001; done
+    tcfg=$(( $(now_ms) - t0 ))
+    redis-cli -s "$sock" -n 0 EVAL "for _, k in ipairs(redis.call('SMEMBERS', 'PORT_TABLE_KEY_SET')) do local f = redis.call('HGETALL', '_PORT_TABLE:'..k); if #f > 0 then redis.call('HSET', 'PORT_TABLE:'..k, unpack(f)) end; redis.call('DEL', '_PORT_TABLE:'..k); redis.call('SREM', 'PORT_TABLE_KEY_SET', k) end" 0 >/dev/null
+    ip -n "$ns" -batch "$work/add.batch"
+    until [ "$(redis-cli -s "$sock" -n 0 EXISTS _PORT_TABLE:PortInitDone PORT_TABLE:PortInitDone)" != 0 ]; do sleep 0.001; done
+    tinit=$(( $(now_ms) - t0 )); cpu_init=$(cpu_us "$pid")
+    ip -n "$ns" -batch "$work/peers.batch"
+    wait_idle "$pid" >/dev/null
+
+    # Storm.
+    storm "$ns" "$work/storm.batch" 9000
+    ip netns exec "$ns" python3 benches/linkcount.py > "$work/count" & local counter=$!
+    until grep -q ready "$work/count" 2>/dev/null; do sleep 0.01; done
+    local c0 u0 ts tidle events
+    c0=$(commands "$sock"); u0=$(cpu_us "$pid"); ts=$(now_ms)
+    ip -n "$ns" -batch "$work/storm.batch"
+    tidle=$(wait_idle "$pid")
+    kill -TERM "$counter"; wait "$counter" || true
+    events=$(tail -1 "$work/count" | cut -d' ' -f1)
+    local storm_ms=$(( tidle - ts )) storm_cpu=$(( $(cpu_us "$pid") - u0 )) storm_cmds=$(( $(commands "$sock") - c0 ))
+    local ok_storm=$([ "$(matching "$sock" up up 9000)" = "$n" ] && echo yes || echo NO)
+
+    # Drain: stopped while a storm queues up, then continued.
+    storm "$ns" "$work/drain.batch" 9100
+    kill -STOP "$pid"
+    ip -n "$ns" -batch "$work/drain.batch"
+    local ud td
+    ud=$(cpu_us "$pid"); td=$(now_ms)
+    kill -CONT "$pid"
+    tidle=$(wait_idle "$pid")
+    local drain_ms=$(( tidle - td )) drain_cpu=$(( $(cpu_us "$pid") - ud ))
+    local ok_drain=$([ "$(matching "$sock" up up 9100)" = "$n" ] && echo yes || echo NO)
+    local hwm; hwm=$(grep VmHWM "/proc/$pid/status" | tr -s ' ' | cut -d' ' -f2)
+    kill -TERM "$pid"; wait "$pid" || true
+    local rt_batch; rt_batch=$(grep -o 'round_trips: [0-9]*' "$work/log" | grep -o '[0-9]*' || echo 0)
+    local batches; batches=$(grep -o 'batches: [0-9]*' "$work/log" | grep -o '[0-9]*' || echo 0)
+    kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
+    ip netns del "$ns"; rm -rf "$work"
+    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches"
+}
+
+col() { printf '%s\n' "${@:2}" | cut -d' ' -f"$1"; }
+mmm() { local v; mapfile -t v < <(col "$@" | sort -n); echo "${v[0]} / ${v[$(( ${#v[@]} / 2 ))]} / ${v[-1]}"; }
+med() { local v; mapfile -t v < <(col "$@" | sort -n); echo "${v[$(( ${#v[@]} / 2 ))]}"; }
+yes_count() { col "$@" | grep -c yes || true; }
+
+report() {  # label, results...
+    local label="$1"; shift
+    local r=("$@") per1000=() cpe=() eps=() line
+    for line in "${r[@]}"; do
+        set -- $line
+        per1000+=("$(echo "scale=2; $8 / 1000 * 1000 / $7" | bc)")
+        cpe+=("$(echo "scale=2; $9 / $7" | bc)")
+        eps+=("$(echo "$7 * 1000 / ($6 + 1)" | bc)")
+    done
+    echo "| $label | $n | $(mmm 1 "${r[@]}") | $(mmm 2 "${r[@]}") | $(mmm 3 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 4 "${r[@]}") | $(yes_count 5 "${r[@]}")/${#r[@]} | $(mmm 6 "${r[@]}") | $(mmm 7 "${r[@]}") | $(printf '%s\n' "${eps[@]}" | sort -n | sed -n "$(( (${#eps[@]} + 1) / 2 ))p") | $(printf '%s\n' "${per1000[@]}" | sort -n | sed -n "$(( (${#per1000[@]} + 1) / 2 ))p") | $(printf '%s\n' "${cpe[@]}" | sort -n | sed -n "$(( (${#cpe[@]} + 1) / 2 ))p") | $(yes_count 10 "${r[@]}")/${#r[@]} | $(mmm 11 "${r[@]}") | $(mmm 12 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') |"
+}
+
+echo "## portsyncd end to end: $runs runs per size, storms of $cycles down/up cycles + an MTU change (min / median / max)"
+echo
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r), redis $(redis-server --version | grep -o 'v=[0-9.]*'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo
+echo "| daemon | ports | start → PortConfigDone (ms) | start → PortInitDone (ms) | CPU at PortInitDone (ms) | peak RSS (KiB) | storm converged | storm: to idle (ms) | link events | events/s | CPU ms per 1000 events | Redis commands per event | drain converged | drain: to idle (ms) | drain CPU (ms) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for n in $sizes; do
+    results=(); others=()
+    for _ in $(seq "$runs"); do
+        results+=("$(one_run "$ours")")
+        [ -n "$compare" ] && others+=("$(one_run "$compare")")
+    done
+    report portsyncd "${results[@]}"
+    [ -n "$compare" ] && report "compare" "${others[@]}"
+    printf '%s\n' "${results[@]}" > "/tmp/portsyncd-e2e-$n.raw"
+done
