@@ -165,6 +165,17 @@ pub trait Databases {
         visit: &mut dyn FnMut(&str, &str),
     ) -> Result<bool, Self::Error>;
 
+    /// All fields of each of `keys` in `table` (one `HGETALL` each, one round
+    /// trip); `visit(i, field, value)` for the `i`-th key's fields. A key that
+    /// does not exist has none.
+    async fn get_many(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        visit: &mut dyn FnMut(usize, &str, &str),
+    ) -> Result<(), Self::Error>;
+
     /// One field (`HGET`); `Ok(false)` if the key or field does not exist.
     async fn hget(
         &mut self,

@@ -34,6 +34,11 @@ const LOGGER_TABLE: &str = "LOGGER";
 const DATAGRAMS_PER_BATCH: usize = 256;
 /// How often kept writes are retried and CONFIG_DB's LOGGER is read again.
 const TICK: Duration = Duration::from_secs(1);
+/// How long APPL_DB's "this port exists" is taken as still true. The C++
+/// daemon asks on every event (two Redis commands per event); a port leaves
+/// APPL_DB only when it is removed from the configuration, and then its
+/// host interface goes too (DELLINK), which forgets the answer at once.
+const PRESENCE_TRUST: Duration = Duration::from_secs(5);
 
 /// The kernel sockets, opened before anything is written anywhere.
 pub struct Netlink {
@@ -109,8 +114,11 @@ struct Sync<'d, D: Databases, C: LinkController> {
     last_status: ports::BackendStatus,
     /// An overrun happened while a dump was in flight: dump again after it.
     redump_wanted: bool,
-    /// Last APPL_DB presence answer per port, for when APPL_DB cannot be asked.
-    presence_cache: HashMap<PortName, bool>,
+    /// Last APPL_DB presence answer per port and when it was given: a "yes"
+    /// younger than [`PRESENCE_TRUST`] is not asked again (a port stays in
+    /// APPL_DB; its DELLINK forgets it), and any answer stands in when APPL_DB
+    /// cannot be asked.
+    presence_cache: HashMap<PortName, (bool, std::time::Instant)>,
     /// CONFIG_DB `PORT|<name>` fields, produced verbatim on a cold start.
     config_fields: HashMap<PortName, Vec<(String, String)>>,
     milestones: Milestones,
@@ -367,13 +375,16 @@ async fn read_config_ports<D: Databases>(
     if keys.is_empty() {
         log!(Notice, "no ports in CONFIG_DB {}", schema::CONFIG_PORT_TABLE);
     }
+    // One pipeline for all of them (the C++ daemon makes a round trip per port).
+    let mut all_fields: Vec<Vec<(String, String)>> = vec![Vec::new(); keys.len()];
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    db.get_many(Db::Config, schema::CONFIG_PORT_TABLE, &key_refs, &mut |i, f, v| {
+        all_fields[i].push((f.to_owned(), v.to_owned()))
+    })
+    .await?;
+    drop(key_refs);
     let mut fields = HashMap::with_capacity(keys.len());
-    for key in keys {
-        let mut port_fields = Vec::new();
-        db.get(Db::Config, schema::CONFIG_PORT_TABLE, &key, &mut |f, v| {
-            port_fields.push((f.to_owned(), v.to_owned()))
-        })
-        .await?;
+    for (key, port_fields) in keys.iter().zip(all_fields) {
         match engine.add_config_port(key.as_bytes()) {
             Ok(()) => {
                 if let Ok(name) = PortName::try_from(key.as_str()) {
@@ -490,27 +501,33 @@ impl<D: Databases, C: LinkController> Sync<'_, D, C> {
     /// Answers the batch's presence questions (one round trip), commits it and
     /// carries out its actions (one write round trip).
     async fn commit(&mut self) {
-        let names: Vec<PortName> = self.engine.pending_presence().copied().collect();
+        let now = std::time::Instant::now();
+        let mut names: Vec<PortName> = Vec::new();
+        for name in self.engine.pending_presence() {
+            match self.presence_cache.get(name) {
+                Some(&(true, at)) if now.duration_since(at) < PRESENCE_TRUST => {}
+                _ => names.push(*name),
+            }
+        }
         if !names.is_empty() {
             let keys: Vec<&str> = names.iter().map(PortName::as_str).collect();
             let mut present = vec![false; keys.len()];
             match self.db.exists(Db::Appl, schema::APP_PORT_TABLE, &keys, &mut present).await {
                 Ok(()) => {
                     for (name, p) in names.iter().zip(&present) {
-                        self.presence_cache.insert(*name, *p);
+                        self.presence_cache.insert(*name, (*p, now));
                     }
                 }
                 Err(e) => {
                     log!(Warn, "{e}; using the last known APPL_DB answers");
-                    for (name, p) in names.iter().zip(present.iter_mut()) {
-                        *p = self.presence_cache.get(name).copied().unwrap_or(false);
-                    }
                 }
             }
-            for (name, p) in names.iter().zip(&present) {
-                if let Err(e) = self.engine.set_presence(name, *p) {
-                    log!(Error, "presence of {name}: {e}");
-                }
+        }
+        let pending: Vec<PortName> = self.engine.pending_presence().copied().collect();
+        for name in &pending {
+            let present = self.presence_cache.get(name).is_some_and(|&(p, _)| p);
+            if let Err(e) = self.engine.set_presence(name, present) {
+                log!(Error, "presence of {name}: {e}");
             }
         }
         match self.engine.commit_batch() {
@@ -577,6 +594,7 @@ impl<D: Databases, C: LinkController> Sync<'_, D, C> {
                     });
                 }
                 Action::DelStatePort { name } => {
+                    self.presence_cache.remove(name);
                     writes.push(Write::Del {
                         db: Db::State,
                         table: schema::STATE_PORT_TABLE,

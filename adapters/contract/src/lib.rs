@@ -144,6 +144,18 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     );
     assert_eq!(get_all(db, Db::State, "PORT_TABLE", "Ethernet4").await, None);
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
+    let mut many: Vec<(usize, String, String)> = Vec::new();
+    db.get_many(Db::State, "PORT_TABLE", &["Ethernet4", "Ethernet0"], &mut |i, f, v| {
+        many.push((i, f.to_owned(), v.to_owned()))
+    })
+    .await
+    .unwrap();
+    many.sort();
+    let want: Vec<(usize, String, String)> = [("mtu", "9100"), ("speed", "100000"), ("state", "ok")]
+        .iter()
+        .map(|(f, v)| (1, f.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(many, want, "one key absent, the other's fields under its index");
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "nope").await, None);
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet4", "mtu").await, None);
 

@@ -350,6 +350,23 @@ impl Databases for MockDatabases {
         Ok(true)
     }
 
+    async fn get_many(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        visit: &mut dyn FnMut(usize, &str, &str),
+    ) -> Result<(), MockError> {
+        let prefix = Self::full_key(db, table, "*");
+        self.check(db, &prefix, "HGETALL", true)?;
+        for (i, key) in keys.iter().enumerate() {
+            for (f, v) in self.hash(db, &Self::full_key(db, table, key)).unwrap_or_default() {
+                visit(i, f.split('@').next().unwrap_or(&f), &v);
+            }
+        }
+        Ok(())
+    }
+
     async fn hget(
         &mut self,
         db: Db,

@@ -583,6 +583,39 @@ impl Databases for RedisDatabases {
         Ok(!fields.is_empty())
     }
 
+    async fn get_many(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        visit: &mut dyn FnMut(usize, &str, &str),
+    ) -> Result<(), RedisError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let pattern = self.full_key(db, table, "*");
+        let mut conn = self.read_conn(db, "HGETALL", &pattern).await?;
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HGETALL").arg(self.full_key(db, table, key));
+        }
+        self.counters.round_trips += 1;
+        self.counters.commands += keys.len() as u64;
+        let hashes: Vec<Vec<(String, String)>> = pipe.query_async(&mut conn).await.map_err(|source| {
+            if is_connection_error(&source) {
+                self.mark_down(db);
+            }
+            RedisError::Command { db, key: pattern.clone(), op: "HGETALL", source }
+        })?;
+        for (i, fields) in hashes.iter().enumerate() {
+            for (f, v) in fields {
+                // swss-common's Table::get cuts field names at the first '@'.
+                visit(i, f.split('@').next().unwrap_or(f), v);
+            }
+        }
+        Ok(())
+    }
+
     async fn hget(
         &mut self,
         db: Db,
