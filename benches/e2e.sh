@@ -31,7 +31,8 @@ command -v python3 >/dev/null || missing+=(python3)
 cargo build -q --release -p portsyncd
 ours="$PWD/target/release/portsyncd --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-cpu_us() { echo $(( $(cut -d' ' -f1 "/proc/$1/schedstat") / 1000 )); }
+# CPU time of the whole process (every thread: the redis crate runs tasks on its own), in µs.
+cpu_us() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%d\n", ns / 1000}'; }
 # Waits until the daemon's CPU time has not moved for 300 ms; prints when it last moved (ms).
 wait_idle() {
     local pid=$1 last moved cpu

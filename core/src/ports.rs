@@ -162,7 +162,7 @@ pub trait Databases {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut dyn FnMut(&str, &str),
+        visit: &mut (dyn FnMut(&str, &str) + Send),
     ) -> Result<bool, Self::Error>;
 
     /// All fields of each of `keys` in `table` (one `HGETALL` each, one round
@@ -173,7 +173,7 @@ pub trait Databases {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut dyn FnMut(usize, &str, &str),
+        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
     ) -> Result<(), Self::Error>;
 
     /// One field (`HGET`); `Ok(false)` if the key or field does not exist.
@@ -183,11 +183,16 @@ pub trait Databases {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut dyn FnMut(&str),
+        visit: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, Self::Error>;
 
     /// The keys of `table`, without the table prefix, in no particular order.
-    async fn keys(&mut self, db: Db, table: &str, visit: &mut dyn FnMut(&str)) -> Result<(), Self::Error>;
+    async fn keys(
+        &mut self,
+        db: Db,
+        table: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), Self::Error>;
 
     /// Whether each of `keys` exists in `table`, into `present` (same length);
     /// one round trip.

@@ -338,7 +338,7 @@ impl Databases for MockDatabases {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut dyn FnMut(&str, &str),
+        visit: &mut (dyn FnMut(&str, &str) + Send),
     ) -> Result<bool, MockError> {
         let full = Self::full_key(db, table, key);
         self.check(db, &full, "HGETALL", true)?;
@@ -355,7 +355,7 @@ impl Databases for MockDatabases {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut dyn FnMut(usize, &str, &str),
+        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
     ) -> Result<(), MockError> {
         let prefix = Self::full_key(db, table, "*");
         self.check(db, &prefix, "HGETALL", true)?;
@@ -373,7 +373,7 @@ impl Databases for MockDatabases {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut dyn FnMut(&str),
+        visit: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, MockError> {
         let full = Self::full_key(db, table, key);
         self.check(db, &full, "HGET", true)?;
@@ -387,7 +387,12 @@ impl Databases for MockDatabases {
         }
     }
 
-    async fn keys(&mut self, db: Db, table: &str, visit: &mut dyn FnMut(&str)) -> Result<(), MockError> {
+    async fn keys(
+        &mut self,
+        db: Db,
+        table: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), MockError> {
         let prefix = Self::full_key(db, table, "");
         self.check(db, &format!("{prefix}*"), "KEYS", true)?;
         let store = self.store.borrow();

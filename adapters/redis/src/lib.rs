@@ -571,7 +571,7 @@ impl Databases for RedisDatabases {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut dyn FnMut(&str, &str),
+        visit: &mut (dyn FnMut(&str, &str) + Send),
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
         let fields: Vec<(String, String)> =
@@ -588,7 +588,7 @@ impl Databases for RedisDatabases {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut dyn FnMut(usize, &str, &str),
+        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
     ) -> Result<(), RedisError> {
         if keys.is_empty() {
             return Ok(());
@@ -622,7 +622,7 @@ impl Databases for RedisDatabases {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut dyn FnMut(&str),
+        visit: &mut (dyn FnMut(&str) + Send),
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
         let value: Option<String> =
@@ -637,7 +637,12 @@ impl Databases for RedisDatabases {
         }
     }
 
-    async fn keys(&mut self, db: Db, table: &str, visit: &mut dyn FnMut(&str)) -> Result<(), RedisError> {
+    async fn keys(
+        &mut self,
+        db: Db,
+        table: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RedisError> {
         let pattern = self.full_key(db, table, "*");
         let prefix_len = pattern.len() - 1;
         let keys: Vec<String> = self.read(db, "KEYS", &pattern, redis::cmd("KEYS").arg(&pattern)).await?;
