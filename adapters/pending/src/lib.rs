@@ -255,27 +255,35 @@ impl WriteJournal {
 
     /// Records that `writes` reached the backend.
     pub fn written(&mut self, writes: &[Write<'_>]) {
+        // Called for every write that reaches Redis: look keys up by borrow and
+        // update values in place, so that a steady stream allocates nothing.
         for w in writes {
-            let id = key_id(w);
+            let id = key_ref(w);
             match *w {
-                Write::Del { .. } | Write::ProduceDel { .. } => {
-                    self.latest.shift_remove(&id);
+                Write::Del { .. } | Write::ProduceDel { .. } | Write::Produce { fields: [], .. } => {
+                    // (A producer set with no fields pops as a delete.)
+                    self.latest.swap_remove(&id);
                 }
-                Write::Produce { fields: [], .. } => {
-                    // Pops as a delete.
-                    self.latest.shift_remove(&id);
-                }
+                Write::Set { fields: [], .. } => {}
                 Write::Set { fields, .. } | Write::Produce { fields, .. } => {
-                    if fields.is_empty() {
-                        continue;
-                    }
-                    if !self.latest.contains_key(&id) && self.latest.len() >= self.capacity {
+                    if let Some(entry) = self.latest.get_mut(&id) {
+                        for (f, v) in fields {
+                            match entry.get_mut(*f) {
+                                Some(old) if old == v => {}
+                                Some(old) => {
+                                    old.clear();
+                                    old.push_str(v);
+                                }
+                                None => {
+                                    entry.insert((*f).to_owned(), (*v).to_owned());
+                                }
+                            }
+                        }
+                    } else if self.latest.len() >= self.capacity {
                         self.untracked += 1;
-                        continue;
-                    }
-                    let entry = self.latest.entry(id).or_default();
-                    for (f, v) in fields {
-                        entry.insert((*f).to_owned(), (*v).to_owned());
+                    } else {
+                        let map = fields.iter().map(|(f, v)| ((*f).to_owned(), (*v).to_owned())).collect();
+                        self.latest.insert(key_id(w), map);
                     }
                 }
             }
@@ -299,6 +307,27 @@ impl WriteJournal {
     pub fn unflushed(&mut self, writes: Vec<(KeyId, NetWrite)>) {
         self.pending.restore(writes);
     }
+}
+
+/// A [`KeyId`] by borrow: hashes and compares as the owned one does.
+#[derive(Hash)]
+struct KeyRef<'a> {
+    db: Db,
+    kind: TableKind,
+    table: &'a str,
+    key: &'a str,
+}
+
+impl indexmap::Equivalent<KeyId> for KeyRef<'_> {
+    fn equivalent(&self, id: &KeyId) -> bool {
+        self.db == id.db && self.kind == id.kind && self.table == id.table && self.key == id.key
+    }
+}
+
+fn key_ref<'a>(write: &Write<'a>) -> KeyRef<'a> {
+    let (table, key) = write.target();
+    let kind = if write.is_produce() { TableKind::Producer } else { TableKind::Plain };
+    KeyRef { db: write.db(), kind, table, key }
 }
 
 fn key_id(write: &Write<'_>) -> KeyId {
@@ -447,6 +476,19 @@ mod tests {
             ]
         );
         assert_eq!(j.pending(), 0);
+    }
+
+    #[test]
+    fn journal_lookups_match_owned_keys() {
+        let mut j = WriteJournal::new(8);
+        j.written(&[set("E0", &[("a", "1")])]);
+        j.written(&[set("E0", &[("a", "2"), ("b", "1")])]);
+        assert_eq!(j.recorded(), 1, "the same key, found by borrow");
+        j.written(&[del("E0")]);
+        assert_eq!(j.recorded(), 0);
+        let produce = Write::Produce { db: Db::State, table: "PORT_TABLE", key: "E0", fields: &[("a", "1")] };
+        j.written(&[set("E0", &[("a", "1")]), produce]);
+        assert_eq!(j.recorded(), 2, "plain and producer keys are distinct");
     }
 
     #[test]
