@@ -137,6 +137,22 @@ report() {  # label, results...
     echo "| $label | $n | $(mmm 1 "${r[@]}") | $(mmm 2 "${r[@]}") | $(mmm 3 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 4 "${r[@]}") | $(yes_count 5 "${r[@]}")/${#r[@]} | $(mmm 6 "${r[@]}") | $(mmm 7 "${r[@]}") | $(printf '%s\n' "${eps[@]}" | sort -n | sed -n "$(( (${#eps[@]} + 1) / 2 ))p") | $(printf '%s\n' "${per1000[@]}" | sort -n | sed -n "$(( (${#per1000[@]} + 1) / 2 ))p") | $(printf '%s\n' "${cpe[@]}" | sort -n | sed -n "$(( (${#cpe[@]} + 1) / 2 ))p") | $(yes_count 10 "${r[@]}")/${#r[@]} | $(mmm 11 "${r[@]}") | $(mmm 12 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 15 "${r[@]}") |"
 }
 
+# One row: for each figure, the other command's median over ours (">1": ours is better
+# for times, CPU, memory and commands; the converged counts are shown as they are).
+ratios() {  # ours-results-file other-results-file
+    local a b
+    medf() { cut -d' ' -f"$1" "$2" | sort -n | sed -n "$(( ($(wc -l < "$2") + 1) / 2 ))p"; }
+    per1000() { awk '{ if ($7 > 0) print $8 / $7 }' "$1" | sort -n | sed -n "$(( ($(wc -l < "$1") + 1) / 2 ))p"; }
+    perev() { awk '{ if ($7 > 0) print $9 / $7 }' "$1" | sort -n | sed -n "$(( ($(wc -l < "$1") + 1) / 2 ))p"; }
+    r() { awk -v x="$1" -v y="$2" 'BEGIN { if (x > 0) printf "%.2f×", y / x; else printf "–" }'; }
+    printf '| compare ÷ ours | %s | %s | %s | %s | %s | | %s | | | %s | %s | | %s | %s | |\n' "$n" \
+        "$(r "$(medf 1 "$1")" "$(medf 1 "$2")")" "$(r "$(medf 2 "$1")" "$(medf 2 "$2")")" \
+        "$(r "$(medf 3 "$1")" "$(medf 3 "$2")")" "$(r "$(medf 4 "$1")" "$(medf 4 "$2")")" \
+        "$(r "$(medf 6 "$1")" "$(medf 6 "$2")")" "$(r "$(per1000 "$1")" "$(per1000 "$2")")" \
+        "$(r "$(perev "$1")" "$(perev "$2")")" "$(r "$(medf 11 "$1")" "$(medf 11 "$2")")" \
+        "$(r "$(medf 12 "$1")" "$(medf 12 "$2")")"
+}
+
 echo "## portsyncd end to end: $runs runs per size, storms of $cycles down/up cycles + an MTU change (min / median / max)"
 echo
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r), redis $(redis-server --version | grep -o 'v=[0-9.]*'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -150,6 +166,10 @@ for n in $sizes; do
         [ -n "$compare" ] && others+=("$(one_run "$compare")")
     done
     report portsyncd "${results[@]}"
-    [ -n "$compare" ] && report "compare" "${others[@]}"
     printf '%s\n' "${results[@]}" > "/tmp/portsyncd-e2e-$n.raw"
+    if [ -n "$compare" ]; then
+        report "compare" "${others[@]}"
+        printf '%s\n' "${others[@]}" > "/tmp/portsyncd-e2e-$n.compare.raw"
+        ratios "/tmp/portsyncd-e2e-$n.raw" "/tmp/portsyncd-e2e-$n.compare.raw"
+    fi
 done
