@@ -260,6 +260,7 @@ where
         }
     }
     log!(Notice, "stopping on signal");
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     // Give kept writes one last, bounded chance.
     smol::future::or(
         async {
@@ -320,6 +321,13 @@ async fn restore_snapshot<D: Databases>(
         before - snapshot.ports.len()
     );
     Ok(())
+}
+
+/// Tells systemd (`Type=notify` units; nothing happens without NOTIFY_SOCKET).
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        log!(Warn, "sd_notify: {e}");
+    }
 }
 
 /// SONiC's `Logger::linkToDbNative`: read CONFIG_DB `LOGGER|portsyncd`, write
@@ -814,5 +822,7 @@ impl<D: Databases, C: LinkController> Sync<'_, D, C> {
             "initial sync done after {} ms; {awaiting} ports await their host interface",
             self.since_start().as_millis()
         );
+        let status = format!("initial sync done; {awaiting} ports await their host interface");
+        notify_systemd(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]);
     }
 }

@@ -388,3 +388,37 @@ fn log_level_follows_config_db_at_run_time() {
     sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
     assert!(wait_until(T, || sw.log().contains("RTM_NEWLINK Ethernet0")), "{}", sw.log());
 }
+
+/// Under systemd (`Type=notify`): READY=1 once the initial sync is done,
+/// STOPPING=1 on SIGTERM.
+#[test]
+fn tells_systemd_when_ready_and_when_stopping() {
+    let sw = Switch::new(1);
+    let path = sw.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(T)).unwrap();
+    let state = sw.state_dir();
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &sw.ns.name, env!("CARGO_BIN_EXE_portsyncd")])
+        .args(["--db-config", sw.db_config.to_str().unwrap(), "--config", sw.conf.to_str().unwrap()])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("READY");
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(ready.contains("STATUS=initial sync done; 1 ports await their host interface"), "{ready}");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let n = socket.recv(&mut buf).expect("STOPPING");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
