@@ -14,7 +14,13 @@ use portsyncd_mock::{MockDatabases, Value};
 use portsyncd_redis::{RedisDatabases, RedisOptions};
 use smol::stream::StreamExt;
 
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
     let args = match cli::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             print!("{}", cli::USAGE);

@@ -234,7 +234,8 @@ impl LinkControl {
         socket.set_non_blocking(true).map_err(|e| with_context(e, "non-blocking"))?;
         Ok(Self {
             socket: Async::new(socket).map_err(|e| with_context(e, "register with the reactor"))?,
-            buf: Vec::with_capacity(64 << 10),
+            // Answers here are ACKs and errors: an nlmsgerr and the request echoed.
+            buf: Vec::with_capacity(4 << 10),
             seq: 0,
         })
     }

@@ -221,7 +221,7 @@ fn overlay(base: &mut IndexMap<KeyId, NetWrite>, newer: impl IntoIterator<Item =
 /// [`untracked`](Self::untracked) and could not be restored after a restart.
 #[derive(Clone, Debug)]
 pub struct WriteJournal {
-    latest: IndexMap<KeyId, IndexMap<String, String>>,
+    latest: IndexMap<KeyId, PackedFields>,
     pending: PendingWrites,
     capacity: usize,
     untracked: u64,
@@ -267,23 +267,13 @@ impl WriteJournal {
                 Write::Set { fields: [], .. } => {}
                 Write::Set { fields, .. } | Write::Produce { fields, .. } => {
                     if let Some(entry) = self.latest.get_mut(&id) {
-                        for (f, v) in fields {
-                            match entry.get_mut(*f) {
-                                Some(old) if old == v => {}
-                                Some(old) => {
-                                    old.clear();
-                                    old.push_str(v);
-                                }
-                                None => {
-                                    entry.insert((*f).to_owned(), (*v).to_owned());
-                                }
-                            }
-                        }
+                        entry.merge(fields);
                     } else if self.latest.len() >= self.capacity {
                         self.untracked += 1;
                     } else {
-                        let map = fields.iter().map(|(f, v)| ((*f).to_owned(), (*v).to_owned())).collect();
-                        self.latest.insert(key_id(w), map);
+                        let mut packed = PackedFields::default();
+                        packed.merge(fields);
+                        self.latest.insert(key_id(w), packed);
                     }
                 }
             }
@@ -298,7 +288,7 @@ impl WriteJournal {
             return kept;
         }
         let mut all: IndexMap<KeyId, NetWrite> =
-            self.latest.iter().map(|(id, fields)| (id.clone(), NetWrite::Merge(fields.clone()))).collect();
+            self.latest.iter().map(|(id, fields)| (id.clone(), NetWrite::Merge(fields.to_map()))).collect();
         overlay(&mut all, kept);
         all.into_iter().collect()
     }
@@ -306,6 +296,50 @@ impl WriteJournal {
     /// Puts back what a failed flush did not write.
     pub fn unflushed(&mut self, writes: Vec<(KeyId, NetWrite)>) {
         self.pending.restore(writes);
+    }
+}
+
+/// One key's recorded fields, packed into one string: `field \0 value \0 …`.
+/// A record holds every key a daemon wrote; a map with two strings per field
+/// cost about ten times as much memory. Redis field names and values from
+/// SONiC never contain NUL.
+#[derive(Clone, Debug, Default)]
+struct PackedFields(String);
+
+impl PackedFields {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut parts = self.0.split('\0');
+        std::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
+    }
+
+    /// Merges `fields` in; allocates only when something changed.
+    fn merge(&mut self, fields: &[(&str, &str)]) {
+        let unchanged = fields.iter().all(|(f, v)| self.pairs().any(|(pf, pv)| pf == *f && pv == *v));
+        if unchanged && !self.0.is_empty() {
+            return;
+        }
+        let mut merged: Vec<(&str, &str)> = self.pairs().collect();
+        for (f, v) in fields {
+            match merged.iter_mut().find(|(pf, _)| pf == f) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((f, v)),
+            }
+        }
+        let mut packed = String::with_capacity(merged.iter().map(|(f, v)| f.len() + v.len() + 2).sum());
+        for (i, (f, v)) in merged.iter().enumerate() {
+            if i > 0 {
+                packed.push('\0');
+            }
+            packed.push_str(f);
+            packed.push('\0');
+            packed.push_str(v);
+        }
+        packed.shrink_to_fit();
+        self.0 = packed;
+    }
+
+    fn to_map(&self) -> IndexMap<String, String> {
+        self.pairs().map(|(f, v)| (f.to_owned(), v.to_owned())).collect()
     }
 }
 
@@ -489,6 +523,20 @@ mod tests {
         let produce = Write::Produce { db: Db::State, table: "PORT_TABLE", key: "E0", fields: &[("a", "1")] };
         j.written(&[set("E0", &[("a", "1")]), produce]);
         assert_eq!(j.recorded(), 2, "plain and producer keys are distinct");
+    }
+
+    #[test]
+    fn packed_fields_merge_in_first_written_order() {
+        let mut p = PackedFields::default();
+        p.merge(&[("state", "ok"), ("mtu", "1500")]);
+        p.merge(&[("mtu", "9100"), ("admin_status", "up")]);
+        assert_eq!(p.pairs().collect::<Vec<_>>(), [("state", "ok"), ("mtu", "9100"), ("admin_status", "up")]);
+        let before = p.0.as_ptr();
+        p.merge(&[("mtu", "9100")]);
+        assert_eq!(p.0.as_ptr(), before, "an unchanged value rewrites nothing");
+        p.merge(&[("empty", "")]);
+        assert_eq!(p.to_map()["empty"], "");
+        assert_eq!(p.to_map().len(), 4);
     }
 
     #[test]

@@ -257,7 +257,10 @@ impl RedisDatabases {
         let client = redis::Client::open(info).map_err(fail)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.options.connect_timeout))
-            .set_response_timeout(Some(self.options.response_timeout));
+            .set_response_timeout(Some(self.options.response_timeout))
+            // One request in flight per connection at a time: the default 50
+            // slots only cost memory.
+            .set_pipeline_buffer_size(4);
         let mut conn = client.get_multiplexed_async_connection_with_config(&config).await.map_err(fail)?;
         let server: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await.map_err(fail)?;
         let run_id = server.lines().find_map(|l| l.strip_prefix("run_id:")).map(|s| s.trim().to_owned());
