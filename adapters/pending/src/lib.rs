@@ -222,6 +222,8 @@ fn overlay(base: &mut IndexMap<KeyId, NetWrite>, newer: impl IntoIterator<Item =
 #[derive(Clone, Debug)]
 pub struct WriteJournal {
     latest: IndexMap<KeyId, PackedFields>,
+    /// Where [`PackedFields::merge`] builds.
+    scratch: String,
     pending: PendingWrites,
     capacity: usize,
     untracked: u64,
@@ -230,7 +232,13 @@ pub struct WriteJournal {
 impl WriteJournal {
     /// A journal for at most `capacity` keys (record and buffer each).
     pub fn new(capacity: usize) -> Self {
-        Self { latest: IndexMap::new(), pending: PendingWrites::new(capacity), capacity, untracked: 0 }
+        Self {
+            latest: IndexMap::new(),
+            scratch: String::new(),
+            pending: PendingWrites::new(capacity),
+            capacity,
+            untracked: 0,
+        }
     }
 
     /// Keys with writes waiting for the backend.
@@ -267,12 +275,13 @@ impl WriteJournal {
                 Write::Set { fields: [], .. } => {}
                 Write::Set { fields, .. } | Write::Produce { fields, .. } => {
                     if let Some(entry) = self.latest.get_mut(&id) {
-                        entry.merge(fields);
+                        entry.merge(fields, &mut self.scratch);
                     } else if self.latest.len() >= self.capacity {
                         self.untracked += 1;
                     } else {
                         let mut packed = PackedFields::default();
-                        packed.merge(fields);
+                        packed.merge(fields, &mut self.scratch);
+                        packed.0.shrink_to_fit();
                         self.latest.insert(key_id(w), packed);
                     }
                 }
@@ -312,30 +321,33 @@ impl PackedFields {
         std::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
     }
 
-    /// Merges `fields` in; allocates only when something changed.
-    fn merge(&mut self, fields: &[(&str, &str)]) {
-        let unchanged = fields.iter().all(|(f, v)| self.pairs().any(|(pf, pv)| pf == *f && pv == *v));
-        if unchanged && !self.0.is_empty() {
-            return;
+    /// Merges `fields` in, building the result in `scratch` (kept by the
+    /// caller, so that a steady stream of writes allocates nothing).
+    fn merge(&mut self, fields: &[(&str, &str)], scratch: &mut String) {
+        scratch.clear();
+        let push = |scratch: &mut String, f: &str, v: &str| {
+            if !scratch.is_empty() {
+                scratch.push('\0');
+            }
+            scratch.push_str(f);
+            scratch.push('\0');
+            scratch.push_str(v);
+        };
+        for (f, v) in self.pairs() {
+            let v = fields.iter().rev().find(|(nf, _)| *nf == f).map_or(v, |(_, nv)| nv);
+            push(scratch, f, v);
         }
-        let mut merged: Vec<(&str, &str)> = self.pairs().collect();
-        for (f, v) in fields {
-            match merged.iter_mut().find(|(pf, _)| pf == f) {
-                Some(slot) => slot.1 = v,
-                None => merged.push((f, v)),
+        for (i, (f, v)) in fields.iter().enumerate() {
+            let earlier = fields[..i].iter().any(|(e, _)| e == f);
+            if !earlier && !self.pairs().any(|(pf, _)| pf == *f) {
+                let v = fields.iter().rev().find(|(nf, _)| nf == f).map_or(*v, |(_, nv)| nv);
+                push(scratch, f, v);
             }
         }
-        let mut packed = String::with_capacity(merged.iter().map(|(f, v)| f.len() + v.len() + 2).sum());
-        for (i, (f, v)) in merged.iter().enumerate() {
-            if i > 0 {
-                packed.push('\0');
-            }
-            packed.push_str(f);
-            packed.push('\0');
-            packed.push_str(v);
+        if *scratch != self.0 {
+            self.0.clear();
+            self.0.push_str(scratch);
         }
-        packed.shrink_to_fit();
-        self.0 = packed;
     }
 
     fn to_map(&self) -> IndexMap<String, String> {
@@ -527,14 +539,14 @@ mod tests {
 
     #[test]
     fn packed_fields_merge_in_first_written_order() {
-        let mut p = PackedFields::default();
-        p.merge(&[("state", "ok"), ("mtu", "1500")]);
-        p.merge(&[("mtu", "9100"), ("admin_status", "up")]);
-        assert_eq!(p.pairs().collect::<Vec<_>>(), [("state", "ok"), ("mtu", "9100"), ("admin_status", "up")]);
+        let (mut p, mut scratch) = (PackedFields::default(), String::new());
+        p.merge(&[("state", "ok"), ("mtu", "1500")], &mut scratch);
+        p.merge(&[("mtu", "9100"), ("admin_status", "up"), ("mtu", "9000")], &mut scratch);
+        assert_eq!(p.pairs().collect::<Vec<_>>(), [("state", "ok"), ("mtu", "9000"), ("admin_status", "up")]);
         let before = p.0.as_ptr();
-        p.merge(&[("mtu", "9100")]);
-        assert_eq!(p.0.as_ptr(), before, "an unchanged value rewrites nothing");
-        p.merge(&[("empty", "")]);
+        p.merge(&[("mtu", "9100")], &mut scratch);
+        assert_eq!(p.0.as_ptr(), before, "a changed value of the same length is rewritten in place");
+        p.merge(&[("empty", "")], &mut scratch);
         assert_eq!(p.to_map()["empty"], "");
         assert_eq!(p.to_map().len(), 4);
     }
