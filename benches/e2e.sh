@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
 done
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v bc >/dev/null || missing+=(bc)
 command -v python3 >/dev/null || missing+=(python3)
