@@ -8,7 +8,9 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portsyncd_core::PortName;
-use portsyncd_core::engine::{Action, LinkSync, StartKind, SwitchType, SyncConfig};
+use portsyncd_core::engine::{
+    Action, LinkState, LinkSync, Snapshot, SnapshotPort, StartKind, SwitchType, SyncConfig,
+};
 use portsyncd_core::netlink::{Header, LinkMessage, LinkOp, iff};
 
 const NAMES: [&[u8]; 8] = [
@@ -26,13 +28,33 @@ const NAMES: [&[u8]; 8] = [
 enum Op {
     Config(u8),
     BeginDump,
-    Link { del: bool, name: u8, index: u8, up: bool, running: bool, mtu: u16, master: bool, team: bool },
+    Link {
+        del: bool,
+        name: u8,
+        index: u8,
+        up: bool,
+        running: bool,
+        mtu: u16,
+        master: bool,
+        team: bool,
+        seq: u8,
+    },
     Commit,
     EndDump,
-    Prune { name: u8, admin: bool },
+    Prune {
+        name: u8,
+        admin: bool,
+    },
     EndPrune,
     Poll,
-    SetAppl { name: u8, present: bool },
+    SetAppl {
+        name: u8,
+        present: bool,
+    },
+    DumpStarted(u8),
+    DumpEnded(bool),
+    EndDump2(bool),
+    Restore(Vec<(u8, u8, bool, u16)>),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -61,10 +83,10 @@ fuzz_target!(|input: Input| {
             Op::BeginDump => {
                 let _ = engine.begin_initial_dump();
             }
-            Op::Link { del, name, index, up, running, mtu, master, team } => {
+            Op::Link { del, name, index, up, running, mtu, master, team, seq } => {
                 let flags = if up { iff::UP } else { 0 } | if running { iff::RUNNING } else { 0 };
                 let link = LinkMessage {
-                    header: Header::default(),
+                    header: Header { seq: u32::from(seq % 4), ..Header::default() },
                     op: if del { LinkOp::Del } else { LinkOp::New },
                     family: 0,
                     link_type: 1,
@@ -93,6 +115,30 @@ fuzz_target!(|input: Input| {
             Op::EndDump => {
                 let _ = engine.end_initial_dump(true);
             }
+            Op::EndDump2(complete) => {
+                let _ = engine.end_initial_dump(complete);
+            }
+            Op::DumpStarted(seq) => engine.dump_started(u32::from(seq % 4)),
+            Op::DumpEnded(complete) => {
+                let _ = engine.dump_ended(complete);
+            }
+            Op::Restore(ref ports) => {
+                let mut snapshot: Snapshot<4> =
+                    Snapshot { port_init_done: false, ports: heapless::Vec::new() };
+                for &(name, ifindex, up, mtu) in ports.iter().take(6) {
+                    let Ok(name) = PortName::new(NAMES[name as usize % NAMES.len()]) else { continue };
+                    let state = LinkState {
+                        ifindex: u32::from(ifindex % 8),
+                        admin_up: up,
+                        oper_up: up,
+                        mtu: u32::from(mtu),
+                    };
+                    if snapshot.ports.iter().all(|p| p.name != name) {
+                        let _ = snapshot.ports.push(SnapshotPort { name, state });
+                    }
+                }
+                let _ = engine.restore(&snapshot);
+            }
             Op::Prune { name, admin } => {
                 if let Ok(name) = PortName::new(NAMES[name as usize % NAMES.len()]) {
                     let _ = engine.prune(&name, admin);
@@ -116,6 +162,16 @@ fuzz_target!(|input: Input| {
                         Action::SetStatePort { name, .. } => {
                             let i = NAMES.iter().position(|n| *n == name.as_bytes()).unwrap();
                             assert!(answered[i], "wrote STATE_DB for {name} absent from APPL_DB");
+                            assert!(
+                                engine.published().any(|(n, _)| *n == name)
+                                    || engine.counters().published_overflow > 0
+                            );
+                        }
+                        Action::DelStatePort { name } => {
+                            assert!(
+                                !engine.published().any(|(n, _)| *n == name),
+                                "{name} deleted but still recorded"
+                            );
                         }
                         _ => {}
                     }
@@ -126,5 +182,12 @@ fuzz_target!(|input: Input| {
             }
         }
         assert!(init_done <= 1);
+        assert!(engine.published().count() <= 4, "the record is bounded");
+        for (name, _) in engine.published() {
+            assert!(
+                NAMES.iter().any(|n| *n == name.as_bytes()),
+                "published a name that was never a port: {name}"
+            );
+        }
     }
 });
