@@ -53,6 +53,17 @@ impl fmt::Display for Db {
     }
 }
 
+/// What swss-common's `Table` hands back for a stored field name or value:
+/// `Table::get` cuts field names, and `Table::hget` values, at the first `@`.
+/// Every [`Databases`] backend applies it so that readers see what the C++
+/// daemon would.
+pub fn swss_cut(text: &str) -> &str {
+    match text.find('@') {
+        Some(at) => &text[..at],
+        None => text,
+    }
+}
+
 /// A field and its value.
 pub type Field<'a> = (&'a str, &'a str);
 

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use portsyncd_core::ports::{BackendStatus, Databases, Db, Write};
+use portsyncd_core::ports::{BackendStatus, Databases, Db, Write, swss_cut};
 use portsyncd_pending::{BufferFull, WriteJournal, field_lists, replay};
 
 /// A value under one key.
@@ -344,8 +344,7 @@ impl Databases for MockDatabases {
         self.check(db, &full, "HGETALL", true)?;
         let Some(hash) = self.hash(db, &full) else { return Ok(false) };
         for (f, v) in &hash {
-            // swss-common's Table::get cuts field names at the first '@'.
-            visit(f.split('@').next().unwrap_or(f), v);
+            visit(swss_cut(f), v);
         }
         Ok(true)
     }
@@ -361,7 +360,7 @@ impl Databases for MockDatabases {
         self.check(db, &prefix, "HGETALL", true)?;
         for (i, key) in keys.iter().enumerate() {
             for (f, v) in self.hash(db, &Self::full_key(db, table, key)).unwrap_or_default() {
-                visit(i, f.split('@').next().unwrap_or(&f), &v);
+                visit(i, swss_cut(&f), &v);
             }
         }
         Ok(())
@@ -379,8 +378,7 @@ impl Databases for MockDatabases {
         self.check(db, &full, "HGET", true)?;
         match self.hash(db, &full).and_then(|h| h.get(field).cloned()) {
             Some(value) => {
-                // swss-common's Table::hget cuts the value at the first '@'.
-                visit(value.split('@').next().unwrap_or(&value));
+                visit(swss_cut(&value));
                 Ok(true)
             }
             None => Ok(false),

@@ -30,7 +30,7 @@ pub mod config;
 use std::time::{Duration, Instant};
 
 use portsyncd_core::backoff::Backoff;
-use portsyncd_core::ports::{BackendStatus, Databases, Db, Write};
+use portsyncd_core::ports::{BackendStatus, Databases, Db, Write, swss_cut};
 use portsyncd_pending::{BufferFull, WriteJournal, field_lists, replay};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
@@ -580,8 +580,7 @@ impl Databases for RedisDatabases {
         let fields: Vec<(String, String)> =
             self.read(db, "HGETALL", &full, redis::cmd("HGETALL").arg(&full)).await?;
         for (f, v) in &fields {
-            // swss-common's Table::get cuts field names at the first '@'.
-            visit(f.split('@').next().unwrap_or(f), v);
+            visit(swss_cut(f), v);
         }
         Ok(!fields.is_empty())
     }
@@ -612,8 +611,7 @@ impl Databases for RedisDatabases {
         })?;
         for (i, fields) in hashes.iter().enumerate() {
             for (f, v) in fields {
-                // swss-common's Table::get cuts field names at the first '@'.
-                visit(i, f.split('@').next().unwrap_or(f), v);
+                visit(i, swss_cut(f), v);
             }
         }
         Ok(())
@@ -632,8 +630,7 @@ impl Databases for RedisDatabases {
             self.read(db, "HGET", &full, redis::cmd("HGET").arg(&full).arg(field)).await?;
         match value {
             Some(value) => {
-                // swss-common's Table::hget cuts the value at the first '@'.
-                visit(value.split('@').next().unwrap_or(&value));
+                visit(swss_cut(&value));
                 Ok(true)
             }
             None => Ok(false),
