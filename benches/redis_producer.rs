@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use portsyncd_contract::redis_server::RedisServer;
-use portsyncd_core::ports::{Databases, Db, Write};
+use portsyncd_core::backend::{Databases, Db, Write};
 use portsyncd_redis::{DbConfig, RedisDatabases, RedisOptions};
 
 #[path = "machine.rs"]

@@ -10,7 +10,7 @@
 //!   `PortConfigDone` and `PortInitDone` are due, which links to bring down;
 //! - [`eoiu`]: when our own kernel dump is over;
 //! - [`schema`]: the SONiC table, key and field strings, byte for byte;
-//! - [`ports`]: what portsyncd asks of SONiC's databases (a trait adapters
+//! - [`backend`]: what portsyncd asks of SONiC's databases (a trait adapters
 //!   implement), and SONiC's WarmStart check written once over it;
 //! - [`backoff`]: reconnect delays with seeded jitter.
 //!
@@ -42,7 +42,7 @@ pub mod eoiu;
 pub mod filter;
 pub mod name;
 pub mod netlink;
-pub mod ports;
+pub mod backend;
 pub mod schema;
 pub mod time;
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use portsyncd::cli::{self, Backend, Command};
 use portsyncd::config::Config;
 use portsyncd::{log, logging, sync};
-use portsyncd_core::ports::Db;
+use portsyncd_core::backend::Db;
 use portsyncd_mock::{MockDatabases, Value};
 use portsyncd_redis::{RedisDatabases, RedisOptions};
 use smol::stream::StreamExt;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, SwitchType, SyncConfig, SyncError};
 use portsyncd_core::netlink::{LinkMessage, LinkOp, Message, messages};
-use portsyncd_core::ports::{self, Databases, Db, LinkController, LinkSource, Received, Write};
+use portsyncd_core::backend::{self, Databases, Db, LinkController, LinkSource, Received, Write};
 use portsyncd_core::schema::{self, Decimal};
 use portsyncd_core::{Eoiu, EoiuDetector, Instant, PortName};
 use portsyncd_netlink::{LinkControl, LinkMonitor, NetlinkError};
@@ -67,7 +67,7 @@ pub enum RunError<E: std::error::Error + 'static> {
     Db(E),
     /// SONiC's WarmStart check failed.
     #[error("{0}")]
-    WarmStart(ports::WarmStartError<E>),
+    WarmStart(backend::WarmStartError<E>),
     /// The link source failed.
     #[error("{0}")]
     Links(String),
@@ -111,7 +111,7 @@ struct Sync<'d, D: Databases, C: LinkController> {
     /// The dump in flight ended (seen mid-batch; acted on after the commit).
     dump_done: Option<Eoiu>,
     /// Last backend status logged.
-    last_status: ports::BackendStatus,
+    last_status: backend::BackendStatus,
     /// An overrun happened while a dump was in flight: dump again after it.
     redump_wanted: bool,
     /// Last APPL_DB presence answer per port and when it was given: a "yes"
@@ -174,7 +174,7 @@ where
     .await
     .map_err(RunError::Db)?;
     let switch_type = SwitchType::from_config(switch_type.as_deref());
-    let warm = ports::check_warm_start(db, APP, DOCKER).await.map_err(RunError::WarmStart)?;
+    let warm = backend::check_warm_start(db, APP, DOCKER).await.map_err(RunError::WarmStart)?;
     if warm.fell_back_to_cold {
         log!(Warn, "warm start enabled but {APP} restore_count is missing: starting cold");
     }
@@ -204,7 +204,7 @@ where
         started,
         dump_seq: None,
         dump_done: None,
-        last_status: ports::BackendStatus::Connected,
+        last_status: backend::BackendStatus::Connected,
         redump_wanted: false,
         presence_cache: HashMap::new(),
         config_fields,
@@ -689,10 +689,10 @@ impl<D: Databases, C: LinkController> Sync<'_, D, C> {
         let status = self.db.maintain().await;
         if status != self.last_status {
             match status {
-                ports::BackendStatus::Connected => {
+                backend::BackendStatus::Connected => {
                     log!(Notice, "databases reachable again; kept writes flushed")
                 }
-                ports::BackendStatus::Degraded { pending } => {
+                backend::BackendStatus::Degraded { pending } => {
                     log!(Warn, "databases unreachable: {pending} keys' writes kept for later")
                 }
             }

@@ -9,7 +9,7 @@ use portsyncd::sync::{self, LoopCounters, Milestones};
 use portsyncd_core::PortName;
 use portsyncd_core::engine::{LinkState, Snapshot, SnapshotPort};
 use portsyncd_core::netlink::iff;
-use portsyncd_core::ports::Db;
+use portsyncd_core::backend::Db;
 use portsyncd_mock::MockDatabases;
 use portsyncd_mock::links::{LinkScript, link_message};
 use portsyncd_state_file::StateFile;

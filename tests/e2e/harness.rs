@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use portsyncd_contract::redis_server::{RedisRaw, RedisServer};
 use portsyncd_contract::{Popped, RawView, consumer_pop};
-use portsyncd_core::ports::Db;
+use portsyncd_core::backend::Db;
 
 pub type Hash = BTreeMap<String, String>;
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use portsyncd_contract::RawView;
-use portsyncd_core::ports::Db;
+use portsyncd_core::backend::Db;
 
 use crate::harness::*;
 

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use portsyncd_core::engine::StartKind;
-use portsyncd_core::ports::{self, BackendStatus, Databases, Db, Write};
+use portsyncd_core::backend::{self, BackendStatus, Databases, Db, Write};
 
 pub use smol;
 
@@ -349,7 +349,7 @@ pub async fn producer_stream_matches_model<D: Databases, R: RawView>(db: &mut D,
 
 /// SONiC's WarmStart check over the backend (SONIC.md §4).
 pub async fn warm_start_keys<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
-    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
     assert_eq!((r.start, r.restore_count), (StartKind::Cold, 0));
     assert_eq!(
         raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await,
@@ -358,15 +358,15 @@ pub async fn warm_start_keys<D: Databases, R: RawView>(db: &mut D, raw: &mut R) 
 
     raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "false")]).await;
     assert_eq!(
-        ports::check_warm_start(db, "portsyncd", "swss").await.unwrap().start,
+        backend::check_warm_start(db, "portsyncd", "swss").await.unwrap().start,
         StartKind::Cold,
         "only \"true\" enables"
     );
 
     raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "true")]).await;
-    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
     assert_eq!((r.start, r.restore_count), (StartKind::Warm, 1));
-    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
     assert_eq!((r.start, r.restore_count), (StartKind::Warm, 2));
     assert_eq!(raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await["restore_count"], "2");
     assert!(
@@ -378,14 +378,14 @@ pub async fn warm_start_keys<D: Databases, R: RawView>(db: &mut D, raw: &mut R) 
     raw.del(Db::State, "WARM_RESTART_TABLE|portsyncd").await;
     raw.del(Db::State, "WARM_RESTART_ENABLE_TABLE|swss").await;
     raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|system", &[("enable", "true")]).await;
-    let r = ports::check_warm_start(db, "portsyncd", "swss").await.unwrap();
+    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
     assert_eq!((r.start, r.restore_count, r.fell_back_to_cold), (StartKind::Cold, 0, true));
     assert_eq!(raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await["restore_count"], "0");
 
     raw.hset(Db::State, "WARM_RESTART_TABLE|portsyncd", &[("restore_count", "lots")]).await;
     assert!(matches!(
-        ports::check_warm_start(db, "portsyncd", "swss").await,
-        Err(ports::WarmStartError::BadRestoreCount)
+        backend::check_warm_start(db, "portsyncd", "swss").await,
+        Err(backend::WarmStartError::BadRestoreCount)
     ));
 }
 

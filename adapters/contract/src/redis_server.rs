@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portsyncd_core::ports::Db;
+use portsyncd_core::backend::Db;
 use redis::Commands;
 
 use crate::RawView;

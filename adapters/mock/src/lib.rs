@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use portsyncd_core::ports::{BackendStatus, Databases, Db, Write, swss_cut};
+use portsyncd_core::backend::{BackendStatus, Databases, Db, Write, swss_cut};
 use portsyncd_pending::{BufferFull, WriteJournal, field_lists, replay};
 
 /// A value under one key.

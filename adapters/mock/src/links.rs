@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use portsyncd_core::netlink::{IFINFOMSG_LEN, NLMSG_HDRLEN, ifla, msg_flags, msg_type};
-use portsyncd_core::ports::{LinkController, LinkSource, Received};
+use portsyncd_core::backend::{LinkController, LinkSource, Received};
 
 enum Queued {
     Datagram(Vec<u8>),

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use portsyncd_contract::RawView;
-use portsyncd_core::ports::Db;
+use portsyncd_core::backend::Db;
 use portsyncd_mock::{MockDatabases, Value, layout};
 
 struct MockRaw(MockDatabases);
@@ -62,7 +62,7 @@ portsyncd_contract::contract_tests!(setup);
 
 #[test]
 fn injected_failures_fail_the_next_operations_only() {
-    use portsyncd_core::ports::{Databases, Write};
+    use portsyncd_core::backend::{Databases, Write};
     smol::block_on(async {
         let mut db = MockDatabases::new();
         db.fail_next(2);
@@ -78,7 +78,7 @@ fn injected_failures_fail_the_next_operations_only() {
 
 #[test]
 fn full_buffer_is_an_error_not_a_silent_drop() {
-    use portsyncd_core::ports::{Databases, Write};
+    use portsyncd_core::backend::{Databases, Write};
     smol::block_on(async {
         let mut db = MockDatabases::with_pending_capacity(1);
         db.disconnect();

@@ -27,8 +27,8 @@ pub const DEFAULT_RCVBUF: usize = 16 << 20;
 /// dump datagram, and a notification is far smaller.
 pub const RECV_BUFFER: usize = 256 << 10;
 
-pub use portsyncd_core::ports::Received;
-use portsyncd_core::ports::{LinkController, LinkSource};
+pub use portsyncd_core::backend::Received;
+use portsyncd_core::backend::{LinkController, LinkSource};
 
 /// Counters of the monitor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

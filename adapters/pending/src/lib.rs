@@ -23,7 +23,7 @@
 
 use indexmap::IndexMap;
 use indexmap::map::Entry;
-use portsyncd_core::ports::{Db, Write};
+use portsyncd_core::backend::{Db, Write};
 
 /// Which kind of table a key belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portsyncd_contract::redis_server::RedisServer;
-use portsyncd_core::ports::Db;
-use portsyncd_core::ports::{BackendStatus, Databases, Write};
+use portsyncd_core::backend::Db;
+use portsyncd_core::backend::{BackendStatus, Databases, Write};
 use portsyncd_redis::{DbConfig, RedisDatabases, RedisOptions};
 use redis::Commands;
 

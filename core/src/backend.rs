@@ -1,4 +1,4 @@
-//! The ports through which the daemon reaches SONiC's databases and the
+//! The boundary (hexagonal ports) through which the daemon reaches SONiC's databases and the
 //! kernel's links.
 //!
 //! This module declares *what* portsyncd asks of its databases — a handful of
