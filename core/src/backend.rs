@@ -2,10 +2,10 @@
 //! kernel's links.
 //!
 //! This module declares *what* portsyncd asks of its databases — a handful of
-//! reads, and writes as data — and, on top of that, the SONiC conventions
-//! that are pure logic over those operations (the WarmStart check); and what
-//! it asks of a link source (rtnetlink datagrams, our own dumps) and a link
-//! controller (bringing a link down). It does not know Redis, sockets,
+//! reads, and writes as data —, of a link source (rtnetlink datagrams, our
+//! own dumps), of a link controller (bringing a link down) and of a snapshot
+//! store (the warm-restart snapshot). It decides nothing: the
+//! [driver](crate::driver) does, and adapters carry the requests out. It does not know Redis, sockets,
 //! separators or database ids: an adapter maps `(Db, table, key)` to its
 //! storage (`<TABLE><sep><key>` in Redis).
 //!
@@ -15,7 +15,7 @@
 
 use core::fmt;
 
-use crate::engine::StartKind;
+use crate::warm::Snapshot;
 
 /// The SONiC databases portsyncd uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -236,100 +236,6 @@ pub trait Databases {
     fn status(&self) -> BackendStatus;
 }
 
-/// STATE_DB table of enable flags (`<name>` → `enable`).
-pub const WARM_RESTART_ENABLE_TABLE: &str = "WARM_RESTART_ENABLE_TABLE";
-/// STATE_DB table of per-application warm-restart state.
-pub const WARM_RESTART_TABLE: &str = "WARM_RESTART_TABLE";
-/// Field counting warm restarts.
-pub const RESTORE_COUNT_FIELD: &str = "restore_count";
-/// Field holding the warm-restart state name.
-pub const WARM_STATE_FIELD: &str = "state";
-
-/// What the WarmStart check found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WarmStartCheck {
-    /// Cold or warm.
-    pub start: StartKind,
-    /// `restore_count` as written by the check.
-    pub restore_count: u64,
-    /// Warm was enabled but `restore_count` was missing (the database was
-    /// flushed), so the start falls back to cold.
-    pub fell_back_to_cold: bool,
-}
-
-/// Why the WarmStart check failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WarmStartError<E> {
-    /// A database operation failed.
-    Db(E),
-    /// `restore_count` is not a decimal number (the C++ helper throws).
-    BadRestoreCount,
-}
-
-impl<E: fmt::Display> fmt::Display for WarmStartError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WarmStartError::Db(e) => write!(f, "warm-start check: {e}"),
-            WarmStartError::BadRestoreCount => {
-                write!(
-                    f,
-                    "warm-start check: STATE_DB {WARM_RESTART_TABLE}|<app> {RESTORE_COUNT_FIELD} is not a number"
-                )
-            }
-        }
-    }
-}
-
-impl<E: fmt::Debug + fmt::Display> core::error::Error for WarmStartError<E> {}
-
-/// SONiC's `WarmStart::checkWarmStart(app, docker)`, as SONIC.md §4 describes it:
-/// warm if `WARM_RESTART_ENABLE_TABLE|system` or `|<docker>` has `enable` =
-/// `"true"` **and** `WARM_RESTART_TABLE|<app>` `restore_count` exists, in which
-/// case it is incremented; otherwise `restore_count` is written as `"0"`.
-pub async fn check_warm_start<D: Databases>(
-    db: &mut D,
-    app: &str,
-    docker: &str,
-) -> Result<WarmStartCheck, WarmStartError<D::Error>> {
-    let mut enabled = false;
-    for name in ["system", docker] {
-        let mut value_true = false;
-        db.hget(Db::State, WARM_RESTART_ENABLE_TABLE, name, "enable", &mut |v| value_true = v == "true")
-            .await
-            .map_err(WarmStartError::Db)?;
-        enabled |= value_true;
-    }
-    let zero = [(RESTORE_COUNT_FIELD, "0")];
-    let cold = Write::Set { db: Db::State, table: WARM_RESTART_TABLE, key: app, fields: &zero };
-    if !enabled {
-        db.write(&[cold]).await.map_err(WarmStartError::Db)?;
-        return Ok(WarmStartCheck { start: StartKind::Cold, restore_count: 0, fell_back_to_cold: false });
-    }
-    let mut count = None;
-    let mut bad = false;
-    let found = db
-        .hget(Db::State, WARM_RESTART_TABLE, app, RESTORE_COUNT_FIELD, &mut |v| match v.parse::<u64>() {
-            Ok(n) => count = Some(n),
-            Err(_) => bad = true,
-        })
-        .await
-        .map_err(WarmStartError::Db)?;
-    if !found {
-        db.write(&[cold]).await.map_err(WarmStartError::Db)?;
-        return Ok(WarmStartCheck { start: StartKind::Cold, restore_count: 0, fell_back_to_cold: true });
-    }
-    let Some(count) = count.filter(|_| !bad) else {
-        return Err(WarmStartError::BadRestoreCount);
-    };
-    let next = count.saturating_add(1);
-    let text = crate::schema::Decimal::new(next);
-    let fields = [(RESTORE_COUNT_FIELD, text.as_str())];
-    db.write(&[Write::Set { db: Db::State, table: WARM_RESTART_TABLE, key: app, fields: &fields }])
-        .await
-        .map_err(WarmStartError::Db)?;
-    Ok(WarmStartCheck { start: StartKind::Warm, restore_count: next, fell_back_to_cold: false })
-}
-
 /// What one receive from a [`LinkSource`] produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received<'a> {
@@ -356,6 +262,24 @@ pub trait LinkSource {
 
     /// The next datagram if one is already waiting, else [`Received::Empty`].
     fn try_recv(&mut self) -> Result<Received<'_>, Self::Error>;
+
+    /// The datagram the last [`recv`](Self::recv) or
+    /// [`try_recv`](Self::try_recv) returned (empty if it returned none), so
+    /// that a caller can feed it in parts with I/O in between.
+    fn last_datagram(&self) -> &[u8];
+}
+
+/// Where the warm-restart snapshot is kept: a file in production, memory in tests.
+pub trait SnapshotStore<const P: usize> {
+    /// What went wrong (a corrupt or unreadable snapshot is an error, not `None`).
+    type Error: core::error::Error;
+
+    /// The snapshot saved last, or `None` if there is none.
+    fn load(&mut self) -> Result<Option<Snapshot<P>>, Self::Error>;
+
+    /// Replaces the snapshot (atomically: a crash leaves the old one or the
+    /// new one); returns the bytes written.
+    fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, Self::Error>;
 }
 
 /// What changes links: bringing stale ones down.

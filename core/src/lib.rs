@@ -36,15 +36,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod backoff;
+pub mod driver;
 pub mod engine;
 pub mod eoiu;
+pub mod event;
 pub mod filter;
+pub mod logger;
 pub mod name;
 pub mod netlink;
-pub mod backend;
+pub mod presence;
 pub mod schema;
 pub mod time;
+pub mod warm;
+pub mod writes;
 
 pub use engine::{Action, DefaultLinkSync, Disposition, LinkState, LinkSync, SyncConfig, SyncError};
 pub use eoiu::{Eoiu, EoiuDetector};

@@ -4,6 +4,11 @@
 //! must match the C++ portsyncd byte for byte. This module does not know
 //! separators or database ids (those come from `database_config.json`).
 
+/// The application name SONiC knows portsyncd by (LOGGER key, WarmStart app).
+pub const APP: &str = "portsyncd";
+/// The container portsyncd runs in (WarmStart docker name).
+pub const DOCKER: &str = "swss";
+
 /// CONFIG_DB table holding the configured ports.
 pub const CONFIG_PORT_TABLE: &str = "PORT";
 /// CONFIG_DB table holding device metadata.

@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use portsyncd_core::backend::{self, Databases, Db, LinkController, LinkSource, Received, Write};
 use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, SwitchType, SyncConfig, SyncError};
 use portsyncd_core::netlink::{LinkMessage, LinkOp, Message, messages};
-use portsyncd_core::backend::{self, Databases, Db, LinkController, LinkSource, Received, Write};
 use portsyncd_core::schema::{self, Decimal};
 use portsyncd_core::{Eoiu, EoiuDetector, Instant, PortName};
 use portsyncd_netlink::{LinkControl, LinkMonitor, NetlinkError};

@@ -15,8 +15,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_core::engine::StartKind;
 use portsyncd_core::backend::{self, BackendStatus, Databases, Db, Write};
+use portsyncd_core::engine::StartKind;
 
 pub use smol;
 

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod links;
+pub mod snapshots;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -13,8 +13,8 @@ use std::convert::Infallible;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use portsyncd_core::netlink::{IFINFOMSG_LEN, NLMSG_HDRLEN, ifla, msg_flags, msg_type};
 use portsyncd_core::backend::{LinkController, LinkSource, Received};
+use portsyncd_core::netlink::{IFINFOMSG_LEN, NLMSG_HDRLEN, ifla, msg_flags, msg_type};
 
 enum Queued {
     Datagram(Vec<u8>),
@@ -104,6 +104,7 @@ impl LinkScript {
 
 impl ScriptedLinks {
     fn take(&mut self) -> Option<Received<'_>> {
+        self.current.clear();
         let next = self.script.borrow_mut().queue.pop_front()?;
         Some(match next {
             Queued::Datagram(d) => {
@@ -157,6 +158,10 @@ impl LinkSource for ScriptedLinks {
 
     fn try_recv(&mut self) -> Result<Received<'_>, Infallible> {
         Ok(self.take().unwrap_or(Received::Empty))
+    }
+
+    fn last_datagram(&self) -> &[u8] {
+        &self.current
     }
 }
 

@@ -47,6 +47,8 @@ pub struct MonitorCounters {
 pub struct LinkMonitor {
     socket: Async<Socket>,
     buf: Vec<u8>,
+    /// Length of the last datagram in `buf` (0 after an overrun or nothing).
+    last: usize,
     seq: u32,
     port_id: u32,
     rcvbuf: usize,
@@ -95,6 +97,7 @@ impl LinkMonitor {
         Ok(Self {
             socket: Async::new(socket).map_err(|e| with_context(e, "register with the reactor"))?,
             buf: Vec::with_capacity(RECV_BUFFER),
+            last: 0,
             seq: 0x5eed_0000,
             port_id: addr.port_number(),
             rcvbuf: granted,
@@ -157,6 +160,7 @@ impl LinkMonitor {
     /// `Ok(Some(len))` for a datagram, `Ok(None)` for an overrun.
     fn receive(&mut self) -> io::Result<Option<usize>> {
         self.buf.clear();
+        self.last = 0;
         match self.socket.get_ref().recv(&mut self.buf, 0) {
             Ok(n) => Ok(Some(n.min(self.buf.len()))),
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Ok(None),
@@ -170,6 +174,7 @@ impl LinkMonitor {
             Some(n) => {
                 self.counters.datagrams += 1;
                 self.counters.bytes += n as u64;
+                self.last = n;
                 Received::Datagram(&self.buf[..n])
             }
             None => {
@@ -301,6 +306,10 @@ impl LinkSource for LinkMonitor {
 
     fn try_recv(&mut self) -> Result<Received<'_>> {
         LinkMonitor::try_recv(self)
+    }
+
+    fn last_datagram(&self) -> &[u8] {
+        self.buf.get(..self.last).unwrap_or_default()
     }
 }
 

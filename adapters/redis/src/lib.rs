@@ -29,8 +29,8 @@ pub mod config;
 
 use std::time::{Duration, Instant};
 
-use portsyncd_core::backoff::Backoff;
 use portsyncd_core::backend::{BackendStatus, Databases, Db, Write, swss_cut};
+use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{BufferFull, WriteJournal, field_lists, replay};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};

@@ -27,7 +27,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-pub use portsyncd_core::engine::{SNAPSHOT_VERSION, Snapshot};
+use portsyncd_core::backend::SnapshotStore;
+pub use portsyncd_core::warm::{SNAPSHOT_VERSION, Snapshot};
 
 /// File name of the snapshot in its directory.
 pub const FILE_NAME: &str = "portsyncd.snapshot";
@@ -106,6 +107,29 @@ pub enum SaveError {
         /// Why.
         source: io::Error,
     },
+}
+
+/// A [`StateFile`] operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    /// Loading.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Saving.
+    #[error(transparent)]
+    Save(#[from] SaveError),
+}
+
+impl<const P: usize> SnapshotStore<P> for StateFile {
+    type Error = StateFileError;
+
+    fn load(&mut self) -> Result<Option<Snapshot<P>>, StateFileError> {
+        Ok(StateFile::load(self)?)
+    }
+
+    fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, StateFileError> {
+        Ok(StateFile::save(self, snapshot)?)
+    }
 }
 
 /// The snapshot file in one directory.

@@ -64,14 +64,19 @@
 //! STATE_DB flips); a changed one is written; and at the end of a complete
 //! dump the ports that are gone are deleted.
 
+mod types;
+
 use core::fmt;
 
 use heapless::index_map::FnvIndexMap;
-use serde::{Deserialize, Serialize};
 
-use crate::filter::{self, ETHERNET_PREFIX, IgnoreReason, Verdict};
-use crate::name::{LinkLabel, NameError, PortName};
+use crate::filter::{self, ETHERNET_PREFIX, Verdict};
+use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, LinkOp};
+pub use crate::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
+pub use types::{
+    Action, Disposition, LinkState, Phase, StartKind, SwitchType, SyncConfig, SyncCounters, SyncError,
+};
 
 /// Default capacity for configured ports and for stale links.
 pub const DEFAULT_PORT_CAPACITY: usize = 1024;
@@ -80,220 +85,6 @@ pub const DEFAULT_BATCH_CAPACITY: usize = 1024;
 
 /// The engine with the default capacities.
 pub type DefaultLinkSync = LinkSync<DEFAULT_PORT_CAPACITY, DEFAULT_BATCH_CAPACITY>;
-
-/// Cold or warm start, as decided from SONiC's WarmStart keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartKind {
-    /// Produce the configuration, bring stale links down.
-    Cold,
-    /// Produce nothing to APPL_DB, bring nothing down.
-    Warm,
-}
-
-/// `DEVICE_METADATA|localhost` `switch_type`, as far as portsyncd cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SwitchType {
-    /// Anything but `dpu` (absent means `switch`).
-    Switch,
-    /// A DPU: netdevs live as long as the driver; no stale-link handling.
-    Dpu,
-}
-
-impl SwitchType {
-    /// Maps the CONFIG_DB value (absent = `None`).
-    pub fn from_config(value: Option<&str>) -> Self {
-        if value == Some(crate::schema::SWITCH_TYPE_DPU) { SwitchType::Dpu } else { SwitchType::Switch }
-    }
-}
-
-/// How the engine starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyncConfig {
-    /// Cold or warm.
-    pub start: StartKind,
-    /// Switch or DPU.
-    pub switch_type: SwitchType,
-}
-
-/// Where the engine is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Collecting CONFIG_DB ports.
-    Configuring,
-    /// Reading the kernel's initial dump.
-    InitialDump,
-    /// Cold start: dropping ports APPL_DB already knows as set up.
-    Pruning,
-    /// Normal operation.
-    Running,
-}
-
-/// The kernel state of a port that STATE_DB `PORT_TABLE|<port>` publishes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct LinkState {
-    /// The link's ifindex.
-    pub ifindex: u32,
-    /// `IFF_UP`: `admin_status`.
-    pub admin_up: bool,
-    /// `IFF_RUNNING`: `netdev_oper_status`.
-    pub oper_up: bool,
-    /// `IFLA_MTU`, 0 when absent (as the C++ daemon writes it).
-    pub mtu: u32,
-}
-
-impl LinkState {
-    /// The state a link message reports.
-    pub fn of(link: &LinkMessage<'_>) -> Self {
-        Self {
-            ifindex: link.index,
-            admin_up: link.is_admin_up(),
-            oper_up: link.is_oper_up(),
-            mtu: link.mtu.unwrap_or(0),
-        }
-    }
-
-    /// The STATE_DB fields that publish this state.
-    pub fn fields(&self) -> crate::schema::StatePortFields {
-        crate::schema::StatePortFields::new(self.admin_up, self.oper_up, self.mtu)
-    }
-}
-
-/// What the caller must do, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Bring the link down (`RTM_SETLINK` clearing `IFF_UP`): it existed before
-    /// this cold start.
-    BringLinkDown {
-        /// The link to bring down.
-        ifindex: u32,
-        /// Its name, for the log.
-        name: LinkLabel,
-    },
-    /// Produce CONFIG_DB `PORT|<name>`'s fields, verbatim, into APPL_DB `PORT_TABLE`.
-    ProduceAppPort {
-        /// The port.
-        name: PortName,
-    },
-    /// Produce APPL_DB `PORT_TABLE:PortConfigDone` with `count` = `count`.
-    PortConfigDone {
-        /// Number of configured ports.
-        count: u32,
-    },
-    /// HSET STATE_DB `PORT_TABLE|<name>`: `state`, `netdev_oper_status`,
-    /// `admin_status`, `mtu` (see [`crate::schema`]).
-    SetStatePort {
-        /// The port.
-        name: PortName,
-        /// What to publish.
-        state: LinkState,
-    },
-    /// DEL STATE_DB `PORT_TABLE|<name>` (the whole hash).
-    DelStatePort {
-        /// The port.
-        name: PortName,
-    },
-    /// Nothing to write: the port is not in APPL_DB `PORT_TABLE`, so its link
-    /// event is dropped (the C++ daemon logs "Cannot find ... in port table").
-    PortNotInAppDb {
-        /// The port.
-        name: PortName,
-    },
-    /// Produce APPL_DB `PORT_TABLE:PortInitDone` with `lanes` = `0`.
-    PortInitDone,
-}
-
-/// What [`LinkSync::handle_link`] did with a message (for logs and counters).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disposition {
-    /// Queued in the batch.
-    Queued(PortName),
-    /// Recorded as a stale pre-existing link; it will be brought down.
-    MarkedStale {
-        /// Its ifindex.
-        ifindex: u32,
-    },
-    /// Not ours.
-    Ignored(IgnoreReason),
-    /// Would be ours, but its name cannot become a key.
-    Rejected(NameError),
-}
-
-/// A call the engine could not take. The call changed nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncError {
-    /// The call does not belong to the current phase.
-    WrongPhase {
-        /// The phase the engine is in.
-        phase: Phase,
-    },
-    /// Actions are still waiting in [`LinkSync::poll_action`]; drain them first.
-    OutboxNotDrained,
-    /// The batch holds as many distinct ports as it can: commit it, drain
-    /// the actions, then hand the same message in again.
-    BatchFull,
-    /// More configured ports than the engine's capacity.
-    PortTableFull,
-    /// More stale links than the engine's capacity; this one will not be
-    /// ignored later, though it is brought down.
-    StaleTableFull,
-    /// A configured port's name cannot become a key.
-    InvalidName(NameError),
-    /// [`LinkSync::commit_batch`] was called before every presence question was answered.
-    PresenceUnanswered(PortName),
-    /// [`LinkSync::set_presence`] for a port with no pending question.
-    NoPresenceQuestion(PortName),
-    /// A batch has messages but was not committed.
-    BatchOpen,
-}
-
-impl fmt::Display for SyncError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SyncError::WrongPhase { phase } => write!(f, "call not allowed in phase {phase:?}"),
-            SyncError::OutboxNotDrained => f.write_str("actions are waiting to be polled"),
-            SyncError::BatchFull => f.write_str("batch is full; commit it first"),
-            SyncError::PortTableFull => f.write_str("too many configured ports for this build"),
-            SyncError::StaleTableFull => f.write_str("too many pre-existing links for this build"),
-            SyncError::InvalidName(e) => write!(f, "invalid port name: {e}"),
-            SyncError::PresenceUnanswered(p) => write!(f, "APPL_DB presence of {p} not answered"),
-            SyncError::NoPresenceQuestion(p) => write!(f, "no APPL_DB presence question for {p}"),
-            SyncError::BatchOpen => f.write_str("a batch is open; commit it first"),
-        }
-    }
-}
-
-impl core::error::Error for SyncError {}
-
-/// Counts of what the engine decided, for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SyncCounters {
-    /// Link messages handed in.
-    pub link_messages: u64,
-    /// Ignored messages, indexed by [`IgnoreReason::index`].
-    pub ignored: [u64; IgnoreReason::ALL.len()],
-    /// Messages rejected for their name.
-    pub rejected_names: u64,
-    /// Links recorded as stale.
-    pub stale_links: u64,
-    /// Stale links that did not fit in the table.
-    pub stale_overflow: u64,
-    /// Messages merged into an earlier one of the same batch and port.
-    pub coalesced: u64,
-    /// STATE_DB writes decided.
-    pub state_sets: u64,
-    /// STATE_DB deletes decided.
-    pub state_dels: u64,
-    /// NEWLINKs dropped because the port is not in APPL_DB.
-    pub not_in_app_db: u64,
-    /// Batches committed.
-    pub batches: u64,
-    /// Writes left out during a warm restart because STATE_DB already had them.
-    pub suppressed: u64,
-    /// Published ports deleted because a complete dump no longer had them.
-    pub vanished: u64,
-    /// Published ports the record had no room for (not in snapshots or dump checks).
-    pub published_overflow: u64,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PendingChange {
@@ -592,6 +383,22 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
     }
 
+    /// Answers every open presence question at once, from `present`.
+    pub fn resolve_presence(&mut self, present: impl Fn(&PortName) -> bool) -> Result<(), SyncError> {
+        if self.outbox != Outbox::Idle {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        let ports = &self.ports;
+        for (name, p) in self.batch.iter_mut() {
+            let asked =
+                p.change.write().is_some() || (p.newlink_seen && ports.get(name).copied().unwrap_or(false));
+            if asked && p.presence == Presence::Unknown {
+                p.presence = if present(name) { Presence::Present } else { Presence::Absent };
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the batch: its actions (and `PortInitDone`, when due) become
     /// available from [`poll_action`](Self::poll_action).
     pub fn commit_batch(&mut self) -> Result<(), SyncError> {
@@ -713,6 +520,50 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
         self.restored = true;
         Ok(())
+    }
+
+    /// Warm start, before the dump: the state restored for `name`, if any.
+    pub fn restored_state(&self, name: &PortName) -> Option<LinkState> {
+        if !self.restored {
+            return None;
+        }
+        self.published.get(name).map(|p| p.state)
+    }
+
+    /// Warm start, before the dump: what STATE_DB actually holds for a
+    /// restored port replaces what the snapshot said (`None`: nothing usable,
+    /// so the port is written from the dump).
+    pub fn rebase(&mut self, name: &PortName, held: Option<LinkState>) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        if !self.restored {
+            return Err(SyncError::WrongPhase { phase: self.phase });
+        }
+        match held {
+            Some(state) => {
+                if let Some(p) = self.published.get_mut(name) {
+                    p.state = state;
+                }
+            }
+            None => {
+                self.published.swap_remove(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The state last published for `name`, if it is published.
+    pub fn published_state(&self, name: &PortName) -> Option<LinkState> {
+        self.published.get(name).map(|p| p.state)
+    }
+
+    /// Distinct ports in the open batch.
+    pub fn batch_len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// The configured ports, in the order read.
+    pub fn config_ports(&self) -> impl Iterator<Item = &PortName> + '_ {
+        self.ports.keys()
     }
 
     /// What STATE_DB holds from this engine, for a warm-restart snapshot.
@@ -854,25 +705,4 @@ impl<const P: usize, const B: usize> fmt::Debug for LinkSync<P, B> {
             .field("init_done", &self.init_done)
             .finish()
     }
-}
-
-/// Version of the [`Snapshot`] layout; a file of a newer version is not read.
-pub const SNAPSHOT_VERSION: u16 = 1;
-
-/// One port of a [`Snapshot`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotPort {
-    /// The port.
-    pub name: PortName,
-    /// What STATE_DB holds for it.
-    pub state: LinkState,
-}
-
-/// What a run left in STATE_DB, for the next (warm) start: at most `P` ports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot<const P: usize> {
-    /// Whether PortInitDone had been produced.
-    pub port_init_done: bool,
-    /// The published ports.
-    pub ports: heapless::Vec<SnapshotPort, P>,
 }

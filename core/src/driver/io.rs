@@ -1,0 +1,243 @@
+//! The driver's conversation with the outside: the requests it makes
+//! ([`Io`]), the answers it takes ([`Reply`], [`WriteResult`], ...), and how
+//! it ends ([`Exit`]).
+//!
+//! Data only: what each request means for SONiC is written next to it, so
+//! that carrying one out is mechanical.
+
+use core::fmt;
+
+use crate::backend::{BackendStatus, Db};
+use crate::event::Status;
+use crate::logger::{Level, Output};
+use crate::name::{LinkLabel, PortName};
+use crate::time::Instant;
+use crate::writes::WriteOp;
+
+/// What to do with the fields a [`Read::Hashes`] returns, beside handing
+/// them to the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing.
+    Nothing,
+    /// Keep each key's fields, verbatim and in order: later
+    /// [`WriteOp::ProduceConfigPort`] writes produce them.
+    ConfigPortFields,
+}
+
+/// A database read. Answer with [`Reply`]s, then [`Reply::Done`] (or
+/// [`Reply::Failed`] instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read<'a> {
+    /// `HGETALL <table><sep><key>`: a [`Reply::Field`] (index 0) per field.
+    Hash {
+        /// Database.
+        db: Db,
+        /// Table.
+        table: &'static str,
+        /// Key.
+        key: &'static str,
+    },
+    /// `HGET <table><sep><key> <field>`: a [`Reply::Value`] if it exists.
+    Field {
+        /// Database.
+        db: Db,
+        /// Table.
+        table: &'static str,
+        /// Key.
+        key: &'static str,
+        /// Field.
+        field: &'static str,
+    },
+    /// `KEYS <table><sep>*`: a [`Reply::Key`] per key, without the table prefix.
+    Keys {
+        /// Database.
+        db: Db,
+        /// Table.
+        table: &'static str,
+    },
+    /// `HGETALL` of each key, one round trip: [`Reply::Field`]s with the
+    /// key's index, in key order.
+    Hashes {
+        /// Database.
+        db: Db,
+        /// Table.
+        table: &'static str,
+        /// Keys.
+        keys: &'a [PortName],
+        /// What else to do with the fields.
+        keep: Keep,
+    },
+    /// `EXISTS` of each key, one round trip: a [`Reply::Flag`] per key.
+    Exists {
+        /// Database.
+        db: Db,
+        /// Table.
+        table: &'static str,
+        /// Keys.
+        keys: &'a [PortName],
+    },
+    /// `HEXISTS <key> <field>` of each key, one round trip: a [`Reply::Flag`] per key.
+    HasField {
+        /// Database.
+        db: Db,
+        /// Table.
+        table: &'static str,
+        /// Keys.
+        keys: &'a [PortName],
+        /// Field.
+        field: &'static str,
+    },
+}
+
+/// Part of the answer to a [`Read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// A field of the hash of key `index` (0 for a one-key read).
+    Field {
+        /// Which key.
+        index: usize,
+        /// Field name.
+        field: &'a [u8],
+        /// Value.
+        value: &'a [u8],
+    },
+    /// The value of a [`Read::Field`] (not sent when it does not exist).
+    Value(&'a [u8]),
+    /// A key of a [`Read::Keys`].
+    Key(&'a [u8]),
+    /// Whether key `index` of an [`Read::Exists`] / [`Read::HasField`] holds.
+    Flag {
+        /// Which key.
+        index: usize,
+        /// The answer.
+        present: bool,
+    },
+    /// The answer is complete.
+    Done,
+    /// The read failed (the caller logs why); nothing more comes.
+    Failed,
+}
+
+/// How a [`Io::Write`] went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteResult {
+    /// Written, or kept by the backend to be flushed when it is back.
+    Done,
+    /// The database refused them (an error reply, a full buffer); the caller
+    /// logs why. The driver keeps them and writes them again later.
+    Refused,
+}
+
+/// A warm-restart snapshot load, answered to [`Io::LoadSnapshot`].
+#[derive(Clone, Copy, Debug)]
+pub enum SnapshotLoad<'a, const P: usize> {
+    /// There is none.
+    Missing,
+    /// There is one but it cannot be used (the caller logs why).
+    Unusable,
+    /// This one.
+    Loaded(&'a crate::warm::Snapshot<P>),
+}
+
+/// A process signal, as far as the driver cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT: stop, leaving everything saved.
+    Terminate,
+}
+
+/// What to tell the service manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notify {
+    /// Ready (the initial sync is applied), with a status line.
+    Ready(Status),
+    /// Stopping.
+    Stopping,
+}
+
+/// Why the daemon cannot go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A start-up read failed (the caller logged why).
+    StartupRead {
+        /// What was read.
+        what: &'static str,
+    },
+    /// A start-up write was refused (the caller logged why).
+    StartupWrite {
+        /// What was written.
+        what: &'static str,
+    },
+    /// `restore_count` is not a number.
+    BadRestoreCount,
+    /// A dump could not be requested (the caller logged why).
+    DumpRequest,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::StartupRead { what } => write!(f, "cannot read {what} at start"),
+            Failure::StartupWrite { what } => write!(f, "cannot write {what} at start"),
+            Failure::BadRestoreCount => crate::warm::BadRestoreCount.fmt(f),
+            Failure::DumpRequest => f.write_str("cannot ask the kernel for its links"),
+        }
+    }
+}
+
+impl core::error::Error for Failure {}
+
+/// One thing the driver needs done. Each names the call that answers it;
+/// until it is answered, [`poll_io`](super::Driver::poll_io) returns `None`.
+/// The ones marked *done when performed* need no answer.
+#[derive(Debug)]
+#[must_use]
+pub enum Io<'a, const P: usize, const B: usize> {
+    /// Read from a database: answer with [`handle_reply`](super::Driver::handle_reply).
+    Read(Read<'a>),
+    /// Carry out these writes, in order, as one batch (one round trip per
+    /// database): answer with [`handle_write`](super::Driver::handle_write).
+    /// Map each with [`WriteOp::write`].
+    Write(&'a [WriteOp]),
+    /// Ask the kernel for every link: answer with
+    /// [`handle_dump_requested`](super::Driver::handle_dump_requested).
+    RequestDump,
+    /// Bring a link administratively down: answer with
+    /// [`handle_link_down`](super::Driver::handle_link_down).
+    BringLinkDown {
+        /// The link.
+        ifindex: u32,
+        /// Its name, for the log.
+        name: LinkLabel,
+    },
+    /// Load the warm-restart snapshot: answer with
+    /// [`handle_snapshot`](super::Driver::handle_snapshot).
+    LoadSnapshot,
+    /// Save this snapshot: answer with
+    /// [`handle_snapshot_saved`](super::Driver::handle_snapshot_saved).
+    SaveSnapshot(&'a crate::engine::LinkSync<P, B>),
+    /// Reconnect what is due and flush kept writes, giving up at `deadline`
+    /// if there is one: answer with
+    /// [`handle_backend_status`](super::Driver::handle_backend_status).
+    Maintain {
+        /// When to stop trying.
+        deadline: Option<Instant>,
+    },
+    /// Log from now on at this level. Done when performed.
+    SetLogLevel(Level),
+    /// Log from now on to this output. Done when performed.
+    SetLogOutput(Output),
+    /// Tell the service manager. Done when performed.
+    Notify(Notify),
+    /// Stop the process: `Ok` after a clean shutdown. Nothing comes after it.
+    Exit(Result<(), Failure>),
+}
+
+/// Backend status as the driver last heard it.
+pub(super) fn degraded(status: BackendStatus) -> Option<usize> {
+    match status {
+        BackendStatus::Connected => None,
+        BackendStatus::Degraded { pending } => Some(pending),
+    }
+}

@@ -1,0 +1,1379 @@
+//! The driver: the top of the core, and the only thing the daemon talks to.
+//!
+//! It owns every decision of a running portsyncd that is not about one link
+//! message: the start-up sequence (LOGGER, DEVICE_METADATA, WarmStart,
+//! CONFIG_DB ports, the warm baseline), the dumps (initial, after an overrun,
+//! again after an interrupted one), APPL_DB presence trust, the batch call
+//! protocol of the [engine](crate::engine), writes a database refused and
+//! their retries, the snapshot cadence, the LOGGER poll, backend
+//! maintenance, shutdown, and every timer.
+//!
+//! It is sans-IO in the manner of quinn-proto: inputs are `handle_*(now, …)`
+//! calls, outputs are [`poll_io`](Driver::poll_io) (one request at a time,
+//! each answered before the next), [`poll_event`](Driver::poll_event) (what
+//! to log) and [`poll_timeout`](Driver::poll_timeout) (when to call
+//! [`handle_timeout`](Driver::handle_timeout) next). It reads no clock, does
+//! no I/O and allocates nothing; its size is fixed by its capacities.
+//!
+//! # Driving it
+//!
+//! ```text
+//! loop {
+//!     while let Some(io) = driver.poll_io() { carry it out; answer it }
+//!     while let Some(event) = driver.poll_event() { log it }
+//!     wait for a datagram, a signal or poll_timeout();  now = clock
+//!     handle_datagram(now, …) / handle_overrun(now) … handle_batch_end(now)
+//!     handle_timeout(now)            // on every wake-up: due timers fire
+//! }
+//! ```
+//!
+//! Datagrams already queued form one batch: feed each with
+//! [`handle_datagram`](Driver::handle_datagram) (which says how much it
+//! took; carry out the I/O and feed the rest), then call
+//! [`handle_batch_end`](Driver::handle_batch_end). Timers are absolute
+//! deadlines, so no stream of events can starve periodic work.
+
+mod io;
+
+use core::time::Duration;
+
+use heapless::Deque;
+
+pub use io::{Failure, Io, Keep, Notify, Read, Reply, Signal, SnapshotLoad, WriteResult};
+
+use crate::backend::{BackendStatus, Db};
+use crate::backoff::Backoff;
+use crate::engine::{
+    Action, DEFAULT_BATCH_CAPACITY, DEFAULT_PORT_CAPACITY, Disposition, LinkSync, Phase, StartKind,
+    SwitchType, SyncConfig, SyncError,
+};
+use crate::eoiu::{Eoiu, EoiuDetector};
+use crate::event::{Event, Status, Text};
+use crate::logger::{self, Level, Output};
+use crate::name::{LinkLabel, PortName};
+use crate::netlink::{LinkMessage, Message, messages};
+use crate::presence::PresenceTrust;
+use crate::schema;
+use crate::time::Instant;
+use crate::warm::{self, StatePortReader, WarmStartCheck};
+use crate::writes::{Refused, WriteOp};
+
+/// Events waiting to be polled before the driver takes more input.
+const EVENT_CAPACITY: usize = 64;
+
+/// The driver with the default capacities.
+pub type DefaultDriver = Driver<DEFAULT_PORT_CAPACITY, DEFAULT_BATCH_CAPACITY>;
+
+/// The driver's settings (the daemon's configuration file sets most).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// How long to wait for the end of a dump before going on without it.
+    pub dump_timeout: Duration,
+    /// Least time between two saves of the warm-restart snapshot.
+    pub snapshot_interval: Duration,
+    /// Log output regardless of CONFIG_DB's LOGOUTPUT (`None`: CONFIG_DB decides).
+    pub log_output: Option<Output>,
+    /// How long APPL_DB's "this port exists" is trusted (see [`crate::presence`]).
+    pub presence_trust: Duration,
+    /// How often the backend is maintained (reconnects, kept writes) and its status checked.
+    pub maintain_interval: Duration,
+    /// How often CONFIG_DB's LOGLEVEL is read again.
+    pub logger_poll_interval: Duration,
+    /// First delay before writing refused writes again.
+    pub retry_base: Duration,
+    /// Longest delay between two attempts.
+    pub retry_max: Duration,
+    /// How long shutdown waits for kept writes.
+    pub shutdown_flush: Duration,
+    /// Jitter seed (the pid will do).
+    pub seed: u64,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            dump_timeout: Duration::from_secs(5),
+            snapshot_interval: Duration::from_secs(1),
+            log_output: None,
+            presence_trust: Duration::from_secs(5),
+            maintain_interval: Duration::from_secs(1),
+            logger_poll_interval: Duration::from_secs(5),
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+            shutdown_flush: Duration::from_millis(500),
+            seed: 1,
+        }
+    }
+}
+
+/// When things happened, from the driver's creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Milestones {
+    /// End of the initial dump.
+    pub eoiu: Option<Duration>,
+    /// PortConfigDone decided.
+    pub port_config_done: Option<Duration>,
+    /// PortInitDone decided.
+    pub port_init_done: Option<Duration>,
+}
+
+/// What the driver counted (the engine counts its own: [`Driver::engine`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverCounters {
+    /// Datagrams handed in.
+    pub datagrams: u64,
+    /// Malformed netlink messages skipped.
+    pub malformed: u64,
+    /// Netlink overruns.
+    pub overruns: u64,
+    /// Dumps requested after an overrun or an interrupted or incomplete dump.
+    pub redumps: u64,
+    /// Ports deleted because a dump no longer had them.
+    pub vanished: u64,
+    /// Write batches carried out.
+    pub write_batches: u64,
+    /// Write batches a database refused.
+    pub refused_batches: u64,
+    /// Refused writes that found no room to be kept.
+    pub refused_lost: u64,
+    /// APPL_DB presence reads.
+    pub presence_reads: u64,
+    /// Snapshots saved.
+    pub snapshots: u64,
+}
+
+/// Where the driver is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Start(StartStep),
+    Run,
+    Stop(StopStep),
+    Exit(Result<(), Failure>),
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StartStep {
+    Logger,
+    LoggerDefaults,
+    SwitchType,
+    WarmEnable(usize),
+    RestoreCount,
+    WriteRestoreCount,
+    ConfigKeys,
+    ConfigFields,
+    LoadSnapshot,
+    Baseline,
+    Dump,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopStep {
+    Notify,
+    Flush,
+    Save,
+    Exit,
+}
+
+/// The answer the driver waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaiting {
+    Nothing,
+    Read(ReadFor),
+    Write(WriteFor),
+    Dump,
+    LinkDown { ifindex: u32, name: LinkLabel },
+    SnapshotLoad,
+    SnapshotSave,
+    Maintain,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadFor {
+    Logger,
+    SwitchType,
+    WarmEnable(usize),
+    RestoreCount,
+    ConfigKeys,
+    ConfigFields,
+    Baseline,
+    Presence,
+    Prune,
+    LogLevel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteFor {
+    Startup(&'static str),
+    Decided,
+    Retry,
+}
+
+/// What follows once the engine's actions are drained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterDrain {
+    Nothing,
+    Prune,
+    InitialSyncDone,
+    DumpChecked { complete: bool },
+}
+
+/// Requests that need no answer, handed out before anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direct {
+    Level(Level),
+    Output(Output),
+    Notify(Notify),
+}
+
+/// What start-up learnt, until it is over.
+#[derive(Clone, Copy, Debug)]
+struct Learnt {
+    level: Option<Result<Level, Text>>,
+    output: Option<Option<Output>>,
+    switch_type: SwitchType,
+    warm_enabled: bool,
+    warm: Option<Result<WarmStartCheck, warm::BadRestoreCount>>,
+    /// Warm baseline: the key being read and what was read of it.
+    cursor: usize,
+    reader: StatePortReader,
+    kept: usize,
+}
+
+/// The top-level state machine; see the [module docs](self).
+pub struct Driver<const P: usize, const B: usize> {
+    config: DriverConfig,
+    started: Instant,
+    stage: Stage,
+    awaiting: Awaiting,
+    engine: LinkSync<P, B>,
+    eoiu: EoiuDetector,
+    presence: PresenceTrust<P>,
+    refused: Refused<P>,
+    retry: Backoff,
+    /// Keys of the read in flight.
+    keys: heapless::Vec<PortName, P>,
+    /// Writes being collected, then in flight.
+    ops: heapless::Vec<WriteOp, B>,
+    events: Deque<Event, EVENT_CAPACITY>,
+    direct: Deque<Direct, 4>,
+    learnt: Learnt,
+    level: Level,
+    /// Hash of the last LOGLEVEL value warned about.
+    bad_level_seen: Option<u32>,
+    // Batches and dumps.
+    in_batch: bool,
+    closing: bool,
+    draining: bool,
+    after_drain: AfterDrain,
+    vanished_in_drain: usize,
+    dump_seq: Option<u32>,
+    dump_end: Option<Eoiu>,
+    redump_wanted: bool,
+    overrun: bool,
+    // Timers: absolute deadlines, and work they made due.
+    maintain_at: Instant,
+    logger_at: Instant,
+    retry_at: Option<Instant>,
+    last_save: Instant,
+    stop_deadline: Instant,
+    maintain_due: bool,
+    logger_due: bool,
+    retry_due: bool,
+    snapshot_due: bool,
+    snapshot_dirty: bool,
+    backend: BackendStatus,
+    /// The latest time any input brought.
+    now: Instant,
+    milestones: Milestones,
+    counters: DriverCounters,
+}
+
+impl<const P: usize, const B: usize> Driver<P, B> {
+    /// A driver starting at `now`: its first request reads CONFIG_DB's LOGGER.
+    pub fn new(now: Instant, config: DriverConfig) -> Self {
+        Self {
+            config,
+            started: now,
+            stage: Stage::Start(StartStep::Logger),
+            awaiting: Awaiting::Nothing,
+            engine: LinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch }),
+            eoiu: EoiuDetector::new(),
+            presence: PresenceTrust::new(config.presence_trust),
+            refused: Refused::new(),
+            retry: Backoff::new(config.retry_base, config.retry_max, config.seed),
+            keys: heapless::Vec::new(),
+            ops: heapless::Vec::new(),
+            events: Deque::new(),
+            direct: Deque::new(),
+            learnt: Learnt {
+                level: None,
+                output: None,
+                switch_type: SwitchType::Switch,
+                warm_enabled: false,
+                warm: None,
+                cursor: 0,
+                reader: StatePortReader::default(),
+                kept: 0,
+            },
+            level: Level::Notice,
+            bad_level_seen: None,
+            in_batch: false,
+            closing: false,
+            draining: false,
+            after_drain: AfterDrain::Nothing,
+            vanished_in_drain: 0,
+            dump_seq: None,
+            dump_end: None,
+            redump_wanted: false,
+            overrun: false,
+            maintain_at: now.saturating_add(config.maintain_interval),
+            logger_at: now.saturating_add(config.logger_poll_interval),
+            retry_at: None,
+            last_save: now,
+            stop_deadline: now,
+            maintain_due: false,
+            logger_due: false,
+            retry_due: false,
+            snapshot_due: false,
+            snapshot_dirty: false,
+            backend: BackendStatus::Connected,
+            now,
+            milestones: Milestones::default(),
+            counters: DriverCounters::default(),
+        }
+    }
+
+    /// The engine (for its counters, its record of published ports, tests).
+    pub fn engine(&self) -> &LinkSync<P, B> {
+        &self.engine
+    }
+
+    /// What the driver counted.
+    pub const fn counters(&self) -> &DriverCounters {
+        &self.counters
+    }
+
+    /// When things happened.
+    pub const fn milestones(&self) -> &Milestones {
+        &self.milestones
+    }
+
+    /// The log level in force.
+    pub const fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Whether the driver has handed out [`Io::Exit`].
+    pub fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Whether it takes datagrams now: start-up is over, nothing is awaited
+    /// and no event waits to be polled.
+    pub fn takes_input(&self) -> bool {
+        self.stage == Stage::Run
+            && self.awaiting == Awaiting::Nothing
+            && !self.events.is_full()
+            && !self.closing
+    }
+
+    /// Writes refused and kept for a later attempt.
+    pub fn refused_writes(&self) -> usize {
+        self.refused.len()
+    }
+
+    fn since_start(&self, now: Instant) -> Duration {
+        now.saturating_since(self.started)
+    }
+
+    fn emit(&mut self, event: Event) {
+        if event.level() <= self.level {
+            // Callers stop taking input while the queue is full, so this
+            // has room; a full queue would lose a line, never state.
+            let _ = self.events.push_back(event);
+        }
+    }
+
+    /// The next line to log.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.stage {
+            Stage::Run => {}
+            Stage::Stop(StopStep::Flush) => return Some(self.stop_deadline),
+            _ => return None,
+        }
+        let mut at = self.maintain_at.min(self.logger_at);
+        if let Some(t) = self.eoiu.poll_timeout() {
+            at = at.min(t);
+        }
+        if let Some(t) = self.retry_at {
+            at = at.min(t);
+        }
+        if let Some(t) = self.snapshot_at() {
+            at = at.min(t);
+        }
+        Some(at)
+    }
+
+    fn snapshot_at(&self) -> Option<Instant> {
+        (self.snapshot_dirty && self.engine.phase() == Phase::Running)
+            .then(|| self.last_save.saturating_add(self.config.snapshot_interval))
+    }
+
+    /// Time has come to `now`: whatever is due becomes work. Call it on every
+    /// wake-up (it does nothing when nothing is due).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if self.stage != Stage::Run {
+            return;
+        }
+        if let Some(end) = self.eoiu.handle_timeout(now) {
+            self.dump_ended(end);
+        }
+        if now >= self.maintain_at {
+            self.maintain_due = true;
+            self.maintain_at = now.saturating_add(self.config.maintain_interval);
+        }
+        if now >= self.logger_at {
+            self.logger_due = true;
+            self.logger_at = now.saturating_add(self.config.logger_poll_interval);
+        }
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.retry_at = None;
+            self.retry_due = true;
+        }
+        if self.snapshot_at().is_some_and(|t| now >= t) {
+            self.snapshot_due = true;
+        }
+    }
+
+    /// A signal arrived.
+    pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
+        self.now = self.now.max(now);
+        match signal {
+            Signal::Terminate => {
+                if matches!(self.stage, Stage::Stop(_) | Stage::Done) {
+                    return;
+                }
+                self.emit(Event::Stopping);
+                self.stop_deadline = now.saturating_add(self.config.shutdown_flush);
+                self.stage = Stage::Stop(StopStep::Notify);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Feeds one datagram of rtnetlink messages (or the rest of one).
+    /// Returns how many bytes it took: less than all when the batch or the
+    /// event queue filled up; carry out [`poll_io`](Self::poll_io), drain
+    /// [`poll_event`](Self::poll_event), and feed the rest.
+    #[must_use]
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        self.now = self.now.max(now);
+        if !self.takes_input() {
+            return 0;
+        }
+        self.counters.datagrams += 1;
+        self.in_batch = true;
+        let mut parsed = messages(bytes);
+        loop {
+            let at = parsed.position();
+            if self.events.len() + 2 > EVENT_CAPACITY {
+                return at;
+            }
+            let Some(message) = parsed.next() else { return bytes.len() };
+            match message {
+                Ok(message) => {
+                    if !self.handle_message(now, &message) {
+                        return at;
+                    }
+                }
+                Err(e) => {
+                    self.counters.malformed += 1;
+                    self.emit(Event::Malformed(e));
+                }
+            }
+        }
+    }
+
+    /// One parsed message; `false` when the batch is full and it was not taken.
+    fn handle_message(&mut self, _now: Instant, message: &Message<'_>) -> bool {
+        if let Message::Link(link) = message {
+            match self.engine.handle_link(link) {
+                Ok(d) => self.note(link, d),
+                Err(SyncError::BatchFull) => {
+                    self.closing = true;
+                    return false;
+                }
+                Err(SyncError::StaleTableFull) => self.emit(Event::StaleTableFull { ifindex: link.index }),
+                Err(e) => self.emit(Event::Engine(e)),
+            }
+        }
+        if let Some(end) = self.eoiu.observe(message) {
+            self.dump_end = Some(end);
+            self.dump_seq = None;
+        }
+        if let Message::Error { header, errno } = message {
+            if *errno != 0 && Some(header.seq) != self.dump_seq {
+                self.emit(Event::NetlinkError { errno: *errno, seq: header.seq });
+            }
+        }
+        true
+    }
+
+    fn note(&mut self, link: &LinkMessage<'_>, disposition: Disposition) {
+        let label = || LinkLabel::new(link.name.unwrap_or_default());
+        let event = match disposition {
+            Disposition::Queued(name) => Event::Link {
+                op: link.op,
+                name,
+                ifindex: link.index,
+                flags: link.flags,
+                mtu: link.mtu.unwrap_or(0),
+                master: link.master.unwrap_or(0),
+            },
+            Disposition::MarkedStale { ifindex } => Event::StaleLink { name: label(), ifindex },
+            Disposition::Rejected(error) => Event::Rejected { name: label(), ifindex: link.index, error },
+            Disposition::Ignored(reason) => Event::Ignored { name: label(), ifindex: link.index, reason },
+        };
+        self.emit(event);
+    }
+
+    /// The kernel dropped notifications: everything is dumped again.
+    pub fn handle_overrun(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.counters.overruns += 1;
+        self.emit(Event::Overrun);
+        self.overrun = true;
+        self.in_batch = true;
+    }
+
+    /// No more datagrams are queued: the batch is committed.
+    pub fn handle_batch_end(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if !self.in_batch {
+            return;
+        }
+        self.in_batch = false;
+        self.closing = true;
+        // After an overrun everything is dumped again (after the dump in
+        // flight, if any: its replies may predate the loss).
+        if core::mem::take(&mut self.overrun) {
+            self.redump_wanted = true;
+        }
+    }
+
+    /// Part of the answer to the [`Io::Read`] handed out.
+    pub fn handle_reply(&mut self, now: Instant, reply: Reply<'_>) {
+        self.now = self.now.max(now);
+        let Awaiting::Read(purpose) = self.awaiting else { return };
+        let end = matches!(reply, Reply::Done | Reply::Failed);
+        let failed = reply == Reply::Failed;
+        match purpose {
+            ReadFor::Logger => self.logger_reply(reply),
+            ReadFor::SwitchType => {
+                if let Reply::Value(v) = reply {
+                    if v == schema::SWITCH_TYPE_DPU.as_bytes() {
+                        self.learnt.switch_type = SwitchType::Dpu;
+                    }
+                }
+            }
+            ReadFor::WarmEnable(_) => {
+                if let Reply::Value(v) = reply {
+                    self.learnt.warm_enabled |= warm::enables(Some(v));
+                }
+            }
+            ReadFor::RestoreCount => {
+                if let Reply::Value(v) = reply {
+                    self.learnt.warm = Some(warm::check(true, Some(v)));
+                }
+            }
+            ReadFor::ConfigKeys => {
+                if let Reply::Key(key) = reply {
+                    if let Err(error) = self.engine.add_config_port(key) {
+                        self.emit(Event::ConfigPortSkipped { key: Text::new(key), error });
+                    }
+                }
+            }
+            ReadFor::ConfigFields => {}
+            ReadFor::Baseline => self.baseline_reply(reply),
+            ReadFor::Presence => {
+                if let Reply::Flag { index, present } = reply {
+                    if let Some(name) = self.keys.get(index) {
+                        self.presence.answer(*name, present, now);
+                    }
+                }
+            }
+            ReadFor::Prune => {
+                if let Reply::Flag { index, present } = reply {
+                    if let Some(name) = self.keys.get(index).copied() {
+                        if let Err(e) = self.engine.prune(&name, present) {
+                            self.emit(Event::Engine(e));
+                        }
+                    }
+                }
+            }
+            ReadFor::LogLevel => {
+                if let Reply::Value(v) = reply {
+                    self.apply_level(v);
+                }
+            }
+        }
+        if end {
+            self.awaiting = Awaiting::Nothing;
+            self.read_ended(now, purpose, failed);
+        }
+    }
+
+    fn logger_reply(&mut self, reply: Reply<'_>) {
+        if let Reply::Field { field, value, .. } = reply {
+            if field == logger::LOGLEVEL_FIELD.as_bytes() {
+                self.learnt.level = Some(Level::parse(value).ok_or(Text::new(value)));
+            } else if field == logger::LOGOUTPUT_FIELD.as_bytes() {
+                self.learnt.output = Some(Output::parse(value));
+            }
+        }
+    }
+
+    fn apply_level(&mut self, value: &[u8]) {
+        match Level::parse(value) {
+            Some(new) => {
+                self.bad_level_seen = None;
+                if new != self.level {
+                    let old = self.level;
+                    self.level = new;
+                    let _ = self.direct.push_back(Direct::Level(new));
+                    // Said at NOTICE whatever the new level.
+                    let _ = self.events.push_back(Event::LogLevelChanged { old, new });
+                }
+            }
+            None => {
+                let hash = fnv(value);
+                if self.bad_level_seen != Some(hash) {
+                    self.bad_level_seen = Some(hash);
+                    self.emit(Event::BadLogLevel { value: Text::new(value), kept: self.level });
+                }
+            }
+        }
+    }
+
+    fn baseline_reply(&mut self, reply: Reply<'_>) {
+        match reply {
+            Reply::Field { index, field, value } => {
+                if index < self.learnt.cursor {
+                    return;
+                }
+                while self.learnt.cursor < index {
+                    self.finish_baseline_key();
+                }
+                self.learnt.reader.field(field, value);
+            }
+            Reply::Done => {
+                while self.learnt.cursor < self.keys.len() {
+                    self.finish_baseline_key();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The key at the cursor has been read: its STATE_DB state becomes its baseline.
+    fn finish_baseline_key(&mut self) {
+        let reader = core::mem::take(&mut self.learnt.reader);
+        let Some(name) = self.keys.get(self.learnt.cursor).copied() else { return };
+        self.learnt.cursor += 1;
+        let held = self.engine.restored_state(&name).and_then(|s| reader.state(s.ifindex));
+        self.learnt.kept += usize::from(held.is_some());
+        if let Err(e) = self.engine.rebase(&name, held) {
+            self.emit(Event::Engine(e));
+        }
+    }
+
+    fn read_ended(&mut self, now: Instant, purpose: ReadFor, failed: bool) {
+        let start_failed =
+            |this: &mut Self, what: &'static str| this.exit(Err(Failure::StartupRead { what }));
+        match purpose {
+            ReadFor::Logger if failed => start_failed(self, "CONFIG_DB LOGGER"),
+            ReadFor::Logger => self.logger_read(),
+            ReadFor::SwitchType if failed => start_failed(self, "CONFIG_DB DEVICE_METADATA"),
+            ReadFor::SwitchType => self.stage = Stage::Start(StartStep::WarmEnable(0)),
+            ReadFor::WarmEnable(_) | ReadFor::RestoreCount if failed => {
+                start_failed(self, "STATE_DB warm-restart keys")
+            }
+            ReadFor::WarmEnable(i) if i + 1 < warm::ENABLE_KEYS.len() => {
+                self.stage = Stage::Start(StartStep::WarmEnable(i + 1))
+            }
+            ReadFor::WarmEnable(_) => {
+                self.stage = Stage::Start(if self.learnt.warm_enabled {
+                    StartStep::RestoreCount
+                } else {
+                    self.learnt.warm = Some(warm::check(false, None));
+                    StartStep::WriteRestoreCount
+                })
+            }
+            ReadFor::RestoreCount => {
+                if self.learnt.warm.is_none() {
+                    self.learnt.warm = Some(warm::check(true, None));
+                }
+                self.stage = Stage::Start(StartStep::WriteRestoreCount);
+            }
+            ReadFor::ConfigKeys if failed => start_failed(self, "CONFIG_DB PORT"),
+            ReadFor::ConfigKeys => {
+                let count = self.engine.configured_ports();
+                self.emit(if count == 0 { Event::NoConfigPorts } else { Event::ConfigPorts { count } });
+                self.stage = Stage::Start(StartStep::ConfigFields);
+            }
+            ReadFor::ConfigFields if failed => start_failed(self, "CONFIG_DB PORT"),
+            ReadFor::ConfigFields => self.stage = Stage::Start(StartStep::LoadSnapshot),
+            ReadFor::Baseline if failed => start_failed(self, "STATE_DB PORT_TABLE"),
+            ReadFor::Baseline => {
+                let kept = self.learnt.kept;
+                self.emit(Event::WarmBaseline { kept, rewritten: self.keys.len() - kept });
+                self.stage = Stage::Start(StartStep::Dump);
+            }
+            ReadFor::Presence => {
+                if failed {
+                    self.emit(Event::PresenceUnknown);
+                }
+                let presence = &self.presence;
+                if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
+                    self.emit(Event::Engine(e));
+                }
+                self.commit(now);
+            }
+            ReadFor::Prune => {
+                if failed {
+                    self.emit(Event::PruneSkipped);
+                }
+                self.end_prune();
+            }
+            ReadFor::LogLevel => {}
+        }
+    }
+
+    fn logger_read(&mut self) {
+        let missing_level = self.learnt.level.is_none();
+        let missing_output = self.learnt.output.is_none();
+        if missing_level {
+            let _ = self.ops.push(WriteOp::LoggerDefault { level: true });
+        }
+        if missing_output {
+            let _ = self.ops.push(WriteOp::LoggerDefault { level: false });
+        }
+        match self.learnt.level {
+            Some(Ok(level)) => self.set_level(level),
+            Some(Err(value)) => self.emit(Event::BadLogLevel { value, kept: self.level }),
+            None => {}
+        }
+        let output = self.config.log_output.or(self.learnt.output.flatten()).unwrap_or(Output::Syslog);
+        let _ = self.direct.push_back(Direct::Output(output));
+        self.stage =
+            Stage::Start(if self.ops.is_empty() { StartStep::SwitchType } else { StartStep::LoggerDefaults });
+    }
+
+    fn set_level(&mut self, level: Level) {
+        if level != self.level {
+            let old = self.level;
+            self.level = level;
+            let _ = self.direct.push_back(Direct::Level(level));
+            let _ = self.events.push_back(Event::LogLevelChanged { old, new: level });
+        }
+    }
+
+    /// How the [`Io::Write`] handed out went.
+    pub fn handle_write(&mut self, now: Instant, result: WriteResult) {
+        self.now = self.now.max(now);
+        let Awaiting::Write(purpose) = self.awaiting else { return };
+        self.awaiting = Awaiting::Nothing;
+        if let WriteFor::Startup(what) = purpose {
+            self.ops.clear();
+            if result == WriteResult::Refused {
+                self.exit(Err(Failure::StartupWrite { what }));
+                return;
+            }
+            self.stage = match self.stage {
+                Stage::Start(StartStep::LoggerDefaults) => Stage::Start(StartStep::SwitchType),
+                Stage::Start(StartStep::WriteRestoreCount) => Stage::Start(StartStep::ConfigKeys),
+                other => other,
+            };
+            if self.stage == Stage::Start(StartStep::ConfigKeys) {
+                if let Some(Ok(check)) = self.learnt.warm {
+                    if check.fell_back_to_cold {
+                        self.emit(Event::WarmFellBackToCold);
+                    }
+                    self.emit(Event::Starting {
+                        start: check.start,
+                        switch_type: self.learnt.switch_type,
+                        restore_count: check.restore_count,
+                    });
+                }
+            }
+            return;
+        }
+        match result {
+            WriteResult::Done => {
+                self.counters.write_batches += 1;
+                if purpose == WriteFor::Retry {
+                    self.retry.reset();
+                    if self.refused.is_empty() {
+                        self.emit(Event::RefusedWritesDone);
+                    } else {
+                        self.retry_due = true;
+                    }
+                }
+            }
+            WriteResult::Refused => {
+                self.counters.refused_batches += 1;
+                let mut dropped = 0;
+                for op in self.ops.iter() {
+                    if self.refused.keep(op).is_err() {
+                        dropped += 1;
+                    }
+                }
+                self.counters.refused_lost += dropped as u64;
+                self.emit(Event::WritesRefused { kept: self.refused.len(), dropped });
+                if self.retry_at.is_none() {
+                    self.retry_at = Some(now.saturating_add(self.retry.next_delay()));
+                }
+                self.retry_due = false;
+            }
+        }
+        self.ops.clear();
+    }
+
+    /// The dump asked for with [`Io::RequestDump`] went out with sequence
+    /// number `seq` (or could not be asked for: `None`).
+    pub fn handle_dump_requested(&mut self, now: Instant, seq: Option<u32>) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::Dump {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        let Some(seq) = seq else {
+            self.exit(Err(Failure::DumpRequest));
+            return;
+        };
+        self.dump_seq = Some(seq);
+        self.engine.dump_started(seq);
+        self.eoiu.start(now, seq, self.config.dump_timeout);
+        if self.stage == Stage::Start(StartStep::Dump) {
+            self.stage = Stage::Run;
+        }
+    }
+
+    /// The link of [`Io::BringLinkDown`] is down (`true`) or could not be
+    /// brought down (`false`; the caller logs why).
+    pub fn handle_link_down(&mut self, now: Instant, done: bool) {
+        self.now = self.now.max(now);
+        let Awaiting::LinkDown { ifindex, name } = self.awaiting else { return };
+        self.awaiting = Awaiting::Nothing;
+        self.emit(if done {
+            Event::BroughtDown { name, ifindex }
+        } else {
+            Event::BringDownFailed { name, ifindex }
+        });
+    }
+
+    /// The answer to [`Io::LoadSnapshot`].
+    pub fn handle_snapshot(&mut self, now: Instant, load: SnapshotLoad<'_, P>) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::SnapshotLoad {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        self.stage = Stage::Start(StartStep::Dump);
+        let snapshot = match load {
+            SnapshotLoad::Missing => return self.emit(Event::NoSnapshot { unusable: false }),
+            SnapshotLoad::Unusable => return self.emit(Event::NoSnapshot { unusable: true }),
+            SnapshotLoad::Loaded(s) => s,
+        };
+        if let Err(e) = self.engine.restore(snapshot) {
+            return self.emit(Event::Engine(e));
+        }
+        self.keys.clear();
+        for port in &snapshot.ports {
+            let _ = self.keys.push(port.name);
+        }
+        self.stage = Stage::Start(StartStep::Baseline);
+    }
+
+    /// The answer to [`Io::SaveSnapshot`]: bytes written, or `None` if it
+    /// failed (the caller logs why).
+    pub fn handle_snapshot_saved(&mut self, now: Instant, bytes: Option<usize>) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::SnapshotSave {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        self.last_save = now;
+        if let Some(bytes) = bytes {
+            self.counters.snapshots += 1;
+            self.snapshot_dirty = false;
+            self.emit(Event::SnapshotSaved { ports: self.engine.published().count(), bytes });
+        }
+        if self.stage == Stage::Stop(StopStep::Save) {
+            self.stage = Stage::Stop(StopStep::Exit);
+        }
+    }
+
+    /// The answer to [`Io::Maintain`].
+    pub fn handle_backend_status(&mut self, now: Instant, status: BackendStatus) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::Maintain {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        if self.stage == Stage::Stop(StopStep::Flush) {
+            self.stage = Stage::Stop(StopStep::Save);
+        }
+        if io::degraded(status).is_some() != io::degraded(self.backend).is_some() {
+            self.emit(match status {
+                BackendStatus::Connected => Event::BackendConnected,
+                BackendStatus::Degraded { pending } => Event::BackendDegraded { pending },
+            });
+        }
+        self.backend = status;
+    }
+
+    // --------------------------------------------------------------- output
+
+    fn exit(&mut self, result: Result<(), Failure>) {
+        self.stage = Stage::Exit(result);
+    }
+
+    /// The next request. Until it is answered (see each [`Io`]), this returns
+    /// `None`; it also returns `None` when there is nothing to do until more
+    /// input or [`poll_timeout`](Self::poll_timeout), and while events wait
+    /// to be polled: drain [`poll_event`](Self::poll_event) and ask again.
+    #[must_use]
+    pub fn poll_io(&mut self) -> Option<Io<'_, P, B>> {
+        loop {
+            if let Some(direct) = self.direct.pop_front() {
+                return Some(match direct {
+                    Direct::Level(level) => Io::SetLogLevel(level),
+                    Direct::Output(output) => Io::SetLogOutput(output),
+                    Direct::Notify(notify) => Io::Notify(notify),
+                });
+            }
+            if self.awaiting != Awaiting::Nothing || self.events.len() + 8 > EVENT_CAPACITY {
+                return None;
+            }
+            let step = match self.stage {
+                Stage::Start(step) => self.next_start(step),
+                Stage::Run => self.next_run(),
+                Stage::Stop(step) => self.next_stop(step),
+                Stage::Exit(result) => {
+                    self.stage = Stage::Done;
+                    return Some(Io::Exit(result));
+                }
+                Stage::Done => Step::Idle,
+            };
+            match step {
+                Step::Idle => return None,
+                Step::Again => continue,
+                Step::Ask(request) => return Some(self.request(request)),
+            }
+        }
+    }
+
+    /// The view of a request whose answer is now awaited.
+    fn request(&mut self, request: Request) -> Io<'_, P, B> {
+        self.awaiting = match request {
+            Request::Read(purpose) => Awaiting::Read(purpose),
+            Request::Write(purpose) => Awaiting::Write(purpose),
+            Request::Dump => Awaiting::Dump,
+            Request::LinkDown { ifindex, name } => Awaiting::LinkDown { ifindex, name },
+            Request::LoadSnapshot => Awaiting::SnapshotLoad,
+            Request::SaveSnapshot => Awaiting::SnapshotSave,
+            Request::Maintain(_) => Awaiting::Maintain,
+        };
+        match request {
+            Request::Read(purpose) => Io::Read(self.read_of(purpose)),
+            Request::Write(_) => Io::Write(&self.ops),
+            Request::Dump => Io::RequestDump,
+            Request::LinkDown { ifindex, name } => Io::BringLinkDown { ifindex, name },
+            Request::LoadSnapshot => Io::LoadSnapshot,
+            Request::SaveSnapshot => Io::SaveSnapshot(&self.engine),
+            Request::Maintain(deadline) => Io::Maintain { deadline },
+        }
+    }
+
+    fn read_of(&self, purpose: ReadFor) -> Read<'_> {
+        let keys = &self.keys;
+        match purpose {
+            ReadFor::Logger => Read::Hash { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP },
+            ReadFor::SwitchType => Read::Field {
+                db: Db::Config,
+                table: schema::CONFIG_DEVICE_METADATA_TABLE,
+                key: schema::CONFIG_DEVICE_METADATA_KEY,
+                field: schema::SWITCH_TYPE_FIELD,
+            },
+            ReadFor::WarmEnable(i) => Read::Field {
+                db: Db::State,
+                table: warm::WARM_RESTART_ENABLE_TABLE,
+                key: warm::ENABLE_KEYS[i.min(warm::ENABLE_KEYS.len() - 1)],
+                field: warm::ENABLE_FIELD,
+            },
+            ReadFor::RestoreCount => Read::Field {
+                db: Db::State,
+                table: warm::WARM_RESTART_TABLE,
+                key: schema::APP,
+                field: warm::RESTORE_COUNT_FIELD,
+            },
+            ReadFor::ConfigKeys => Read::Keys { db: Db::Config, table: schema::CONFIG_PORT_TABLE },
+            ReadFor::ConfigFields => Read::Hashes {
+                db: Db::Config,
+                table: schema::CONFIG_PORT_TABLE,
+                keys,
+                keep: Keep::ConfigPortFields,
+            },
+            ReadFor::Baseline => {
+                Read::Hashes { db: Db::State, table: schema::STATE_PORT_TABLE, keys, keep: Keep::Nothing }
+            }
+            ReadFor::Presence => Read::Exists { db: Db::Appl, table: schema::APP_PORT_TABLE, keys },
+            ReadFor::Prune => Read::HasField {
+                db: Db::Appl,
+                table: schema::APP_PORT_TABLE,
+                keys,
+                field: schema::ADMIN_STATUS_FIELD,
+            },
+            ReadFor::LogLevel => Read::Field {
+                db: Db::Config,
+                table: logger::LOGGER_TABLE,
+                key: schema::APP,
+                field: logger::LOGLEVEL_FIELD,
+            },
+        }
+    }
+
+    fn next_start(&mut self, step: StartStep) -> Step {
+        match step {
+            StartStep::Logger => Step::Ask(Request::Read(ReadFor::Logger)),
+            StartStep::LoggerDefaults => Step::Ask(Request::Write(WriteFor::Startup("CONFIG_DB LOGGER"))),
+            StartStep::SwitchType => Step::Ask(Request::Read(ReadFor::SwitchType)),
+            StartStep::WarmEnable(i) => Step::Ask(Request::Read(ReadFor::WarmEnable(i))),
+            StartStep::RestoreCount => Step::Ask(Request::Read(ReadFor::RestoreCount)),
+            StartStep::WriteRestoreCount => match self.learnt.warm {
+                Some(Ok(check)) => {
+                    self.engine = LinkSync::new(SyncConfig {
+                        start: check.start,
+                        switch_type: self.learnt.switch_type,
+                    });
+                    self.ops.clear();
+                    let _ = self.ops.push(WriteOp::RestoreCount { count: check.restore_count });
+                    Step::Ask(Request::Write(WriteFor::Startup("STATE_DB WARM_RESTART_TABLE")))
+                }
+                Some(Err(_)) | None => {
+                    self.exit(Err(Failure::BadRestoreCount));
+                    Step::Again
+                }
+            },
+            StartStep::ConfigKeys => Step::Ask(Request::Read(ReadFor::ConfigKeys)),
+            StartStep::ConfigFields => {
+                self.keys.clear();
+                for name in self.engine.config_ports() {
+                    let _ = self.keys.push(*name);
+                }
+                if self.keys.is_empty() {
+                    self.stage = Stage::Start(StartStep::LoadSnapshot);
+                    return Step::Again;
+                }
+                Step::Ask(Request::Read(ReadFor::ConfigFields))
+            }
+            StartStep::LoadSnapshot => {
+                if self.engine.config().start == StartKind::Warm {
+                    Step::Ask(Request::LoadSnapshot)
+                } else {
+                    self.stage = Stage::Start(StartStep::Dump);
+                    Step::Again
+                }
+            }
+            StartStep::Baseline => {
+                self.learnt.cursor = 0;
+                self.learnt.kept = 0;
+                self.learnt.reader = StatePortReader::default();
+                if self.keys.is_empty() {
+                    self.stage = Stage::Start(StartStep::Dump);
+                    return Step::Again;
+                }
+                Step::Ask(Request::Read(ReadFor::Baseline))
+            }
+            StartStep::Dump => {
+                if let Err(e) = self.engine.begin_initial_dump() {
+                    self.emit(Event::Engine(e));
+                }
+                Step::Ask(Request::Dump)
+            }
+        }
+    }
+
+    fn next_stop(&mut self, step: StopStep) -> Step {
+        match step {
+            StopStep::Notify => {
+                let _ = self.direct.push_back(Direct::Notify(Notify::Stopping));
+                self.stage = Stage::Stop(StopStep::Flush);
+                Step::Again
+            }
+            StopStep::Flush => Step::Ask(Request::Maintain(Some(self.stop_deadline))),
+            StopStep::Save => Step::Ask(Request::SaveSnapshot),
+            StopStep::Exit => {
+                self.exit(Ok(()));
+                Step::Again
+            }
+        }
+    }
+
+    /// One decision of normal operation, in priority order.
+    fn next_run(&mut self) -> Step {
+        // Collected writes go out when full, or when nothing more joins them.
+        if self.ops.is_full() || (!self.draining && !self.ops.is_empty()) {
+            return Step::Ask(Request::Write(WriteFor::Decided));
+        }
+        if self.draining {
+            return self.drain_one();
+        }
+        if self.after_drain != AfterDrain::Nothing {
+            return self.after_drained();
+        }
+        if self.closing {
+            return self.close_batch();
+        }
+        if self.in_batch {
+            return Step::Idle;
+        }
+        if let Some(end) = self.dump_end {
+            if !self.engine_batch_empty() {
+                self.closing = true;
+                return Step::Again;
+            }
+            self.dump_end = None;
+            return self.act_on_dump_end(end);
+        }
+        if self.redump_wanted && self.dump_seq.is_none() {
+            self.redump_wanted = false;
+            self.counters.redumps += 1;
+            return Step::Ask(Request::Dump);
+        }
+        if self.retry_due && !self.refused.is_empty() {
+            self.retry_due = false;
+            let engine = &self.engine;
+            self.refused.take_into(&mut self.ops, |name| engine.published_state(name));
+            return Step::Ask(Request::Write(WriteFor::Retry));
+        }
+        if core::mem::take(&mut self.maintain_due) {
+            return Step::Ask(Request::Maintain(None));
+        }
+        if core::mem::take(&mut self.logger_due) {
+            return Step::Ask(Request::Read(ReadFor::LogLevel));
+        }
+        if core::mem::take(&mut self.snapshot_due) && self.snapshot_at().is_some() {
+            return Step::Ask(Request::SaveSnapshot);
+        }
+        Step::Idle
+    }
+
+    fn engine_batch_empty(&self) -> bool {
+        self.engine.batch_len() == 0
+    }
+
+    /// Asks APPL_DB about the batch's ports whose presence is not trusted,
+    /// or commits the batch at once when every answer is known.
+    fn close_batch(&mut self) -> Step {
+        self.keys.clear();
+        let now = self.now;
+        for name in self.engine.pending_presence() {
+            if self.presence.must_ask(name, now) && self.keys.push(*name).is_err() {
+                break;
+            }
+        }
+        if !self.keys.is_empty() {
+            self.counters.presence_reads += 1;
+            return Step::Ask(Request::Read(ReadFor::Presence));
+        }
+        let presence = &self.presence;
+        if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
+            self.emit(Event::Engine(e));
+        }
+        self.commit(now);
+        Step::Again
+    }
+
+    fn commit(&mut self, _now: Instant) {
+        self.closing = false;
+        match self.engine.commit_batch() {
+            Ok(()) => self.draining = true,
+            Err(e) => self.emit(Event::Engine(e)),
+        }
+    }
+
+    /// One action of the engine's outbox.
+    fn drain_one(&mut self) -> Step {
+        let Some(action) = self.engine.poll_action() else {
+            self.draining = false;
+            return Step::Again;
+        };
+        let now = self.now;
+        match action {
+            Action::BringLinkDown { ifindex, name } => return Step::Ask(Request::LinkDown { ifindex, name }),
+            Action::ProduceAppPort { name } => self.collect(WriteOp::ProduceConfigPort { name }),
+            Action::PortConfigDone { count } => {
+                self.milestones.port_config_done = Some(self.since_start(now));
+                self.emit(Event::PortConfigDone { count });
+                self.collect(WriteOp::PortConfigDone { count });
+            }
+            Action::SetStatePort { name, state } => {
+                self.snapshot_dirty = true;
+                self.collect(WriteOp::SetStatePort { name, state });
+            }
+            Action::DelStatePort { name } => {
+                self.snapshot_dirty = true;
+                self.presence.forget(&name);
+                if self.after_drain != AfterDrain::Nothing {
+                    self.vanished_in_drain += 1;
+                    self.counters.vanished += 1;
+                    self.emit(Event::Vanished(name));
+                }
+                self.collect(WriteOp::DelStatePort { name });
+            }
+            Action::PortNotInAppDb { name } => self.emit(Event::PortNotInAppDb(name)),
+            Action::PortInitDone => {
+                self.snapshot_dirty = true;
+                let after = self.since_start(now);
+                self.milestones.port_init_done = Some(after);
+                self.emit(Event::PortInitDone { after });
+                self.collect(WriteOp::PortInitDone);
+            }
+        }
+        Step::Again
+    }
+
+    /// A decided write joins the batch, or queues behind an earlier refused
+    /// one of the producer table (orchagent relies on their order).
+    fn collect(&mut self, op: WriteOp) {
+        if op.is_produce() && self.refused.has_produce() {
+            if self.refused.keep(&op).is_err() {
+                self.counters.refused_lost += 1;
+            }
+            return;
+        }
+        // next_run writes the batch out before it is full.
+        let _ = self.ops.push(op);
+    }
+
+    fn after_drained(&mut self) -> Step {
+        let now = self.now;
+        match core::mem::replace(&mut self.after_drain, AfterDrain::Nothing) {
+            AfterDrain::Nothing => {}
+            AfterDrain::Prune => {
+                self.keys.clear();
+                for name in self.engine.prune_candidates() {
+                    let _ = self.keys.push(*name);
+                }
+                if !self.keys.is_empty() {
+                    return Step::Ask(Request::Read(ReadFor::Prune));
+                }
+                self.end_prune();
+            }
+            AfterDrain::InitialSyncDone => {
+                let awaiting = self.engine.awaiting_ports().count();
+                self.emit(Event::InitialSyncDone { after: self.since_start(now), awaiting });
+                let _ = self
+                    .direct
+                    .push_back(Direct::Notify(Notify::Ready(Status::InitialSyncDone { awaiting })));
+            }
+            AfterDrain::DumpChecked { complete } => {
+                if complete {
+                    self.emit(Event::DumpComplete { vanished: self.vanished_in_drain });
+                } else {
+                    self.redump_wanted = true;
+                }
+            }
+        }
+        Step::Again
+    }
+
+    fn end_prune(&mut self) {
+        match self.engine.end_prune() {
+            Ok(()) => {
+                self.draining = true;
+                self.after_drain = AfterDrain::InitialSyncDone;
+            }
+            Err(e) => self.emit(Event::Engine(e)),
+        }
+    }
+
+    fn dump_ended(&mut self, end: Eoiu) {
+        self.dump_end = Some(end);
+        self.dump_seq = None;
+    }
+
+    fn act_on_dump_end(&mut self, end: Eoiu) -> Step {
+        match end {
+            Eoiu::Interrupted => {
+                self.emit(Event::DumpInterrupted);
+                self.redump_wanted = true;
+                return Step::Again;
+            }
+            Eoiu::Complete => {}
+            Eoiu::Failed { errno } => self.emit(Event::DumpFailed { errno }),
+            Eoiu::TimedOut => self.emit(Event::DumpTimedOut { after: self.config.dump_timeout }),
+        }
+        let complete = end == Eoiu::Complete;
+        self.vanished_in_drain = 0;
+        if self.engine.phase() == Phase::InitialDump {
+            self.milestones.eoiu = Some(self.since_start(self.now));
+            match self.engine.end_initial_dump(complete) {
+                Ok(()) => {
+                    self.draining = true;
+                    self.after_drain = if self.engine.phase() == Phase::Pruning {
+                        AfterDrain::Prune
+                    } else {
+                        AfterDrain::InitialSyncDone
+                    };
+                }
+                Err(e) => self.emit(Event::Engine(e)),
+            }
+        } else {
+            match self.engine.dump_ended(complete) {
+                Ok(()) => {
+                    self.draining = true;
+                    self.after_drain = AfterDrain::DumpChecked { complete };
+                }
+                Err(e) => self.emit(Event::Engine(e)),
+            }
+        }
+        Step::Again
+    }
+}
+
+/// What [`Driver::poll_io`] does next.
+enum Step {
+    Idle,
+    Again,
+    Ask(Request),
+}
+
+/// A request, before it is shown as an [`Io`].
+#[derive(Clone, Copy, Debug)]
+enum Request {
+    Read(ReadFor),
+    Write(WriteFor),
+    Dump,
+    LinkDown { ifindex: u32, name: LinkLabel },
+    LoadSnapshot,
+    SaveSnapshot,
+    Maintain(Option<Instant>),
+}
+
+/// FNV-1a, to notice a changed value without keeping it.
+fn fnv(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}

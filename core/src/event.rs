@@ -1,0 +1,409 @@
+//! What the driver tells the operator: one typed event per thing worth a log
+//! line, each with its severity and its text.
+//!
+//! The driver decides that something happened and how severe it is; this
+//! module decides how it reads, so that the daemon only writes lines out
+//! (`level`, `Display`). Events below the driver's current log level are not
+//! even made.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::engine::{StartKind, SwitchType, SyncError};
+use crate::filter::IgnoreReason;
+use crate::logger::Level;
+use crate::name::{LinkLabel, NameError, PortName};
+use crate::netlink::{LinkOp, ParseError};
+use crate::schema;
+
+/// A short piece of text from outside (a database value), kept to be shown:
+/// at most 32 bytes, shown escaped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Text {
+    len: u8,
+    bytes: [u8; 32],
+    cut: bool,
+}
+
+impl Text {
+    /// Keeps the first 32 bytes of `value`.
+    pub fn new(value: &[u8]) -> Self {
+        let len = value.len().min(32);
+        let mut bytes = [0; 32];
+        bytes[..len].copy_from_slice(&value[..len]);
+        Self { len: len as u8, bytes, cut: value.len() > 32 }
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for chunk in self.bytes[..usize::from(self.len)].utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() || c == '"' || c == '\\' {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    fmt::Write::write_char(f, c)?;
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        f.write_str(if self.cut { "\"..." } else { "\"" })
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Something the driver did or found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The log level was changed (CONFIG_DB LOGGER).
+    LogLevelChanged {
+        /// Before.
+        old: Level,
+        /// After.
+        new: Level,
+    },
+    /// CONFIG_DB's LOGLEVEL is not a level.
+    BadLogLevel {
+        /// The value.
+        value: Text,
+        /// The level kept.
+        kept: Level,
+    },
+    /// Warm start was enabled but restore_count was missing.
+    WarmFellBackToCold,
+    /// How this run starts.
+    Starting {
+        /// Cold or warm.
+        start: StartKind,
+        /// Switch or DPU.
+        switch_type: SwitchType,
+        /// As written.
+        restore_count: u64,
+    },
+    /// CONFIG_DB has no `PORT` keys.
+    NoConfigPorts,
+    /// A CONFIG_DB `PORT` key the engine could not take.
+    ConfigPortSkipped {
+        /// The key.
+        key: Text,
+        /// Why.
+        error: SyncError,
+    },
+    /// The configured ports.
+    ConfigPorts {
+        /// How many.
+        count: usize,
+    },
+    /// Warm start without a snapshot, or with one that cannot be used.
+    NoSnapshot {
+        /// There was a file but it could not be used (the daemon logged why).
+        unusable: bool,
+    },
+    /// Warm start: the baseline the dump is compared against.
+    WarmBaseline {
+        /// Ports STATE_DB holds as the snapshot says or with a state of its own.
+        kept: usize,
+        /// Snapshot ports STATE_DB no longer has or holds unreadably: written again.
+        rewritten: usize,
+    },
+    /// A malformed netlink message was skipped.
+    Malformed(ParseError),
+    /// The kernel answered a request of ours with an error.
+    NetlinkError {
+        /// Positive errno.
+        errno: i32,
+        /// The request's sequence number.
+        seq: u32,
+    },
+    /// A link message was queued for the batch.
+    Link {
+        /// New or del.
+        op: LinkOp,
+        /// The port.
+        name: PortName,
+        /// Its ifindex.
+        ifindex: u32,
+        /// ifi_flags.
+        flags: u32,
+        /// IFLA_MTU (0 when absent).
+        mtu: u32,
+        /// IFLA_MASTER (0 when absent).
+        master: u32,
+    },
+    /// A link that existed before this cold start.
+    StaleLink {
+        /// Its name.
+        name: LinkLabel,
+        /// Its ifindex.
+        ifindex: u32,
+    },
+    /// A link whose name cannot become a key.
+    Rejected {
+        /// Its name.
+        name: LinkLabel,
+        /// Its ifindex.
+        ifindex: u32,
+        /// Why.
+        error: NameError,
+    },
+    /// A link that is not ours.
+    Ignored {
+        /// Its name.
+        name: LinkLabel,
+        /// Its ifindex.
+        ifindex: u32,
+        /// Why.
+        reason: IgnoreReason,
+    },
+    /// The engine refused a call (a bug, or a full table).
+    Engine(SyncError),
+    /// Too many pre-existing links: this one will not be ignored later.
+    StaleTableFull {
+        /// Its ifindex.
+        ifindex: u32,
+    },
+    /// A port's link event was dropped: it is not in APPL_DB.
+    PortNotInAppDb(PortName),
+    /// Netlink notifications were lost.
+    Overrun,
+    /// A dump was interrupted by changes; dumping again.
+    DumpInterrupted,
+    /// A dump failed.
+    DumpFailed {
+        /// Positive errno.
+        errno: i32,
+    },
+    /// A dump did not end in time.
+    DumpTimedOut {
+        /// The time allowed.
+        after: Duration,
+    },
+    /// A dump outside start-up completed.
+    DumpComplete {
+        /// Ports deleted because it did not report them.
+        vanished: usize,
+    },
+    /// A port gone from the kernel while notifications were lost: deleted.
+    Vanished(PortName),
+    /// A stale link was brought down.
+    BroughtDown {
+        /// Its name.
+        name: LinkLabel,
+        /// Its ifindex.
+        ifindex: u32,
+    },
+    /// Bringing a stale link down failed (the daemon logged why).
+    BringDownFailed {
+        /// Its name.
+        name: LinkLabel,
+        /// Its ifindex.
+        ifindex: u32,
+    },
+    /// PortConfigDone was produced.
+    PortConfigDone {
+        /// Ports.
+        count: u32,
+    },
+    /// PortInitDone was produced.
+    PortInitDone {
+        /// Since the start.
+        after: Duration,
+    },
+    /// The initial sync is over.
+    InitialSyncDone {
+        /// Since the start.
+        after: Duration,
+        /// Configured ports still without a host interface.
+        awaiting: usize,
+    },
+    /// APPL_DB could not be asked (the daemon logged why).
+    PresenceUnknown,
+    /// APPL_DB could not be read for the prune (the daemon logged why).
+    PruneSkipped,
+    /// A database refused writes (the daemon logged why); they are kept.
+    WritesRefused {
+        /// Writes kept for a later attempt.
+        kept: usize,
+        /// Writes the table of refused writes had no room for.
+        dropped: usize,
+    },
+    /// Every refused write has now been written.
+    RefusedWritesDone,
+    /// The databases are reachable again; kept writes flushed.
+    BackendConnected,
+    /// The databases are unreachable; writes are kept.
+    BackendDegraded {
+        /// Keys with writes kept.
+        pending: usize,
+    },
+    /// The warm-restart snapshot was saved.
+    SnapshotSaved {
+        /// Ports in it.
+        ports: usize,
+        /// Bytes written.
+        bytes: usize,
+    },
+    /// Stopping on a signal.
+    Stopping,
+}
+
+impl Event {
+    /// How severe it is.
+    pub fn level(&self) -> Level {
+        use Event::*;
+        match self {
+            Link { .. } | PortNotInAppDb(_) | SnapshotSaved { .. } => Level::Info,
+            Ignored { .. } => Level::Debug,
+            BadLogLevel { .. }
+            | WarmFellBackToCold
+            | ConfigPortSkipped { .. }
+            | NoSnapshot { unusable: true }
+            | Malformed(_)
+            | NetlinkError { .. }
+            | Rejected { .. }
+            | Overrun
+            | DumpFailed { .. }
+            | DumpTimedOut { .. }
+            | BringDownFailed { .. }
+            | PresenceUnknown
+            | PruneSkipped
+            | BackendDegraded { .. } => Level::Warn,
+            Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
+            _ => Level::Notice,
+        }
+    }
+}
+
+fn op_name(op: LinkOp) -> &'static str {
+    if op == LinkOp::New { "RTM_NEWLINK" } else { "RTM_DELLINK" }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Event::*;
+        match self {
+            LogLevelChanged { old, new } => write!(f, "log level {old} => {new}"),
+            BadLogLevel { value, kept } => {
+                write!(f, "CONFIG_DB LOGGER|{} LOGLEVEL {value} is not a level; keeping {kept}", schema::APP)
+            }
+            WarmFellBackToCold => {
+                write!(f, "warm start enabled but {} restore_count is missing: starting cold", schema::APP)
+            }
+            Starting { start, switch_type, restore_count } => {
+                write!(f, "starting {start:?} (switch type {switch_type:?}, restore_count {restore_count})")
+            }
+            NoConfigPorts => write!(f, "no ports in CONFIG_DB {}", schema::CONFIG_PORT_TABLE),
+            ConfigPortSkipped { key, error } => {
+                write!(f, "CONFIG_DB {}|{key}: {error}; skipped", schema::CONFIG_PORT_TABLE)
+            }
+            ConfigPorts { count } => write!(f, "{count} ports in CONFIG_DB"),
+            NoSnapshot { unusable: false } => {
+                f.write_str("no warm-restart snapshot: every port will be written from the dump")
+            }
+            NoSnapshot { unusable: true } => {
+                f.write_str("warm-restart snapshot unusable: every port will be written from the dump")
+            }
+            WarmBaseline { kept, rewritten } => write!(
+                f,
+                "warm restart: {kept} ports as STATE_DB has them ({rewritten} no longer in STATE_DB, or unreadable there, will be written)"
+            ),
+            Malformed(e) => write!(f, "{e}; skipped"),
+            NetlinkError { errno, seq } => write!(f, "netlink error {errno} for request {seq}"),
+            Link { op, name, ifindex, flags, mtu, master } => {
+                write!(
+                    f,
+                    "{} {name} ifindex {ifindex} flags 0x{flags:x} mtu {mtu} master {master}",
+                    op_name(*op)
+                )
+            }
+            StaleLink { name, ifindex } => {
+                write!(
+                    f,
+                    "{name} (ifindex {ifindex}) existed before this cold start: bringing it down and ignoring it"
+                )
+            }
+            Rejected { name, ifindex, error } => {
+                write!(f, "link {name:?} (ifindex {ifindex}): {error}; skipped")
+            }
+            Ignored { name, ifindex, reason } => {
+                write!(f, "link {name} (ifindex {ifindex}) ignored: {reason}")
+            }
+            Engine(e) => write!(f, "engine: {e}"),
+            StaleTableFull { ifindex } => {
+                write!(f, "too many pre-existing links; ifindex {ifindex} will not be ignored later")
+            }
+            PortNotInAppDb(name) => write!(f, "cannot find {name} in APPL_DB {}", schema::APP_PORT_TABLE),
+            Overrun => f.write_str("netlink overrun: link notifications were lost; dumping all links again"),
+            DumpInterrupted => f.write_str("dump interrupted by link changes; dumping again"),
+            DumpFailed { errno } => write!(f, "dump failed with errno {errno}; going on without it"),
+            DumpTimedOut { after } => write!(f, "dump did not end within {after:?}; going on without it"),
+            DumpComplete { vanished: 0 } => f.write_str("dump complete: STATE_DB matches the kernel"),
+            DumpComplete { vanished } => write!(
+                f,
+                "dump complete; {vanished} ports gone from the kernel while notifications were lost were deleted from STATE_DB"
+            ),
+            Vanished(name) => write!(
+                f,
+                "{name} vanished from the kernel while notifications were lost; deleted from STATE_DB"
+            ),
+            BroughtDown { name, ifindex } => write!(f, "brought {name} (ifindex {ifindex}) down"),
+            BringDownFailed { name, ifindex } => write!(f, "bringing {name} (ifindex {ifindex}) down failed"),
+            PortConfigDone { count } => write!(f, "PortConfigDone: {count} ports produced to APPL_DB"),
+            PortInitDone { after } => write!(f, "PortInitDone after {} ms", after.as_millis()),
+            InitialSyncDone { after, awaiting } => write!(
+                f,
+                "initial sync done after {} ms; {awaiting} ports await their host interface",
+                after.as_millis()
+            ),
+            PresenceUnknown => {
+                f.write_str("APPL_DB presence not known; using the last known APPL_DB answers")
+            }
+            PruneSkipped => f.write_str("APPL_DB not readable for the prune; no port pruned"),
+            WritesRefused { kept, dropped: 0 } => {
+                write!(f, "writes refused; {kept} kept to be written again")
+            }
+            WritesRefused { kept, dropped } => {
+                write!(
+                    f,
+                    "writes refused; {kept} kept to be written again, {dropped} found no room and are lost"
+                )
+            }
+            RefusedWritesDone => f.write_str("refused writes written"),
+            BackendConnected => f.write_str("databases reachable again; kept writes flushed"),
+            BackendDegraded { pending } => {
+                write!(f, "databases unreachable: {pending} keys' writes kept for later")
+            }
+            SnapshotSaved { ports, bytes } => write!(f, "snapshot saved: {ports} ports, {bytes} bytes"),
+            Stopping => f.write_str("stopping on signal"),
+        }
+    }
+}
+
+/// The status line for a supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The initial sync is over.
+    InitialSyncDone {
+        /// Configured ports still without a host interface.
+        awaiting: usize,
+    },
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::InitialSyncDone { awaiting } => {
+                write!(f, "initial sync done; {awaiting} ports await their host interface")
+            }
+        }
+    }
+}

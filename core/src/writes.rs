@@ -1,0 +1,353 @@
+//! What portsyncd writes, as data, and the one mapping from it to SONiC's
+//! tables, keys and fields.
+//!
+//! The driver decides *that* something is written and collects it as
+//! [`WriteOp`]s; this module decides *how* each becomes a
+//! [`Write`](crate::backend::Write) — which database, table, key and fields,
+//! byte for byte as the C++ daemon writes them. It also keeps the writes a
+//! database refused ([`Refused`]), by target, so that they are written again
+//! from the latest decided state once the database accepts writes.
+//!
+//! It does not send anything and does not decide when to retry.
+
+use heapless::index_set::FnvIndexSet;
+
+use crate::backend::{Db, Field, Write};
+use crate::engine::LinkState;
+use crate::logger;
+use crate::name::PortName;
+use crate::schema::{self, Decimal, StatePortFields};
+use crate::warm;
+
+/// One write portsyncd decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// HSET STATE_DB `PORT_TABLE|<name>` with the four fields of `state`.
+    SetStatePort {
+        /// The port.
+        name: PortName,
+        /// What to publish.
+        state: LinkState,
+    },
+    /// DEL STATE_DB `PORT_TABLE|<name>`.
+    DelStatePort {
+        /// The port.
+        name: PortName,
+    },
+    /// Produce CONFIG_DB `PORT|<name>`'s fields, verbatim, to APPL_DB
+    /// `PORT_TABLE:<name>` (the caller holds the fields it read).
+    ProduceConfigPort {
+        /// The port.
+        name: PortName,
+    },
+    /// Produce APPL_DB `PORT_TABLE:PortConfigDone` `count`.
+    PortConfigDone {
+        /// Number of configured ports.
+        count: u32,
+    },
+    /// Produce APPL_DB `PORT_TABLE:PortInitDone` `lanes` = `0`.
+    PortInitDone,
+    /// HSET CONFIG_DB `LOGGER|portsyncd` with the default of a missing field.
+    LoggerDefault {
+        /// `true`: `LOGLEVEL`; `false`: `LOGOUTPUT`.
+        level: bool,
+    },
+    /// HSET STATE_DB `WARM_RESTART_TABLE|portsyncd` `restore_count`.
+    RestoreCount {
+        /// The value.
+        count: u64,
+    },
+}
+
+/// The formatted values of one [`WriteOp`] (numbers need room of their own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpText {
+    /// No values of its own.
+    None,
+    /// A STATE_DB port hash.
+    StatePort(StatePortFields),
+    /// One number.
+    Number(Decimal),
+}
+
+/// Up to four fields of one write.
+pub type FieldList<'a> = heapless::Vec<Field<'a>, 4>;
+
+impl WriteOp {
+    /// Formats the values this write carries.
+    pub fn text(&self) -> OpText {
+        match *self {
+            WriteOp::SetStatePort { state, .. } => OpText::StatePort(state.fields()),
+            WriteOp::PortConfigDone { count } => OpText::Number(Decimal::new(count)),
+            WriteOp::RestoreCount { count } => OpText::Number(Decimal::new(count)),
+            _ => OpText::None,
+        }
+    }
+
+    /// The CONFIG_DB port whose fields this write produces, if it is one.
+    pub fn config_port(&self) -> Option<&PortName> {
+        match self {
+            WriteOp::ProduceConfigPort { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The fields of this write, from its [`text`](Self::text). A
+    /// [`WriteOp::ProduceConfigPort`] has none here: its fields are the
+    /// CONFIG_DB port's, which the caller holds.
+    pub fn fields<'a>(&self, text: &'a OpText) -> FieldList<'a> {
+        let mut out = FieldList::new();
+        let mut push = |f: Field<'a>| {
+            // At most four per write: the capacity.
+            let _ = out.push(f);
+        };
+        match (self, text) {
+            (WriteOp::SetStatePort { .. }, OpText::StatePort(fields)) => {
+                for pair in fields.pairs() {
+                    push(pair);
+                }
+            }
+            (WriteOp::PortConfigDone { .. }, OpText::Number(n)) => {
+                push((schema::PORT_CONFIG_DONE_COUNT_FIELD, n.as_str()))
+            }
+            (WriteOp::RestoreCount { .. }, OpText::Number(n)) => {
+                push((warm::RESTORE_COUNT_FIELD, n.as_str()))
+            }
+            (WriteOp::PortInitDone, _) => {
+                push((schema::PORT_INIT_DONE_LANES_FIELD, schema::PORT_INIT_DONE_LANES_VALUE))
+            }
+            (WriteOp::LoggerDefault { level: true }, _) => {
+                push((logger::LOGLEVEL_FIELD, logger::DEFAULT_LEVEL))
+            }
+            (WriteOp::LoggerDefault { level: false }, _) => {
+                push((logger::LOGOUTPUT_FIELD, logger::DEFAULT_OUTPUT))
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The SONiC write this is, with `fields` (from [`fields`](Self::fields),
+    /// or the CONFIG_DB port's for [`WriteOp::ProduceConfigPort`]).
+    pub fn write<'a>(&'a self, fields: &'a [Field<'a>]) -> Write<'a> {
+        match self {
+            WriteOp::SetStatePort { name, .. } => {
+                Write::Set { db: Db::State, table: schema::STATE_PORT_TABLE, key: name.as_str(), fields }
+            }
+            WriteOp::DelStatePort { name } => {
+                Write::Del { db: Db::State, table: schema::STATE_PORT_TABLE, key: name.as_str() }
+            }
+            WriteOp::ProduceConfigPort { name } => {
+                Write::Produce { db: Db::Appl, table: schema::APP_PORT_TABLE, key: name.as_str(), fields }
+            }
+            WriteOp::PortConfigDone { .. } => Write::Produce {
+                db: Db::Appl,
+                table: schema::APP_PORT_TABLE,
+                key: schema::PORT_CONFIG_DONE,
+                fields,
+            },
+            WriteOp::PortInitDone => Write::Produce {
+                db: Db::Appl,
+                table: schema::APP_PORT_TABLE,
+                key: schema::PORT_INIT_DONE,
+                fields,
+            },
+            WriteOp::LoggerDefault { .. } => {
+                Write::Set { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP, fields }
+            }
+            WriteOp::RestoreCount { .. } => {
+                Write::Set { db: Db::State, table: warm::WARM_RESTART_TABLE, key: schema::APP, fields }
+            }
+        }
+    }
+
+    /// Whether this goes to APPL_DB through the producer table (whose order
+    /// orchagent relies on).
+    pub fn is_produce(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::ProduceConfigPort { .. } | WriteOp::PortConfigDone { .. } | WriteOp::PortInitDone
+        )
+    }
+}
+
+/// Writes a database refused, kept by target until it accepts them: STATE_DB
+/// ports (written again from the latest decided state, whatever it is by
+/// then), produced ports, PortConfigDone and PortInitDone. Room for `P`
+/// ports of each kind; a full table is counted by the caller, never a panic.
+#[derive(Clone, Debug, Default)]
+pub struct Refused<const P: usize> {
+    state_ports: FnvIndexSet<PortName, P>,
+    produced_ports: FnvIndexSet<PortName, P>,
+    config_done: Option<u32>,
+    init_done: bool,
+}
+
+/// [`Refused`] had no room for a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefusedFull;
+
+impl<const P: usize> Refused<P> {
+    /// Nothing kept.
+    pub const fn new() -> Self {
+        Self {
+            state_ports: FnvIndexSet::new(),
+            produced_ports: FnvIndexSet::new(),
+            config_done: None,
+            init_done: false,
+        }
+    }
+
+    /// Keeps `op` for a later attempt.
+    pub fn keep(&mut self, op: &WriteOp) -> Result<(), RefusedFull> {
+        match *op {
+            WriteOp::SetStatePort { name, .. } | WriteOp::DelStatePort { name } => {
+                self.state_ports.insert(name).map(drop).map_err(|_| RefusedFull)
+            }
+            WriteOp::ProduceConfigPort { name } => {
+                self.produced_ports.insert(name).map(drop).map_err(|_| RefusedFull)
+            }
+            WriteOp::PortConfigDone { count } => {
+                self.config_done = Some(count);
+                Ok(())
+            }
+            WriteOp::PortInitDone => {
+                self.init_done = true;
+                Ok(())
+            }
+            // Start-up writes: a refusal there ends the start-up instead.
+            WriteOp::LoggerDefault { .. } | WriteOp::RestoreCount { .. } => Ok(()),
+        }
+    }
+
+    /// Nothing kept.
+    pub fn is_empty(&self) -> bool {
+        self.state_ports.is_empty() && !self.has_produce()
+    }
+
+    /// A produced write is kept: later ones must queue behind it.
+    pub fn has_produce(&self) -> bool {
+        !self.produced_ports.is_empty() || self.config_done.is_some() || self.init_done
+    }
+
+    /// Ports kept.
+    pub fn len(&self) -> usize {
+        self.state_ports.len()
+            + self.produced_ports.len()
+            + usize::from(self.config_done.is_some())
+            + usize::from(self.init_done)
+    }
+
+    /// Moves up to `room` kept writes into `out`, in the order orchagent
+    /// expects (ports, PortConfigDone, PortInitDone; STATE_DB ports between),
+    /// `state_of` giving each STATE_DB port's latest decided state (`None`:
+    /// deleted).
+    pub fn take_into<const N: usize>(
+        &mut self,
+        out: &mut heapless::Vec<WriteOp, N>,
+        state_of: impl Fn(&PortName) -> Option<LinkState>,
+    ) {
+        while out.len() < N {
+            // From the back: removing the last entry moves nothing.
+            let op = if let Some(&name) = self.produced_ports.last() {
+                self.produced_ports.remove(&name);
+                WriteOp::ProduceConfigPort { name }
+            } else if let Some(count) = self.config_done.take() {
+                WriteOp::PortConfigDone { count }
+            } else if let Some(&name) = self.state_ports.last() {
+                self.state_ports.remove(&name);
+                match state_of(&name) {
+                    Some(state) => WriteOp::SetStatePort { name, state },
+                    None => WriteOp::DelStatePort { name },
+                }
+            } else if core::mem::take(&mut self.init_done) {
+                WriteOp::PortInitDone
+            } else {
+                return;
+            };
+            // Checked: out.len() < N.
+            let _ = out.push(op);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(n: &str) -> PortName {
+        PortName::try_from(n).unwrap()
+    }
+
+    #[test]
+    fn the_mapping_is_the_cpp_daemons() {
+        let state = LinkState { ifindex: 3, admin_up: true, oper_up: false, mtu: 9100 };
+        let op = WriteOp::SetStatePort { name: port("Ethernet0"), state };
+        let text = op.text();
+        let fields = op.fields(&text);
+        assert_eq!(
+            op.write(&fields),
+            Write::Set {
+                db: Db::State,
+                table: "PORT_TABLE",
+                key: "Ethernet0",
+                fields: &[
+                    ("state", "ok"),
+                    ("netdev_oper_status", "down"),
+                    ("admin_status", "up"),
+                    ("mtu", "9100")
+                ]
+            }
+        );
+        let op = WriteOp::PortConfigDone { count: 32 };
+        let text = op.text();
+        let fields = op.fields(&text);
+        assert_eq!(
+            op.write(&fields),
+            Write::Produce {
+                db: Db::Appl,
+                table: "PORT_TABLE",
+                key: "PortConfigDone",
+                fields: &[("count", "32")]
+            }
+        );
+        let op = WriteOp::RestoreCount { count: 0 };
+        let text = op.text();
+        let fields = op.fields(&text);
+        assert_eq!(
+            op.write(&fields),
+            Write::Set {
+                db: Db::State,
+                table: "WARM_RESTART_TABLE",
+                key: "portsyncd",
+                fields: &[("restore_count", "0")]
+            }
+        );
+    }
+
+    #[test]
+    fn refused_writes_come_back_in_order_from_the_latest_state() {
+        let mut r = Refused::<8>::new();
+        let state = LinkState { ifindex: 3, admin_up: true, oper_up: true, mtu: 9100 };
+        r.keep(&WriteOp::PortInitDone).unwrap();
+        r.keep(&WriteOp::SetStatePort { name: port("Ethernet0"), state }).unwrap();
+        r.keep(&WriteOp::DelStatePort { name: port("Ethernet4") }).unwrap();
+        r.keep(&WriteOp::ProduceConfigPort { name: port("Ethernet0") }).unwrap();
+        r.keep(&WriteOp::PortConfigDone { count: 1 }).unwrap();
+        assert_eq!(r.len(), 5);
+        let newer = LinkState { oper_up: false, ..state };
+        let mut out = heapless::Vec::<WriteOp, 8>::new();
+        r.take_into(&mut out, |n| (n.as_str() == "Ethernet0").then_some(newer));
+        assert_eq!(
+            out.as_slice(),
+            [
+                WriteOp::ProduceConfigPort { name: port("Ethernet0") },
+                WriteOp::PortConfigDone { count: 1 },
+                WriteOp::DelStatePort { name: port("Ethernet4") },
+                WriteOp::SetStatePort { name: port("Ethernet0"), state: newer },
+                WriteOp::PortInitDone,
+            ]
+        );
+        assert!(r.is_empty());
+    }
+}
