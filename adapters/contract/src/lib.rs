@@ -15,8 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_core::backend::{self, BackendStatus, Databases, Db, Write};
-use portsyncd_core::engine::StartKind;
+use portsyncd_core::backend::{BackendStatus, Databases, Db, Write};
 
 pub use smol;
 
@@ -347,48 +346,6 @@ pub async fn producer_stream_matches_model<D: Databases, R: RawView>(db: &mut D,
     }
 }
 
-/// SONiC's WarmStart check over the backend (SONIC.md §4).
-pub async fn warm_start_keys<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
-    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
-    assert_eq!((r.start, r.restore_count), (StartKind::Cold, 0));
-    assert_eq!(
-        raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await,
-        fields(&[("restore_count", "0")])
-    );
-
-    raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "false")]).await;
-    assert_eq!(
-        backend::check_warm_start(db, "portsyncd", "swss").await.unwrap().start,
-        StartKind::Cold,
-        "only \"true\" enables"
-    );
-
-    raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "true")]).await;
-    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
-    assert_eq!((r.start, r.restore_count), (StartKind::Warm, 1));
-    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
-    assert_eq!((r.start, r.restore_count), (StartKind::Warm, 2));
-    assert_eq!(raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await["restore_count"], "2");
-    assert!(
-        !raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await.contains_key("state"),
-        "never writes state"
-    );
-
-    // restore_count missing (the DB was flushed): cold fallback, written as 0.
-    raw.del(Db::State, "WARM_RESTART_TABLE|portsyncd").await;
-    raw.del(Db::State, "WARM_RESTART_ENABLE_TABLE|swss").await;
-    raw.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|system", &[("enable", "true")]).await;
-    let r = backend::check_warm_start(db, "portsyncd", "swss").await.unwrap();
-    assert_eq!((r.start, r.restore_count, r.fell_back_to_cold), (StartKind::Cold, 0, true));
-    assert_eq!(raw.hgetall(Db::State, "WARM_RESTART_TABLE|portsyncd").await["restore_count"], "0");
-
-    raw.hset(Db::State, "WARM_RESTART_TABLE|portsyncd", &[("restore_count", "lots")]).await;
-    assert!(matches!(
-        backend::check_warm_start(db, "portsyncd", "swss").await,
-        Err(backend::WarmStartError::BadRestoreCount)
-    ));
-}
-
 /// While the backend is away: reads fail, writes are kept (latest per key),
 /// the backend reports Degraded, and everything lands once it is back.
 pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
@@ -468,7 +425,6 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@case $setup, producer_set_and_pop);
         $crate::contract_tests!(@case $setup, producer_del_and_replace);
         $crate::contract_tests!(@case $setup, producer_stream_matches_model);
-        $crate::contract_tests!(@case $setup, warm_start_keys);
         $crate::contract_tests!(@case $setup, outage_keeps_writes);
         $crate::contract_tests!(@case $setup, crash_restores_every_key);
     };

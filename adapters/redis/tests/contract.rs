@@ -34,7 +34,7 @@ fn tcp_connection_from_database_config() {
         let mut db = RedisDatabases::connect(&config, options()).await.unwrap();
         let mut raw = Raw::new(server);
         portsyncd_contract::producer_set_and_pop(&mut db, &mut raw).await;
-        portsyncd_contract::warm_start_keys(&mut db, &mut raw).await;
+        portsyncd_contract::plain_table_operations(&mut db, &mut raw).await;
     });
 }
 
