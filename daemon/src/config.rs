@@ -139,7 +139,7 @@ impl Config {
         }
         if let Some(output) = raw.log.output {
             c.log_output = Some(
-                crate::logging::Output::parse(&output)
+                crate::logging::Output::parse(output.as_bytes())
                     .ok_or_else(|| format!("log.output = {output:?}: expected \"SYSLOG\" or \"STDERR\""))?,
             );
         }

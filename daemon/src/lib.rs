@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod config;
 pub mod logging;
-pub mod sync;
+pub mod ferry;
+pub mod supervisor;

@@ -12,76 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Syslog severities, most severe first; SONiC's LOGLEVEL names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Level {
-    /// EMERG
-    Emerg = 0,
-    /// ALERT
-    Alert,
-    /// CRIT
-    Crit,
-    /// ERROR
-    Error,
-    /// WARN
-    Warn,
-    /// NOTICE (SONiC's default)
-    Notice,
-    /// INFO
-    Info,
-    /// DEBUG
-    Debug,
-}
-
-impl Level {
-    const NAMES: [&'static str; 8] = ["EMERG", "ALERT", "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG"];
-
-    /// Parses a LOGLEVEL value (`NOTICE`, `INFO`, ...; also `WARNING`).
-    pub fn parse(name: &str) -> Option<Self> {
-        let name = if name == "WARNING" { "WARN" } else { name };
-        let i = Self::NAMES.iter().position(|n| *n == name)?;
-        Some(Self::from_u8(i as u8))
-    }
-
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => Level::Emerg,
-            1 => Level::Alert,
-            2 => Level::Crit,
-            3 => Level::Error,
-            4 => Level::Warn,
-            5 => Level::Notice,
-            6 => Level::Info,
-            _ => Level::Debug,
-        }
-    }
-
-    /// The LOGLEVEL name.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-}
-
-/// Where lines go (CONFIG_DB `LOGOUTPUT`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// `SYSLOG`: the local syslog socket, falling back to stderr without one.
-    Syslog,
-    /// `STDERR` (also accepted: `STDOUT`, which we send to stderr too).
-    Stderr,
-}
-
-impl Output {
-    /// Parses a LOGOUTPUT value.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "SYSLOG" => Some(Output::Syslog),
-            "STDERR" | "STDOUT" => Some(Output::Stderr),
-            _ => None,
-        }
-    }
-}
+pub use portsyncd_core::logger::{Level, Output};
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
@@ -145,22 +76,4 @@ macro_rules! log {
             $crate::logging::write($crate::logging::Level::$level, format_args!($($arg)+));
         }
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_parse_and_order() {
-        assert_eq!(Level::parse("NOTICE"), Some(Level::Notice));
-        assert_eq!(Level::parse("WARNING"), Some(Level::Warn));
-        assert_eq!(Level::parse("notice"), None);
-        assert!(Level::Error < Level::Notice);
-        for name in Level::NAMES {
-            assert_eq!(Level::parse(name).unwrap().name(), name);
-        }
-        assert_eq!(Output::parse("SYSLOG"), Some(Output::Syslog));
-        assert_eq!(Output::parse("FILE"), None);
-    }
 }

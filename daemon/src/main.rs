@@ -8,10 +8,15 @@ use std::process::ExitCode;
 
 use portsyncd::cli::{self, Backend, Command};
 use portsyncd::config::Config;
-use portsyncd::{log, logging, sync};
-use portsyncd_core::backend::Db;
+use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
+use portsyncd::supervisor::Systemd;
+use portsyncd::{log, logging};
+use portsyncd_core::backend::{Databases, Db};
+use portsyncd_core::driver::DefaultDriver;
 use portsyncd_mock::{MockDatabases, Value};
+use portsyncd_netlink::{LinkControl, LinkMonitor};
 use portsyncd_redis::{RedisDatabases, RedisOptions};
+use portsyncd_state_file::StateFile;
 use smol::stream::StreamExt;
 
 #[cfg(feature = "dhat-heap")]
@@ -64,16 +69,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// The kernel sockets (checked first: nothing is written if they fail) and
+/// The kernel sockets (checked first: nothing is written if they fail: a
+/// daemon without the privilege to bring stale links down stops here) and
 /// the shutdown signal.
 async fn prelude(
     receive_buffer: usize,
-) -> Result<
-    (portsyncd_netlink::LinkMonitor, portsyncd_netlink::LinkControl, impl Future<Output = ()> + Send),
-    String,
-> {
-    let sync::Netlink { monitor, control } =
-        sync::Netlink::open(receive_buffer).await.map_err(|e| e.to_string())?;
+) -> Result<(LinkMonitor, LinkControl, impl Future<Output = ()> + Send), String> {
+    let mut control = LinkControl::open().map_err(|e| e.to_string())?;
+    control.check_permission().await.map_err(|e| e.to_string())?;
+    let monitor = LinkMonitor::open(receive_buffer).map_err(|e| e.to_string())?;
     let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
         .map_err(|e| format!("signals: {e}"))?;
     let shutdown = async move {
@@ -82,27 +86,44 @@ async fn prelude(
     Ok((monitor, control, shutdown))
 }
 
+/// Runs the driver over `db` until it exits.
+async fn drive<D: Databases>(
+    db: D,
+    args: &cli::Args,
+    config: &Config,
+) -> Result<(Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, DefaultDriver), String> {
+    let (links, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
+    let clock = MonotonicClock::default();
+    let mut driver = Box::new(DefaultDriver::new(clock.now(), ferry::driver_config(config)));
+    let mut parts = Parts {
+        db,
+        links,
+        control,
+        snapshots: StateFile::new(&args.state_dir),
+        supervisor: Systemd,
+        config_fields: Default::default(),
+    };
+    ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
+    log!(Notice, "stopped: {:?} {:?} {:?}", driver.milestones(), driver.counters(), driver.engine().counters());
+    Ok((parts, *driver))
+}
+
 async fn run(args: cli::Args, config: Config) -> Result<(), String> {
-    let (monitor, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
-    let state = portsyncd_state_file::StateFile::new(&args.state_dir);
     let options = RedisOptions {
         response_timeout: config.redis_response_timeout,
         backoff_max: config.redis_reconnect_max,
         journal_capacity: config.redis_journal_keys,
         ..RedisOptions::default()
     };
-    let mut db =
-        RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())?;
-    let (milestones, counters) =
-        sync::run(&mut db, monitor, control, config, state, shutdown).await.map_err(|e| e.to_string())?;
-    log!(Notice, "stopped: {milestones:?} {counters:?} {:?}", db.counters());
+    // Connecting writes nothing; the kernel sockets are checked next, before the driver starts.
+    let db = RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())?;
+    let (parts, _) = drive(db, &args, &config).await?;
+    log!(Notice, "redis: {:?}", parts.db.counters());
     Ok(())
 }
 
 async fn run_memory(args: cli::Args, config: Config) -> Result<(), String> {
-    let (monitor, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
-    let state = portsyncd_state_file::StateFile::new(&args.state_dir);
-    let mut db = MockDatabases::new();
+    let db = MockDatabases::new();
     db.consume_produced_at_once();
     for (i, port) in config.memory_ports.iter().enumerate() {
         let index = i.to_string();
@@ -112,10 +133,8 @@ async fn run_memory(args: cli::Args, config: Config) -> Result<(), String> {
             &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
         );
     }
-    let (milestones, counters) =
-        sync::run(&mut db, monitor, control, config, state, shutdown).await.map_err(|e| e.to_string())?;
-    log!(Notice, "stopped: {milestones:?} {counters:?}");
-    print_tables(&db);
+    let (parts, _) = drive(db, &args, &config).await?;
+    print_tables(&parts.db);
     Ok(())
 }
 

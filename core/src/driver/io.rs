@@ -173,6 +173,8 @@ pub enum Failure {
     BadRestoreCount,
     /// A dump could not be requested (the caller logged why).
     DumpRequest,
+    /// The link source failed (the caller logged why).
+    Links,
 }
 
 impl fmt::Display for Failure {
@@ -182,6 +184,7 @@ impl fmt::Display for Failure {
             Failure::StartupWrite { what } => write!(f, "cannot write {what} at start"),
             Failure::BadRestoreCount => crate::warm::BadRestoreCount.fmt(f),
             Failure::DumpRequest => f.write_str("cannot ask the kernel for its links"),
+            Failure::Links => f.write_str("the kernel's link notifications cannot be read"),
         }
     }
 }

@@ -869,6 +869,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
     }
 
+    /// The link source failed (the caller logged why): nothing more can be
+    /// learnt from the kernel, so the daemon exits for its supervisor to
+    /// restart it.
+    pub fn handle_link_source_failed(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if !matches!(self.stage, Stage::Exit(_) | Stage::Done) {
+            self.exit(Err(Failure::Links));
+        }
+    }
+
     /// The link of [`Io::BringLinkDown`] is down (`true`) or could not be
     /// brought down (`false`; the caller logs why).
     pub fn handle_link_down(&mut self, now: Instant, done: bool) {

@@ -1,0 +1,411 @@
+//! The whole daemon logic in-process, deterministic: the core's driver and
+//! the daemon's ferry over the in-memory databases, a scripted link source and
+//! in-memory snapshots, on a manual clock. No sleeps, no real time: the clock
+//! moves to the driver's next deadline (quinn's `Pair::drive`).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use portsyncd::ferry::{self, Clock, First, Parts, Supervisor};
+use portsyncd_core::PortName;
+use portsyncd_core::backend::Db;
+use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Notify, Signal};
+use portsyncd_core::engine::LinkState;
+use portsyncd_core::logger::Level;
+use portsyncd_core::netlink::iff;
+use portsyncd_core::time::Instant;
+use portsyncd_core::warm::{Snapshot, SnapshotPort};
+use portsyncd_mock::MockDatabases;
+use portsyncd_mock::links::{LinkScript, RecordingControl, ScriptedLinks, link_message};
+use portsyncd_mock::snapshots::MemorySnapshots;
+
+const UP_RUNNING: u32 = iff::UP | iff::RUNNING;
+
+/// A clock only the test moves.
+#[derive(Clone, Default)]
+struct TestClock(Rc<Cell<Instant>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> Instant {
+        self.0.get()
+    }
+
+    fn at(&self, _at: Instant) -> impl Future<Output = ()> {
+        std::future::pending()
+    }
+}
+
+/// What the service manager was told.
+#[derive(Clone, Default)]
+struct Told(Rc<std::cell::RefCell<Vec<Notify>>>);
+
+impl Supervisor for Told {
+    fn notify(&mut self, notify: Notify) {
+        self.0.borrow_mut().push(notify);
+    }
+}
+
+type TestParts = Parts<MockDatabases, ScriptedLinks, RecordingControl, MemorySnapshots, Told>;
+
+/// A switch: the daemon's logic and everything around it, in memory.
+struct Switch {
+    driver: Box<DefaultDriver>,
+    parts: TestParts,
+    clock: TestClock,
+    db: MockDatabases,
+    kernel: LinkScript,
+    snapshots: MemorySnapshots,
+    told: Told,
+    exit: Option<Result<(), Failure>>,
+}
+
+fn config() -> DriverConfig {
+    DriverConfig::default()
+}
+
+fn seeded(ports: &[&str]) -> MockDatabases {
+    let db = MockDatabases::new();
+    for (i, p) in ports.iter().enumerate() {
+        db.hset(Db::Config, &format!("PORT|{p}"), &[("index", &i.to_string()), ("mtu", "9100")]);
+    }
+    db
+}
+
+fn newlink(name: &str, ifindex: u32, flags: u32, mtu: u32) -> Vec<u8> {
+    link_message(false, name, ifindex, flags, mtu)
+}
+
+fn state(oper: &str, admin: &str, mtu: &str) -> Vec<(String, String)> {
+    [("state", "ok"), ("netdev_oper_status", oper), ("admin_status", admin), ("mtu", mtu)]
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Switch {
+    fn start(db: &MockDatabases, kernel: &LinkScript, snapshots: &MemorySnapshots, config: DriverConfig) -> Self {
+        let clock = TestClock::default();
+        let (links, control) = kernel.endpoints();
+        let told = Told::default();
+        let parts = Parts {
+            db: db.clone(),
+            links,
+            control,
+            snapshots: snapshots.clone(),
+            supervisor: told.clone(),
+            config_fields: Default::default(),
+        };
+        let mut sw = Switch {
+            driver: Box::new(DefaultDriver::new(clock.now(), config)),
+            parts,
+            clock,
+            db: db.clone(),
+            kernel: kernel.clone(),
+            snapshots: snapshots.clone(),
+            told,
+            exit: None,
+        };
+        sw.settle();
+        sw
+    }
+
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Everything that can happen at the current instant happens.
+    fn settle(&mut self) {
+        let now = self.now();
+        let Switch { driver, parts, clock, exit, .. } = self;
+        smol::block_on(async {
+            for _ in 0..10_000 {
+                if exit.is_some() {
+                    return;
+                }
+                if let Some(e) = ferry::carry_out(driver, parts, clock, now).await {
+                    *exit = Some(e);
+                    return;
+                }
+                let before = driver.counters().datagrams + driver.counters().overruns;
+                ferry::take_batch(driver, parts, clock, now, First::Nothing).await;
+                driver.handle_timeout(now);
+                let after = driver.counters().datagrams + driver.counters().overruns;
+                if before == after && driver.poll_timeout().is_none_or(|t| t > now) {
+                    if let Some(e) = ferry::carry_out(driver, parts, clock, now).await {
+                        *exit = Some(e);
+                    }
+                    return;
+                }
+            }
+            panic!("no quiescence at {now:?}");
+        });
+    }
+
+    /// Moves time forward by `d`, stopping at every deadline on the way.
+    fn advance(&mut self, d: Duration) {
+        let end = self.now().saturating_add(d);
+        while self.exit.is_none() {
+            let next = self.driver.poll_timeout().filter(|t| *t <= end).unwrap_or(end).max(self.now());
+            self.clock.0.set(next);
+            self.settle();
+            if next == end {
+                break;
+            }
+        }
+    }
+
+    fn kernel_says(&mut self, datagram: Vec<u8>) {
+        self.kernel.push(datagram);
+        self.settle();
+    }
+
+    fn terminate(&mut self) -> Result<(), Failure> {
+        self.driver.handle_signal(self.now(), Signal::Terminate);
+        self.settle();
+        self.advance(Duration::from_secs(1));
+        self.exit.expect("exited")
+    }
+
+    fn state_db(&self, port: &str) -> Option<Vec<(String, String)>> {
+        self.db.hash(Db::State, &format!("PORT_TABLE|{port}")).map(|h| h.into_iter().collect())
+    }
+
+    fn produced(&self, key: &str) -> bool {
+        self.db.set_members(Db::Appl, "PORT_TABLE_KEY_SET").contains(key)
+            || self.db.hash(Db::Appl, &format!("PORT_TABLE:{key}")).is_some()
+    }
+}
+
+#[test]
+fn cold_start_then_host_interfaces_then_port_init_done() {
+    let db = seeded(&["Ethernet0", "Ethernet4"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    // An Ethernet0 left over from an earlier run.
+    kernel.set_links(vec![newlink("Ethernet0", 7, UP_RUNNING, 1500), newlink("lo", 1, UP_RUNNING, 65536)]);
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert_eq!(kernel.brought_down(), [7], "the stale link is brought down");
+    assert_eq!(db.hash(Db::Appl, "PORT_TABLE:PortConfigDone").unwrap()["count"], "2");
+    assert_eq!(db.hash(Db::Config, "LOGGER|portsyncd").unwrap()["LOGLEVEL"], "NOTICE");
+    assert_eq!(db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap()["restore_count"], "0");
+    assert!(sw.state_db("Ethernet0").is_none(), "a stale link publishes nothing");
+    assert!(matches!(sw.told.0.borrow()[..], [Notify::Ready(_)]));
+    // orchagent created the host interfaces (new ifindexes).
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"));
+    assert!(!sw.produced("PortInitDone"));
+    sw.kernel_says(newlink("Ethernet4", 11, iff::UP, 9100));
+    assert_eq!(sw.state_db("Ethernet4").unwrap(), state("down", "up", "9100"));
+    assert!(sw.produced("PortInitDone"));
+    // The stale ifindex is ignored for good.
+    sw.kernel_says(newlink("Ethernet0", 7, UP_RUNNING, 1500));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"));
+    let m = *sw.driver.milestones();
+    assert!(m.eoiu.is_some() && m.port_config_done.is_some() && m.port_init_done.is_some());
+    assert_eq!(sw.terminate(), Ok(()));
+    assert!(matches!(sw.told.0.borrow().last(), Some(Notify::Stopping)));
+    assert_eq!(sw.snapshots.get::<1024>().unwrap().ports.len(), 2, "saved on the way out");
+}
+
+#[test]
+fn warm_start_keys_follow_sonic() {
+    // Not enabled: restore_count 0. Enabled: incremented. Missing: cold fallback.
+    let db = seeded(&[]);
+    let kernel = LinkScript::new();
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert_eq!(db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap()["restore_count"], "0");
+    assert!(sw.produced("PortInitDone"), "no ports: PortInitDone after the dump");
+    let _ = sw.terminate();
+    db.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "false")]);
+    Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert_eq!(db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap()["restore_count"], "0");
+    db.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "true")]);
+    Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert_eq!(db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap()["restore_count"], "2");
+    assert!(!db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap().contains_key("state"));
+    db.del(Db::State, "WARM_RESTART_TABLE|portsyncd");
+    db.del(Db::State, "WARM_RESTART_ENABLE_TABLE|swss");
+    db.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|system", &[("enable", "true")]);
+    Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert_eq!(db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap()["restore_count"], "0");
+    db.hset(Db::State, "WARM_RESTART_TABLE|portsyncd", &[("restore_count", "lots")]);
+    let sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert_eq!(sw.exit, Some(Err(Failure::BadRestoreCount)));
+    assert!(db.hash(Db::Appl, "PORT_TABLE:PortConfigDone").is_none(), "nothing produced");
+}
+
+fn snapshot_of(ports: &[(&str, LinkState)]) -> Snapshot<1024> {
+    let mut s = Snapshot { port_init_done: true, ports: heapless::Vec::new() };
+    for (n, state) in ports {
+        s.ports.push(SnapshotPort { name: PortName::try_from(*n).unwrap(), state: *state }).unwrap();
+    }
+    s
+}
+
+fn warm_db(ports: &[&str]) -> MockDatabases {
+    let db = seeded(ports);
+    db.consume_produced_at_once();
+    db.hset(Db::State, "WARM_RESTART_ENABLE_TABLE|swss", &[("enable", "true")]);
+    db.hset(Db::State, "WARM_RESTART_TABLE|portsyncd", &[("restore_count", "3")]);
+    for p in ports {
+        db.hset(Db::Appl, &format!("PORT_TABLE:{p}"), &[("mtu", "9100")]);
+    }
+    db
+}
+
+#[test]
+fn warm_start_writes_nothing_that_state_db_already_holds() {
+    let db = warm_db(&["Ethernet0", "Ethernet4"]);
+    let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
+    for p in ["Ethernet0", "Ethernet4"] {
+        db.hset(Db::State, &format!("PORT_TABLE|{p}"), &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")]);
+    }
+    let snapshots = MemorySnapshots::new();
+    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up), ("Ethernet4", LinkState { ifindex: 6, ..up })])).unwrap());
+    let kernel = LinkScript::new();
+    kernel.set_links(vec![newlink("Ethernet0", 5, UP_RUNNING, 9100), newlink("Ethernet4", 6, UP_RUNNING, 9100)]);
+    let sw = Switch::start(&db, &kernel, &snapshots, config());
+    let c = sw.driver.engine().counters();
+    assert_eq!((c.state_sets, c.suppressed), (0, 2), "{c:?}");
+    assert!(kernel.brought_down().is_empty());
+    assert_eq!(db.hash(Db::State, "WARM_RESTART_TABLE|portsyncd").unwrap()["restore_count"], "4");
+    assert!(sw.produced("PortInitDone"));
+    assert!(!sw.produced("PortConfigDone"), "warm: nothing of the configuration is produced");
+}
+
+/// Fault 3 of the driver issue: save at t0 (port up) → the port goes down and
+/// STATE_DB says so → crash before the next save → the port comes back up
+/// while the daemon is down → warm start. The kernel equals the stale
+/// snapshot; STATE_DB does not: it must be written.
+#[test]
+fn warm_start_trusts_state_db_over_an_older_snapshot() {
+    let db = warm_db(&["Ethernet0"]);
+    let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
+    db.hset(Db::State, "PORT_TABLE|Ethernet0", &[("state", "ok"), ("netdev_oper_status", "down"), ("admin_status", "down"), ("mtu", "9100")]);
+    let snapshots = MemorySnapshots::new();
+    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up)])).unwrap());
+    let kernel = LinkScript::new();
+    kernel.set_links(vec![newlink("Ethernet0", 5, UP_RUNNING, 9100)]);
+    let sw = Switch::start(&db, &kernel, &snapshots, config());
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"));
+}
+
+#[test]
+fn warm_start_with_a_dump_that_times_out_deletes_nothing() {
+    let db = warm_db(&["Ethernet0", "Ethernet4"]);
+    let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 1500 };
+    for p in ["Ethernet0", "Ethernet4"] {
+        db.hset(Db::State, &format!("PORT_TABLE|{p}"), &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "1500")]);
+    }
+    let snapshots = MemorySnapshots::new();
+    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up), ("Ethernet4", LinkState { ifindex: 6, ..up })])).unwrap());
+    let kernel = LinkScript::new();
+    kernel.set_links(vec![newlink("Ethernet0", 5, UP_RUNNING, 1500)]);
+    kernel.never_complete_dumps();
+    let mut sw = Switch::start(&db, &kernel, &snapshots, DriverConfig { dump_timeout: Duration::from_millis(300), ..config() });
+    assert_eq!(sw.driver.milestones().eoiu, None);
+    sw.advance(Duration::from_millis(299));
+    assert_eq!(sw.driver.milestones().eoiu, None);
+    sw.advance(Duration::from_millis(1));
+    assert_eq!(sw.driver.milestones().eoiu, Some(Duration::from_millis(300)));
+    assert!(sw.state_db("Ethernet4").is_some(), "an incomplete dump must not delete");
+    assert_eq!(sw.driver.counters().vanished, 0);
+}
+
+#[test]
+fn a_dump_that_never_completes_ends_at_the_timeout_then_is_tried_again() {
+    let db = seeded(&["Ethernet0", "Ethernet4"]);
+    let kernel = LinkScript::new();
+    kernel.set_links(vec![newlink("Ethernet0", 7, UP_RUNNING, 1500)]);
+    kernel.never_complete_dumps();
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    assert!(!sw.produced("PortConfigDone"));
+    sw.advance(Duration::from_millis(4_999));
+    assert!(!sw.produced("PortConfigDone"));
+    sw.advance(Duration::from_millis(1));
+    assert!(sw.produced("PortConfigDone"), "the initial sync goes on without the dump's end");
+    assert_eq!(kernel.brought_down(), [7], "what the dump did report was acted on");
+    assert_eq!(kernel.dumps().len(), 1, "an initial dump that timed out is not repeated");
+}
+
+#[test]
+fn an_overrun_is_answered_by_a_dump_that_deletes_vanished_ports() {
+    let db = seeded(&["Ethernet0", "Ethernet4"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+    assert!(sw.state_db("Ethernet4").is_some());
+    // Ethernet4's DELLINK is lost in the overrun; Ethernet0 went down meanwhile.
+    kernel.set_links(vec![newlink("Ethernet0", 10, iff::UP, 9100)]);
+    kernel.push_overrun();
+    sw.settle();
+    assert_eq!(kernel.dumps().len(), 2);
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("down", "up", "9100"));
+    assert!(sw.state_db("Ethernet4").is_none(), "vanished while notifications were lost");
+    assert_eq!((sw.driver.counters().redumps, sw.driver.counters().vanished), (1, 1));
+}
+
+#[test]
+fn writes_kept_through_an_outage_land_when_the_database_is_back() {
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    db.disconnect();
+    sw.kernel_says(newlink("Ethernet0", 10, iff::UP, 9100));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"), "not yet");
+    sw.advance(Duration::from_secs(3));
+    db.reconnect();
+    sw.advance(Duration::from_secs(1));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("down", "up", "9100"));
+}
+
+/// Fault 2 of the driver issue: a write the database refuses (OOM) is kept
+/// and written again once it accepts writes, from the latest state.
+#[test]
+fn writes_refused_are_written_again_once_accepted() {
+    let db = seeded(&["Ethernet0", "Ethernet4"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+    // The presence read is trusted (no read); the write is the next operation.
+    db.fail_next(1);
+    sw.kernel_says(newlink("Ethernet0", 10, iff::UP, 9100));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"), "refused");
+    assert_eq!(sw.driver.refused_writes(), 1);
+    sw.advance(Duration::from_secs(1));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("down", "up", "9100"), "written again");
+    assert_eq!(sw.driver.refused_writes(), 0);
+}
+
+/// Fault 1 of the driver issue: periodic work (snapshot saves, the LOGGER
+/// poll, backend maintenance) goes on while a port flaps faster than the tick.
+#[test]
+fn periodic_work_goes_on_under_continuous_events() {
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let snapshots = MemorySnapshots::new();
+    let mut sw = Switch::start(&db, &kernel, &snapshots, config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    let saves = snapshots.saves();
+    for i in 0..32 {
+        if i == 4 {
+            db.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "INFO")]);
+        }
+        let flags = if i % 2 == 0 { iff::UP } else { UP_RUNNING };
+        sw.kernel_says(newlink("Ethernet0", 10, flags, 9100));
+        sw.advance(Duration::from_millis(250));
+    }
+    assert_eq!(sw.driver.level(), Level::Info, "the LOGLEVEL change was applied");
+    assert!(snapshots.saves() >= saves + 6, "{} snapshot saves in 8 s", snapshots.saves() - saves);
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"));
+}
