@@ -310,7 +310,7 @@ impl fmt::Display for Event {
                 f.write_str("no warm-restart snapshot: every port will be written from the dump")
             }
             NoSnapshot { unusable: true } => {
-                f.write_str("warm-restart snapshot unusable: every port will be written from the dump")
+                f.write_str("no usable warm-restart snapshot: every port will be written from the dump")
             }
             WarmBaseline { kept, rewritten } => write!(
                 f,

@@ -50,7 +50,10 @@ pub struct ConfigFields(HashMap<PortName, Vec<(String, String)>>);
 
 impl ConfigFields {
     fn pairs(&self, name: &PortName) -> Vec<Field<'_>> {
-        self.0.get(name).map(|f| f.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect()).unwrap_or_default()
+        self.0
+            .get(name)
+            .map(|f| f.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -274,7 +277,7 @@ where
                 Ok(None) => driver.handle_snapshot(now, SnapshotLoad::Missing),
                 Ok(Some(snapshot)) => driver.handle_snapshot(now, SnapshotLoad::Loaded(&snapshot)),
                 Err(e) => {
-                    log!(Warn, "{e}");
+                    log!(Warn, "warm-restart snapshot unusable ({e})");
                     driver.handle_snapshot(now, SnapshotLoad::Unusable);
                 }
             },
@@ -323,7 +326,10 @@ impl Answer {
         match self {
             Answer::Fields(fields) => {
                 for (index, f, v) in &fields {
-                    driver.handle_reply(now, Reply::Field { index: *index, field: f.as_bytes(), value: v.as_bytes() });
+                    driver.handle_reply(
+                        now,
+                        Reply::Field { index: *index, field: f.as_bytes(), value: v.as_bytes() },
+                    );
                 }
             }
             Answer::Value(value) => {
@@ -357,7 +363,9 @@ async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &
         }
         Read::Field { db: which, table, key, field } => {
             let mut value = None;
-            db.hget(which, table, key, field, &mut |v| value = Some(v.to_owned())).await.map(|_| Answer::Value(value))
+            db.hget(which, table, key, field, &mut |v| value = Some(v.to_owned()))
+                .await
+                .map(|_| Answer::Value(value))
         }
         Read::Keys { db: which, table } => {
             let mut keys = Vec::new();
@@ -394,7 +402,11 @@ async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &
 }
 
 /// The decided writes, mapped to SONiC writes by the core, in one call.
-async fn perform_write<D: Databases>(db: &mut D, ops: &[WriteOp], config_fields: &ConfigFields) -> WriteResult {
+async fn perform_write<D: Databases>(
+    db: &mut D,
+    ops: &[WriteOp],
+    config_fields: &ConfigFields,
+) -> WriteResult {
     let texts: Vec<_> = ops.iter().map(WriteOp::text).collect();
     let fields: Vec<Vec<Field<'_>>> = ops
         .iter()

@@ -7,6 +7,6 @@
 
 pub mod cli;
 pub mod config;
-pub mod logging;
 pub mod ferry;
+pub mod logging;
 pub mod supervisor;

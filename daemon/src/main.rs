@@ -54,10 +54,16 @@ fn main() -> ExitCode {
     // of waking another one twice (measured: the wake-ups were most of the
     // daemon's CPU time).
     let result = match args.backend {
-        Backend::Redis => smol::block_on(smol::spawn(run(args, config))),
+        Backend::Redis => {
+            let start = start(&config);
+            smol::block_on(smol::spawn(run(args, config, start)))
+        }
         // The in-memory databases are single-threaded (and there is no
         // Redis task to share a thread with).
-        Backend::Memory => smol::block_on(run_memory(args, config)),
+        Backend::Memory => {
+            let start = start(&config);
+            smol::block_on(run_memory(args, config, start))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,13 +94,14 @@ async fn prelude(
 
 /// Runs the driver over `db` until it exits.
 async fn drive<D: Databases>(
-    db: D,
+    connect: impl Future<Output = Result<D, String>>,
     args: &cli::Args,
     config: &Config,
-) -> Result<(Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, DefaultDriver), String> {
+    (clock, mut driver): Start,
+) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
     let (links, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
-    let clock = MonotonicClock::default();
-    let mut driver = Box::new(DefaultDriver::new(clock.now(), ferry::driver_config(config)));
+    let db = connect.await?;
+
     let mut parts = Parts {
         db,
         links,
@@ -104,25 +111,43 @@ async fn drive<D: Databases>(
         config_fields: Default::default(),
     };
     ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
-    log!(Notice, "stopped: {:?} {:?} {:?}", driver.milestones(), driver.counters(), driver.engine().counters());
-    Ok((parts, *driver))
+    log!(
+        Notice,
+        "stopped: {:?} {:?} {:?}",
+        driver.milestones(),
+        driver.counters(),
+        driver.engine().counters()
+    );
+    Ok(parts)
 }
 
-async fn run(args: cli::Args, config: Config) -> Result<(), String> {
+/// The clock and the driver, made on the main thread: the driver is a few
+/// hundred KiB, built on the stack before it is boxed, and the executor's
+/// threads have small stacks.
+type Start = (MonotonicClock, Box<DefaultDriver>);
+
+fn start(config: &Config) -> Start {
+    let clock = MonotonicClock::default();
+    let driver = Box::new(DefaultDriver::new(clock.now(), ferry::driver_config(config)));
+    (clock, driver)
+}
+
+async fn run(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
     let options = RedisOptions {
         response_timeout: config.redis_response_timeout,
         backoff_max: config.redis_reconnect_max,
         journal_capacity: config.redis_journal_keys,
         ..RedisOptions::default()
     };
-    // Connecting writes nothing; the kernel sockets are checked next, before the driver starts.
-    let db = RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())?;
-    let (parts, _) = drive(db, &args, &config).await?;
+    let connect = async {
+        RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())
+    };
+    let parts = drive(connect, &args, &config, start).await?;
     log!(Notice, "redis: {:?}", parts.db.counters());
     Ok(())
 }
 
-async fn run_memory(args: cli::Args, config: Config) -> Result<(), String> {
+async fn run_memory(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
     let db = MockDatabases::new();
     db.consume_produced_at_once();
     for (i, port) in config.memory_ports.iter().enumerate() {
@@ -133,7 +158,7 @@ async fn run_memory(args: cli::Args, config: Config) -> Result<(), String> {
             &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
         );
     }
-    let (parts, _) = drive(db, &args, &config).await?;
+    let parts = drive(async { Ok(db) }, &args, &config, start).await?;
     print_tables(&parts.db);
     Ok(())
 }

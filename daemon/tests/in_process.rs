@@ -85,7 +85,12 @@ fn state(oper: &str, admin: &str, mtu: &str) -> Vec<(String, String)> {
 }
 
 impl Switch {
-    fn start(db: &MockDatabases, kernel: &LinkScript, snapshots: &MemorySnapshots, config: DriverConfig) -> Self {
+    fn start(
+        db: &MockDatabases,
+        kernel: &LinkScript,
+        snapshots: &MemorySnapshots,
+        config: DriverConfig,
+    ) -> Self {
         let clock = TestClock::default();
         let (links, control) = kernel.endpoints();
         let told = Told::default();
@@ -261,12 +266,25 @@ fn warm_start_writes_nothing_that_state_db_already_holds() {
     let db = warm_db(&["Ethernet0", "Ethernet4"]);
     let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
     for p in ["Ethernet0", "Ethernet4"] {
-        db.hset(Db::State, &format!("PORT_TABLE|{p}"), &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")]);
+        db.hset(
+            Db::State,
+            &format!("PORT_TABLE|{p}"),
+            &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")],
+        );
     }
     let snapshots = MemorySnapshots::new();
-    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up), ("Ethernet4", LinkState { ifindex: 6, ..up })])).unwrap());
+    snapshots.set_bytes(
+        postcard::to_allocvec(&snapshot_of(&[
+            ("Ethernet0", up),
+            ("Ethernet4", LinkState { ifindex: 6, ..up }),
+        ]))
+        .unwrap(),
+    );
     let kernel = LinkScript::new();
-    kernel.set_links(vec![newlink("Ethernet0", 5, UP_RUNNING, 9100), newlink("Ethernet4", 6, UP_RUNNING, 9100)]);
+    kernel.set_links(vec![
+        newlink("Ethernet0", 5, UP_RUNNING, 9100),
+        newlink("Ethernet4", 6, UP_RUNNING, 9100),
+    ]);
     let sw = Switch::start(&db, &kernel, &snapshots, config());
     let c = sw.driver.engine().counters();
     assert_eq!((c.state_sets, c.suppressed), (0, 2), "{c:?}");
@@ -284,7 +302,11 @@ fn warm_start_writes_nothing_that_state_db_already_holds() {
 fn warm_start_trusts_state_db_over_an_older_snapshot() {
     let db = warm_db(&["Ethernet0"]);
     let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
-    db.hset(Db::State, "PORT_TABLE|Ethernet0", &[("state", "ok"), ("netdev_oper_status", "down"), ("admin_status", "down"), ("mtu", "9100")]);
+    db.hset(
+        Db::State,
+        "PORT_TABLE|Ethernet0",
+        &[("state", "ok"), ("netdev_oper_status", "down"), ("admin_status", "down"), ("mtu", "9100")],
+    );
     let snapshots = MemorySnapshots::new();
     snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up)])).unwrap());
     let kernel = LinkScript::new();
@@ -298,14 +320,29 @@ fn warm_start_with_a_dump_that_times_out_deletes_nothing() {
     let db = warm_db(&["Ethernet0", "Ethernet4"]);
     let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 1500 };
     for p in ["Ethernet0", "Ethernet4"] {
-        db.hset(Db::State, &format!("PORT_TABLE|{p}"), &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "1500")]);
+        db.hset(
+            Db::State,
+            &format!("PORT_TABLE|{p}"),
+            &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "1500")],
+        );
     }
     let snapshots = MemorySnapshots::new();
-    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up), ("Ethernet4", LinkState { ifindex: 6, ..up })])).unwrap());
+    snapshots.set_bytes(
+        postcard::to_allocvec(&snapshot_of(&[
+            ("Ethernet0", up),
+            ("Ethernet4", LinkState { ifindex: 6, ..up }),
+        ]))
+        .unwrap(),
+    );
     let kernel = LinkScript::new();
     kernel.set_links(vec![newlink("Ethernet0", 5, UP_RUNNING, 1500)]);
     kernel.never_complete_dumps();
-    let mut sw = Switch::start(&db, &kernel, &snapshots, DriverConfig { dump_timeout: Duration::from_millis(300), ..config() });
+    let mut sw = Switch::start(
+        &db,
+        &kernel,
+        &snapshots,
+        DriverConfig { dump_timeout: Duration::from_millis(300), ..config() },
+    );
     assert_eq!(sw.driver.milestones().eoiu, None);
     sw.advance(Duration::from_millis(299));
     assert_eq!(sw.driver.milestones().eoiu, None);

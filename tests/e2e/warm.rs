@@ -112,7 +112,7 @@ fn bad_or_missing_snapshots_mean_every_port_is_written_with_one_log_line() {
         ("corrupt", Some(good.iter().map(|b| b ^ 0x5a).collect()), "warm-restart snapshot unusable ("),
         ("truncated", Some(good[..good.len() / 2].to_vec()), "is truncated"),
         ("newer version", Some(future), "has snapshot format 99"),
-        ("missing", None, "no warm-restart snapshot at"),
+        ("missing", None, "no warm-restart snapshot:"),
     ];
     for (what, bytes, line) in cases {
         match &bytes {

@@ -264,6 +264,16 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         Ok(())
     }
 
+    /// Sets how the engine starts, before anything else is handed in.
+    pub fn configure(&mut self, config: SyncConfig) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        if !self.ports.is_empty() || self.restored {
+            return Err(SyncError::WrongPhase { phase: self.phase });
+        }
+        self.config = config;
+        Ok(())
+    }
+
     /// Adds a CONFIG_DB `PORT` key. Adding a port twice changes nothing.
     pub fn add_config_port(&mut self, name: &[u8]) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
