@@ -216,11 +216,9 @@ async fn feed<D, L, C, S, V>(
     let mut offset = 0;
     while offset < len {
         offset += driver.handle_datagram(now, &parts.links.last_datagram()[offset..]);
-        if offset < len {
-            if carry_out(driver, parts, clock, now).await.is_some() || !driver.takes_input() {
-                // Stopping: the rest of the datagram no longer matters.
-                return;
-            }
+        // Stopping: the rest of the datagram no longer matters.
+        if offset < len && (carry_out(driver, parts, clock, now).await.is_some() || !driver.takes_input()) {
+            return;
         }
     }
 }

@@ -1,0 +1,474 @@
+//! Normal operation: batches of link messages and their call protocol
+//! (presence, commit, actions, one write), dumps and what their end means,
+//! refused writes and their retries, and the periodic work the timers make
+//! due — in priority order in `next_run`.
+
+use super::*;
+
+impl<const P: usize, const B: usize> Driver<P, B> {
+    /// Feeds one datagram of rtnetlink messages (or the rest of one).
+    /// Returns how many bytes it took: less than all when the batch or the
+    /// event queue filled up; carry out [`poll_io`](Self::poll_io), drain
+    /// [`poll_event`](Self::poll_event), and feed the rest.
+    #[must_use]
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> usize {
+        self.now = self.now.max(now);
+        if !self.takes_input() {
+            return 0;
+        }
+        self.counters.datagrams += 1;
+        self.in_batch = true;
+        let mut parsed = messages(bytes);
+        loop {
+            let at = parsed.position();
+            if self.events.len() + 2 > EVENT_CAPACITY {
+                return at;
+            }
+            let Some(message) = parsed.next() else { return bytes.len() };
+            match message {
+                Ok(message) => {
+                    if !self.handle_message(now, &message) {
+                        return at;
+                    }
+                }
+                Err(e) => {
+                    self.counters.malformed += 1;
+                    self.emit(Event::Malformed(e));
+                }
+            }
+        }
+    }
+
+    /// One parsed message; `false` when the batch is full and it was not taken.
+    pub(super) fn handle_message(&mut self, _now: Instant, message: &Message<'_>) -> bool {
+        if let Message::Link(link) = message {
+            match self.engine.handle_link(link) {
+                Ok(d) => self.note(link, d),
+                Err(SyncError::BatchFull) => {
+                    self.closing = true;
+                    return false;
+                }
+                Err(SyncError::StaleTableFull) => self.emit(Event::StaleTableFull { ifindex: link.index }),
+                Err(e) => self.emit(Event::Engine(e)),
+            }
+        }
+        if let Some(end) = self.eoiu.observe(message) {
+            self.dump_end = Some(end);
+            self.dump_seq = None;
+        }
+        if let Message::Error { header, errno } = message {
+            if *errno != 0 && Some(header.seq) != self.dump_seq {
+                self.emit(Event::NetlinkError { errno: *errno, seq: header.seq });
+            }
+        }
+        true
+    }
+
+    pub(super) fn note(&mut self, link: &LinkMessage<'_>, disposition: Disposition) {
+        let label = || LinkLabel::new(link.name.unwrap_or_default());
+        let event = match disposition {
+            Disposition::Queued(name) => Event::Link {
+                op: link.op,
+                name,
+                ifindex: link.index,
+                flags: link.flags,
+                mtu: link.mtu.unwrap_or(0),
+                master: link.master.unwrap_or(0),
+            },
+            Disposition::MarkedStale { ifindex } => Event::StaleLink { name: label(), ifindex },
+            Disposition::Rejected(error) => Event::Rejected { name: label(), ifindex: link.index, error },
+            Disposition::Ignored(reason) => Event::Ignored { name: label(), ifindex: link.index, reason },
+        };
+        self.emit(event);
+    }
+
+    /// The kernel dropped notifications: everything is dumped again.
+    pub fn handle_overrun(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.counters.overruns += 1;
+        self.emit(Event::Overrun);
+        self.overrun = true;
+        self.in_batch = true;
+    }
+
+    /// No more datagrams are queued: the batch is committed.
+    pub fn handle_batch_end(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if !self.in_batch {
+            return;
+        }
+        self.in_batch = false;
+        self.closing = true;
+        // After an overrun everything is dumped again (after the dump in
+        // flight, if any: its replies may predate the loss).
+        if core::mem::take(&mut self.overrun) {
+            self.redump_wanted = true;
+        }
+    }
+
+    /// How the [`Io::Write`] handed out went.
+    pub fn handle_write(&mut self, now: Instant, result: WriteResult) {
+        self.now = self.now.max(now);
+        let Awaiting::Write(purpose) = self.awaiting else { return };
+        self.awaiting = Awaiting::Nothing;
+        if let WriteFor::Startup(what) = purpose {
+            self.ops.clear();
+            if result == WriteResult::Refused {
+                self.exit(Err(Failure::StartupWrite { what }));
+                return;
+            }
+            self.stage = match self.stage {
+                Stage::Start(StartStep::LoggerDefaults) => Stage::Start(StartStep::SwitchType),
+                Stage::Start(StartStep::WriteRestoreCount) => Stage::Start(StartStep::ConfigKeys),
+                other => other,
+            };
+            if self.stage == Stage::Start(StartStep::ConfigKeys) {
+                if let Some(Ok(check)) = self.learnt.warm {
+                    if check.fell_back_to_cold {
+                        self.emit(Event::WarmFellBackToCold);
+                    }
+                    self.emit(Event::Starting {
+                        start: check.start,
+                        switch_type: self.learnt.switch_type,
+                        restore_count: check.restore_count,
+                    });
+                }
+            }
+            return;
+        }
+        match result {
+            WriteResult::Done => {
+                self.counters.write_batches += 1;
+                if purpose == WriteFor::Retry {
+                    self.retry.reset();
+                    if self.refused.is_empty() {
+                        self.emit(Event::RefusedWritesDone);
+                    } else {
+                        self.retry_due = true;
+                    }
+                }
+            }
+            WriteResult::Refused => {
+                self.counters.refused_batches += 1;
+                let mut dropped = 0;
+                for op in self.ops.iter() {
+                    if self.refused.keep(op).is_err() {
+                        dropped += 1;
+                    }
+                }
+                self.counters.refused_lost += dropped as u64;
+                self.emit(Event::WritesRefused { kept: self.refused.len(), dropped });
+                if self.retry_at.is_none() {
+                    self.retry_at = Some(now.saturating_add(self.retry.next_delay()));
+                }
+                self.retry_due = false;
+            }
+        }
+        self.ops.clear();
+    }
+
+    /// The dump asked for with [`Io::RequestDump`] went out with sequence
+    /// number `seq` (or could not be asked for: `None`).
+    pub fn handle_dump_requested(&mut self, now: Instant, seq: Option<u32>) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::Dump {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        let Some(seq) = seq else {
+            self.exit(Err(Failure::DumpRequest));
+            return;
+        };
+        self.dump_seq = Some(seq);
+        self.engine.dump_started(seq);
+        self.eoiu.start(now, seq, self.config.dump_timeout);
+        if self.stage == Stage::Start(StartStep::Dump) {
+            self.stage = Stage::Run;
+        }
+    }
+
+    /// The link source failed (the caller logged why): nothing more can be
+    /// learnt from the kernel, so the daemon exits for its supervisor to
+    /// restart it.
+    pub fn handle_link_source_failed(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if !matches!(self.stage, Stage::Exit(_) | Stage::Done) {
+            self.exit(Err(Failure::Links));
+        }
+    }
+
+    /// The link of [`Io::BringLinkDown`] is down (`true`) or could not be
+    /// brought down (`false`; the caller logs why).
+    pub fn handle_link_down(&mut self, now: Instant, done: bool) {
+        self.now = self.now.max(now);
+        let Awaiting::LinkDown { ifindex, name } = self.awaiting else { return };
+        self.awaiting = Awaiting::Nothing;
+        self.emit(if done {
+            Event::BroughtDown { name, ifindex }
+        } else {
+            Event::BringDownFailed { name, ifindex }
+        });
+    }
+
+    /// The answer to [`Io::SaveSnapshot`]: bytes written, or `None` if it
+    /// failed (the caller logs why).
+    pub fn handle_snapshot_saved(&mut self, now: Instant, bytes: Option<usize>) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::SnapshotSave {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        self.last_save = now;
+        if let Some(bytes) = bytes {
+            self.counters.snapshots += 1;
+            self.snapshot_dirty = false;
+            self.emit(Event::SnapshotSaved { ports: self.engine.published().count(), bytes });
+        }
+        if self.stage == Stage::Stop(StopStep::Save) {
+            self.stage = Stage::Stop(StopStep::Exit);
+        }
+    }
+
+    /// The answer to [`Io::Maintain`].
+    pub fn handle_backend_status(&mut self, now: Instant, status: BackendStatus) {
+        self.now = self.now.max(now);
+        if self.awaiting != Awaiting::Maintain {
+            return;
+        }
+        self.awaiting = Awaiting::Nothing;
+        if self.stage == Stage::Stop(StopStep::Flush) {
+            self.stage = Stage::Stop(StopStep::Save);
+        }
+        if io::degraded(status).is_some() != io::degraded(self.backend).is_some() {
+            self.emit(match status {
+                BackendStatus::Connected => Event::BackendConnected,
+                BackendStatus::Degraded { pending } => Event::BackendDegraded { pending },
+            });
+        }
+        self.backend = status;
+    }
+
+    // --------------------------------------------------------------- output
+
+    /// One decision of normal operation, in priority order.
+    pub(super) fn next_run(&mut self) -> Step {
+        // Collected writes go out when full, or when nothing more joins them.
+        if self.ops.is_full() || (!self.draining && !self.ops.is_empty()) {
+            return Step::Ask(Request::Write(WriteFor::Decided));
+        }
+        if self.draining {
+            return self.drain_one();
+        }
+        if self.after_drain != AfterDrain::Nothing {
+            return self.after_drained();
+        }
+        if self.closing {
+            return self.close_batch();
+        }
+        if self.in_batch {
+            return Step::Idle;
+        }
+        if let Some(end) = self.dump_end {
+            if !self.engine_batch_empty() {
+                self.closing = true;
+                return Step::Again;
+            }
+            self.dump_end = None;
+            return self.act_on_dump_end(end);
+        }
+        if self.redump_wanted && self.dump_seq.is_none() {
+            self.redump_wanted = false;
+            self.counters.redumps += 1;
+            return Step::Ask(Request::Dump);
+        }
+        if self.retry_due && !self.refused.is_empty() {
+            self.retry_due = false;
+            let engine = &self.engine;
+            self.refused.take_into(&mut self.ops, |name| engine.published_state(name));
+            return Step::Ask(Request::Write(WriteFor::Retry));
+        }
+        if core::mem::take(&mut self.maintain_due) {
+            return Step::Ask(Request::Maintain(None));
+        }
+        if core::mem::take(&mut self.logger_due) {
+            return Step::Ask(Request::Read(ReadFor::LogLevel));
+        }
+        if core::mem::take(&mut self.snapshot_due) && self.snapshot_at().is_some() {
+            return Step::Ask(Request::SaveSnapshot);
+        }
+        Step::Idle
+    }
+
+    pub(super) fn engine_batch_empty(&self) -> bool {
+        self.engine.batch_len() == 0
+    }
+
+    /// Asks APPL_DB about the batch's ports whose presence is not trusted,
+    /// or commits the batch at once when every answer is known.
+    pub(super) fn close_batch(&mut self) -> Step {
+        self.keys.clear();
+        let now = self.now;
+        for name in self.engine.pending_presence() {
+            if self.presence.must_ask(name, now) && self.keys.push(*name).is_err() {
+                break;
+            }
+        }
+        if !self.keys.is_empty() {
+            self.counters.presence_reads += 1;
+            return Step::Ask(Request::Read(ReadFor::Presence));
+        }
+        let presence = &self.presence;
+        if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
+            self.emit(Event::Engine(e));
+        }
+        self.commit(now);
+        Step::Again
+    }
+
+    pub(super) fn commit(&mut self, _now: Instant) {
+        self.closing = false;
+        match self.engine.commit_batch() {
+            Ok(()) => self.draining = true,
+            Err(e) => self.emit(Event::Engine(e)),
+        }
+    }
+
+    /// One action of the engine's outbox.
+    pub(super) fn drain_one(&mut self) -> Step {
+        let Some(action) = self.engine.poll_action() else {
+            self.draining = false;
+            return Step::Again;
+        };
+        let now = self.now;
+        match action {
+            Action::BringLinkDown { ifindex, name } => return Step::Ask(Request::LinkDown { ifindex, name }),
+            Action::ProduceAppPort { name } => self.collect(WriteOp::ProduceConfigPort { name }),
+            Action::PortConfigDone { count } => {
+                self.milestones.port_config_done = Some(self.since_start(now));
+                self.emit(Event::PortConfigDone { count });
+                self.collect(WriteOp::PortConfigDone { count });
+            }
+            Action::SetStatePort { name, state } => {
+                self.snapshot_dirty = true;
+                self.collect(WriteOp::SetStatePort { name, state });
+            }
+            Action::DelStatePort { name } => {
+                self.snapshot_dirty = true;
+                self.presence.forget(&name);
+                if self.after_drain != AfterDrain::Nothing {
+                    self.vanished_in_drain += 1;
+                    self.counters.vanished += 1;
+                    self.emit(Event::Vanished(name));
+                }
+                self.collect(WriteOp::DelStatePort { name });
+            }
+            Action::PortNotInAppDb { name } => self.emit(Event::PortNotInAppDb(name)),
+            Action::PortInitDone => {
+                self.snapshot_dirty = true;
+                let after = self.since_start(now);
+                self.milestones.port_init_done = Some(after);
+                self.emit(Event::PortInitDone { after });
+                self.collect(WriteOp::PortInitDone);
+            }
+        }
+        Step::Again
+    }
+
+    /// A decided write joins the batch, or queues behind an earlier refused
+    /// one of the producer table (orchagent relies on their order).
+    pub(super) fn collect(&mut self, op: WriteOp) {
+        if op.is_produce() && self.refused.has_produce() {
+            if self.refused.keep(&op).is_err() {
+                self.counters.refused_lost += 1;
+            }
+            return;
+        }
+        // next_run writes the batch out before it is full.
+        let _ = self.ops.push(op);
+    }
+
+    pub(super) fn after_drained(&mut self) -> Step {
+        let now = self.now;
+        match core::mem::replace(&mut self.after_drain, AfterDrain::Nothing) {
+            AfterDrain::Nothing => {}
+            AfterDrain::Prune => {
+                self.keys.clear();
+                for name in self.engine.prune_candidates() {
+                    let _ = self.keys.push(*name);
+                }
+                if !self.keys.is_empty() {
+                    return Step::Ask(Request::Read(ReadFor::Prune));
+                }
+                self.end_prune();
+            }
+            AfterDrain::InitialSyncDone => {
+                let awaiting = self.engine.awaiting_ports().count();
+                self.emit(Event::InitialSyncDone { after: self.since_start(now), awaiting });
+                let _ = self
+                    .direct
+                    .push_back(Direct::Notify(Notify::Ready(Status::InitialSyncDone { awaiting })));
+            }
+            AfterDrain::DumpChecked { complete } => {
+                if complete {
+                    self.emit(Event::DumpComplete { vanished: self.vanished_in_drain });
+                } else {
+                    self.redump_wanted = true;
+                }
+            }
+        }
+        Step::Again
+    }
+
+    pub(super) fn end_prune(&mut self) {
+        match self.engine.end_prune() {
+            Ok(()) => {
+                self.draining = true;
+                self.after_drain = AfterDrain::InitialSyncDone;
+            }
+            Err(e) => self.emit(Event::Engine(e)),
+        }
+    }
+
+    pub(super) fn dump_ended(&mut self, end: Eoiu) {
+        self.dump_end = Some(end);
+        self.dump_seq = None;
+    }
+
+    pub(super) fn act_on_dump_end(&mut self, end: Eoiu) -> Step {
+        match end {
+            Eoiu::Interrupted => {
+                self.emit(Event::DumpInterrupted);
+                self.redump_wanted = true;
+                return Step::Again;
+            }
+            Eoiu::Complete => {}
+            Eoiu::Failed { errno } => self.emit(Event::DumpFailed { errno }),
+            Eoiu::TimedOut => self.emit(Event::DumpTimedOut { after: self.config.dump_timeout }),
+        }
+        let complete = end == Eoiu::Complete;
+        self.vanished_in_drain = 0;
+        if self.engine.phase() == Phase::InitialDump {
+            self.milestones.eoiu = Some(self.since_start(self.now));
+            match self.engine.end_initial_dump(complete) {
+                Ok(()) => {
+                    self.draining = true;
+                    self.after_drain = if self.engine.phase() == Phase::Pruning {
+                        AfterDrain::Prune
+                    } else {
+                        AfterDrain::InitialSyncDone
+                    };
+                }
+                Err(e) => self.emit(Event::Engine(e)),
+            }
+        } else {
+            match self.engine.dump_ended(complete) {
+                Ok(()) => {
+                    self.draining = true;
+                    self.after_drain = AfterDrain::DumpChecked { complete };
+                }
+                Err(e) => self.emit(Event::Engine(e)),
+            }
+        }
+        Step::Again
+    }
+}
