@@ -364,9 +364,9 @@ impl fmt::Display for Event {
                 "initial sync done after {} ms; {awaiting} ports await their host interface",
                 after.as_millis()
             ),
-            PresenceUnknown => {
-                f.write_str("APPL_DB presence not known; using the last known APPL_DB answers")
-            }
+            PresenceUnknown => f.write_str(
+                "APPL_DB presence not known; using the last known APPL_DB answers, and dumping again later",
+            ),
             PruneSkipped => f.write_str("APPL_DB not readable for the prune; no port pruned"),
             WritesRefused { kept, dropped: 0 } => {
                 write!(f, "writes refused; {kept} kept to be written again")

@@ -471,6 +471,116 @@ fn i32_at(bytes: &[u8], at: usize) -> Option<i32> {
     u32_at(bytes, at).map(|v| v as i32)
 }
 
+/// A buffer was too small for what was to be written into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooSmall {
+    /// Bytes needed.
+    pub needed: usize,
+}
+
+/// An `RTM_NEWLINK` / `RTM_DELLINK` to write (the kernel's side: for
+/// scripted link sources, tests and fuzzing), with the attributes portsyncd
+/// reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkRepr<'a> {
+    /// New or del.
+    pub op: LinkOp,
+    /// Sequence number (0 for a notification, the request's for a dump reply).
+    pub seq: u32,
+    /// `nlmsg_flags` (`MULTI` for dump replies).
+    pub msg_flags: u16,
+    /// ifindex.
+    pub index: u32,
+    /// ifi_flags.
+    pub flags: u32,
+    /// IFLA_IFNAME (without its NUL).
+    pub name: &'a [u8],
+    /// IFLA_MTU.
+    pub mtu: Option<u32>,
+    /// IFLA_MASTER.
+    pub master: Option<u32>,
+    /// IFLA_LINKINFO / IFLA_INFO_KIND.
+    pub kind: Option<&'a [u8]>,
+}
+
+fn put_attr(buf: &mut [u8], at: usize, kind: u16, value: &[&[u8]]) -> usize {
+    let len = 4 + value.iter().map(|v| v.len()).sum::<usize>();
+    buf[at..at + 2].copy_from_slice(&(len as u16).to_ne_bytes());
+    buf[at + 2..at + 4].copy_from_slice(&kind.to_ne_bytes());
+    let mut p = at + 4;
+    for v in value {
+        buf[p..p + v.len()].copy_from_slice(v);
+        p += v.len();
+    }
+    let end = at + align4(len);
+    buf[p..end].fill(0);
+    end
+}
+
+impl LinkRepr<'_> {
+    /// Bytes [`emit`](Self::emit) writes.
+    pub fn len(&self) -> usize {
+        let attr = |value: usize| align4(4 + value);
+        NLMSG_HDRLEN
+            + IFINFOMSG_LEN
+            + attr(self.name.len() + 1)
+            + self.mtu.map_or(0, |_| attr(4))
+            + self.master.map_or(0, |_| attr(4))
+            + self.kind.map_or(0, |k| attr(attr(k.len())))
+    }
+
+    /// Never empty: a message has at least its headers.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the message at the start of `buf`; returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, TooSmall> {
+        let len = self.len();
+        let Some(buf) = buf.get_mut(..len) else { return Err(TooSmall { needed: len }) };
+        let kind = if self.op == LinkOp::New { msg_type::RTM_NEWLINK } else { msg_type::RTM_DELLINK };
+        emit_header(buf, len, kind, self.msg_flags, self.seq);
+        let info = &mut buf[NLMSG_HDRLEN..NLMSG_HDRLEN + IFINFOMSG_LEN];
+        info.fill(0);
+        info[4..8].copy_from_slice(&self.index.to_ne_bytes());
+        info[8..12].copy_from_slice(&self.flags.to_ne_bytes());
+        let mut at = NLMSG_HDRLEN + IFINFOMSG_LEN;
+        at = put_attr(buf, at, ifla::IFNAME, &[self.name, &[0]]);
+        if let Some(mtu) = self.mtu {
+            at = put_attr(buf, at, ifla::MTU, &[&mtu.to_ne_bytes()]);
+        }
+        if let Some(master) = self.master {
+            at = put_attr(buf, at, ifla::MASTER, &[&master.to_ne_bytes()]);
+        }
+        if let Some(kind) = self.kind {
+            let inner = align4(4 + kind.len());
+            let outer = (4 + inner) as u16;
+            buf[at..at + 2].copy_from_slice(&outer.to_ne_bytes());
+            buf[at + 2..at + 4].copy_from_slice(&ifla::LINKINFO.to_ne_bytes());
+            at = put_attr(buf, at + 4, ifla::INFO_KIND, &[kind]);
+        }
+        debug_assert_eq!(at, len);
+        Ok(len)
+    }
+}
+
+fn emit_header(buf: &mut [u8], len: usize, kind: u16, flags: u16, seq: u32) {
+    buf[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    buf[4..6].copy_from_slice(&kind.to_ne_bytes());
+    buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+    buf[12..16].fill(0);
+}
+
+/// Writes the `NLMSG_DONE` that ends dump `seq`; returns its length (20).
+pub fn emit_done(buf: &mut [u8], seq: u32) -> Result<usize, TooSmall> {
+    let len = NLMSG_HDRLEN + 4;
+    let Some(buf) = buf.get_mut(..len) else { return Err(TooSmall { needed: len }) };
+    emit_header(buf, len, msg_type::DONE, msg_flags::MULTI, seq);
+    buf[NLMSG_HDRLEN..].fill(0);
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,5 +702,33 @@ mod tests {
             it.next(),
             Some(Err(ParseError { kind: ParseErrorKind::TruncatedHeader { available: 5 }, .. }))
         ));
+    }
+
+    #[test]
+    fn emitted_links_parse_back() {
+        let repr = LinkRepr {
+            op: LinkOp::New,
+            seq: 9,
+            msg_flags: msg_flags::MULTI,
+            index: 7,
+            flags: iff::UP | iff::RUNNING,
+            name: b"Ethernet4",
+            mtu: Some(9100),
+            master: Some(3),
+            kind: Some(b"team"),
+        };
+        let mut buf = [0u8; 256];
+        assert_eq!(repr.emit(&mut buf[..10]), Err(TooSmall { needed: repr.len() }));
+        let n = repr.emit(&mut buf).unwrap();
+        let m = emit_done(&mut buf[n..], 9).unwrap();
+        let mut parsed = messages(&buf[..n + m]);
+        let Some(Ok(Message::Link(link))) = parsed.next() else { panic!("not a link") };
+        assert_eq!((link.header.seq, link.index, link.flags), (9, 7, iff::UP | iff::RUNNING));
+        assert_eq!(
+            (link.name, link.mtu, link.master, link.kind),
+            (Some(&b"Ethernet4"[..]), Some(9100), Some(3), Some(&b"team"[..]))
+        );
+        assert!(matches!(parsed.next(), Some(Ok(Message::Done { .. }))));
+        assert!(parsed.next().is_none());
     }
 }

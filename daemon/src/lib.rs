@@ -10,3 +10,4 @@ pub mod config;
 pub mod ferry;
 pub mod logging;
 pub mod supervisor;
+pub mod sync;

@@ -9,8 +9,8 @@
 use std::fmt;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::sync::{AtomicU8, Mutex, Ordering};
 
 pub use portsyncd_core::logger::{Level, Output};
 

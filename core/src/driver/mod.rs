@@ -272,6 +272,8 @@ pub struct Driver<const P: usize, const B: usize> {
     dump_seq: Option<u32>,
     dump_end: Option<Eoiu>,
     redump_wanted: bool,
+    /// APPL_DB could not be asked about a batch: dump again at the next retry.
+    resync_wanted: bool,
     overrun: bool,
     // Timers: absolute deadlines, and work they made due.
     maintain_at: Instant,
@@ -328,6 +330,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             dump_seq: None,
             dump_end: None,
             redump_wanted: false,
+            resync_wanted: false,
             overrun: false,
             maintain_at: now.saturating_add(config.maintain_interval),
             logger_at: now.saturating_add(config.logger_poll_interval),

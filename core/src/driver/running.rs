@@ -281,6 +281,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.counters.redumps += 1;
             return Step::Ask(Request::Dump);
         }
+        if self.retry_due && core::mem::take(&mut self.resync_wanted) {
+            self.redump_wanted = true;
+            return Step::Again;
+        }
         if self.retry_due && !self.refused.is_empty() {
             self.retry_due = false;
             let engine = &self.engine;

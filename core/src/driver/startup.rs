@@ -117,7 +117,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
             ReadFor::Presence => {
                 if failed {
+                    // The batch's writes for ports never answered are dropped
+                    // below; a dump once the retry timer fires writes them.
                     self.emit(Event::PresenceUnknown);
+                    self.resync_wanted = true;
+                    if self.retry_at.is_none() {
+                        self.retry_at = Some(now.saturating_add(self.retry.next_delay()));
+                    }
                 }
                 let presence = &self.presence;
                 if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
