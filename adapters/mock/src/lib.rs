@@ -16,6 +16,7 @@
 //!   [`Databases`] (this mock or Redis): failed operations, refused writes,
 //!   failed reads, random failures.
 //! - [`links`]: a scripted link source and a recording link controller.
+//! - [`clock`]: a [`ManualClock`](clock::ManualClock) that tests move.
 //! - [`snapshots`]: the warm-restart snapshot in memory.
 //!
 //! It runs on any OS and needs no server: for trying the daemon without
@@ -29,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod faults;
 pub mod links;
 pub mod memory;
