@@ -6,6 +6,11 @@
 //! and for assertions on raw keys), and a guard that tears the set-up down;
 //! then [`contract_tests!`] generates one test per case.
 //!
+//! The fault cases check a fault injector over the backend (the mock crate's
+//! `FaultInjector`, over the mock and over Redis): their set-up also returns
+//! the injector's controls, seen through [`InjectFaults`], and
+//! `contract_tests!(setup, faults: faulty_setup)` adds them.
+//!
 //! The consumer here pops producer tables with orchagent's ConsumerStateTable
 //! semantics (SONIC.md §3), so the suite checks what orchagent would see, not
 //! just which keys exist.
@@ -43,6 +48,19 @@ pub trait RawView {
     async fn crash(&mut self);
     /// The backend is reachable again.
     async fn recover(&mut self);
+}
+
+/// The controls of a fault injector over the backend under test.
+pub trait InjectFaults {
+    /// Every write is refused (as Redis refuses them when out of memory)
+    /// until [`stop`](Self::stop); reads are served.
+    fn refuse_writes(&self);
+    /// Every read fails until [`stop`](Self::stop); writes go through.
+    fn fail_reads(&self);
+    /// The next `n` operations fail.
+    fn fail_next(&self, n: usize);
+    /// No more injected faults.
+    fn stop(&self);
 }
 
 /// What a consumer pop yields for one key.
@@ -414,10 +432,92 @@ pub async fn crash_restores_every_key<D: Databases, R: RawView>(db: &mut D, raw:
     );
 }
 
+/// A write refused (out of memory) leaves the backend untouched — nothing of
+/// the batch, plain or producer, no notification — and is not kept for
+/// later; reads go on. Once the refusal stops, writes land.
+pub async fn refused_writes_leave_the_backend_untouched<D: Databases, R: RawView, F: InjectFaults>(
+    db: &mut D,
+    raw: &mut R,
+    faults: &F,
+) {
+    let s = raw.separator(Db::State);
+    let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
+    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    db.write(&[set("Ethernet0", &[("mtu", "1500")])]).await.unwrap();
+    let before = (raw.keys(Db::State).await, raw.keys(Db::Appl).await, raw.publishes(&channel).await);
+
+    faults.refuse_writes();
+    let batch = [
+        set("Ethernet0", &[("mtu", "9100")]),
+        set("Ethernet4", &[("mtu", "9100")]),
+        Write::Del { db: Db::State, table: "PORT_TABLE", key: "Ethernet0" },
+        Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0", fields: &[("lanes", "0")] },
+    ];
+    assert!(db.write(&batch).await.is_err(), "a refused write is an error");
+    assert!(db.write(&batch[3..]).await.is_err(), "and so is the next one");
+    assert_eq!(
+        get_all(db, Db::State, "PORT_TABLE", "Ethernet0").await,
+        Some(fields(&[("mtu", "1500")])),
+        "reads are served"
+    );
+    assert_eq!(
+        (raw.keys(Db::State).await, raw.keys(Db::Appl).await, raw.publishes(&channel).await),
+        before,
+        "nothing of the refused batches was written"
+    );
+    assert_eq!(db.maintain().await, BackendStatus::Connected, "nothing kept for later either");
+    assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await, fields(&[("mtu", "1500")]));
+
+    faults.stop();
+    db.write(&batch).await.unwrap();
+    assert!(!raw.exists(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await);
+    assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet4")).await, fields(&[("mtu", "9100")]));
+    assert_eq!(raw.publishes(&channel).await, before.2 + 1);
+    let popped = consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    assert_eq!(popped["Ethernet0"], Popped::Set(fields(&[("lanes", "0")])));
+}
+
+/// Failed reads leave writes alone; `fail_next` fails that many operations
+/// of any kind, then everything goes through.
+pub async fn injected_failures_fail_only_what_they_say<D: Databases, R: RawView, F: InjectFaults>(
+    db: &mut D,
+    raw: &mut R,
+    faults: &F,
+) {
+    let s = raw.separator(Db::State);
+    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    faults.fail_reads();
+    db.write(&[set("Ethernet0", &[("mtu", "9100")])]).await.unwrap();
+    assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await, fields(&[("mtu", "9100")]));
+    let mut present = [false];
+    assert!(db.exists(Db::State, "PORT_TABLE", &["Ethernet0"], &mut present).await.is_err());
+    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
+    faults.stop();
+    assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
+
+    faults.fail_next(2);
+    assert!(db.write(&[set("Ethernet4", &[("mtu", "1500")])]).await.is_err());
+    assert!(db.exists(Db::State, "PORT_TABLE", &["Ethernet0"], &mut present).await.is_err());
+    assert!(
+        !raw.exists(Db::State, &format!("PORT_TABLE{s}Ethernet4")).await,
+        "the failed write wrote nothing"
+    );
+    db.write(&[set("Ethernet4", &[("mtu", "1500")])]).await.unwrap();
+    db.exists(Db::State, "PORT_TABLE", &["Ethernet4"], &mut present).await.unwrap();
+    assert_eq!(present, [true]);
+}
+
 /// Generates one `#[test]` per contract case. `$setup` is an async fn
-/// returning `(backend, raw view, guard)`.
+/// returning `(backend, raw view, guard)`. With `faults: $faulty`, also the
+/// fault cases: `$faulty` returns `(fault injector over the backend, raw
+/// view, guard, controls)`, the controls implementing [`InjectFaults`].
 #[macro_export]
 macro_rules! contract_tests {
+    ($setup:path, faults: $faulty:path) => {
+        $crate::contract_tests!($setup);
+        $crate::contract_tests!(@fault_case $faulty, refused_writes_leave_the_backend_untouched);
+        $crate::contract_tests!(@fault_case $faulty, injected_failures_fail_only_what_they_say);
+    };
     ($setup:path) => {
         $crate::contract_tests!(@case $setup, plain_table_operations);
         $crate::contract_tests!(@case $setup, exists_many);
@@ -427,6 +527,15 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@case $setup, producer_stream_matches_model);
         $crate::contract_tests!(@case $setup, outage_keeps_writes);
         $crate::contract_tests!(@case $setup, crash_restores_every_key);
+    };
+    (@fault_case $setup:path, $case:ident) => {
+        #[test]
+        fn $case() {
+            $crate::smol::block_on(async {
+                let (mut db, mut raw, _guard, faults) = $setup().await;
+                $crate::$case(&mut db, &mut raw, &faults).await;
+            });
+        }
     };
     (@case $setup:path, $case:ident) => {
         #[test]

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_contract::RawView;
+use portsyncd_contract::{InjectFaults, RawView};
 use portsyncd_core::backend::Db;
+use portsyncd_mock::faults::{FaultHandle, FaultInjector};
 use portsyncd_mock::{MockDatabases, Value, layout};
 
 struct MockRaw(MockDatabases);
@@ -58,21 +59,46 @@ async fn setup() -> (MockDatabases, MockRaw, ()) {
     (db.clone(), MockRaw(db), ())
 }
 
-portsyncd_contract::contract_tests!(setup);
+/// The fault injector's controls, as the contract sees them.
+struct Faults(FaultHandle);
+
+impl InjectFaults for Faults {
+    fn refuse_writes(&self) {
+        self.0.refuse_writes();
+    }
+    fn fail_reads(&self) {
+        self.0.fail_reads();
+    }
+    fn fail_next(&self, n: usize) {
+        self.0.fail_next(n);
+    }
+    fn stop(&self) {
+        self.0.stop();
+    }
+}
+
+async fn faulty() -> (FaultInjector<MockDatabases>, MockRaw, (), Faults) {
+    let (db, raw, guard) = setup().await;
+    let db = FaultInjector::new(db, 0x5eed);
+    let faults = Faults(db.handle());
+    (db, raw, guard, faults)
+}
+
+portsyncd_contract::contract_tests!(setup, faults: faulty);
 
 #[test]
 fn injected_failures_fail_the_next_operations_only() {
     use portsyncd_core::backend::{Databases, Write};
     smol::block_on(async {
-        let mut db = MockDatabases::new();
-        db.fail_next(2);
+        let mut db = FaultInjector::new(MockDatabases::new(), 1);
+        db.handle().fail_next(2);
         let w =
             [Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: &[("mtu", "1")] }];
         let err = db.write(&w).await.unwrap_err();
-        assert_eq!(err.to_string(), "STATE_DB PORT_TABLE|Ethernet0: write failed (injected)");
+        assert_eq!(err.to_string(), "STATE_DB PORT_TABLE Ethernet0: write failed (injected)");
         assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
         db.write(&w).await.unwrap();
-        assert!(matches!(db.dump(Db::State).get("PORT_TABLE|Ethernet0"), Some(Value::Hash(_))));
+        assert!(matches!(db.inner().dump(Db::State).get("PORT_TABLE|Ethernet0"), Some(Value::Hash(_))));
     });
 }
 

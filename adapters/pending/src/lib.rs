@@ -3,8 +3,10 @@
 //! This crate decides what must still be written when the backend comes back:
 //! for each key (database, table, key, plain or producer), only the net effect
 //! of everything written to it meanwhile, and keys in the order they were
-//! first touched. It does not talk to any backend and does not decide when to
-//! flush; the adapters that own a connection do.
+//! first touched. The buffer and the journal talk to no backend; the
+//! [`Journaled`] decorator decides when to flush them, and each backend's
+//! [`RawBackend`] carries the writes out. Nothing here reconnects: the
+//! backends keep their own schedules.
 //!
 //! The net effect of a run of writes to one key is one of: delete it; merge
 //! these fields into it; or delete it, then set these fields. Replaying that
@@ -18,8 +20,17 @@
 //! [`WriteJournal`] adds what a server restart needs: the latest value of
 //! every key this process wrote and did not delete, so that a server that
 //! came back empty can be given back everything (see its docs).
+//!
+//! [`Journaled`] is the policy around them, written once for every backend: a
+//! decorator that turns a backend's bare connections ([`RawBackend`]) into
+//! the core's `Databases` port, keeping writes while the backend is away and
+//! flushing them when it is back (see the [`journaled`] module).
 
 #![forbid(unsafe_code)]
+
+pub mod journaled;
+
+pub use journaled::{Journaled, RawBackend, SendError};
 
 use indexmap::IndexMap;
 use indexmap::map::Entry;

@@ -12,13 +12,17 @@
 //! A slice of writes goes out as one pipeline per run of the same database:
 //! one round trip however many ports a batch touches.
 //!
-//! When a server goes away, reads fail with [`RedisError::Unavailable`] while
-//! writes are kept (latest per key, bounded) and the backend reports
-//! [`BackendStatus::Degraded`]; reconnects follow a bounded exponential
-//! backoff with jitter, and once every connection is back the kept writes are
-//! flushed, in order per key. A server that comes back with a new run id may
-//! have lost its data: every key this process wrote and did not delete is
-//! written again (see `portsyncd_pending::WriteJournal`).
+//! The crate is in two layers. [`RedisConnections`] is the connections
+//! alone (a `portsyncd_pending::RawBackend`): reads, pipelines of writes,
+//! reconnects on a bounded exponential backoff with jitter, and noticing a
+//! server that came back with a new run id (it may have lost its data).
+//! [`RedisDatabases`] is those connections under the shared write journal
+//! (`portsyncd_pending::Journaled`): when a server goes away, reads fail with
+//! [`RedisError::Unavailable`] while writes are kept (latest per key, bounded)
+//! and the backend reports [`BackendStatus::Degraded`]; once every connection
+//! is back the kept writes are flushed, in order per key, and a server that
+//! came back emptied gets every key this process wrote and did not delete.
+//! That policy is not written here: the in-memory backend shares it.
 //!
 //! It does not decide what to write (the core does) nor when to call
 //! [`Databases::maintain`] (the daemon's loop does).
@@ -31,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use portsyncd_core::backend::{BackendStatus, Databases, Db, Write, swss_cut};
 use portsyncd_core::backoff::Backoff;
-use portsyncd_pending::{BufferFull, WriteJournal, field_lists, replay};
+use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError, WriteJournal};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 
@@ -166,11 +170,12 @@ struct Link {
     run_id: Option<String>,
 }
 
-/// SONiC's CONFIG_DB, APPL_DB and STATE_DB over Redis.
-pub struct RedisDatabases {
+/// The connections to CONFIG_DB, APPL_DB and STATE_DB, without the write
+/// journal: what [`RedisDatabases`] keeps its journal over.
+pub struct RedisConnections {
     links: [Link; 3],
-    journal: WriteJournal,
-    /// A server came back with a new run id; the journal's record must be replayed.
+    /// A server came back with a new run id since the journal last replayed
+    /// its record.
     emptied: bool,
     options: RedisOptions,
     set_sha: String,
@@ -182,10 +187,61 @@ fn is_connection_error(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
 }
 
+/// SONiC's CONFIG_DB, APPL_DB and STATE_DB over Redis, with writes kept
+/// through outages and server restarts: the [`Databases`] the daemon uses.
+pub struct RedisDatabases {
+    journaled: Journaled<RedisConnections>,
+}
+
 impl RedisDatabases {
     /// Connects to CONFIG_DB, APPL_DB and STATE_DB as `config` places them.
     /// Every one must be reachable now: a daemon that cannot reach Redis at
     /// start exits with this error and writes nothing.
+    pub async fn connect(config: &DbConfig, options: RedisOptions) -> Result<Self, RedisError> {
+        let capacity = options.journal_capacity;
+        let connections = RedisConnections::connect(config, options).await?;
+        Ok(Self { journaled: Journaled::new(connections, capacity) })
+    }
+
+    /// Loads `database_config.json` from `path` and connects.
+    pub async fn connect_with_file(
+        path: &std::path::Path,
+        options: RedisOptions,
+    ) -> Result<Self, RedisError> {
+        let config = DbConfig::load(path)?;
+        Self::connect(&config, options).await
+    }
+
+    /// What the adapter has done so far.
+    pub fn counters(&self) -> RedisCounters {
+        self.journaled.inner().counters()
+    }
+
+    /// Where `db` lives.
+    pub fn endpoint(&self, db: Db) -> &DbEndpoint {
+        self.journaled.inner().endpoint(db)
+    }
+
+    /// `<table><sep><key>` in `db`.
+    pub fn full_key(&self, db: Db, table: &str, key: &str) -> String {
+        self.journaled.inner().full_key(db, table, key)
+    }
+
+    /// The connections underneath.
+    pub fn connections(&self) -> &RedisConnections {
+        self.journaled.inner()
+    }
+
+    /// The write journal: keys waiting for a server, keys recorded for a
+    /// restart, keys that did not fit.
+    pub fn journal(&self) -> &WriteJournal {
+        self.journaled.journal()
+    }
+}
+
+impl RedisConnections {
+    /// Connects to CONFIG_DB, APPL_DB and STATE_DB as `config` places them;
+    /// every one must be reachable now.
     pub async fn connect(config: &DbConfig, options: RedisOptions) -> Result<Self, RedisError> {
         let now = Instant::now();
         let link = |db: Db, salt: u64| -> Result<Link, RedisError> {
@@ -200,7 +256,6 @@ impl RedisDatabases {
         let links = [link(Db::Config, 1)?, link(Db::Appl, 2)?, link(Db::State, 3)?];
         let mut this = Self {
             links,
-            journal: WriteJournal::new(options.journal_capacity),
             emptied: false,
             set_sha: redis::Script::new(PRODUCE_SET_SCRIPT).get_hash().to_owned(),
             del_sha: redis::Script::new(PRODUCE_DEL_SCRIPT).get_hash().to_owned(),
@@ -211,15 +266,6 @@ impl RedisDatabases {
             this.open(db).await?;
         }
         Ok(this)
-    }
-
-    /// Loads `database_config.json` from `path` and connects.
-    pub async fn connect_with_file(
-        path: &std::path::Path,
-        options: RedisOptions,
-    ) -> Result<Self, RedisError> {
-        let config = DbConfig::load(path)?;
-        Self::connect(&config, options).await
     }
 
     /// What the adapter has done so far.
@@ -235,10 +281,6 @@ impl RedisDatabases {
     /// `<table><sep><key>` in `db`.
     pub fn full_key(&self, db: Db, table: &str, key: &str) -> String {
         format!("{table}{}{key}", self.links[db.index()].endpoint.separator)
-    }
-
-    fn all_up(&self) -> bool {
-        self.links.iter().all(|l| l.conn.is_some())
     }
 
     /// Opens `db`'s connection now: selects the database, notes the server's
@@ -279,25 +321,6 @@ impl RedisDatabases {
         link.conn = Some(conn);
         link.backoff.reset();
         Ok(())
-    }
-
-    /// Tries every down connection whose retry time has come.
-    async fn reconnect_due(&mut self) {
-        let now = Instant::now();
-        for db in Db::ALL {
-            let link = &self.links[db.index()];
-            if link.conn.is_some() || now < link.retry_at {
-                continue;
-            }
-            match self.open(db).await {
-                Ok(()) => self.counters.reconnects += 1,
-                Err(_) => {
-                    self.counters.connect_failures += 1;
-                    let link = &mut self.links[db.index()];
-                    link.retry_at = Instant::now() + link.backoff.next_delay();
-                }
-            }
-        }
     }
 
     fn mark_down(&mut self, db: Db) {
@@ -382,7 +405,7 @@ impl RedisDatabases {
     }
 
     /// Sends `writes` (all of one database) as one pipeline.
-    async fn send_run(&mut self, writes: &[Write<'_>]) -> Result<(), SendError> {
+    async fn send_run(&mut self, writes: &[Write<'_>]) -> Result<(), SendError<RedisError>> {
         let Some(db) = writes.first().map(Write::db) else { return Ok(()) };
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
@@ -402,7 +425,7 @@ impl RedisDatabases {
                 if e.code() == "NOSCRIPT" {
                     missing_script.push(i);
                 } else {
-                    return Err(SendError::Command(
+                    return Err(SendError::Refused(
                         self.command_error(&writes[i], redis::RedisError::from(e.clone())),
                     ));
                 }
@@ -423,7 +446,7 @@ impl RedisDatabases {
         let replies = self.query_pipe(db, &retry, missing_script.len()).await?;
         for (&i, reply) in missing_script.iter().zip(&replies) {
             if let Value::ServerError(e) = reply {
-                return Err(SendError::Command(
+                return Err(SendError::Refused(
                     self.command_error(&writes[i], redis::RedisError::from(e.clone())),
                 ));
             }
@@ -436,7 +459,7 @@ impl RedisDatabases {
         db: Db,
         pipe: &redis::Pipeline,
         commands: usize,
-    ) -> Result<Vec<Value>, SendError> {
+    ) -> Result<Vec<Value>, SendError<RedisError>> {
         let Some(mut conn) = self.links[db.index()].conn.clone() else { return Err(SendError::Down) };
         self.counters.round_trips += 1;
         self.counters.commands += commands as u64;
@@ -446,7 +469,7 @@ impl RedisDatabases {
                 self.mark_down(db);
                 Err(SendError::Down)
             }
-            Err(e) => Err(SendError::Command(RedisError::Command {
+            Err(e) => Err(SendError::Refused(RedisError::Command {
                 db,
                 key: "(pipeline)".into(),
                 op: "pipeline",
@@ -509,64 +532,9 @@ impl RedisDatabases {
         }
         true
     }
-
-    /// Sends `writes` run by run (a run = consecutive writes to one database).
-    /// On a lost connection, returns the index of the first write not known
-    /// to be written.
-    async fn send_all(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError)> {
-        let mut start = 0;
-        while start < writes.len() {
-            let db = writes[start].db();
-            let len = writes[start..].iter().take_while(|w| w.db() == db).count();
-            let run = &writes[start..start + len];
-            self.send_run(run).await.map_err(|e| (start, e))?;
-            self.journal.written(run);
-            start += len;
-        }
-        Ok(())
-    }
-
-    /// Once every connection is up: the kept writes, and everything if a
-    /// server came back empty. `false` if a connection dropped meanwhile.
-    async fn flush(&mut self) -> Result<bool, RedisError> {
-        if !self.all_up() {
-            return Ok(false);
-        }
-        if self.journal.pending() == 0 && !self.emptied {
-            return Ok(true);
-        }
-        let emptied = self.emptied;
-        let taken = self.journal.to_flush(emptied);
-        let fields = field_lists(&taken);
-        let writes = replay(&taken, &fields);
-        let result = self.send_all(&writes).await;
-        drop(writes);
-        match result {
-            Ok(()) => {
-                self.emptied = false;
-                Ok(true)
-            }
-            Err((_, SendError::Down)) => {
-                // Writing a key twice is harmless; losing one is not: keep it all.
-                self.journal.unflushed(taken);
-                Ok(false)
-            }
-            Err((_, SendError::Command(e))) => {
-                self.journal.unflushed(taken);
-                Err(e)
-            }
-        }
-    }
 }
 
-enum SendError {
-    /// The connection dropped; the write may or may not have happened.
-    Down,
-    /// The server refused a command.
-    Command(RedisError),
-}
-
-impl Databases for RedisDatabases {
+impl RawBackend for RedisConnections {
     type Error = RedisError;
 
     async fn get(
@@ -673,42 +641,127 @@ impl Databases for RedisDatabases {
         self.ask_each(db, table, keys, Some(field), present).await
     }
 
-    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), RedisError> {
-        if writes.is_empty() {
-            return Ok(());
+    /// Sends `writes` run by run (a run = consecutive writes to one
+    /// database), one pipeline each. On failure, the index reported is the
+    /// start of the run that failed: every run before it landed.
+    async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<RedisError>)> {
+        let mut start = 0;
+        while start < writes.len() {
+            let db = writes[start].db();
+            let len = writes[start..].iter().take_while(|w| w.db() == db).count();
+            self.send_run(&writes[start..start + len]).await.map_err(|e| (start, e))?;
+            start += len;
         }
-        if !self.all_up() {
-            self.reconnect_due().await;
-        }
-        // Older kept writes go first, so that per key the order holds.
-        if !self.flush().await? {
-            self.journal.keep(writes)?;
-            return Ok(());
-        }
-        match self.send_all(writes).await {
-            Ok(()) => Ok(()),
-            Err((first_unsent, SendError::Down)) => {
-                self.journal.keep(&writes[first_unsent..])?;
-                Ok(())
+        Ok(())
+    }
+
+    /// Tries every down connection whose retry time has come.
+    async fn reconnect_due(&mut self) {
+        let now = Instant::now();
+        for db in Db::ALL {
+            let link = &self.links[db.index()];
+            if link.conn.is_some() || now < link.retry_at {
+                continue;
             }
-            Err((_, SendError::Command(e))) => Err(e),
+            match self.open(db).await {
+                Ok(()) => self.counters.reconnects += 1,
+                Err(_) => {
+                    self.counters.connect_failures += 1;
+                    let link = &mut self.links[db.index()];
+                    link.retry_at = Instant::now() + link.backoff.next_delay();
+                }
+            }
         }
+    }
+
+    fn all_up(&self) -> bool {
+        self.links.iter().all(|l| l.conn.is_some())
+    }
+
+    fn emptied(&self) -> bool {
+        self.emptied
+    }
+
+    fn forget_emptied(&mut self) {
+        self.emptied = false;
+    }
+}
+
+/// Every read passes straight through to the connections; writes, `maintain`
+/// and `status` follow the journal's policy (`portsyncd_pending::journaled`).
+impl Databases for RedisDatabases {
+    type Error = RedisError;
+
+    async fn get(
+        &mut self,
+        db: Db,
+        table: &str,
+        key: &str,
+        visit: &mut (dyn FnMut(&str, &str) + Send),
+    ) -> Result<bool, RedisError> {
+        self.journaled.get(db, table, key, visit).await
+    }
+
+    async fn get_many(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+    ) -> Result<(), RedisError> {
+        self.journaled.get_many(db, table, keys, visit).await
+    }
+
+    async fn hget(
+        &mut self,
+        db: Db,
+        table: &str,
+        key: &str,
+        field: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<bool, RedisError> {
+        self.journaled.hget(db, table, key, field, visit).await
+    }
+
+    async fn keys(
+        &mut self,
+        db: Db,
+        table: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), RedisError> {
+        self.journaled.keys(db, table, visit).await
+    }
+
+    async fn exists(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        present: &mut [bool],
+    ) -> Result<(), RedisError> {
+        self.journaled.exists(db, table, keys, present).await
+    }
+
+    async fn has_field(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        field: &str,
+        present: &mut [bool],
+    ) -> Result<(), RedisError> {
+        self.journaled.has_field(db, table, keys, field, present).await
+    }
+
+    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), RedisError> {
+        self.journaled.write(writes).await
     }
 
     async fn maintain(&mut self) -> BackendStatus {
-        if !self.all_up() {
-            self.reconnect_due().await;
-        }
-        // A refused command during the flush stays kept; it is retried on the next call.
-        let _ = self.flush().await;
-        self.status()
+        self.journaled.maintain().await
     }
 
     fn status(&self) -> BackendStatus {
-        if self.all_up() && self.journal.pending() == 0 && !self.emptied {
-            BackendStatus::Connected
-        } else {
-            BackendStatus::Degraded { pending: self.journal.pending() }
-        }
+        self.journaled.status()
     }
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use portsyncd_contract::InjectFaults;
 use portsyncd_contract::redis_server::{RedisRaw as Raw, RedisServer};
+use portsyncd_mock::faults::{FaultHandle, FaultInjector};
 use portsyncd_redis::{DbConfig, RedisDatabases, RedisOptions};
 
 fn options() -> RedisOptions {
@@ -20,7 +22,33 @@ async fn setup() -> (RedisDatabases, Raw, ()) {
     (db, Raw::new(server), ())
 }
 
-portsyncd_contract::contract_tests!(setup);
+/// The fault injector's controls, as the contract sees them.
+struct Faults(FaultHandle);
+
+impl InjectFaults for Faults {
+    fn refuse_writes(&self) {
+        self.0.refuse_writes();
+    }
+    fn fail_reads(&self) {
+        self.0.fail_reads();
+    }
+    fn fail_next(&self, n: usize) {
+        self.0.fail_next(n);
+    }
+    fn stop(&self) {
+        self.0.stop();
+    }
+}
+
+/// The same fault injector the mock's tests use, over real Redis.
+async fn faulty() -> (FaultInjector<RedisDatabases>, Raw, (), Faults) {
+    let (db, raw, guard) = setup().await;
+    let db = FaultInjector::new(db, 0x5eed);
+    let faults = Faults(db.handle());
+    (db, raw, guard, faults)
+}
+
+portsyncd_contract::contract_tests!(setup, faults: faulty);
 
 /// The same contract over TCP on a free loopback port (one case suffices to
 /// show the TCP path; the rest is the same code).

@@ -1,0 +1,399 @@
+//! SONiC's databases in memory, as a bare backend: the storage part of the mock.
+//!
+//! [`MemoryDatabases`] keeps data the way Redis does — hashes and sets under
+//! full key names, per database, with SONiC's default separators and ids —
+//! and carries out writes with the Redis adapter's semantics, producer tables
+//! included. It decides what a read returns and what a write leaves behind,
+//! and plays a server that goes away ([`disconnect`](MemoryDatabases::disconnect))
+//! or restarts empty ([`crash`](MemoryDatabases::crash)).
+//!
+//! It does not keep writes through an outage: it is a
+//! [`RawBackend`], and the shared write journal
+//! ([`Journaled`](portsyncd_pending::Journaled), as in
+//! [`MockDatabases`](crate::MockDatabases)) does that, exactly as for Redis.
+//! It does not inject faults either: wrap the databases in a
+//! [`FaultInjector`](crate::faults::FaultInjector).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+use portsyncd_core::backend::{Db, Write, swss_cut};
+use portsyncd_pending::{BufferFull, RawBackend, SendError};
+
+/// A value under one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A hash, fields in insertion order.
+    Hash(IndexMap<String, String>),
+    /// A set.
+    Set(BTreeSet<String>),
+}
+
+/// Failures of the in-memory databases, named like the Redis adapter's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MockError {
+    /// The databases are disconnected and this operation cannot be kept.
+    #[error("{db} {key}: {op} failed: disconnected")]
+    Disconnected {
+        /// Database.
+        db: Db,
+        /// Full key.
+        key: String,
+        /// Operation.
+        op: &'static str,
+    },
+    /// Disconnected and the write journal is full.
+    #[error(transparent)]
+    BufferFull(#[from] BufferFull),
+}
+
+/// SONiC's default separator and id of each database (`database_config.json`).
+pub const fn layout(db: Db) -> (char, u32) {
+    match db {
+        Db::Config => ('|', 4),
+        Db::Appl => (':', 0),
+        Db::State => ('|', 6),
+    }
+}
+
+/// What every clone shares: the "server".
+#[derive(Debug, Default)]
+struct Store {
+    data: [BTreeMap<String, Value>; 3],
+    publishes: BTreeMap<String, u64>,
+    disconnected: bool,
+    /// Changes when the "server" loses its data, like Redis's run_id.
+    run_id: u64,
+    ops: u64,
+    /// Producer writes land in the final hashes at once, as if a consumer
+    /// had popped them (what the C++ unit tests' mock does).
+    consume_at_once: bool,
+}
+
+/// In-memory SONiC databases without a write journal; clones share the data
+/// and the connection state.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryDatabases {
+    store: Rc<RefCell<Store>>,
+    /// The run id this client last gave its record to: each client notices a
+    /// restart for itself, as each Redis client does.
+    seen_run_id: u64,
+}
+
+impl MemoryDatabases {
+    /// Empty databases, connected.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `<table><sep><key>` in `db`.
+    pub fn full_key(db: Db, table: &str, key: &str) -> String {
+        format!("{table}{}{key}", layout(db).0)
+    }
+
+    /// The hash at `full_key`, if any.
+    pub fn hash(&self, db: Db, full_key: &str) -> Option<IndexMap<String, String>> {
+        match self.store.borrow().data[db.index()].get(full_key) {
+            Some(Value::Hash(h)) => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    /// The set at `full_key` (empty if none).
+    pub fn set_members(&self, db: Db, full_key: &str) -> BTreeSet<String> {
+        match self.store.borrow().data[db.index()].get(full_key) {
+            Some(Value::Set(s)) => s.clone(),
+            _ => BTreeSet::new(),
+        }
+    }
+
+    /// Everything in `db`.
+    pub fn dump(&self, db: Db) -> BTreeMap<String, Value> {
+        self.store.borrow().data[db.index()].clone()
+    }
+
+    /// Messages published on `channel` so far.
+    pub fn publishes(&self, channel: &str) -> u64 {
+        self.store.borrow().publishes.get(channel).copied().unwrap_or(0)
+    }
+
+    /// Operations carried out against the store: each read, and each batch
+    /// of writes sent (a flush of kept writes is one). Operations refused
+    /// because the store is disconnected are not counted.
+    pub fn operations(&self) -> u64 {
+        self.store.borrow().ops
+    }
+
+    /// From now on, producer writes land in the final `<TABLE><sep><key>`
+    /// hashes at once, as if orchagent had popped them: with no consumer
+    /// running (`--db memory`), this is what makes produced ports visible.
+    pub fn consume_produced_at_once(&self) {
+        self.store.borrow_mut().consume_at_once = true;
+    }
+
+    /// From now on reads fail and writes are not carried out (the journal
+    /// above keeps them).
+    pub fn disconnect(&self) {
+        self.store.borrow_mut().disconnected = true;
+    }
+
+    /// Disconnects and loses all data, like a Redis restarted without
+    /// persistence; [`reconnect`](Self::reconnect) brings it back empty,
+    /// with a new run id.
+    pub fn crash(&self) {
+        let mut store = self.store.borrow_mut();
+        store.disconnected = true;
+        store.data = Default::default();
+        store.run_id = store.run_id.wrapping_add(1);
+    }
+
+    /// Reachable again; kept writes go out at the next
+    /// [`Databases::maintain`](portsyncd_core::backend::Databases::maintain) or write.
+    pub fn reconnect(&self) {
+        self.store.borrow_mut().disconnected = false;
+    }
+
+    /// Raw access for test-side consumers: remove and return up to `n` members.
+    pub fn spop(&self, db: Db, full_key: &str, n: usize) -> Vec<String> {
+        let mut store = self.store.borrow_mut();
+        let Some(Value::Set(set)) = store.data[db.index()].get_mut(full_key) else { return Vec::new() };
+        let popped: Vec<String> = set.iter().take(n).cloned().collect();
+        for m in &popped {
+            set.remove(m);
+        }
+        if set.is_empty() {
+            store.data[db.index()].remove(full_key);
+        }
+        popped
+    }
+
+    /// Raw access: remove `member`; whether it was there.
+    pub fn srem(&self, db: Db, full_key: &str, member: &str) -> bool {
+        let mut store = self.store.borrow_mut();
+        let Some(Value::Set(set)) = store.data[db.index()].get_mut(full_key) else { return false };
+        let removed = set.remove(member);
+        if set.is_empty() {
+            store.data[db.index()].remove(full_key);
+        }
+        removed
+    }
+
+    /// Raw access: merge `fields` into the hash at `full_key`.
+    pub fn hset(&self, db: Db, full_key: &str, fields: &[(&str, &str)]) {
+        self.store.borrow_mut().hset(db, full_key, fields);
+    }
+
+    /// Raw access: delete `full_key`.
+    pub fn del(&self, db: Db, full_key: &str) -> bool {
+        self.store.borrow_mut().data[db.index()].remove(full_key).is_some()
+    }
+
+    /// Counts a read, or fails it if disconnected.
+    fn read(&self, db: Db, key: &str, op: &'static str) -> Result<(), MockError> {
+        let mut store = self.store.borrow_mut();
+        if store.disconnected {
+            return Err(MockError::Disconnected { db, key: key.to_owned(), op });
+        }
+        store.ops += 1;
+        Ok(())
+    }
+}
+
+impl Store {
+    fn hset(&mut self, db: Db, full_key: &str, fields: &[(&str, &str)]) {
+        if fields.is_empty() {
+            return;
+        }
+        let entry =
+            self.data[db.index()].entry(full_key.to_owned()).or_insert_with(|| Value::Hash(IndexMap::new()));
+        if let Value::Hash(h) = entry {
+            for (f, v) in fields {
+                h.insert((*f).to_owned(), (*v).to_owned());
+            }
+        }
+    }
+
+    fn sadd(&mut self, db: Db, full_key: &str, member: &str) -> bool {
+        let entry =
+            self.data[db.index()].entry(full_key.to_owned()).or_insert_with(|| Value::Set(BTreeSet::new()));
+        match entry {
+            Value::Set(s) => s.insert(member.to_owned()),
+            Value::Hash(_) => false,
+        }
+    }
+
+    fn publish(&mut self, channel: String) {
+        *self.publishes.entry(channel).or_default() += 1;
+    }
+
+    /// One write, with the ProducerStateTable semantics of SONIC.md §3.
+    fn apply(&mut self, write: &Write<'_>) {
+        let db = write.db();
+        let (sep, id) = layout(db);
+        let (table, key) = write.target();
+        match *write {
+            Write::Set { fields, .. } => self.hset(db, &format!("{table}{sep}{key}"), fields),
+            Write::Del { .. } => {
+                self.data[db.index()].remove(&format!("{table}{sep}{key}"));
+            }
+            Write::Produce { fields, .. } if self.consume_at_once => {
+                self.hset(db, &format!("{table}{sep}{key}"), fields);
+                if fields.is_empty() {
+                    self.data[db.index()].remove(&format!("{table}{sep}{key}"));
+                }
+            }
+            Write::ProduceDel { .. } if self.consume_at_once => {
+                self.data[db.index()].remove(&format!("{table}{sep}{key}"));
+            }
+            Write::Produce { fields, .. } => {
+                let added = self.sadd(db, &format!("{table}_KEY_SET"), key);
+                self.hset(db, &format!("_{table}{sep}{key}"), fields);
+                if added {
+                    self.publish(format!("{table}_CHANNEL@{id}"));
+                }
+            }
+            Write::ProduceDel { .. } => {
+                let added = self.sadd(db, &format!("{table}_KEY_SET"), key);
+                self.sadd(db, &format!("{table}_DEL_SET"), key);
+                self.data[db.index()].remove(&format!("_{table}{sep}{key}"));
+                if added {
+                    self.publish(format!("{table}_CHANNEL@{id}"));
+                }
+            }
+        }
+    }
+}
+
+impl RawBackend for MemoryDatabases {
+    type Error = MockError;
+
+    async fn get(
+        &mut self,
+        db: Db,
+        table: &str,
+        key: &str,
+        visit: &mut (dyn FnMut(&str, &str) + Send),
+    ) -> Result<bool, MockError> {
+        let full = Self::full_key(db, table, key);
+        self.read(db, &full, "HGETALL")?;
+        let Some(hash) = self.hash(db, &full) else { return Ok(false) };
+        for (f, v) in &hash {
+            visit(swss_cut(f), v);
+        }
+        Ok(true)
+    }
+
+    async fn get_many(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+    ) -> Result<(), MockError> {
+        self.read(db, &Self::full_key(db, table, "*"), "HGETALL")?;
+        for (i, key) in keys.iter().enumerate() {
+            for (f, v) in self.hash(db, &Self::full_key(db, table, key)).unwrap_or_default() {
+                visit(i, swss_cut(&f), &v);
+            }
+        }
+        Ok(())
+    }
+
+    async fn hget(
+        &mut self,
+        db: Db,
+        table: &str,
+        key: &str,
+        field: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<bool, MockError> {
+        let full = Self::full_key(db, table, key);
+        self.read(db, &full, "HGET")?;
+        match self.hash(db, &full).and_then(|h| h.get(field).cloned()) {
+            Some(value) => {
+                visit(swss_cut(&value));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn keys(
+        &mut self,
+        db: Db,
+        table: &str,
+        visit: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), MockError> {
+        let prefix = Self::full_key(db, table, "");
+        self.read(db, &format!("{prefix}*"), "KEYS")?;
+        let store = self.store.borrow();
+        for (key, value) in store.data[db.index()].range(prefix.clone()..) {
+            let Some(rest) = key.strip_prefix(&prefix) else { break };
+            if matches!(value, Value::Hash(_)) {
+                visit(rest);
+            }
+        }
+        Ok(())
+    }
+
+    async fn exists(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        present: &mut [bool],
+    ) -> Result<(), MockError> {
+        self.read(db, &Self::full_key(db, table, "*"), "EXISTS")?;
+        let store = self.store.borrow();
+        for (key, slot) in keys.iter().zip(present.iter_mut()) {
+            *slot = store.data[db.index()].contains_key(&Self::full_key(db, table, key));
+        }
+        Ok(())
+    }
+
+    async fn has_field(
+        &mut self,
+        db: Db,
+        table: &str,
+        keys: &[&str],
+        field: &str,
+        present: &mut [bool],
+    ) -> Result<(), MockError> {
+        self.read(db, &Self::full_key(db, table, "*"), "HEXISTS")?;
+        for (key, slot) in keys.iter().zip(present.iter_mut()) {
+            *slot = self.hash(db, &Self::full_key(db, table, key)).is_some_and(|h| h.contains_key(field));
+        }
+        Ok(())
+    }
+
+    /// All of `writes`, or (disconnected) none of them: the store never
+    /// drops a connection halfway, and never refuses a command.
+    async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<MockError>)> {
+        let mut store = self.store.borrow_mut();
+        if store.disconnected {
+            return Err((0, SendError::Down));
+        }
+        store.ops += 1;
+        for w in writes {
+            store.apply(w);
+        }
+        Ok(())
+    }
+
+    /// Nothing to do: the test reconnects by hand ([`reconnect`](Self::reconnect)).
+    async fn reconnect_due(&mut self) {}
+
+    fn all_up(&self) -> bool {
+        !self.store.borrow().disconnected
+    }
+
+    fn emptied(&self) -> bool {
+        self.store.borrow().run_id != self.seen_run_id
+    }
+
+    fn forget_emptied(&mut self) {
+        self.seen_run_id = self.store.borrow().run_id;
+    }
+}
