@@ -153,6 +153,10 @@ impl World {
                         self.refuse_writes -= 1;
                         d.handle_write(now, WriteResult::Refused);
                     } else if self.reachable {
+                        // As every backend does: kept writes go out first.
+                        for op in std::mem::take(&mut self.kept) {
+                            self.apply(&op);
+                        }
                         ops.iter().for_each(|op| self.apply(op));
                         d.handle_write(now, WriteResult::Done);
                     } else {

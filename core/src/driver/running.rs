@@ -52,6 +52,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 Err(e) => self.emit(Event::Engine(e)),
             }
         }
+        if !matches!(message, Message::Link(_)) {
+            self.engine.dump_message(message.header().seq);
+        }
         if let Some(end) = self.eoiu.observe(message) {
             self.dump_end = Some(end);
             self.dump_seq = None;

@@ -182,6 +182,8 @@ pub struct LinkSync<const P: usize, const B: usize> {
     published: FnvIndexMap<PortName, Published, P>,
     /// The dump in flight (its sequence number) and its epoch.
     dump: Option<u32>,
+    /// A message of the dump in flight has arrived.
+    dump_replied: bool,
     epoch: u32,
     /// Warm start: the published record came from a snapshot and writes equal
     /// to it are left out until the initial dump ends.
@@ -203,6 +205,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             init_done: false,
             published: FnvIndexMap::new(),
             dump: None,
+            dump_replied: false,
             epoch: 0,
             restored: false,
             counters: SyncCounters::default(),
@@ -339,7 +342,13 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         };
         let state = LinkState::of(link);
         let is_new = link.op == LinkOp::New;
-        let dump_reply = is_new && self.dump == Some(link.header.seq) && link.header.seq != 0;
+        self.dump_message(link.header.seq);
+        // Seen by the dump: a reply of it, or a NEWLINK notification queued
+        // after its first message (so generated after the request: a link
+        // the dump may already have passed). Notifications queued before the
+        // dump's first message may be stale (their DELLINK lost): they do not count.
+        let dump_reply =
+            is_new && self.dump.is_some() && (self.dump == Some(link.header.seq) || self.dump_replied);
         if dump_reply {
             if let Some(p) = self.published.get_mut(&name) {
                 p.seen_in = self.epoch;
@@ -488,10 +497,20 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         Ok(())
     }
 
+    /// A message carrying sequence number `seq` arrived (a dump reply, the
+    /// dump's `NLMSG_DONE`): from now on notifications are newer than the
+    /// dump in flight, if `seq` is its number.
+    pub fn dump_message(&mut self, seq: u32) {
+        if seq != 0 && self.dump == Some(seq) {
+            self.dump_replied = true;
+        }
+    }
+
     /// A dump was requested with sequence number `seq`: from now on its
     /// NEWLINK replies mark their ports as seen (a new epoch).
     pub fn dump_started(&mut self, seq: u32) {
         self.dump = Some(seq);
+        self.dump_replied = false;
         self.epoch = self.epoch.wrapping_add(1);
     }
 
