@@ -3,9 +3,10 @@
 //! in-memory snapshots, on a manual clock. No sleeps, no real time: the clock
 //! moves to the driver's next deadline (quinn's `Pair::drive`).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use portsyncd::ferry::{self, Clock, First, Parts, Supervisor};
@@ -18,28 +19,47 @@ use portsyncd_core::netlink::iff;
 use portsyncd_core::time::Instant;
 use portsyncd_core::warm::{Snapshot, SnapshotPort};
 use portsyncd_mock::MockDatabases;
+use portsyncd_mock::clock::ManualClock;
+use portsyncd_mock::faults::{FaultHandle, FaultInjector};
 use portsyncd_mock::links::{LinkScript, RecordingControl, ScriptedLinks, link_message};
 use portsyncd_mock::snapshots::MemorySnapshots;
 
 const UP_RUNNING: u32 = iff::UP | iff::RUNNING;
 
-/// A clock only the test moves.
+/// The mock's manual clock, as the ferry's [`Clock`]: only the test moves
+/// it, and its timers fire when it does.
 #[derive(Clone, Default)]
-struct TestClock(Rc<Cell<Instant>>);
+struct TestClock(ManualClock, Rc<RefCell<Vec<Waker>>>);
+
+impl TestClock {
+    fn set(&self, at: Instant) {
+        self.0.set(at);
+        for waker in self.1.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+}
 
 impl Clock for TestClock {
     fn now(&self) -> Instant {
-        self.0.get()
+        self.0.now()
     }
 
-    fn at(&self, _at: Instant) -> impl Future<Output = ()> {
-        std::future::pending()
+    fn at(&self, at: Instant) -> impl Future<Output = ()> {
+        let clock = self.clone();
+        std::future::poll_fn(move |cx| {
+            if clock.0.now() >= at {
+                return Poll::Ready(());
+            }
+            clock.1.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
     }
 }
 
 /// What the service manager was told.
 #[derive(Clone, Default)]
-struct Told(Rc<std::cell::RefCell<Vec<Notify>>>);
+struct Told(Rc<RefCell<Vec<Notify>>>);
 
 impl Supervisor for Told {
     fn notify(&mut self, notify: Notify) {
@@ -47,7 +67,7 @@ impl Supervisor for Told {
     }
 }
 
-type TestParts = Parts<MockDatabases, ScriptedLinks, RecordingControl, MemorySnapshots, Told>;
+type TestParts = Parts<FaultInjector<MockDatabases>, ScriptedLinks, RecordingControl, MemorySnapshots, Told>;
 
 /// A switch: the daemon's logic and everything around it, in memory.
 struct Switch {
@@ -55,6 +75,7 @@ struct Switch {
     parts: TestParts,
     clock: TestClock,
     db: MockDatabases,
+    faults: FaultHandle,
     kernel: LinkScript,
     snapshots: MemorySnapshots,
     told: Told,
@@ -94,8 +115,10 @@ impl Switch {
         let clock = TestClock::default();
         let (links, control) = kernel.endpoints();
         let told = Told::default();
+        let faulty = FaultInjector::new(db.clone(), 7);
+        let faults = faulty.handle();
         let parts = Parts {
-            db: db.clone(),
+            db: faulty,
             links,
             control,
             snapshots: snapshots.clone(),
@@ -107,6 +130,7 @@ impl Switch {
             parts,
             clock,
             db: db.clone(),
+            faults,
             kernel: kernel.clone(),
             snapshots: snapshots.clone(),
             told,
@@ -153,7 +177,7 @@ impl Switch {
         let end = self.now().saturating_add(d);
         while self.exit.is_none() {
             let next = self.driver.poll_timeout().filter(|t| *t <= end).unwrap_or(end).max(self.now());
-            self.clock.0.set(next);
+            self.clock.set(next);
             self.settle();
             if next == end {
                 break;
@@ -413,12 +437,16 @@ fn writes_refused_are_written_again_once_accepted() {
     let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
     sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
     sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
-    // The presence read is trusted (no read); the write is the next operation.
-    db.fail_next(1);
+    // Redis out of memory (`maxmemory 1`): every write is refused, reads work.
+    sw.faults.refuse_writes();
     sw.kernel_says(newlink("Ethernet0", 10, iff::UP, 9100));
     assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"), "refused");
     assert_eq!(sw.driver.refused_writes(), 1);
-    sw.advance(Duration::from_secs(1));
+    sw.advance(Duration::from_secs(3));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"), "still refused");
+    assert_eq!(sw.driver.refused_writes(), 1, "kept, however often retried");
+    sw.faults.accept_writes();
+    sw.advance(Duration::from_secs(5));
     assert_eq!(sw.state_db("Ethernet0").unwrap(), state("down", "up", "9100"), "written again");
     assert_eq!(sw.driver.refused_writes(), 0);
 }
@@ -445,4 +473,52 @@ fn periodic_work_goes_on_under_continuous_events() {
     assert_eq!(sw.driver.level(), Level::Info, "the LOGLEVEL change was applied");
     assert!(snapshots.saves() >= saves + 6, "{} snapshot saves in 8 s", snapshots.saves() - saves);
     assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"));
+}
+
+/// Fault 1 again, through the daemon's own loop (`ferry::run`, as `main`
+/// runs it): a port flapping every 250 ms for 8 s while the LOGGER changes.
+/// The loop wakes for a datagram every time; the timers still fire.
+#[test]
+fn the_real_loop_does_periodic_work_under_continuous_events() {
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let snapshots = MemorySnapshots::new();
+    let clock = TestClock::default();
+    let (links, control) = kernel.endpoints();
+    let mut parts = Parts {
+        db: FaultInjector::new(db.clone(), 1),
+        links,
+        control,
+        snapshots: snapshots.clone(),
+        supervisor: Told::default(),
+        config_fields: Default::default(),
+    };
+    let mut driver = Box::new(DefaultDriver::new(clock.now(), config()));
+    let scenario = async {
+        // Let the start-up happen, then the host interface appear.
+        smol::future::yield_now().await;
+        kernel.push(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+        for i in 0..32u64 {
+            for _ in 0..4 {
+                smol::future::yield_now().await;
+            }
+            if i == 4 {
+                db.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "DEBUG")]);
+            }
+            // Time passes and a datagram is waiting whenever the loop looks:
+            // it always wakes for the datagram first.
+            clock.set(Instant::from_millis((i + 1) * 250));
+            let flags = if i % 2 == 0 { iff::UP } else { UP_RUNNING };
+            kernel.push(newlink("Ethernet0", 10, flags, 9100));
+        }
+        for _ in 0..8 {
+            smol::future::yield_now().await;
+        }
+    };
+    let result = smol::block_on(ferry::run(&mut driver, &mut parts, &clock, scenario));
+    assert_eq!(result, Ok(()));
+    assert_eq!(driver.level(), Level::Debug, "the LOGLEVEL change was applied while the port flapped");
+    assert!(snapshots.saves() >= 6, "{} snapshot saves in 8 s of flapping", snapshots.saves());
+    assert!(driver.counters().datagrams >= 30, "{:?}", driver.counters());
 }
