@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// Receive buffer asked for the netlink socket by default: 16 MiB, as the
+/// C++ daemon asks.
+pub const DEFAULT_NETLINK_RCVBUF: usize = 16 << 20;
+
 /// The daemon's settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -30,7 +34,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            netlink_receive_buffer: portsyncd_netlink::DEFAULT_RCVBUF,
+            netlink_receive_buffer: DEFAULT_NETLINK_RCVBUF,
             dump_timeout: Duration::from_secs(5),
             redis_response_timeout: Duration::from_secs(2),
             redis_reconnect_max: Duration::from_secs(5),

@@ -1,5 +1,5 @@
-//! The ferry: carries out what the core's [`Driver`] asks, hands the results
-//! back, and waits for the next input.
+//! The ferry: waits for the next input, hands it to the core's [`Driver`],
+//! and has its requests carried out ([`crate::requests`]).
 //!
 //! It decides nothing. Every request ([`Io`]) maps to one call on a port —
 //! [`Databases`], [`LinkSource`], [`LinkController`], [`SnapshotStore`] — or
@@ -13,19 +13,15 @@
 //! fire. Nothing here depends on Linux: the in-process tests run it over the
 //! in-memory adapters on a manual clock.
 
-use std::collections::HashMap;
 use std::future::Future;
 
-use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, Received, SnapshotStore};
-use portsyncd_core::driver::{
-    DefaultDriver, DriverConfig, Failure, Io, Keep, Notify, Read, Reply, Signal, SnapshotLoad, WriteResult,
-};
+use portsyncd_core::Instant;
+use portsyncd_core::backend::{Databases, LinkController, LinkSource, Received, SnapshotStore};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Signal};
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
-use portsyncd_core::writes::WriteOp;
-use portsyncd_core::{Instant, PortName};
 
 use crate::log;
-use crate::logging;
+pub use crate::requests::{ConfigFields, Parts, Supervisor, carry_out};
 
 /// Datagrams already queued that one batch takes at most.
 const DATAGRAMS_PER_BATCH: usize = 256;
@@ -36,41 +32,6 @@ pub trait Clock {
     fn now(&self) -> Instant;
     /// Completes at `at` (never, for a clock only a test moves).
     fn at(&self, at: Instant) -> impl Future<Output = ()>;
-}
-
-/// The service manager (systemd, or nothing).
-pub trait Supervisor {
-    /// Tells it `notify`.
-    fn notify(&mut self, notify: Notify);
-}
-
-/// CONFIG_DB `PORT|<name>` fields as read at start, produced verbatim.
-#[derive(Debug, Default)]
-pub struct ConfigFields(HashMap<PortName, Vec<(String, String)>>);
-
-impl ConfigFields {
-    fn pairs(&self, name: &PortName) -> Vec<Field<'_>> {
-        self.0
-            .get(name)
-            .map(|f| f.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect())
-            .unwrap_or_default()
-    }
-}
-
-/// Everything the driver's requests are carried out on.
-pub struct Parts<D, L, C, S, V> {
-    /// SONiC's databases.
-    pub db: D,
-    /// Link messages and our dumps.
-    pub links: L,
-    /// Bringing links down.
-    pub control: C,
-    /// The warm-restart snapshot.
-    pub snapshots: S,
-    /// The service manager.
-    pub supervisor: V,
-    /// Kept for producing.
-    pub config_fields: ConfigFields,
 }
 
 /// What woke the loop.
@@ -219,207 +180,6 @@ async fn feed<D, L, C, S, V>(
         // Stopping: the rest of the datagram no longer matters.
         if offset < len && (carry_out(driver, parts, clock, now).await.is_some() || !driver.takes_input()) {
             return;
-        }
-    }
-}
-
-/// Logs what the driver has to say and carries out its requests until it
-/// has none; `Some` when it asked to exit.
-pub async fn carry_out<D, L, C, S, V>(
-    driver: &mut DefaultDriver,
-    parts: &mut Parts<D, L, C, S, V>,
-    clock: &impl Clock,
-    now: Instant,
-) -> Option<Result<(), Failure>>
-where
-    D: Databases,
-    L: LinkSource,
-    C: LinkController,
-    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
-    V: Supervisor,
-{
-    loop {
-        while let Some(event) = driver.poll_event() {
-            logging::write(event.level(), format_args!("{event}"));
-        }
-        let Some(io) = driver.poll_io() else {
-            match driver.poll_event() {
-                Some(event) => {
-                    logging::write(event.level(), format_args!("{event}"));
-                    continue;
-                }
-                None => return None,
-            }
-        };
-        match io {
-            Io::Read(read) => {
-                let answer = perform_read(&mut parts.db, read, &mut parts.config_fields).await;
-                answer.hand_to(driver, now);
-            }
-            Io::Write(ops) => {
-                let result = perform_write(&mut parts.db, ops, &parts.config_fields).await;
-                driver.handle_write(now, result);
-            }
-            Io::RequestDump => {
-                let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();
-                driver.handle_dump_requested(now, seq);
-            }
-            Io::BringLinkDown { ifindex, name } => {
-                let done = parts.control.set_admin_down(ifindex).await;
-                if let Err(e) = &done {
-                    log!(Warn, "bringing {name} (ifindex {ifindex}) down: {e}");
-                }
-                driver.handle_link_down(now, done.is_ok());
-            }
-            Io::LoadSnapshot => match parts.snapshots.load() {
-                Ok(None) => driver.handle_snapshot(now, SnapshotLoad::Missing),
-                Ok(Some(snapshot)) => driver.handle_snapshot(now, SnapshotLoad::Loaded(&snapshot)),
-                Err(e) => {
-                    log!(Warn, "warm-restart snapshot unusable ({e})");
-                    driver.handle_snapshot(now, SnapshotLoad::Unusable);
-                }
-            },
-            Io::SaveSnapshot(engine) => {
-                let snapshot = Box::new(engine.snapshot());
-                let saved = parts.snapshots.save(&snapshot).map_err(|e| log!(Warn, "{e}")).ok();
-                driver.handle_snapshot_saved(now, saved);
-            }
-            Io::Maintain { deadline } => {
-                let status = match deadline {
-                    None => parts.db.maintain().await,
-                    Some(at) => {
-                        // Bounded: whatever is still kept when time is up stays kept.
-                        let db = &mut parts.db;
-                        let flushed = smol::future::or(async { Some(db.maintain().await) }, async {
-                            clock.at(at).await;
-                            None
-                        })
-                        .await;
-                        flushed.unwrap_or_else(|| parts.db.status())
-                    }
-                };
-                driver.handle_backend_status(now, status);
-            }
-            Io::SetLogLevel(level) => {
-                logging::set_level(level);
-            }
-            Io::SetLogOutput(output) => logging::set_output(output),
-            Io::Notify(notify) => parts.supervisor.notify(notify),
-            Io::Exit(result) => return Some(result),
-        }
-    }
-}
-
-/// A read's outcome, owned, to be handed to the driver once its request is done.
-enum Answer {
-    Fields(Vec<(usize, String, String)>),
-    Value(Option<String>),
-    Keys(Vec<String>),
-    Flags(Vec<bool>),
-    Failed,
-}
-
-impl Answer {
-    fn hand_to(self, driver: &mut DefaultDriver, now: Instant) {
-        match self {
-            Answer::Fields(fields) => {
-                for (index, f, v) in &fields {
-                    driver.handle_reply(
-                        now,
-                        Reply::Field { index: *index, field: f.as_bytes(), value: v.as_bytes() },
-                    );
-                }
-            }
-            Answer::Value(value) => {
-                if let Some(v) = value {
-                    driver.handle_reply(now, Reply::Value(v.as_bytes()));
-                }
-            }
-            Answer::Keys(keys) => {
-                for k in &keys {
-                    driver.handle_reply(now, Reply::Key(k.as_bytes()));
-                }
-            }
-            Answer::Flags(flags) => {
-                for (index, present) in flags.into_iter().enumerate() {
-                    driver.handle_reply(now, Reply::Flag { index, present });
-                }
-            }
-            Answer::Failed => return driver.handle_reply(now, Reply::Failed),
-        }
-        driver.handle_reply(now, Reply::Done);
-    }
-}
-
-async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &mut ConfigFields) -> Answer {
-    let result = match read {
-        Read::Hash { db: which, table, key } => {
-            let mut fields = Vec::new();
-            db.get(which, table, key, &mut |f, v| fields.push((0, f.to_owned(), v.to_owned())))
-                .await
-                .map(|_| Answer::Fields(fields))
-        }
-        Read::Field { db: which, table, key, field } => {
-            let mut value = None;
-            db.hget(which, table, key, field, &mut |v| value = Some(v.to_owned()))
-                .await
-                .map(|_| Answer::Value(value))
-        }
-        Read::Keys { db: which, table } => {
-            let mut keys = Vec::new();
-            db.keys(which, table, &mut |k| keys.push(k.to_owned())).await.map(|()| Answer::Keys(keys))
-        }
-        Read::Hashes { db: which, table, keys, keep } => {
-            let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            let mut fields = Vec::new();
-            let mut visit = |i, f: &str, v: &str| fields.push((i, f.to_owned(), v.to_owned()));
-            db.get_many(which, table, &names, &mut visit).await.map(|()| {
-                if keep == Keep::ConfigPortFields {
-                    for (i, f, v) in &fields {
-                        config_fields.0.entry(keys[*i]).or_default().push((f.clone(), v.clone()));
-                    }
-                }
-                Answer::Fields(fields)
-            })
-        }
-        Read::Exists { db: which, table, keys } => {
-            let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            let mut present = vec![false; names.len()];
-            db.exists(which, table, &names, &mut present).await.map(|()| Answer::Flags(present))
-        }
-        Read::HasField { db: which, table, keys, field } => {
-            let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            let mut present = vec![false; names.len()];
-            db.has_field(which, table, &names, field, &mut present).await.map(|()| Answer::Flags(present))
-        }
-    };
-    result.unwrap_or_else(|e| {
-        log!(Warn, "{e}");
-        Answer::Failed
-    })
-}
-
-/// The decided writes, mapped to SONiC writes by the core, in one call.
-async fn perform_write<D: Databases>(
-    db: &mut D,
-    ops: &[WriteOp],
-    config_fields: &ConfigFields,
-) -> WriteResult {
-    let texts: Vec<_> = ops.iter().map(WriteOp::text).collect();
-    let fields: Vec<Vec<Field<'_>>> = ops
-        .iter()
-        .zip(&texts)
-        .map(|(op, text)| match op.config_port() {
-            Some(name) => config_fields.pairs(name),
-            None => op.fields(text).to_vec(),
-        })
-        .collect();
-    let writes: Vec<_> = ops.iter().zip(&fields).map(|(op, f)| op.write(f)).collect();
-    match db.write(&writes).await {
-        Ok(()) => WriteResult::Done,
-        Err(e) => {
-            log!(Error, "{e}");
-            WriteResult::Refused
         }
     }
 }

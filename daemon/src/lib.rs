@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod ferry;
 pub mod logging;
+pub mod requests;
 pub mod supervisor;
 pub mod sync;

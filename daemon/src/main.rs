@@ -3,178 +3,197 @@
 
 #![forbid(unsafe_code)]
 
-use std::future::Future;
-use std::process::ExitCode;
-
-use portsyncd::cli::{self, Backend, Command};
-use portsyncd::config::Config;
-use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
-use portsyncd::supervisor::Systemd;
-use portsyncd::{log, logging};
-use portsyncd_core::backend::{Databases, Db};
-use portsyncd_core::driver::DefaultDriver;
-use portsyncd_mock::{MockDatabases, Value};
-use portsyncd_netlink::{LinkControl, LinkMonitor};
-use portsyncd_redis::{RedisDatabases, RedisOptions};
-use portsyncd_state_file::StateFile;
-use smol::stream::StreamExt;
-
 #[cfg(feature = "dhat-heap")]
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-fn main() -> ExitCode {
-    #[cfg(feature = "dhat-heap")]
-    let _profiler = dhat::Profiler::new_heap();
-    let args = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Help) => {
-            print!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::Version) => {
-            println!("portsyncd {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::Run(args)) => args,
-        Err(e) => {
-            eprintln!("portsyncd: {e}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
-    let config = match Config::load(&args.config, args.config_given) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("portsyncd: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
-    // The loop runs on smol's executor thread, where the redis crate also runs
-    // its connection tasks: each round trip then stays on one thread instead
-    // of waking another one twice (measured: the wake-ups were most of the
-    // daemon's CPU time).
-    let result = match args.backend {
-        Backend::Redis => {
-            let start = start(&config);
-            smol::block_on(smol::spawn(run(args, config, start)))
-        }
-        // The in-memory databases are single-threaded (and there is no
-        // Redis task to share a thread with).
-        Backend::Memory => {
-            let start = start(&config);
-            smol::block_on(run_memory(args, config, start))
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // One line, on stderr only (the journal keeps it under systemd).
-            eprintln!("portsyncd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    linux::main()
 }
 
-/// The kernel sockets (checked first: nothing is written if they fail: a
-/// daemon without the privilege to bring stale links down stops here) and
-/// the shutdown signal.
-async fn prelude(
-    receive_buffer: usize,
-) -> Result<(LinkMonitor, LinkControl, impl Future<Output = ()> + Send), String> {
-    let mut control = LinkControl::open().map_err(|e| e.to_string())?;
-    control.check_permission().await.map_err(|e| e.to_string())?;
-    let monitor = LinkMonitor::open(receive_buffer).map_err(|e| e.to_string())?;
-    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-        .map_err(|e| format!("signals: {e}"))?;
-    let shutdown = async move {
-        signals.next().await;
-    };
-    Ok((monitor, control, shutdown))
-}
+/// Everything that needs rtnetlink.
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::future::Future;
+    use std::process::ExitCode;
 
-/// Runs the driver over `db` until it exits.
-async fn drive<D: Databases>(
-    connect: impl Future<Output = Result<D, String>>,
-    args: &cli::Args,
-    config: &Config,
-    (clock, mut driver): Start,
-) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
-    let (links, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
-    let db = connect.await?;
+    use portsyncd::cli::{self, Backend, Command};
+    use portsyncd::config::Config;
+    use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
+    use portsyncd::supervisor::Systemd;
+    use portsyncd::{log, logging};
+    use portsyncd_core::backend::{Databases, Db};
+    use portsyncd_core::driver::DefaultDriver;
+    use portsyncd_mock::{MockDatabases, Value};
+    use portsyncd_netlink::{LinkControl, LinkMonitor};
+    use portsyncd_redis::{RedisDatabases, RedisOptions};
+    use portsyncd_state_file::StateFile;
+    use smol::stream::StreamExt;
 
-    let mut parts = Parts {
-        db,
-        links,
-        control,
-        snapshots: StateFile::new(&args.state_dir),
-        supervisor: Systemd,
-        config_fields: Default::default(),
-    };
-    ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
-    log!(
-        Notice,
-        "stopped: {:?} {:?} {:?}",
-        driver.milestones(),
-        driver.counters(),
-        driver.engine().counters()
-    );
-    Ok(parts)
-}
 
-/// The clock and the driver, made on the main thread: the driver is a few
-/// hundred KiB, built on the stack before it is boxed, and the executor's
-/// threads have small stacks.
-type Start = (MonotonicClock, Box<DefaultDriver>);
-
-fn start(config: &Config) -> Start {
-    let clock = MonotonicClock::default();
-    let driver = Box::new(DefaultDriver::new(clock.now(), ferry::driver_config(config)));
-    (clock, driver)
-}
-
-async fn run(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
-    let options = RedisOptions {
-        response_timeout: config.redis_response_timeout,
-        backoff_max: config.redis_reconnect_max,
-        journal_capacity: config.redis_journal_keys,
-        ..RedisOptions::default()
-    };
-    let connect = async {
-        RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())
-    };
-    let parts = drive(connect, &args, &config, start).await?;
-    log!(Notice, "redis: {:?}", parts.db.counters());
-    Ok(())
-}
-
-async fn run_memory(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
-    let db = MockDatabases::new();
-    db.consume_produced_at_once();
-    for (i, port) in config.memory_ports.iter().enumerate() {
-        let index = i.to_string();
-        db.hset(
-            Db::Config,
-            &format!("PORT|{port}"),
-            &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
-        );
-    }
-    let parts = drive(async { Ok(db) }, &args, &config, start).await?;
-    print_tables(&parts.db);
-    Ok(())
-}
-
-/// `--db memory`: what the run left in each database.
-fn print_tables(db: &MockDatabases) {
-    for which in Db::ALL {
-        println!("== {which}");
-        for (key, value) in db.dump(which) {
-            match value {
-                Value::Hash(h) => {
-                    let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
-                    println!("{key}  {}", fields.join(" "));
-                }
-                Value::Set(s) => println!("{key}  {{{}}}", s.into_iter().collect::<Vec<_>>().join(", ")),
+    pub fn main() -> ExitCode {
+        #[cfg(feature = "dhat-heap")]
+        let _profiler = dhat::Profiler::new_heap();
+        let args = match cli::parse(std::env::args().skip(1)) {
+            Ok(Command::Help) => {
+                print!("{}", cli::USAGE);
+                return ExitCode::SUCCESS;
+            }
+            Ok(Command::Version) => {
+                println!("portsyncd {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            Ok(Command::Run(args)) => args,
+            Err(e) => {
+                eprintln!("portsyncd: {e}\n\n{}", cli::USAGE);
+                return ExitCode::from(2);
+            }
+        };
+        let config = match Config::load(&args.config, args.config_given) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("portsyncd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
+        // The loop runs on smol's executor thread, where the redis crate also runs
+        // its connection tasks: each round trip then stays on one thread instead
+        // of waking another one twice (measured: the wake-ups were most of the
+        // daemon's CPU time).
+        let result = match args.backend {
+            Backend::Redis => {
+                let start = start(&config);
+                smol::block_on(smol::spawn(run(args, config, start)))
+            }
+            // The in-memory databases are single-threaded (and there is no
+            // Redis task to share a thread with).
+            Backend::Memory => {
+                let start = start(&config);
+                smol::block_on(run_memory(args, config, start))
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // One line, on stderr only (the journal keeps it under systemd).
+                eprintln!("portsyncd: {e}");
+                ExitCode::FAILURE
             }
         }
+    }
+
+    /// The kernel sockets (checked first: nothing is written if they fail: a
+    /// daemon without the privilege to bring stale links down stops here) and
+    /// the shutdown signal.
+    async fn prelude(
+        receive_buffer: usize,
+    ) -> Result<(LinkMonitor, LinkControl, impl Future<Output = ()> + Send), String> {
+        let mut control = LinkControl::open().map_err(|e| e.to_string())?;
+        control.check_permission().await.map_err(|e| e.to_string())?;
+        let monitor = LinkMonitor::open(receive_buffer).map_err(|e| e.to_string())?;
+        let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(|e| format!("signals: {e}"))?;
+        let shutdown = async move {
+            signals.next().await;
+        };
+        Ok((monitor, control, shutdown))
+    }
+
+    /// Runs the driver over `db` until it exits.
+    async fn drive<D: Databases>(
+        connect: impl Future<Output = Result<D, String>>,
+        args: &cli::Args,
+        config: &Config,
+        (clock, mut driver): Start,
+    ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
+        let (links, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
+        let db = connect.await?;
+
+        let mut parts = Parts {
+            db,
+            links,
+            control,
+            snapshots: StateFile::new(&args.state_dir),
+            supervisor: Systemd,
+            config_fields: Default::default(),
+        };
+        ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
+        log!(
+            Notice,
+            "stopped: {:?} {:?} {:?}",
+            driver.milestones(),
+            driver.counters(),
+            driver.engine().counters()
+        );
+        Ok(parts)
+    }
+
+    /// The clock and the driver, made on the main thread: the driver is a few
+    /// hundred KiB, built on the stack before it is boxed, and the executor's
+    /// threads have small stacks.
+    type Start = (MonotonicClock, Box<DefaultDriver>);
+
+    fn start(config: &Config) -> Start {
+        let clock = MonotonicClock::default();
+        let driver = Box::new(DefaultDriver::new(clock.now(), ferry::driver_config(config)));
+        (clock, driver)
+    }
+
+    async fn run(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
+        let options = RedisOptions {
+            response_timeout: config.redis_response_timeout,
+            backoff_max: config.redis_reconnect_max,
+            journal_capacity: config.redis_journal_keys,
+            ..RedisOptions::default()
+        };
+        let connect = async {
+            RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())
+        };
+        let parts = drive(connect, &args, &config, start).await?;
+        log!(Notice, "redis: {:?}", parts.db.counters());
+        Ok(())
+    }
+
+    async fn run_memory(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
+        let db = MockDatabases::new();
+        db.consume_produced_at_once();
+        for (i, port) in config.memory_ports.iter().enumerate() {
+            let index = i.to_string();
+            db.hset(
+                Db::Config,
+                &format!("PORT|{port}"),
+                &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
+            );
+        }
+        let parts = drive(async { Ok(db) }, &args, &config, start).await?;
+        print_tables(&parts.db);
+        Ok(())
+    }
+
+    /// `--db memory`: what the run left in each database.
+    fn print_tables(db: &MockDatabases) {
+        for which in Db::ALL {
+            println!("== {which}");
+            for (key, value) in db.dump(which) {
+                match value {
+                    Value::Hash(h) => {
+                        let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
+                        println!("{key}  {}", fields.join(" "));
+                    }
+                    Value::Set(s) => println!("{key}  {{{}}}", s.into_iter().collect::<Vec<_>>().join(", ")),
+                }
+            }
+        }
+    }
+}
+
+/// Elsewhere the library, the in-memory adapters and their tests build (and
+/// run), but there is no kernel to watch.
+#[cfg(not(target_os = "linux"))]
+mod linux {
+    pub fn main() -> std::process::ExitCode {
+        eprintln!("portsyncd: rtnetlink needs Linux");
+        std::process::ExitCode::FAILURE
     }
 }
