@@ -1,17 +1,18 @@
 //! Real kernel messages (captured by `tests/fixtures/capture.py`, listed in
 //! `tests/fixtures/kernel/MANIFEST`) through our parser, checked against
-//! netlink-packet-route, and replayed through the engine.
+//! netlink-packet-route, and replayed through the driver.
 
 mod common;
 mod reference;
 
 use common::*;
-use portsyncd_core::engine::{Action, Disposition};
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::event::Event;
 use portsyncd_core::filter::IgnoreReason;
 use portsyncd_core::netlink::{Message, iff, messages, msg_flags, msg_type};
-use portsyncd_core::{Eoiu, EoiuDetector, Instant, NameError};
-
-const DUMP_SEQ: u32 = 0x5eed_0001;
+use portsyncd_core::writes::WriteOp;
+use portsyncd_core::{Eoiu, EoiuDetector, Instant, NameError, PortName};
 
 #[test]
 fn every_fixture_decodes_exactly_as_netlink_packet_route_does() {
@@ -101,57 +102,80 @@ fn notifications_have_sequence_zero_and_the_expected_contents() {
     assert_eq!(header.flags & msg_flags::MULTI, 0);
 }
 
-/// The whole capture, replayed as a cold start of a switch with Ethernet16
-/// and Ethernet20 configured: the pre-existing veths are stale, the new ones
-/// are published, the bridge member's events are ignored, the bad name is
-/// rejected, the PortChannel is not in APPL_DB, and the final delete empties
-/// STATE_DB.
-#[test]
-fn replay_of_the_capture_through_the_engine() {
-    let mut w = World::cold(&["Ethernet16", "Ethernet20"]);
-    let fixtures = kernel_fixtures();
-    let mut detector = EoiuDetector::new();
-    detector.start(Instant::from_millis(0), DUMP_SEQ, core::time::Duration::from_secs(1));
-    let mut started = false;
-    let mut set_ethernet16 = Vec::new();
-    for (file, bytes) in &fixtures {
-        let mut batch = Vec::new();
-        let mut ended = false;
-        for message in messages(bytes) {
-            let message = message.unwrap();
-            ended |= detector.observe(&message).is_some();
-            if let Message::Link(link) = message {
-                batch.push(link);
-            }
-        }
-        let actions = w.batch(&batch);
-        for a in &actions {
-            if let Action::SetStatePort { name, state } = a {
-                if name.as_str() == "Ethernet16" {
-                    set_ethernet16.push((file.clone(), *state));
-                }
-            }
-        }
-        if ended && !started {
-            started = true;
-            w.finish_startup();
-            w.pop();
-        }
+/// What the driver did with the capture.
+#[derive(Default)]
+struct Replay {
+    writes: Vec<WriteOp>,
+    downs: Vec<u32>,
+    events: Vec<Event>,
+}
+
+impl Facts for Replay {
+    fn config_ports(&self) -> &[&[u8]] {
+        &[b"Ethernet16", b"Ethernet20"]
     }
-    assert_eq!(w.brought_down.len(), 4, "Ethernet0/4/8/12 existed before the start");
-    let states: Vec<_> = set_ethernet16.iter().map(|(_, s)| (s.admin_up, s.oper_up, s.mtu)).collect();
+    fn log_level(&self) -> Option<&[u8]> {
+        Some(b"DEBUG")
+    }
+    fn in_appl(&self, name: &PortName) -> bool {
+        // orchagent popped what was produced: the configured ports.
+        self.writes.iter().any(|w| matches!(w, WriteOp::ProduceConfigPort { name: n } if n == name))
+    }
+    fn dump(&mut self) -> u32 {
+        DUMP_SEQ
+    }
+    fn written(&mut self, op: &WriteOp) {
+        self.writes.push(*op);
+    }
+    fn bring_down(&mut self, ifindex: u32) {
+        self.downs.push(ifindex);
+    }
+    fn event(&mut self, event: &Event) {
+        self.events.push(*event);
+    }
+}
+
+/// The whole capture, replayed through the driver as a cold start of a
+/// switch with Ethernet16 and Ethernet20 configured: the pre-existing veths
+/// are stale, the new ones are published, the bridge member's events are
+/// ignored, the bad name is rejected, the PortChannel is not in APPL_DB, and
+/// the final delete empties STATE_DB.
+#[test]
+fn replay_of_the_capture_through_the_driver() {
+    let mut driver = Box::new(DefaultDriver::new(Instant::from_millis(0), DriverConfig::default()));
+    let mut r = Replay::default();
+    let mut now = Instant::from_millis(0);
+    assert!(canned::answer_all(&mut driver, now, &mut r).is_none());
+    for (_, bytes) in &kernel_fixtures() {
+        now = now.saturating_add(core::time::Duration::from_millis(100));
+        canned::feed(&mut driver, now, bytes, &mut r);
+        driver.handle_batch_end(now);
+        driver.handle_timeout(now);
+        assert!(canned::answer_all(&mut driver, now, &mut r).is_none());
+    }
+    assert_eq!(r.downs.len(), 4, "Ethernet0/4/8/12 existed before the start");
+    let states: Vec<_> = r
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            WriteOp::SetStatePort { name, state } if name.as_str() == "Ethernet16" => {
+                Some((state.admin_up, state.oper_up, state.mtu))
+            }
+            _ => None,
+        })
+        .collect();
     assert!(states.contains(&(true, false, 1500)), "admin up, no carrier: {states:?}");
     assert!(states.contains(&(true, true, 1500)), "carrier up: {states:?}");
     assert!(states.contains(&(true, false, 9100)) || states.contains(&(true, true, 9100)), "mtu: {states:?}");
     assert!(states.contains(&(false, false, 9100)), "admin down: {states:?}");
-    assert!(w.actions.contains(&Action::PortInitDone));
-    assert!(w.dispositions.contains(&Disposition::Rejected(NameError::Separator { byte: b'|' })));
-    assert!(w.dispositions.contains(&Disposition::Ignored(IgnoreReason::StaleLink)));
-    assert!(w.dispositions.contains(&Disposition::Ignored(IgnoreReason::EnslavedDelete)));
-    assert!(
-        w.actions
-            .iter()
-            .any(|a| matches!(a, Action::PortNotInAppDb { name } if name.as_str() == "PortChannel0001"))
-    );
-    assert!(w.state.is_empty(), "Ethernet16/20 deleted at the end: {:?}", w.state);
+    assert!(r.writes.contains(&WriteOp::PortConfigDone { count: 2 }));
+    assert!(r.writes.contains(&WriteOp::PortInitDone));
+    let rejected = |e: &Event| matches!(e, Event::Rejected { error: NameError::Separator { byte: b'|' }, .. });
+    let ignored = |why| move |e: &Event| matches!(e, Event::Ignored { reason, .. } if *reason == why);
+    assert!(r.events.iter().any(rejected));
+    assert!(r.events.iter().any(ignored(IgnoreReason::StaleLink)));
+    assert!(r.events.iter().any(ignored(IgnoreReason::EnslavedDelete)));
+    assert!(r.events.iter().any(|e| matches!(e, Event::PortNotInAppDb(n) if n.as_str() == "PortChannel0001")));
+    let published: Vec<_> = driver.engine().published().map(|(n, _)| n.to_string()).collect();
+    assert!(published.is_empty(), "Ethernet16/20 deleted at the end: {published:?}");
 }

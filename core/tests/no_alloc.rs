@@ -1,13 +1,18 @@
-//! Parsing a batch and running the engine on it allocates nothing.
+//! The driver — parser, engine, EOIU, presence trust, start-up, batches,
+//! timers — allocates nothing: the whole kernel capture is replayed through
+//! it, start-up included.
 //!
 //! dhat's global allocator counts every heap block allocated in the process;
 //! this file holds one test so nothing else runs in its process meanwhile.
 
 mod common;
 
-use portsyncd_core::engine::{DefaultLinkSync, StartKind, SwitchType, SyncConfig};
-use portsyncd_core::netlink::{Message, messages};
-use portsyncd_core::{EoiuDetector, Instant, PortName};
+use core::time::Duration;
+
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::writes::WriteOp;
+use portsyncd_core::{Instant, PortName};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -18,68 +23,58 @@ fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
     (r, dhat::HeapStats::get().total_blocks - before)
 }
 
+/// Ports configured; PortChannel0001 is not in APPL_DB. Counts, in place.
+struct Capture {
+    state_sets: usize,
+    downs: usize,
+}
+
+impl Facts for Capture {
+    fn config_ports(&self) -> &[&[u8]] {
+        &[b"Ethernet16", b"Ethernet20", b"PortChannel0001"]
+    }
+    fn log_level(&self) -> Option<&[u8]> {
+        // Every event is made (and dropped by the test), INFO and DEBUG lines included.
+        Some(b"DEBUG")
+    }
+    fn in_appl(&self, name: &PortName) -> bool {
+        name.as_str() != "PortChannel0001"
+    }
+    fn dump(&mut self) -> u32 {
+        common::DUMP_SEQ
+    }
+    fn written(&mut self, op: &WriteOp) {
+        self.state_sets += usize::from(matches!(op, WriteOp::SetStatePort { .. }));
+    }
+    fn bring_down(&mut self, _ifindex: u32) {
+        self.downs += 1;
+    }
+}
+
 #[test]
-fn parsing_and_engine_allocate_nothing() {
+fn the_driver_allocates_nothing() {
     let _profiler = dhat::Profiler::builder().testing().build();
     // The counter works: an armed allocation is seen.
     let (_, n) = counted(|| std::hint::black_box(vec![1u8; 64]));
     assert_eq!(n, 1);
 
     let fixtures = common::kernel_fixtures();
-    let mut engine = Box::new(DefaultLinkSync::new(SyncConfig {
-        start: StartKind::Cold,
-        switch_type: SwitchType::Switch,
-    }));
-    for port in ["Ethernet16", "Ethernet20", "PortChannel0001"] {
-        engine.add_config_port(port.as_bytes()).unwrap();
-    }
-    engine.begin_initial_dump().unwrap();
-    let mut detector = EoiuDetector::new();
-    detector.start(Instant::from_millis(0), 0x5eed_0001, core::time::Duration::from_secs(1));
-
-    let (handled, allocations) = counted(|| {
-        let mut handled = 0usize;
-        let mut presence = [None::<PortName>; 64];
+    let mut driver = Box::new(DefaultDriver::new(Instant::from_millis(0), DriverConfig::default()));
+    let mut facts = Capture { state_sets: 0, downs: 0 };
+    let (datagrams, allocations) = counted(|| {
+        let mut now = Instant::from_millis(0);
+        assert!(canned::answer_all(&mut driver, now, &mut facts).is_none());
         for (_, bytes) in &fixtures {
-            let mut ended = false;
-            for message in messages(bytes) {
-                let Ok(message) = message else { continue };
-                ended |= detector.observe(&message).is_some();
-                if let Message::Link(link) = message {
-                    engine.handle_link(&link).unwrap();
-                    handled += 1;
-                }
-            }
-            let mut asked = 0;
-            for name in engine.pending_presence() {
-                presence[asked] = Some(*name);
-                asked += 1;
-            }
-            for name in presence[..asked].iter().flatten() {
-                engine.set_presence(name, name.as_str() != "PortChannel0001").unwrap();
-            }
-            engine.commit_batch().unwrap();
-            while let Some(action) = engine.poll_action() {
-                std::hint::black_box(action);
-            }
-            if ended {
-                engine.end_initial_dump(true).unwrap();
-                while engine.poll_action().is_some() {}
-                let mut n = 0;
-                for name in engine.prune_candidates() {
-                    presence[n] = Some(*name);
-                    n += 1;
-                }
-                for name in presence[..n].iter().flatten() {
-                    engine.prune(name, false).unwrap();
-                }
-                engine.end_prune().unwrap();
-                while engine.poll_action().is_some() {}
-            }
+            now = now.saturating_add(Duration::from_millis(300));
+            canned::feed(&mut driver, now, bytes, &mut facts);
+            driver.handle_batch_end(now);
+            driver.handle_timeout(now);
+            assert!(canned::answer_all(&mut driver, now, &mut facts).is_none());
         }
-        handled
+        driver.counters().datagrams
     });
-    assert!(handled > 50, "{handled} link messages");
-    assert!(engine.counters().state_sets > 5);
-    assert_eq!(allocations, 0, "the core allocated while handling {handled} link messages");
+    assert_eq!(datagrams, fixtures.len() as u64);
+    assert_eq!(facts.downs, 4, "Ethernet0/4/8/12 existed before the start");
+    assert!(facts.state_sets > 5, "{} STATE_DB writes", facts.state_sets);
+    assert_eq!(allocations, 0, "the driver allocated while handling {datagrams} datagrams");
 }

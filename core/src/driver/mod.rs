@@ -33,6 +33,7 @@
 //! [`handle_batch_end`](Driver::handle_batch_end). Timers are absolute
 //! deadlines, so no stream of events can starve periodic work.
 
+pub mod canned;
 mod io;
 mod running;
 mod startup;

@@ -17,6 +17,9 @@ use portsyncd_core::schema;
 
 pub type Hash = BTreeMap<String, String>;
 
+/// Sequence number of the dump in the kernel capture (capture.py asked with it).
+pub const DUMP_SEQ: u32 = 0x5eed_0001;
+
 pub fn hash(pairs: &[(&str, &str)]) -> Hash {
     pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
 }

@@ -1,0 +1,158 @@
+//! Answers a driver's requests from facts in memory, at once and without
+//! allocating: for replays of captured datagrams, benchmarks, the
+//! no-allocation check and tests of the core on its own.
+//!
+//! It decides nothing the daemon would: it is the simplest world a driver
+//! can run in (databases that always answer, a kernel that replays what it
+//! is given). The daemon carries requests out against real ports instead.
+
+use super::*;
+
+/// What the canned world knows; every method has a plain default.
+pub trait Facts {
+    /// CONFIG_DB `PORT` keys.
+    fn config_ports(&self) -> &[&[u8]] {
+        &[]
+    }
+    /// CONFIG_DB `LOGGER|portsyncd` `LOGLEVEL` (`None`: absent).
+    fn log_level(&self) -> Option<&[u8]> {
+        None
+    }
+    /// Whether APPL_DB `PORT_TABLE:<name>` exists.
+    fn in_appl(&self, _name: &PortName) -> bool {
+        true
+    }
+    /// Whether APPL_DB `PORT_TABLE:<name>` has `admin_status` (the prune).
+    fn has_admin_status(&self, _name: &PortName) -> bool {
+        false
+    }
+    /// A dump was asked for: its sequence number.
+    fn dump(&mut self) -> u32 {
+        1
+    }
+    /// A decided write, in order.
+    fn written(&mut self, _op: &WriteOp) {}
+    /// A link to bring down.
+    fn bring_down(&mut self, _ifindex: u32) {}
+    /// A line to log.
+    fn event(&mut self, _event: &Event) {}
+}
+
+/// Carries out every request the driver has at `now`; `Some` once it exits.
+pub fn answer_all<const P: usize, const B: usize>(
+    driver: &mut Driver<P, B>,
+    now: Instant,
+    facts: &mut impl Facts,
+) -> Option<Result<(), Failure>> {
+    loop {
+        while let Some(event) = driver.poll_event() {
+            facts.event(&event);
+        }
+        let Some(io) = driver.poll_io() else {
+            match driver.poll_event() {
+                Some(event) => {
+                    facts.event(&event);
+                    continue;
+                }
+                None => return None,
+            }
+        };
+        match io {
+            Io::Read(read) => {
+                // Answers go to the driver after the request: collect none,
+                // answer from the facts again.
+                let read = Canned::of(read);
+                read.answer(driver, now, facts);
+            }
+            Io::Write(ops) => {
+                for op in ops {
+                    facts.written(op);
+                }
+                driver.handle_write(now, WriteResult::Done);
+            }
+            Io::RequestDump => {
+                let seq = facts.dump();
+                driver.handle_dump_requested(now, Some(seq));
+            }
+            Io::BringLinkDown { ifindex, .. } => {
+                facts.bring_down(ifindex);
+                driver.handle_link_down(now, true);
+            }
+            Io::LoadSnapshot => driver.handle_snapshot(now, SnapshotLoad::Missing),
+            Io::SaveSnapshot(_) => driver.handle_snapshot_saved(now, Some(0)),
+            Io::Maintain { .. } => driver.handle_backend_status(now, BackendStatus::Connected),
+            Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
+            Io::Exit(result) => return Some(result),
+        }
+    }
+}
+
+/// Feeds one datagram, answering whatever the driver asks in between.
+pub fn feed<const P: usize, const B: usize>(
+    driver: &mut Driver<P, B>,
+    now: Instant,
+    datagram: &[u8],
+    facts: &mut impl Facts,
+) {
+    let mut offset = 0;
+    while offset < datagram.len() {
+        offset += driver.handle_datagram(now, &datagram[offset..]);
+        if answer_all(driver, now, facts).is_some() || !driver.takes_input() {
+            return;
+        }
+    }
+}
+
+/// A read, copied out of the request so that the driver can be answered.
+#[derive(Clone, Copy)]
+enum Canned {
+    Empty,
+    LoggerHash,
+    Keys,
+    Flags { appl: bool, len: usize },
+}
+
+impl Canned {
+    fn of(read: Read<'_>) -> Self {
+        match read {
+            Read::Hash { table: logger::LOGGER_TABLE, .. } => Canned::LoggerHash,
+            Read::Keys { .. } => Canned::Keys,
+            Read::Exists { keys, .. } => Canned::Flags { appl: true, len: keys.len() },
+            Read::HasField { keys, .. } => Canned::Flags { appl: false, len: keys.len() },
+            Read::Field { field: logger::LOGLEVEL_FIELD, .. } => Canned::LoggerHash,
+            _ => Canned::Empty,
+        }
+    }
+
+    fn answer<const P: usize, const B: usize>(self, driver: &mut Driver<P, B>, now: Instant, facts: &mut impl Facts) {
+        match self {
+            Canned::Empty => {}
+            Canned::LoggerHash => {
+                if let Some(level) = facts.log_level() {
+                    let field = logger::LOGLEVEL_FIELD.as_bytes();
+                    // A Hash read gets a field, a Field read its value.
+                    if driver.awaiting == Awaiting::Read(ReadFor::Logger) {
+                        driver.handle_reply(now, Reply::Field { index: 0, field, value: level });
+                        let output = logger::LOGOUTPUT_FIELD.as_bytes();
+                        driver.handle_reply(now, Reply::Field { index: 0, field: output, value: b"STDERR" });
+                    } else {
+                        driver.handle_reply(now, Reply::Value(level));
+                    }
+                }
+            }
+            Canned::Keys => {
+                for key in facts.config_ports() {
+                    driver.handle_reply(now, Reply::Key(key));
+                }
+            }
+            Canned::Flags { appl, len } => {
+                for index in 0..len {
+                    let Some(name) = driver.keys.get(index).copied() else { break };
+                    let present = if appl { facts.in_appl(&name) } else { facts.has_admin_status(&name) };
+                    driver.handle_reply(now, Reply::Flag { index, present });
+                }
+            }
+        }
+        driver.handle_reply(now, Reply::Done);
+    }
+}
