@@ -1,6 +1,8 @@
-//! Replays captured rtnetlink datagrams through the core and prints what
-//! portsyncd decides: each message's fate, the end of the initial dump, and
-//! every write to APPL_DB and STATE_DB and every link it brings down.
+//! Replays captured rtnetlink datagrams through the core's driver and prints
+//! what portsyncd decides: each message's fate (the driver's events, at
+//! DEBUG), the end of the initial dump, and every write to APPL_DB and
+//! STATE_DB (through the one mapping the daemon uses) and every link it
+//! brings down.
 //!
 //! ```text
 //! cargo run -p portsyncd-core --example replay -- [--ports P1,P2,...] [--warm] [--dump-seq N] DIR
@@ -18,9 +20,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, StartKind, SwitchType, SyncConfig};
-use portsyncd_core::netlink::{LinkOp, Message, messages};
-use portsyncd_core::{EoiuDetector, Instant, PortName, schema};
+use portsyncd_core::backend::Write;
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::event::Event;
+use portsyncd_core::writes::WriteOp;
+use portsyncd_core::{Instant, PortName};
 
 struct Args {
     ports: Vec<String>,
@@ -64,20 +69,65 @@ fn main() -> ExitCode {
     }
 }
 
+/// The world of the replay: CONFIG_DB as given, orchagent popping every
+/// produced port at once, every decision printed.
+struct Printed {
+    ports: Vec<String>,
+    warm: bool,
+    appl: BTreeSet<PortName>,
+    dump_seq: u32,
+}
+
+impl Facts for Printed {
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        self.ports.iter().for_each(|p| key(p.as_bytes()));
+    }
+    fn log_level(&self) -> Option<&[u8]> {
+        Some(b"DEBUG")
+    }
+    fn warm(&self) -> bool {
+        self.warm
+    }
+    fn in_appl(&self, name: &PortName) -> bool {
+        self.appl.contains(name)
+    }
+    fn dump(&mut self) -> u32 {
+        self.dump_seq
+    }
+    fn written(&mut self, op: &WriteOp) {
+        if let WriteOp::ProduceConfigPort { name } = op {
+            self.appl.insert(*name);
+        }
+        let text = op.text();
+        let fields = op.fields(&text);
+        let write = op.write(&fields);
+        let (table, key) = write.target();
+        let shown: Vec<String> = fields.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        let what = match write {
+            Write::Set { .. } => "HSET",
+            Write::Del { .. } => "DEL",
+            Write::Produce { .. } => "produce",
+            Write::ProduceDel { .. } => "produce del",
+        };
+        let from_config = if op.config_port().is_some() { " <- CONFIG_DB PORT fields" } else { "" };
+        println!("  -> {} {what} {table}|{key} {}{from_config}", write.db(), shown.join(" "));
+    }
+    fn bring_down(&mut self, ifindex: u32) {
+        println!("  -> kernel: RTM_SETLINK ifindex {ifindex} admin down");
+    }
+    fn event(&mut self, event: &Event) {
+        println!("  {:<6} {event}", event.level().name());
+    }
+}
+
 fn run() -> Result<(), String> {
     let args = parse_args()?;
-    let start = if args.warm { StartKind::Warm } else { StartKind::Cold };
-    let mut engine = Box::new(DefaultLinkSync::new(SyncConfig { start, switch_type: SwitchType::Switch }));
-    for port in &args.ports {
-        engine.add_config_port(port.as_bytes()).map_err(|e| format!("CONFIG_DB PORT|{port}: {e}"))?;
-    }
-    engine.begin_initial_dump().map_err(|e| e.to_string())?;
-    // APPL_DB PORT_TABLE as orchagent has popped it; warm: it survived.
-    let mut appl: BTreeSet<String> =
-        if args.warm { args.ports.iter().cloned().collect() } else { BTreeSet::new() };
-    let mut eoiu = EoiuDetector::new();
-    eoiu.start(Instant::from_millis(0), args.dump_seq, Duration::from_secs(5));
-
+    let appl = if args.warm {
+        args.ports.iter().filter_map(|p| PortName::try_from(p.as_str()).ok()).collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut world = Printed { ports: args.ports.clone(), warm: args.warm, appl, dump_seq: args.dump_seq };
     let mut files: Vec<_> = std::fs::read_dir(&args.dir)
         .map_err(|e| format!("{}: {e}", args.dir.display()))?
         .filter_map(Result::ok)
@@ -85,110 +135,23 @@ fn run() -> Result<(), String> {
         .filter(|p| p.extension().is_some_and(|x| x == "bin"))
         .collect();
     files.sort();
-    println!("cold/warm: {start:?}; CONFIG_DB ports: {}", args.ports.join(", "));
+    println!("{}; CONFIG_DB ports: {}", if args.warm { "warm" } else { "cold" }, args.ports.join(", "));
+    let mut driver = Box::new(DefaultDriver::new(Instant::from_millis(0), DriverConfig::default()));
+    let mut now = Instant::from_millis(0);
+    if let Some(exit) = canned::answer_all(&mut driver, now, &mut world) {
+        return Err(format!("the driver exited: {exit:?}"));
+    }
     for file in files {
         let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         println!("\n{} ({} bytes)", file.file_name().unwrap_or_default().to_string_lossy(), bytes.len());
-        let mut ended = None;
-        for message in messages(&bytes) {
-            let message = match message {
-                Ok(m) => m,
-                Err(e) => {
-                    println!("  skipped: {e}");
-                    continue;
-                }
-            };
-            if let Some(outcome) = eoiu.observe(&message) {
-                ended = Some(outcome);
-            }
-            let link = match message {
-                Message::Link(link) => link,
-                Message::Done { header, status } => {
-                    println!("  NLMSG_DONE (seq 0x{:x}, status {status})", header.seq);
-                    continue;
-                }
-                Message::Error { header, errno } => {
-                    println!("  NLMSG_ERROR errno {errno} for request seq 0x{:x}", header.seq);
-                    continue;
-                }
-                other => {
-                    println!("  message type {} ignored", other.header().kind);
-                    continue;
-                }
-            };
-            let op = if link.op == LinkOp::New { "NEWLINK" } else { "DELLINK" };
-            let name = String::from_utf8_lossy(link.name.unwrap_or_default());
-            let what = match engine.handle_link(&link).map_err(|e| e.to_string())? {
-                Disposition::Queued(_) => "queued".to_string(),
-                Disposition::MarkedStale { .. } => "stale: existed before this cold start".to_string(),
-                Disposition::Ignored(reason) => format!("ignored: {reason}"),
-                Disposition::Rejected(error) => format!("REJECTED: {error}"),
-            };
-            println!(
-                "  {op} {name} (ifindex {}, flags 0x{:x}, seq 0x{:x}): {what}",
-                link.index, link.flags, link.header.seq
-            );
-        }
-        let questions: Vec<PortName> = engine.pending_presence().copied().collect();
-        for name in questions {
-            engine.set_presence(&name, appl.contains(name.as_str())).map_err(|e| e.to_string())?;
-        }
-        engine.commit_batch().map_err(|e| e.to_string())?;
-        print_actions(&mut engine, &mut appl);
-        if let Some(outcome) = ended {
-            println!("  EOIU: {outcome:?}");
-            engine.end_initial_dump(true).map_err(|e| e.to_string())?;
-            print_actions(&mut engine, &mut appl);
-            if start == StartKind::Cold {
-                // Nothing popped yet at prune time: no admin_status anywhere.
-                let candidates: Vec<PortName> = engine.prune_candidates().copied().collect();
-                for name in candidates {
-                    engine.prune(&name, false).map_err(|e| e.to_string())?;
-                }
-                engine.end_prune().map_err(|e| e.to_string())?;
-                print_actions(&mut engine, &mut appl);
-            }
-        }
+        now = now.saturating_add(Duration::from_millis(100));
+        canned::feed(&mut driver, now, &bytes, &mut world);
+        driver.handle_batch_end(now);
+        driver.handle_timeout(now);
+        canned::answer_all(&mut driver, now, &mut world);
     }
-    let awaiting: Vec<_> = engine.awaiting_ports().map(PortName::as_str).collect();
-    println!("\nstill awaiting host interfaces: {awaiting:?}; counters: {:?}", engine.counters());
+    let awaiting: Vec<_> = driver.engine().awaiting_ports().map(PortName::as_str).collect();
+    println!("\nstill awaiting host interfaces: {awaiting:?}");
+    println!("driver: {:?}\nengine: {:?}", driver.counters(), driver.engine().counters());
     Ok(())
-}
-
-fn print_actions(engine: &mut DefaultLinkSync, appl: &mut BTreeSet<String>) {
-    while let Some(action) = engine.poll_action() {
-        match action {
-            Action::BringLinkDown { ifindex, name } => {
-                println!("  -> kernel: RTM_SETLINK ifindex {ifindex} ({name}) admin down")
-            }
-            Action::ProduceAppPort { name } => {
-                println!(
-                    "  -> APPL_DB  produce {}:{name} <- CONFIG_DB PORT|{name} fields",
-                    schema::APP_PORT_TABLE
-                );
-                appl.insert(name.to_string());
-            }
-            Action::PortConfigDone { count } => println!(
-                "  -> APPL_DB  produce {}:{} count={count}",
-                schema::APP_PORT_TABLE,
-                schema::PORT_CONFIG_DONE
-            ),
-            Action::SetStatePort { name, state } => {
-                let fields: Vec<String> =
-                    state.fields().pairs().iter().map(|(f, v)| format!("{f}={v}")).collect();
-                println!("  -> STATE_DB HSET {}|{name} {}", schema::STATE_PORT_TABLE, fields.join(" "));
-            }
-            Action::DelStatePort { name } => {
-                println!("  -> STATE_DB DEL {}|{name}", schema::STATE_PORT_TABLE)
-            }
-            Action::PortNotInAppDb { name } => {
-                println!("  .. {name}: not in APPL_DB PORT_TABLE, nothing written")
-            }
-            Action::PortInitDone => println!(
-                "  -> APPL_DB  produce {}:{} lanes=0",
-                schema::APP_PORT_TABLE,
-                schema::PORT_INIT_DONE
-            ),
-        }
-    }
 }

@@ -111,8 +111,9 @@ struct Replay {
 }
 
 impl Facts for Replay {
-    fn config_ports(&self) -> &[&[u8]] {
-        &[b"Ethernet16", b"Ethernet20"]
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        let ports: [&[u8]; 2] = [b"Ethernet16", b"Ethernet20"];
+        ports.into_iter().for_each(key);
     }
     fn log_level(&self) -> Option<&[u8]> {
         Some(b"DEBUG")
@@ -170,12 +171,15 @@ fn replay_of_the_capture_through_the_driver() {
     assert!(states.contains(&(false, false, 9100)), "admin down: {states:?}");
     assert!(r.writes.contains(&WriteOp::PortConfigDone { count: 2 }));
     assert!(r.writes.contains(&WriteOp::PortInitDone));
-    let rejected = |e: &Event| matches!(e, Event::Rejected { error: NameError::Separator { byte: b'|' }, .. });
+    let rejected =
+        |e: &Event| matches!(e, Event::Rejected { error: NameError::Separator { byte: b'|' }, .. });
     let ignored = |why| move |e: &Event| matches!(e, Event::Ignored { reason, .. } if *reason == why);
     assert!(r.events.iter().any(rejected));
     assert!(r.events.iter().any(ignored(IgnoreReason::StaleLink)));
     assert!(r.events.iter().any(ignored(IgnoreReason::EnslavedDelete)));
-    assert!(r.events.iter().any(|e| matches!(e, Event::PortNotInAppDb(n) if n.as_str() == "PortChannel0001")));
+    assert!(
+        r.events.iter().any(|e| matches!(e, Event::PortNotInAppDb(n) if n.as_str() == "PortChannel0001"))
+    );
     let published: Vec<_> = driver.engine().published().map(|(n, _)| n.to_string()).collect();
     assert!(published.is_empty(), "Ethernet16/20 deleted at the end: {published:?}");
 }

@@ -30,8 +30,9 @@ struct Capture {
 }
 
 impl Facts for Capture {
-    fn config_ports(&self) -> &[&[u8]] {
-        &[b"Ethernet16", b"Ethernet20", b"PortChannel0001"]
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        let ports: [&[u8]; 3] = [b"Ethernet16", b"Ethernet20", b"PortChannel0001"];
+        ports.into_iter().for_each(key);
     }
     fn log_level(&self) -> Option<&[u8]> {
         // Every event is made (and dropped by the test), INFO and DEBUG lines included.

@@ -30,7 +30,6 @@ mod linux {
     use portsyncd_state_file::StateFile;
     use smol::stream::StreamExt;
 
-
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
         let _profiler = dhat::Profiler::new_heap();

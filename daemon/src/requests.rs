@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, SnapshotStore};
-use portsyncd_core::driver::{DefaultDriver, Failure, Io, Keep, Notify, Read, Reply, SnapshotLoad, WriteResult};
+use portsyncd_core::driver::{
+    DefaultDriver, Failure, Io, Keep, Notify, Read, Reply, SnapshotLoad, WriteResult,
+};
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Instant, PortName};
@@ -255,4 +257,3 @@ async fn perform_write<D: Databases>(
         }
     }
 }
-

@@ -10,13 +10,15 @@ use super::*;
 
 /// What the canned world knows; every method has a plain default.
 pub trait Facts {
-    /// CONFIG_DB `PORT` keys.
-    fn config_ports(&self) -> &[&[u8]] {
-        &[]
-    }
+    /// CONFIG_DB `PORT` keys, each handed to `key`.
+    fn config_ports(&self, _key: &mut dyn FnMut(&[u8])) {}
     /// CONFIG_DB `LOGGER|portsyncd` `LOGLEVEL` (`None`: absent).
     fn log_level(&self) -> Option<&[u8]> {
         None
+    }
+    /// Whether SONiC's WarmStart keys say warm (enabled, `restore_count` 0).
+    fn warm(&self) -> bool {
+        false
     }
     /// Whether APPL_DB `PORT_TABLE:<name>` exists.
     fn in_appl(&self, _name: &PortName) -> bool {
@@ -107,6 +109,8 @@ pub fn feed<const P: usize, const B: usize>(
 #[derive(Clone, Copy)]
 enum Canned {
     Empty,
+    WarmEnable,
+    RestoreCount,
     LoggerHash,
     Keys,
     Flags { appl: bool, len: usize },
@@ -120,13 +124,23 @@ impl Canned {
             Read::Exists { keys, .. } => Canned::Flags { appl: true, len: keys.len() },
             Read::HasField { keys, .. } => Canned::Flags { appl: false, len: keys.len() },
             Read::Field { field: logger::LOGLEVEL_FIELD, .. } => Canned::LoggerHash,
+            Read::Field { table: warm::WARM_RESTART_ENABLE_TABLE, .. } => Canned::WarmEnable,
+            Read::Field { table: warm::WARM_RESTART_TABLE, .. } => Canned::RestoreCount,
             _ => Canned::Empty,
         }
     }
 
-    fn answer<const P: usize, const B: usize>(self, driver: &mut Driver<P, B>, now: Instant, facts: &mut impl Facts) {
+    fn answer<const P: usize, const B: usize>(
+        self,
+        driver: &mut Driver<P, B>,
+        now: Instant,
+        facts: &mut impl Facts,
+    ) {
         match self {
             Canned::Empty => {}
+            Canned::WarmEnable if facts.warm() => driver.handle_reply(now, Reply::Value(b"true")),
+            Canned::RestoreCount if facts.warm() => driver.handle_reply(now, Reply::Value(b"0")),
+            Canned::WarmEnable | Canned::RestoreCount => {}
             Canned::LoggerHash => {
                 if let Some(level) = facts.log_level() {
                     let field = logger::LOGLEVEL_FIELD.as_bytes();
@@ -140,11 +154,7 @@ impl Canned {
                     }
                 }
             }
-            Canned::Keys => {
-                for key in facts.config_ports() {
-                    driver.handle_reply(now, Reply::Key(key));
-                }
-            }
+            Canned::Keys => facts.config_ports(&mut |key| driver.handle_reply(now, Reply::Key(key))),
             Canned::Flags { appl, len } => {
                 for index in 0..len {
                     let Some(name) = driver.keys.get(index).copied() else { break };
