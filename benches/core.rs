@@ -122,11 +122,18 @@ fn main() {
     for round in 0..4u32 {
         for i in 0..512u32 {
             let flags = if (round + i).is_multiple_of(2) { iff::UP | iff::RUNNING } else { iff::UP };
-            batch.extend_from_slice(&link_message(false, &format!("Ethernet{}", i * 4), 100 + i, flags, 9100));
+            batch.extend_from_slice(&link_message(
+                false,
+                &format!("Ethernet{}", i * 4),
+                100 + i,
+                flags,
+                9100,
+            ));
         }
     }
     let mut world = Ports { writes: 0 };
-    let mut driver = Box::new(DefaultDriver::new(portsyncd_core::Instant::from_millis(0), DriverConfig::default()));
+    let mut driver =
+        Box::new(DefaultDriver::new(portsyncd_core::Instant::from_millis(0), DriverConfig::default()));
     let mut now = portsyncd_core::Instant::from_millis(0);
     let _ = canned::answer_all(&mut driver, now, &mut world);
     let run_batch = |driver: &mut DefaultDriver, world: &mut Ports, now: portsyncd_core::Instant| {

@@ -1,35 +1,53 @@
 //! # portsyncd-core
 //!
-//! Every decision of portsyncd, as plain state machines that do no I/O:
+//! Every decision of portsyncd, as plain state machines that do no I/O. To
+//! find where something is decided:
 //!
-//! - [`netlink`]: zero-copy decoding of rtnetlink receive buffers;
+//! - [`driver`]: **the top, and the only thing the daemon talks to**: the
+//!   start-up sequence, dumps and re-dumps, batches, refused writes and their
+//!   retries, the snapshot cadence, the LOGGER poll, shutdown, every timer
+//!   (`handle_*(now, …)` in; `poll_io`, `poll_event`, `poll_timeout` out);
+//! - [`engine`]: the C++ `LinkSync` — what each link message does to
+//!   STATE_DB, what to produce to APPL_DB, when `PortConfigDone` and
+//!   `PortInitDone` are due, which links are stale;
+//! - [`warm`]: SONiC's WarmStart decision, the snapshot, and the baseline a
+//!   warm start compares against (what STATE_DB holds);
+//! - [`presence`]: how long APPL_DB's "this port exists" is trusted;
+//! - [`writes`]: the one mapping from decided writes to SONiC tables, keys
+//!   and fields, and the writes kept after a refusal;
+//! - [`event`]: what is worth a log line, how severe, and how it reads;
+//! - [`logger`]: SONiC's LOGGER table values;
+//! - [`eoiu`]: when our own kernel dump is over;
+//! - [`netlink`]: zero-copy decoding of rtnetlink receive buffers (and
+//!   writing link messages into caller buffers, for tests and fuzzing);
 //! - [`filter`] and [`name`]: which link messages concern a SONiC port, and
 //!   which names may become part of a Redis key;
-//! - [`engine`]: the C++ `LinkSync` and portsyncd main loop — what to produce
-//!   to APPL_DB, what to write to or delete from STATE_DB, when
-//!   `PortConfigDone` and `PortInitDone` are due, which links to bring down;
-//! - [`eoiu`]: when our own kernel dump is over;
 //! - [`schema`]: the SONiC table, key and field strings, byte for byte;
-//! - [`backend`]: what portsyncd asks of SONiC's databases (a trait adapters
-//!   implement), and SONiC's WarmStart check written once over it;
-//! - [`backoff`]: reconnect delays with seeded jitter.
+//! - [`backend`]: the ports (traits) adapters implement: databases, link
+//!   source, link controller, snapshot store;
+//! - [`backoff`]: delays with seeded jitter.
 //!
 //! What this crate does not do: open sockets, talk to Redis, read clocks or
-//! files, allocate, or log. Adapters do the I/O; the daemon wires them.
+//! files, allocate, or log. Adapters do the I/O; the daemon ferries requests
+//! between them and the driver.
 //!
 //! `#![no_std]`, no `alloc`, no `unsafe`. Every table is a `heapless`
 //! collection whose capacity is a const generic; a full table is an error
-//! value ([`engine::SyncError`]), never a panic or a silent drop.
+//! value ([`engine::SyncError`]) or a counted event, never a panic or a
+//! silent drop.
 //!
 //! # Memory bound
 //!
 //! With the default capacities ([`engine::DEFAULT_PORT_CAPACITY`] = 1024
-//! configured ports and stale links, [`engine::DEFAULT_BATCH_CAPACITY`] = 1024
-//! ports per batch; the record of published ports holds 1024 too), the whole
-//! engine state, [`engine::DefaultLinkSync`], is
-//! **139,480 bytes** on 64-bit targets (`core::mem::size_of`, checked by a
-//! test), and [`eoiu::EoiuDetector`] is 16 bytes. The parser keeps no state
-//! beyond a slice and an offset ([`netlink::Messages`], 24 bytes) and borrows
+//! configured ports, stale links and published ports,
+//! [`engine::DEFAULT_BATCH_CAPACITY`] = 1024 ports per batch), the whole
+//! core state, [`driver::DefaultDriver`], is **283,632 bytes** on 64-bit
+//! targets (`core::mem::size_of`, checked by a test). Of that the engine
+//! ([`engine::DefaultLinkSync`]) is 139,480 bytes, APPL_DB presence trust
+//! 45,080, the refused-write table 45,088, the write batch in flight
+//! 32 KiB (1024 × 32-byte [`writes::WriteOp`]), the keys of a read in flight
+//! 17 KiB, and 64 queued log events 4 KiB. The parser keeps no state beyond a
+//! slice and an offset ([`netlink::Messages`], 24 bytes) and borrows
 //! everything else from the caller's receive buffer. Nothing else is held.
 
 #![no_std]
@@ -68,7 +86,11 @@ mod size_tests {
     #[cfg(target_pointer_width = "64")]
     fn documented_memory_bound_holds() {
         use core::mem::size_of;
+        assert_eq!(size_of::<crate::driver::DefaultDriver>(), 283_632, "update the crate docs");
         assert_eq!(size_of::<crate::engine::DefaultLinkSync>(), 139_480, "update the crate docs");
+        assert_eq!(size_of::<crate::presence::PresenceTrust<1024>>(), 45_080, "update the crate docs");
+        assert_eq!(size_of::<crate::writes::Refused<1024>>(), 45_088, "update the crate docs");
+        assert_eq!(size_of::<crate::writes::WriteOp>(), 32, "update the crate docs");
         assert_eq!(size_of::<crate::eoiu::EoiuDetector>(), 16, "update the crate docs");
         assert_eq!(size_of::<crate::netlink::Messages<'_>>(), 24, "update the crate docs");
     }
