@@ -3,7 +3,7 @@
 //!
 //! The driver decides *that* something is written and collects it as
 //! [`WriteOp`]s; this module decides *how* each becomes a
-//! [`Write`](crate::backend::Write) — which database, table, key and fields,
+//! [`Write`] — which database, table, key and fields,
 //! byte for byte as the C++ daemon writes them. It also keeps the writes a
 //! database refused ([`Refused`]), by target, so that they are written again
 //! from the latest decided state once the database accepts writes.

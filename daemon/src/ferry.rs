@@ -1,12 +1,11 @@
-//! The ferry: waits for the next input, hands it to the core's [`Driver`],
-//! and has its requests carried out ([`crate::requests`]).
+//! The ferry: waits for the next input, hands it to the core's
+//! [`Driver`](portsyncd_core::driver::Driver), and has its requests carried
+//! out ([`crate::requests`]).
 //!
-//! It decides nothing. Every request ([`Io`]) maps to one call on a port —
+//! It decides nothing. Every request maps to one call on a port —
 //! [`Databases`], [`LinkSource`], [`LinkController`], [`SnapshotStore`] — or
 //! on the process (log level, service manager), and every outcome goes back
-//! to the driver as data. Errors from the adapters are logged here, where
-//! their text is, and reported to the driver as the plain fact that the
-//! operation failed; the driver decides what that means.
+//! to the driver as data.
 //!
 //! The loop reads the clock once per wake-up, feeds what woke it (datagrams
 //! already queued form one batch; an overrun; a signal) and lets due timers

@@ -132,7 +132,7 @@ pub enum Action {
     PortInitDone,
 }
 
-/// What [`LinkSync::handle_link`] did with a message (for logs and counters).
+/// What [`super::LinkSync::handle_link`] did with a message (for logs and counters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disposition {
     /// Queued in the batch.
@@ -156,7 +156,7 @@ pub enum SyncError {
         /// The phase the engine is in.
         phase: Phase,
     },
-    /// Actions are still waiting in [`LinkSync::poll_action`]; drain them first.
+    /// Actions are still waiting in [`super::LinkSync::poll_action`]; drain them first.
     OutboxNotDrained,
     /// The batch holds as many distinct ports as it can: commit it, drain
     /// the actions, then hand the same message in again.
@@ -168,9 +168,9 @@ pub enum SyncError {
     StaleTableFull,
     /// A configured port's name cannot become a key.
     InvalidName(NameError),
-    /// [`LinkSync::commit_batch`] was called before every presence question was answered.
+    /// [`super::LinkSync::commit_batch`] was called before every presence question was answered.
     PresenceUnanswered(PortName),
-    /// [`LinkSync::set_presence`] for a port with no pending question.
+    /// [`super::LinkSync::set_presence`] for a port with no pending question.
     NoPresenceQuestion(PortName),
     /// A batch has messages but was not committed.
     BatchOpen,
