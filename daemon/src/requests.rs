@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, SnapshotStore};
 use portsyncd_core::driver::{
-    DefaultDriver, Failure, Io, Keep, Notify, Read, Reply, SnapshotLoad, WriteResult,
+    DefaultDriver, Failure, Io, Keep, Notify, Read, Reply, SnapshotLoad, Unasked, WriteResult,
 };
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 use portsyncd_core::writes::WriteOp;
@@ -92,31 +92,31 @@ where
             }
             Io::Write(ops) => {
                 let result = perform_write(&mut parts.db, ops, &parts.config_fields).await;
-                driver.handle_write(now, result);
+                report(driver.handle_write(now, result));
             }
             Io::RequestDump => {
                 let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();
-                driver.handle_dump_requested(now, seq);
+                report(driver.handle_dump_requested(now, seq));
             }
             Io::BringLinkDown { ifindex, name } => {
                 let done = parts.control.set_admin_down(ifindex).await;
                 if let Err(e) = &done {
                     log!(Warn, "bringing {name} (ifindex {ifindex}) down: {e}");
                 }
-                driver.handle_link_down(now, done.is_ok());
+                report(driver.handle_link_down(now, done.is_ok()));
             }
             Io::LoadSnapshot => match parts.snapshots.load() {
-                Ok(None) => driver.handle_snapshot(now, SnapshotLoad::Missing),
-                Ok(Some(snapshot)) => driver.handle_snapshot(now, SnapshotLoad::Loaded(&snapshot)),
+                Ok(None) => report(driver.handle_snapshot(now, SnapshotLoad::Missing)),
+                Ok(Some(snapshot)) => report(driver.handle_snapshot(now, SnapshotLoad::Loaded(&snapshot))),
                 Err(e) => {
                     log!(Warn, "warm-restart snapshot unusable ({e})");
-                    driver.handle_snapshot(now, SnapshotLoad::Unusable);
+                    report(driver.handle_snapshot(now, SnapshotLoad::Unusable));
                 }
             },
             Io::SaveSnapshot(engine) => {
                 let snapshot = Box::new(engine.snapshot());
                 let saved = parts.snapshots.save(&snapshot).map_err(|e| log!(Warn, "{e}")).ok();
-                driver.handle_snapshot_saved(now, saved);
+                report(driver.handle_snapshot_saved(now, saved));
             }
             Io::Maintain { deadline } => {
                 let status = match deadline {
@@ -132,7 +132,7 @@ where
                         flushed.unwrap_or_else(|| parts.db.status())
                     }
                 };
-                driver.handle_backend_status(now, status);
+                report(driver.handle_backend_status(now, status));
             }
             Io::SetLogLevel(level) => {
                 logging::set_level(level);
@@ -141,6 +141,14 @@ where
             Io::Notify(notify) => parts.supervisor.notify(notify),
             Io::Exit(result) => return Some(result),
         }
+    }
+}
+
+/// The ferry answers only what was asked; if it ever did not, that is a bug
+/// worth a line, not a reason to stop.
+fn report(result: Result<(), Unasked>) {
+    if let Err(e) = result {
+        log!(Error, "{e}");
     }
 }
 
@@ -158,30 +166,30 @@ impl Answer {
         match self {
             Answer::Fields(fields) => {
                 for (index, f, v) in &fields {
-                    driver.handle_reply(
+                    report(driver.handle_reply(
                         now,
                         Reply::Field { index: *index, field: f.as_bytes(), value: v.as_bytes() },
-                    );
+                    ));
                 }
             }
             Answer::Value(value) => {
                 if let Some(v) = value {
-                    driver.handle_reply(now, Reply::Value(v.as_bytes()));
+                    report(driver.handle_reply(now, Reply::Value(v.as_bytes())));
                 }
             }
             Answer::Keys(keys) => {
                 for k in &keys {
-                    driver.handle_reply(now, Reply::Key(k.as_bytes()));
+                    report(driver.handle_reply(now, Reply::Key(k.as_bytes())));
                 }
             }
             Answer::Flags(flags) => {
                 for (index, present) in flags.into_iter().enumerate() {
-                    driver.handle_reply(now, Reply::Flag { index, present });
+                    report(driver.handle_reply(now, Reply::Flag { index, present }));
                 }
             }
-            Answer::Failed => return driver.handle_reply(now, Reply::Failed),
+            Answer::Failed => return report(driver.handle_reply(now, Reply::Failed)),
         }
-        driver.handle_reply(now, Reply::Done);
+        report(driver.handle_reply(now, Reply::Done));
     }
 }
 

@@ -136,32 +136,32 @@ impl World {
                     self.fail_reads = self.fail_reads.saturating_sub(1);
                     let replies = self.read(read);
                     if fail {
-                        d.handle_reply(now, Reply::Failed);
+                        d.handle_reply(now, Reply::Failed).unwrap();
                         continue;
                     }
                     for (index, present) in replies.flags {
-                        d.handle_reply(now, Reply::Flag { index, present });
+                        d.handle_reply(now, Reply::Flag { index, present }).unwrap();
                     }
                     for key in &replies.keys {
-                        d.handle_reply(now, Reply::Key(key.as_bytes()));
+                        d.handle_reply(now, Reply::Key(key.as_bytes())).unwrap();
                     }
-                    d.handle_reply(now, Reply::Done);
+                    d.handle_reply(now, Reply::Done).unwrap();
                 }
                 Io::Write(ops) => {
                     let ops = ops.to_vec();
                     if self.refuse_writes > 0 && self.reachable {
                         self.refuse_writes -= 1;
-                        d.handle_write(now, WriteResult::Refused);
+                        d.handle_write(now, WriteResult::Refused).unwrap();
                     } else if self.reachable {
                         // As every backend does: kept writes go out first.
                         for op in std::mem::take(&mut self.kept) {
                             self.apply(&op);
                         }
                         ops.iter().for_each(|op| self.apply(op));
-                        d.handle_write(now, WriteResult::Done);
+                        d.handle_write(now, WriteResult::Done).unwrap();
                     } else {
                         self.kept.extend(ops);
-                        d.handle_write(now, WriteResult::Done);
+                        d.handle_write(now, WriteResult::Done).unwrap();
                     }
                 }
                 Io::RequestDump => {
@@ -190,13 +190,13 @@ impl World {
                         emit_done(&mut buf[at..], seq).unwrap();
                     }
                     self.queue.push(buf);
-                    d.handle_dump_requested(now, Some(seq));
+                    d.handle_dump_requested(now, Some(seq)).unwrap();
                 }
-                Io::BringLinkDown { .. } => d.handle_link_down(now, true),
-                Io::LoadSnapshot => d.handle_snapshot(now, SnapshotLoad::Missing),
+                Io::BringLinkDown { .. } => d.handle_link_down(now, true).unwrap(),
+                Io::LoadSnapshot => d.handle_snapshot(now, SnapshotLoad::Missing).unwrap(),
                 Io::SaveSnapshot(engine) => {
                     let _ = engine.snapshot();
-                    d.handle_snapshot_saved(now, Some(64));
+                    d.handle_snapshot_saved(now, Some(64)).unwrap();
                 }
                 Io::Maintain { .. } => {
                     let status = if self.reachable {
@@ -207,7 +207,7 @@ impl World {
                     } else {
                         BackendStatus::Degraded { pending: self.kept.len() }
                     };
-                    d.handle_backend_status(now, status);
+                    d.handle_backend_status(now, status).unwrap();
                 }
                 Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
                 Io::Exit(r) => panic!("exit {r:?}"),

@@ -70,19 +70,19 @@ pub fn answer_all<const P: usize, const B: usize>(
                 for op in ops {
                     facts.written(op);
                 }
-                driver.handle_write(now, WriteResult::Done);
+                asked(driver.handle_write(now, WriteResult::Done));
             }
             Io::RequestDump => {
                 let seq = facts.dump();
-                driver.handle_dump_requested(now, Some(seq));
+                asked(driver.handle_dump_requested(now, Some(seq)));
             }
             Io::BringLinkDown { ifindex, .. } => {
                 facts.bring_down(ifindex);
-                driver.handle_link_down(now, true);
+                asked(driver.handle_link_down(now, true));
             }
-            Io::LoadSnapshot => driver.handle_snapshot(now, SnapshotLoad::Missing),
-            Io::SaveSnapshot(_) => driver.handle_snapshot_saved(now, Some(0)),
-            Io::Maintain { .. } => driver.handle_backend_status(now, BackendStatus::Connected),
+            Io::LoadSnapshot => asked(driver.handle_snapshot(now, SnapshotLoad::Missing)),
+            Io::SaveSnapshot(_) => asked(driver.handle_snapshot_saved(now, Some(0))),
+            Io::Maintain { .. } => asked(driver.handle_backend_status(now, BackendStatus::Connected)),
             Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
             Io::Exit(result) => return Some(result),
         }
@@ -103,6 +103,12 @@ pub fn feed<const P: usize, const B: usize>(
             return;
         }
     }
+}
+
+/// Every answer here is to the request just handed out; an unasked one is a
+/// bug of this module, flagged in debug builds.
+fn asked(result: Result<(), Unasked>) {
+    debug_assert!(result.is_ok(), "{result:?}");
 }
 
 /// A read, copied out of the request so that the driver can be answered.
@@ -138,31 +144,36 @@ impl Canned {
     ) {
         match self {
             Canned::Empty => {}
-            Canned::WarmEnable if facts.warm() => driver.handle_reply(now, Reply::Value(b"true")),
-            Canned::RestoreCount if facts.warm() => driver.handle_reply(now, Reply::Value(b"0")),
+            Canned::WarmEnable if facts.warm() => asked(driver.handle_reply(now, Reply::Value(b"true"))),
+            Canned::RestoreCount if facts.warm() => asked(driver.handle_reply(now, Reply::Value(b"0"))),
             Canned::WarmEnable | Canned::RestoreCount => {}
             Canned::LoggerHash => {
                 if let Some(level) = facts.log_level() {
                     let field = logger::LOGLEVEL_FIELD.as_bytes();
                     // A Hash read gets a field, a Field read its value.
                     if driver.awaiting == Awaiting::Read(ReadFor::Logger) {
-                        driver.handle_reply(now, Reply::Field { index: 0, field, value: level });
+                        asked(driver.handle_reply(now, Reply::Field { index: 0, field, value: level }));
                         let output = logger::LOGOUTPUT_FIELD.as_bytes();
-                        driver.handle_reply(now, Reply::Field { index: 0, field: output, value: b"STDERR" });
+                        asked(
+                            driver.handle_reply(
+                                now,
+                                Reply::Field { index: 0, field: output, value: b"STDERR" },
+                            ),
+                        );
                     } else {
-                        driver.handle_reply(now, Reply::Value(level));
+                        asked(driver.handle_reply(now, Reply::Value(level)));
                     }
                 }
             }
-            Canned::Keys => facts.config_ports(&mut |key| driver.handle_reply(now, Reply::Key(key))),
+            Canned::Keys => facts.config_ports(&mut |key| asked(driver.handle_reply(now, Reply::Key(key)))),
             Canned::Flags { appl, len } => {
                 for index in 0..len {
                     let Some(name) = driver.keys.get(index).copied() else { break };
                     let present = if appl { facts.in_appl(&name) } else { facts.has_admin_status(&name) };
-                    driver.handle_reply(now, Reply::Flag { index, present });
+                    asked(driver.handle_reply(now, Reply::Flag { index, present }));
                 }
             }
         }
-        driver.handle_reply(now, Reply::Done);
+        asked(driver.handle_reply(now, Reply::Done));
     }
 }

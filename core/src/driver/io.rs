@@ -191,6 +191,22 @@ impl fmt::Display for Failure {
 
 impl core::error::Error for Failure {}
 
+/// An answer handed to the driver that it did not ask for (a bug in the
+/// caller). The call changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unasked {
+    /// The answer given.
+    pub answer: &'static str,
+}
+
+impl fmt::Display for Unasked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} handed to the driver, which awaited no such answer", self.answer)
+    }
+}
+
+impl core::error::Error for Unasked {}
+
 /// One thing the driver needs done. Each names the call that answers it;
 /// until it is answered, [`poll_io`](super::Driver::poll_io) returns `None`.
 /// The ones marked *done when performed* need no answer.

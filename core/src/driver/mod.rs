@@ -42,7 +42,7 @@ use core::time::Duration;
 
 use heapless::Deque;
 
-pub use io::{Failure, Io, Keep, Notify, Read, Reply, Signal, SnapshotLoad, WriteResult};
+pub use io::{Failure, Io, Keep, Notify, Read, Reply, Signal, SnapshotLoad, Unasked, WriteResult};
 
 use crate::backend::{BackendStatus, Db};
 use crate::backoff::Backoff;
@@ -134,9 +134,9 @@ pub struct DriverCounters {
     /// Ports deleted because a dump no longer had them.
     pub vanished: u64,
     /// Write batches carried out.
-    pub write_batches: u64,
+    pub writes_sent: u64,
     /// Write batches a database refused.
-    pub refused_batches: u64,
+    pub writes_refused: u64,
     /// Refused writes that found no room to be kept.
     pub refused_lost: u64,
     /// APPL_DB presence reads.
@@ -478,9 +478,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     // ---------------------------------------------------------------- input
 
     /// Part of the answer to the [`Io::Read`] handed out.
-    pub fn handle_reply(&mut self, now: Instant, reply: Reply<'_>) {
+    pub fn handle_reply(&mut self, now: Instant, reply: Reply<'_>) -> Result<(), Unasked> {
         self.now = self.now.max(now);
-        let Awaiting::Read(purpose) = self.awaiting else { return };
+        let Awaiting::Read(purpose) = self.awaiting else { return Err(Unasked { answer: "a read reply" }) };
         let end = matches!(reply, Reply::Done | Reply::Failed);
         let failed = reply == Reply::Failed;
         match purpose {
@@ -537,6 +537,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.awaiting = Awaiting::Nothing;
             self.read_ended(now, purpose, failed);
         }
+        Ok(())
     }
 
     fn exit(&mut self, result: Result<(), Failure>) {

@@ -110,15 +110,17 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     /// How the [`Io::Write`] handed out went.
-    pub fn handle_write(&mut self, now: Instant, result: WriteResult) {
+    pub fn handle_write(&mut self, now: Instant, result: WriteResult) -> Result<(), Unasked> {
         self.now = self.now.max(now);
-        let Awaiting::Write(purpose) = self.awaiting else { return };
+        let Awaiting::Write(purpose) = self.awaiting else {
+            return Err(Unasked { answer: "a write result" });
+        };
         self.awaiting = Awaiting::Nothing;
         if let WriteFor::Startup(what) = purpose {
             self.ops.clear();
             if result == WriteResult::Refused {
                 self.exit(Err(Failure::StartupWrite { what }));
-                return;
+                return Ok(());
             }
             self.stage = match self.stage {
                 Stage::Start(StartStep::LoggerDefaults) => Stage::Start(StartStep::SwitchType),
@@ -137,11 +139,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     });
                 }
             }
-            return;
+            return Ok(());
         }
         match result {
             WriteResult::Done => {
-                self.counters.write_batches += 1;
+                self.counters.writes_sent += 1;
                 if purpose == WriteFor::Retry {
                     self.retry.reset();
                     if self.refused.is_empty() {
@@ -152,7 +154,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             WriteResult::Refused => {
-                self.counters.refused_batches += 1;
+                self.counters.writes_refused += 1;
                 let mut dropped = 0;
                 for op in self.ops.iter() {
                     if self.refused.keep(op).is_err() {
@@ -168,19 +170,20 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
         }
         self.ops.clear();
+        Ok(())
     }
 
     /// The dump asked for with [`Io::RequestDump`] went out with sequence
     /// number `seq` (or could not be asked for: `None`).
-    pub fn handle_dump_requested(&mut self, now: Instant, seq: Option<u32>) {
+    pub fn handle_dump_requested(&mut self, now: Instant, seq: Option<u32>) -> Result<(), Unasked> {
         self.now = self.now.max(now);
         if self.awaiting != Awaiting::Dump {
-            return;
+            return Err(Unasked { answer: "a dump request outcome" });
         }
         self.awaiting = Awaiting::Nothing;
         let Some(seq) = seq else {
             self.exit(Err(Failure::DumpRequest));
-            return;
+            return Ok(());
         };
         self.dump_seq = Some(seq);
         self.engine.dump_started(seq);
@@ -188,6 +191,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.stage == Stage::Start(StartStep::Dump) {
             self.stage = Stage::Run;
         }
+        Ok(())
     }
 
     /// The link source failed (the caller logged why): nothing more can be
@@ -202,23 +206,26 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The link of [`Io::BringLinkDown`] is down (`true`) or could not be
     /// brought down (`false`; the caller logs why).
-    pub fn handle_link_down(&mut self, now: Instant, done: bool) {
+    pub fn handle_link_down(&mut self, now: Instant, done: bool) -> Result<(), Unasked> {
         self.now = self.now.max(now);
-        let Awaiting::LinkDown { ifindex, name } = self.awaiting else { return };
+        let Awaiting::LinkDown { ifindex, name } = self.awaiting else {
+            return Err(Unasked { answer: "a link-down outcome" });
+        };
         self.awaiting = Awaiting::Nothing;
         self.emit(if done {
             Event::BroughtDown { name, ifindex }
         } else {
             Event::BringDownFailed { name, ifindex }
         });
+        Ok(())
     }
 
     /// The answer to [`Io::SaveSnapshot`]: bytes written, or `None` if it
     /// failed (the caller logs why).
-    pub fn handle_snapshot_saved(&mut self, now: Instant, bytes: Option<usize>) {
+    pub fn handle_snapshot_saved(&mut self, now: Instant, bytes: Option<usize>) -> Result<(), Unasked> {
         self.now = self.now.max(now);
         if self.awaiting != Awaiting::SnapshotSave {
-            return;
+            return Err(Unasked { answer: "a snapshot save outcome" });
         }
         self.awaiting = Awaiting::Nothing;
         self.last_save = now;
@@ -230,13 +237,14 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.stage == Stage::Stop(StopStep::Save) {
             self.stage = Stage::Stop(StopStep::Exit);
         }
+        Ok(())
     }
 
     /// The answer to [`Io::Maintain`].
-    pub fn handle_backend_status(&mut self, now: Instant, status: BackendStatus) {
+    pub fn handle_backend_status(&mut self, now: Instant, status: BackendStatus) -> Result<(), Unasked> {
         self.now = self.now.max(now);
         if self.awaiting != Awaiting::Maintain {
-            return;
+            return Err(Unasked { answer: "a backend status" });
         }
         self.awaiting = Awaiting::Nothing;
         if self.stage == Stage::Stop(StopStep::Flush) {
@@ -249,6 +257,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             });
         }
         self.backend = status;
+        Ok(())
     }
 
     // --------------------------------------------------------------- output

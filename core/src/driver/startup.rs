@@ -171,26 +171,36 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     /// The answer to [`Io::LoadSnapshot`].
-    pub fn handle_snapshot(&mut self, now: Instant, load: SnapshotLoad<'_, P>) {
+    pub fn handle_snapshot(&mut self, now: Instant, load: SnapshotLoad<'_, P>) -> Result<(), Unasked> {
         self.now = self.now.max(now);
         if self.awaiting != Awaiting::SnapshotLoad {
-            return;
+            return Err(Unasked { answer: "a snapshot load" });
         }
         self.awaiting = Awaiting::Nothing;
         self.stage = Stage::Start(StartStep::Dump);
         let snapshot = match load {
-            SnapshotLoad::Missing => return self.emit(Event::NoSnapshot { unusable: false }),
-            SnapshotLoad::Unusable => return self.emit(Event::NoSnapshot { unusable: true }),
+            SnapshotLoad::Missing => {
+                self.emit(Event::NoSnapshot { unusable: false });
+                return Ok(());
+            }
+            SnapshotLoad::Unusable => {
+                self.emit(Event::NoSnapshot { unusable: true });
+                return Ok(());
+            }
             SnapshotLoad::Loaded(s) => s,
         };
         if let Err(e) = self.engine.restore(snapshot) {
-            return self.emit(Event::Engine(e));
+            {
+                self.emit(Event::Engine(e));
+                return Ok(());
+            }
         }
         self.keys.clear();
         for port in &snapshot.ports {
             let _ = self.keys.push(port.name);
         }
         self.stage = Stage::Start(StartStep::Baseline);
+        Ok(())
     }
 
     pub(super) fn next_start(&mut self, step: StartStep) -> Step {

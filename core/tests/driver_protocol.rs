@@ -1,0 +1,95 @@
+//! The driver's call protocol: what it asks, in which order, and what it
+//! does with answers it did not ask for (a typed error that changes nothing).
+
+use core::time::Duration;
+
+use portsyncd_core::Instant;
+use portsyncd_core::backend::{BackendStatus, Db};
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{
+    DefaultDriver, DriverConfig, Io, Notify, Read, Reply, Signal, Unasked, WriteResult,
+};
+use portsyncd_core::netlink::emit_done;
+
+struct Empty;
+impl Facts for Empty {}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+#[test]
+fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    assert_eq!(d.handle_write(at(0), WriteResult::Done), Err(Unasked { answer: "a write result" }));
+    assert!(matches!(
+        d.poll_io(),
+        Some(Io::Read(Read::Hash { db: Db::Config, table: "LOGGER", key: "portsyncd" }))
+    ));
+    assert!(d.poll_io().is_none(), "one request at a time");
+    assert!(d.handle_backend_status(at(0), BackendStatus::Connected).is_err());
+    assert_eq!(d.handle_datagram(at(0), &[0; 20]), 0, "no input during start-up");
+    d.handle_reply(at(0), Reply::Done).unwrap();
+    // Both LOGGER fields were missing: their defaults are written, as SONiC does.
+    assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(_))));
+    match d.poll_io() {
+        Some(Io::Write(ops)) => assert_eq!(ops.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    d.handle_write(at(0), WriteResult::Done).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Read(Read::Field { table: "DEVICE_METADATA", .. }))));
+    d.handle_reply(at(0), Reply::Done).unwrap();
+    for key in ["system", "swss"] {
+        assert!(
+            matches!(d.poll_io(), Some(Io::Read(Read::Field { table: "WARM_RESTART_ENABLE_TABLE", key: k, .. })) if k == key)
+        );
+        d.handle_reply(at(0), Reply::Done).unwrap();
+    }
+    assert!(matches!(d.poll_io(), Some(Io::Write(_))), "restore_count 0");
+    d.handle_write(at(0), WriteResult::Done).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Read(Read::Keys { db: Db::Config, table: "PORT" }))));
+    d.handle_reply(at(0), Reply::Done).unwrap();
+    // No ports, cold: no fields to read, no snapshot to load; the dump.
+    while d.poll_event().is_some() {}
+    assert!(matches!(d.poll_io(), Some(Io::RequestDump)));
+    d.handle_dump_requested(at(0), Some(7)).unwrap();
+    assert!(d.takes_input());
+}
+
+#[test]
+fn a_start_up_write_refused_ends_the_run_before_anything_else() {
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    let _ = d.poll_io();
+    d.handle_reply(at(0), Reply::Done).unwrap();
+    let _ = d.poll_io();
+    let _ = d.poll_io();
+    d.handle_write(at(0), WriteResult::Refused).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));
+    assert!(d.poll_io().is_none() && d.is_done());
+}
+
+#[test]
+fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    assert!(canned::answer_all(&mut d, at(0), &mut Empty).is_none());
+    let mut done = [0u8; 20];
+    emit_done(&mut done, 1).unwrap();
+    assert_eq!(d.handle_datagram(at(10), &done), 20);
+    d.handle_batch_end(at(10));
+    assert!(canned::answer_all(&mut d, at(10), &mut Empty).is_none());
+    assert!(d.milestones().port_init_done.is_some(), "no ports: PortInitDone after the dump");
+    d.handle_signal(at(20), Signal::Terminate);
+    while d.poll_event().is_some() {}
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
+    match d.poll_io() {
+        Some(Io::Maintain { deadline }) => {
+            assert_eq!(deadline, Some(at(20).saturating_add(Duration::from_millis(500))))
+        }
+        other => panic!("{other:?}"),
+    }
+    d.handle_backend_status(at(30), BackendStatus::Degraded { pending: 3 }).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
+    d.handle_snapshot_saved(at(30), Some(10)).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Exit(Ok(())))));
+    assert!(d.is_done());
+}
