@@ -22,9 +22,6 @@ use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 use crate::log;
 pub use crate::requests::{ConfigFields, Parts, Supervisor, carry_out};
 
-/// Datagrams already queued that one batch takes at most.
-const DATAGRAMS_PER_BATCH: usize = 256;
-
 /// Where time comes from: the monotonic clock in production, a manual one in tests.
 pub trait Clock {
     /// Now.
@@ -143,7 +140,7 @@ pub async fn take_batch<D, L, C, S, V>(
         First::Overrun => driver.handle_overrun(now),
         First::Nothing => {}
     }
-    for _ in 0..DATAGRAMS_PER_BATCH {
+    while driver.wants_queued_datagram() {
         match parts.links.try_recv() {
             Ok(Received::Datagram(_)) => feed(driver, parts, clock, now).await,
             Ok(Received::Overrun) => driver.handle_overrun(now),

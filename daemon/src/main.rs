@@ -61,16 +61,16 @@ mod linux {
         // of waking another one twice (measured: the wake-ups were most of the
         // daemon's CPU time).
         let result = match args.backend {
-            Backend::Redis => {
-                let start = start(&config);
-                smol::block_on(smol::spawn(run(args, config, start)))
-            }
+            Backend::Redis => match start(&config) {
+                Ok(start) => smol::block_on(smol::spawn(run(args, config, start))),
+                Err(e) => Err(e),
+            },
             // The in-memory databases are single-threaded (and there is no
             // Redis task to share a thread with).
-            Backend::Memory => {
-                let start = start(&config);
-                smol::block_on(run_memory(args, config, start))
-            }
+            Backend::Memory => match start(&config) {
+                Ok(start) => smol::block_on(run_memory(args, config, start)),
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -128,15 +128,24 @@ mod linux {
         Ok(parts)
     }
 
-    /// The clock and the driver, made on the main thread: the driver is a few
-    /// hundred KiB, built on the stack before it is boxed, and the executor's
-    /// threads have small stacks.
+    /// The clock and the driver.
     type Start = (MonotonicClock, Box<DefaultDriver>);
 
-    fn start(config: &Config) -> Start {
+    /// The driver (a few hundred KiB) is built on a stack before it is
+    /// boxed: on a thread of its own, whose stack is gone once it is built,
+    /// so that those pages do not stay resident for the daemon's life (nor
+    /// overflow the executor's small stacks).
+    fn start(config: &Config) -> Result<Start, String> {
         let clock = MonotonicClock::default();
-        let driver = Box::new(DefaultDriver::new(clock.now(), ferry::driver_config(config)));
-        (clock, driver)
+        let (now, driver_config) = (clock.now(), ferry::driver_config(config));
+        let driver = std::thread::Builder::new()
+            .name("portsyncd-init".into())
+            .stack_size(2 << 20)
+            .spawn(move || Box::new(DefaultDriver::new(now, driver_config)))
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .join()
+            .map_err(|_| "building the driver failed".to_owned())?;
+        Ok((clock, driver))
     }
 
     async fn run(args: cli::Args, config: Config, start: Start) -> Result<(), String> {

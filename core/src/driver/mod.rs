@@ -88,6 +88,9 @@ pub struct DriverConfig {
     pub retry_max: Duration,
     /// How long shutdown waits for kept writes.
     pub shutdown_flush: Duration,
+    /// Datagrams already queued that one batch takes at most (then it is
+    /// committed, and the rest forms the next).
+    pub datagrams_per_batch: u32,
     /// Jitter seed (the pid will do).
     pub seed: u64,
 }
@@ -104,6 +107,7 @@ impl Default for DriverConfig {
             retry_base: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             shutdown_flush: Duration::from_millis(500),
+            datagrams_per_batch: 256,
             seed: 1,
         }
     }
@@ -123,7 +127,7 @@ pub struct Milestones {
 /// What the driver counted (the engine counts its own: [`Driver::engine`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DriverCounters {
-    /// Datagrams handed in.
+    /// Datagrams handed in (a datagram fed in parts counts once per part).
     pub datagrams: u64,
     /// Malformed netlink messages skipped.
     pub malformed: u64,
@@ -266,6 +270,8 @@ pub struct Driver<const P: usize, const B: usize> {
     bad_level_seen: Option<u32>,
     // Batches and dumps.
     in_batch: bool,
+    /// Datagrams in the open batch.
+    batch_datagrams: u32,
     closing: bool,
     draining: bool,
     after_drain: AfterDrain,
@@ -324,6 +330,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             level: Level::Notice,
             bad_level_seen: None,
             in_batch: false,
+            batch_datagrams: 0,
             closing: false,
             draining: false,
             after_drain: AfterDrain::Nothing,
@@ -382,6 +389,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             && self.awaiting == Awaiting::Nothing
             && !self.events.is_full()
             && !self.closing
+    }
+
+    /// Whether the open batch takes another datagram already queued (read
+    /// one with a non-blocking receive), or should end now
+    /// ([`handle_batch_end`](Self::handle_batch_end)).
+    pub fn wants_queued_datagram(&self) -> bool {
+        self.takes_input() && self.batch_datagrams < self.config.datagrams_per_batch
     }
 
     /// Writes refused and kept for a later attempt.

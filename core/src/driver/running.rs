@@ -16,7 +16,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if !self.takes_input() {
             return 0;
         }
+        // The rest of a datagram fed in parts counts again: rare, and harmless.
         self.counters.datagrams += 1;
+        self.batch_datagrams = self.batch_datagrams.saturating_add(1);
         self.in_batch = true;
         let mut parsed = messages(bytes);
         loop {
@@ -101,6 +103,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return;
         }
         self.in_batch = false;
+        self.batch_datagrams = 0;
         self.closing = true;
         // After an overrun everything is dumped again (after the dump in
         // flight, if any: its replies may predate the loss).
