@@ -114,7 +114,8 @@ where
                 }
             },
             Io::SaveSnapshot(engine) => {
-                let snapshot = Box::new(engine.snapshot());
+                // On the stack (tens of KiB): a heap copy would stay in malloc's arena.
+                let snapshot = engine.snapshot();
                 let saved = parts.snapshots.save(&snapshot).map_err(|e| log!(Warn, "{e}")).ok();
                 report(driver.handle_snapshot_saved(now, saved));
             }
@@ -211,18 +212,26 @@ async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &
             let mut keys = Vec::new();
             db.keys(which, table, &mut |k| keys.push(k.to_owned())).await.map(|()| Answer::Keys(keys))
         }
-        Read::Hashes { db: which, table, keys, keep } => {
+        Read::Hashes { db: which, table, keys, keep: Keep::ConfigPortFields } => {
+            // Kept here, each string once, for the writes that produce them;
+            // the driver asked only that they be kept.
+            let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
+            let mut kept: Vec<Vec<(String, String)>> = vec![Vec::new(); keys.len()];
+            let mut visit = |i: usize, f: &str, v: &str| {
+                if let Some(port) = kept.get_mut(i) {
+                    port.push((f.to_owned(), v.to_owned()));
+                }
+            };
+            db.get_many(which, table, &names, &mut visit).await.map(|()| {
+                config_fields.0.extend(keys.iter().copied().zip(kept));
+                Answer::Fields(Vec::new())
+            })
+        }
+        Read::Hashes { db: which, table, keys, keep: Keep::Nothing } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
             let mut fields = Vec::new();
             let mut visit = |i, f: &str, v: &str| fields.push((i, f.to_owned(), v.to_owned()));
-            db.get_many(which, table, &names, &mut visit).await.map(|()| {
-                if keep == Keep::ConfigPortFields {
-                    for (i, f, v) in &fields {
-                        config_fields.0.entry(keys[*i]).or_default().push((f.clone(), v.clone()));
-                    }
-                }
-                Answer::Fields(fields)
-            })
+            db.get_many(which, table, &names, &mut visit).await.map(|()| Answer::Fields(fields))
         }
         Read::Exists { db: which, table, keys } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();

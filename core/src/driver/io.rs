@@ -21,7 +21,8 @@ pub enum Keep {
     /// Nothing.
     Nothing,
     /// Keep each key's fields, verbatim and in order: later
-    /// [`WriteOp::ProduceConfigPort`] writes produce them.
+    /// [`WriteOp::ProduceConfigPort`] writes produce them. The driver needs
+    /// nothing of them: [`Reply::Done`] alone answers such a read.
     ConfigPortFields,
 }
 
