@@ -10,6 +10,7 @@
 //!
 //! It does not send anything and does not decide when to retry.
 
+use heapless::index_map::FnvIndexMap;
 use heapless::index_set::FnvIndexSet;
 
 use crate::backend::{Db, Field, Write};
@@ -177,7 +178,9 @@ impl WriteOp {
 /// ports of each kind; a full table is counted by the caller, never a panic.
 #[derive(Clone, Debug, Default)]
 pub struct Refused<const P: usize> {
-    state_ports: FnvIndexSet<PortName, P>,
+    /// `true`: a delete was among them (it clears fields other daemons
+    /// wrote), so the port is deleted before it is written again.
+    state_ports: FnvIndexMap<PortName, bool, P>,
     produced_ports: FnvIndexSet<PortName, P>,
     config_done: Option<u32>,
     init_done: bool,
@@ -191,7 +194,7 @@ impl<const P: usize> Refused<P> {
     /// Nothing kept.
     pub const fn new() -> Self {
         Self {
-            state_ports: FnvIndexSet::new(),
+            state_ports: FnvIndexMap::new(),
             produced_ports: FnvIndexSet::new(),
             config_done: None,
             init_done: false,
@@ -202,7 +205,9 @@ impl<const P: usize> Refused<P> {
     pub fn keep(&mut self, op: &WriteOp) -> Result<(), RefusedFull> {
         match *op {
             WriteOp::SetStatePort { name, .. } | WriteOp::DelStatePort { name } => {
-                self.state_ports.insert(name).map(drop).map_err(|_| RefusedFull)
+                let delete = matches!(op, WriteOp::DelStatePort { .. })
+                    || self.state_ports.get(&name).copied().unwrap_or(false);
+                self.state_ports.insert(name, delete).map(drop).map_err(|_| RefusedFull)
             }
             WriteOp::ProduceConfigPort { name } => {
                 self.produced_ports.insert(name).map(drop).map_err(|_| RefusedFull)
@@ -254,10 +259,20 @@ impl<const P: usize> Refused<P> {
                 WriteOp::ProduceConfigPort { name }
             } else if let Some(count) = self.config_done.take() {
                 WriteOp::PortConfigDone { count }
-            } else if let Some(&name) = self.state_ports.last() {
-                self.state_ports.remove(&name);
-                match state_of(&name) {
-                    Some(state) => WriteOp::SetStatePort { name, state },
+            } else if let Some((&name, &delete)) = self.state_ports.last() {
+                let state = state_of(&name);
+                if delete && state.is_some() && out.len() + 2 > N {
+                    return;
+                }
+                self.state_ports.swap_remove(&name);
+                match state {
+                    Some(state) => {
+                        if delete {
+                            // Checked: room for two.
+                            let _ = out.push(WriteOp::DelStatePort { name });
+                        }
+                        WriteOp::SetStatePort { name, state }
+                    }
                     None => WriteOp::DelStatePort { name },
                 }
             } else if core::mem::take(&mut self.init_done) {
@@ -349,5 +364,22 @@ mod tests {
             ]
         );
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_refused_delete_then_write_is_both_again() {
+        let mut r = Refused::<8>::new();
+        let state = LinkState { ifindex: 3, admin_up: true, oper_up: true, mtu: 9100 };
+        r.keep(&WriteOp::DelStatePort { name: port("Ethernet0") }).unwrap();
+        r.keep(&WriteOp::SetStatePort { name: port("Ethernet0"), state }).unwrap();
+        let mut out = heapless::Vec::<WriteOp, 8>::new();
+        r.take_into(&mut out, |_| Some(state));
+        assert_eq!(
+            out.as_slice(),
+            [
+                WriteOp::DelStatePort { name: port("Ethernet0") },
+                WriteOp::SetStatePort { name: port("Ethernet0"), state }
+            ]
+        );
     }
 }

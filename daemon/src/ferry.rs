@@ -61,6 +61,10 @@ where
         if let Some(exit) = carry_out(driver, parts, clock, now).await {
             return exit;
         }
+        // An exit met while a datagram was fed in parts.
+        if let Some(exit) = driver.exited() {
+            return exit;
+        }
         let deadline = driver.poll_timeout();
         let links = &mut parts.links;
         let signal = &mut shutdown;

@@ -256,16 +256,21 @@ async fn perform_write<D: Databases>(
     ops: &[WriteOp],
     config_fields: &ConfigFields,
 ) -> WriteResult {
+    // Formatted values (no heap per write), then the CONFIG_DB fields of
+    // produced ports, then the writes borrowing both.
     let texts: Vec<_> = ops.iter().map(WriteOp::text).collect();
-    let fields: Vec<Vec<Field<'_>>> = ops
+    let lists: Vec<_> = ops.iter().zip(&texts).map(|(op, text)| op.fields(text)).collect();
+    let produced: Vec<Vec<Field<'_>>> =
+        ops.iter().filter_map(WriteOp::config_port).map(|n| config_fields.pairs(n)).collect();
+    let mut produced_fields = produced.iter();
+    let writes: Vec<_> = ops
         .iter()
-        .zip(&texts)
-        .map(|(op, text)| match op.config_port() {
-            Some(name) => config_fields.pairs(name),
-            None => op.fields(text).to_vec(),
+        .zip(&lists)
+        .map(|(op, list)| match op.config_port() {
+            Some(_) => op.write(produced_fields.next().map_or(&[], Vec::as_slice)),
+            None => op.write(list),
         })
         .collect();
-    let writes: Vec<_> = ops.iter().zip(&fields).map(|(op, f)| op.write(f)).collect();
     match db.write(&writes).await {
         Ok(()) => WriteResult::Done,
         Err(e) => {

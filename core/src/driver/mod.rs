@@ -86,7 +86,8 @@ pub struct DriverConfig {
     pub retry_base: Duration,
     /// Longest delay between two attempts.
     pub retry_max: Duration,
-    /// How long shutdown waits for kept writes.
+    /// How long shutdown waits for the backend's kept writes (after one last
+    /// attempt at the writes a database refused).
     pub shutdown_flush: Duration,
     /// Datagrams already queued that one batch takes at most (then it is
     /// committed, and the rest forms the next).
@@ -156,7 +157,7 @@ enum Stage {
     Run,
     Stop(StopStep),
     Exit(Result<(), Failure>),
-    Done,
+    Done(Result<(), Failure>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +178,7 @@ enum StartStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum StopStep {
     Notify,
+    Retry,
     Flush,
     Save,
     Exit,
@@ -379,7 +381,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// Whether the driver has handed out [`Io::Exit`].
     pub fn is_done(&self) -> bool {
-        self.stage == Stage::Done
+        matches!(self.stage, Stage::Done(_))
+    }
+
+    /// How the run ended, once [`Io::Exit`] has been handed out.
+    pub fn exited(&self) -> Option<Result<(), Failure>> {
+        match self.stage {
+            Stage::Done(result) => Some(result),
+            _ => None,
+        }
     }
 
     /// Whether it takes datagrams now: start-up is over, nothing is awaited
@@ -389,6 +399,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             && self.awaiting == Awaiting::Nothing
             && !self.events.is_full()
             && !self.closing
+            && !self.draining
+            && self.after_drain == AfterDrain::Nothing
+            && self.ops.is_empty()
     }
 
     /// Whether the open batch takes another datagram already queued (read
@@ -401,6 +414,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// Writes refused and kept for a later attempt.
     pub fn refused_writes(&self) -> usize {
         self.refused.len()
+    }
+
+    /// Something could not be asked or dumped: dump again when the retry
+    /// timer fires (its delay grows while this keeps happening).
+    fn resync_later(&mut self, now: Instant) {
+        self.resync_wanted = true;
+        if self.retry_at.is_none() && !self.retry_due {
+            self.retry_at = Some(now.saturating_add(self.retry.next_delay()));
+        }
     }
 
     fn since_start(&self, now: Instant) -> Duration {
@@ -479,10 +501,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.now = self.now.max(now);
         match signal {
             Signal::Terminate => {
-                if matches!(self.stage, Stage::Stop(_) | Stage::Done) {
+                if matches!(self.stage, Stage::Stop(_) | Stage::Exit(_) | Stage::Done(_)) {
                     return;
                 }
                 self.emit(Event::Stopping);
+                if matches!(self.stage, Stage::Start(_)) {
+                    // Nothing of this run is worth saving yet (a snapshot of
+                    // it would replace a good one with an empty one).
+                    self.exit(Ok(()));
+                    return;
+                }
                 self.stop_deadline = now.saturating_add(self.config.shutdown_flush);
                 self.stage = Stage::Stop(StopStep::Notify);
             }
@@ -580,10 +608,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 Stage::Run => self.next_run(),
                 Stage::Stop(step) => self.next_stop(step),
                 Stage::Exit(result) => {
-                    self.stage = Stage::Done;
+                    self.stage = Stage::Done(result);
                     return Some(Io::Exit(result));
                 }
-                Stage::Done => Step::Idle,
+                Stage::Done(_) => Step::Idle,
             };
             match step {
                 Step::Idle => return None,
@@ -667,8 +695,18 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         match step {
             StopStep::Notify => {
                 let _ = self.direct.push_back(Direct::Notify(Notify::Stopping));
+                self.stage = Stage::Stop(StopStep::Retry);
+                Step::Again
+            }
+            StopStep::Retry if self.refused.is_empty() => {
                 self.stage = Stage::Stop(StopStep::Flush);
                 Step::Again
+            }
+            StopStep::Retry => {
+                // One last attempt at the writes kept after a refusal.
+                let engine = &self.engine;
+                self.refused.take_into(&mut self.ops, |name| engine.published_state(name));
+                Step::Ask(Request::Write(WriteFor::Retry))
             }
             StopStep::Flush => Step::Ask(Request::Maintain(Some(self.stop_deadline))),
             StopStep::Save => Step::Ask(Request::SaveSnapshot),

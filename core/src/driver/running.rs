@@ -57,14 +57,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if !matches!(message, Message::Link(_)) {
             self.engine.dump_message(message.header().seq);
         }
-        if let Some(end) = self.eoiu.observe(message) {
-            self.dump_end = Some(end);
-            self.dump_seq = None;
-        }
+        // An error for our dump is the dump's end (DumpFailed), not a line of its own.
         if let Message::Error { header, errno } = message {
             if *errno != 0 && Some(header.seq) != self.dump_seq {
                 self.emit(Event::NetlinkError { errno: *errno, seq: header.seq });
             }
+        }
+        if let Some(end) = self.eoiu.observe(message) {
+            self.dump_end = Some(end);
+            self.dump_seq = None;
         }
         true
     }
@@ -125,11 +126,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.exit(Err(Failure::StartupWrite { what }));
                 return Ok(());
             }
-            self.stage = match self.stage {
-                Stage::Start(StartStep::LoggerDefaults) => Stage::Start(StartStep::SwitchType),
-                Stage::Start(StartStep::WriteRestoreCount) => Stage::Start(StartStep::ConfigKeys),
-                other => other,
-            };
+            match self.stage {
+                Stage::Start(StartStep::LoggerDefaults) => self.start_step(StartStep::SwitchType),
+                Stage::Start(StartStep::WriteRestoreCount) => self.start_step(StartStep::ConfigKeys),
+                _ => {}
+            }
             if self.stage == Stage::Start(StartStep::ConfigKeys) {
                 if let Some(Ok(check)) = self.learnt.warm {
                     if check.fell_back_to_cold {
@@ -143,6 +144,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             return Ok(());
+        }
+        if self.stage == Stage::Stop(StopStep::Retry) {
+            self.stage = Stage::Stop(StopStep::Flush);
         }
         match result {
             WriteResult::Done => {
@@ -202,7 +206,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// restart it.
     pub fn handle_link_source_failed(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        if !matches!(self.stage, Stage::Exit(_) | Stage::Done) {
+        if !matches!(self.stage, Stage::Exit(_) | Stage::Done(_)) {
             self.exit(Err(Failure::Links));
         }
     }
@@ -296,12 +300,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.counters.redumps += 1;
             return Step::Ask(Request::Dump);
         }
-        if self.retry_due && core::mem::take(&mut self.resync_wanted) {
-            self.redump_wanted = true;
-            return Step::Again;
-        }
-        if self.retry_due && !self.refused.is_empty() {
-            self.retry_due = false;
+        // The retry timer: refused writes, and a dump when something could
+        // not be asked or dumped. Either way the timer is spent.
+        if core::mem::take(&mut self.retry_due) {
+            if core::mem::take(&mut self.resync_wanted) {
+                self.redump_wanted = true;
+            }
+            if self.refused.is_empty() {
+                return Step::Again;
+            }
             let engine = &self.engine;
             self.refused.take_into(&mut self.ops, |name| engine.published_state(name));
             return Step::Ask(Request::Write(WriteFor::Retry));
@@ -396,7 +403,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// A decided write joins the batch, or queues behind an earlier refused
     /// one of the producer table (orchagent relies on their order).
     pub(super) fn collect(&mut self, op: WriteOp) {
-        if op.is_produce() && self.refused.has_produce() {
+        // Producer-table writes keep their order; PortInitDone also waits for
+        // every kept STATE_DB write (the C++ daemon writes STATE_DB first).
+        let queued_behind = (op.is_produce() && self.refused.has_produce())
+            || (op == WriteOp::PortInitDone && !self.refused.is_empty());
+        if queued_behind {
             if self.refused.keep(&op).is_err() {
                 self.counters.refused_lost += 1;
             }
@@ -431,7 +442,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 if complete {
                     self.emit(Event::DumpComplete { vanished: self.vanished_in_drain });
                 } else {
-                    self.redump_wanted = true;
+                    // Failed or timed out: dump again, after a delay that grows
+                    // while dumps keep failing (a dump still draining refuses
+                    // the next one).
+                    self.resync_later(now);
                 }
             }
         }

@@ -9,6 +9,14 @@
 use super::*;
 
 impl<const P: usize, const B: usize> Driver<P, B> {
+    /// Moves start-up on to `step`, unless the run is already ending (a
+    /// signal, a failure) while an answer was awaited.
+    pub(super) fn start_step(&mut self, step: StartStep) {
+        if matches!(self.stage, Stage::Start(_)) {
+            self.stage = Stage::Start(step);
+        }
+    }
+
     pub(super) fn logger_reply(&mut self, reply: Reply<'_>) {
         if let Reply::Field { field, value, .. } = reply {
             if field == logger::LOGLEVEL_FIELD.as_bytes() {
@@ -44,7 +52,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn baseline_reply(&mut self, reply: Reply<'_>) {
         match reply {
             Reply::Field { index, field, value } => {
-                if index < self.learnt.cursor {
+                if index < self.learnt.cursor || index >= self.keys.len() {
                     return;
                 }
                 while self.learnt.cursor < index {
@@ -80,50 +88,50 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             ReadFor::Logger if failed => start_failed(self, "CONFIG_DB LOGGER"),
             ReadFor::Logger => self.logger_read(),
             ReadFor::SwitchType if failed => start_failed(self, "CONFIG_DB DEVICE_METADATA"),
-            ReadFor::SwitchType => self.stage = Stage::Start(StartStep::WarmEnable(0)),
+            ReadFor::SwitchType => self.start_step(StartStep::WarmEnable(0)),
             ReadFor::WarmEnable(_) | ReadFor::RestoreCount if failed => {
                 start_failed(self, "STATE_DB warm-restart keys")
             }
             ReadFor::WarmEnable(i) if i + 1 < warm::ENABLE_KEYS.len() => {
-                self.stage = Stage::Start(StartStep::WarmEnable(i + 1))
+                self.start_step(StartStep::WarmEnable(i + 1))
             }
             ReadFor::WarmEnable(_) => {
-                self.stage = Stage::Start(if self.learnt.warm_enabled {
+                let next = if self.learnt.warm_enabled {
                     StartStep::RestoreCount
                 } else {
                     self.learnt.warm = Some(warm::check(false, None));
                     StartStep::WriteRestoreCount
-                })
+                };
+                self.start_step(next);
             }
             ReadFor::RestoreCount => {
                 if self.learnt.warm.is_none() {
                     self.learnt.warm = Some(warm::check(true, None));
                 }
-                self.stage = Stage::Start(StartStep::WriteRestoreCount);
+                self.start_step(StartStep::WriteRestoreCount);
             }
             ReadFor::ConfigKeys if failed => start_failed(self, "CONFIG_DB PORT"),
             ReadFor::ConfigKeys => {
                 let count = self.engine.configured_ports();
                 self.emit(if count == 0 { Event::NoConfigPorts } else { Event::ConfigPorts { count } });
-                self.stage = Stage::Start(StartStep::ConfigFields);
+                self.start_step(StartStep::ConfigFields);
             }
             ReadFor::ConfigFields if failed => start_failed(self, "CONFIG_DB PORT"),
-            ReadFor::ConfigFields => self.stage = Stage::Start(StartStep::LoadSnapshot),
+            ReadFor::ConfigFields => self.start_step(StartStep::LoadSnapshot),
             ReadFor::Baseline if failed => start_failed(self, "STATE_DB PORT_TABLE"),
             ReadFor::Baseline => {
                 let kept = self.learnt.kept;
                 self.emit(Event::WarmBaseline { kept, rewritten: self.keys.len() - kept });
-                self.stage = Stage::Start(StartStep::Dump);
+                self.start_step(StartStep::Dump);
             }
             ReadFor::Presence => {
                 if failed {
                     // The batch's writes for ports never answered are dropped
                     // below; a dump once the retry timer fires writes them.
                     self.emit(Event::PresenceUnknown);
-                    self.resync_wanted = true;
-                    if self.retry_at.is_none() {
-                        self.retry_at = Some(now.saturating_add(self.retry.next_delay()));
-                    }
+                    self.resync_later(now);
+                } else if self.refused.is_empty() && !self.resync_wanted {
+                    self.retry.reset();
                 }
                 let presence = &self.presence;
                 if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
@@ -177,7 +185,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return Err(Unasked { answer: "a snapshot load" });
         }
         self.awaiting = Awaiting::Nothing;
-        self.stage = Stage::Start(StartStep::Dump);
+        self.start_step(StartStep::Dump);
         let snapshot = match load {
             SnapshotLoad::Missing => {
                 self.emit(Event::NoSnapshot { unusable: false });
@@ -199,7 +207,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         for port in &snapshot.ports {
             let _ = self.keys.push(port.name);
         }
-        self.stage = Stage::Start(StartStep::Baseline);
+        self.start_step(StartStep::Baseline);
         Ok(())
     }
 
@@ -232,7 +240,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     let _ = self.keys.push(*name);
                 }
                 if self.keys.is_empty() {
-                    self.stage = Stage::Start(StartStep::LoadSnapshot);
+                    self.start_step(StartStep::LoadSnapshot);
                     return Step::Again;
                 }
                 Step::Ask(Request::Read(ReadFor::ConfigFields))
@@ -241,7 +249,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 if self.engine.config().start == StartKind::Warm {
                     Step::Ask(Request::LoadSnapshot)
                 } else {
-                    self.stage = Stage::Start(StartStep::Dump);
+                    self.start_step(StartStep::Dump);
                     Step::Again
                 }
             }
@@ -250,7 +258,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.learnt.kept = 0;
                 self.learnt.reader = StatePortReader::default();
                 if self.keys.is_empty() {
-                    self.stage = Stage::Start(StartStep::Dump);
+                    self.start_step(StartStep::Dump);
                     return Step::Again;
                 }
                 Step::Ask(Request::Read(ReadFor::Baseline))
