@@ -307,14 +307,14 @@ impl fmt::Display for Event {
             }
             ConfigPorts { count } => write!(f, "{count} ports in CONFIG_DB"),
             NoSnapshot { unusable: false } => {
-                f.write_str("no warm-restart snapshot: every port will be written from the dump")
+                f.write_str("no warm-restart snapshot: STATE_DB alone tells what is already published")
             }
             NoSnapshot { unusable: true } => {
-                f.write_str("no usable warm-restart snapshot: every port will be written from the dump")
+                f.write_str("no usable warm-restart snapshot: STATE_DB alone tells what is already published")
             }
             WarmBaseline { kept, rewritten } => write!(
                 f,
-                "warm restart: {kept} ports as STATE_DB has them ({rewritten} no longer in STATE_DB, or unreadable there, will be written)"
+                "warm restart: {kept} ports as STATE_DB has them ({rewritten} not in STATE_DB, or unreadable there, will be written)"
             ),
             Malformed(e) => write!(f, "{e}; skipped"),
             NetlinkError { errno, seq } => write!(f, "netlink error {errno} for request {seq}"),

@@ -6,9 +6,11 @@
 //! `restore_count` becomes. What a [`Snapshot`] holds: the ports this run
 //! published and whether PortInitDone was produced. And what the *baseline*
 //! of a warm start is: what STATE_DB `PORT_TABLE|<port>` actually holds
-//! ([`StatePortReader`]), with the snapshot only for what STATE_DB cannot
-//! tell (the ifindex, PortInitDone) — so that a snapshot older than STATE_DB
-//! never suppresses a write that STATE_DB needs.
+//! ([`StatePortReader`]) for the snapshot's ports and for configured ports
+//! the snapshot may have missed, with the snapshot only for what STATE_DB
+//! cannot tell (which ports this daemon published, their ifindex) — so that
+//! a snapshot older than STATE_DB never suppresses a write that STATE_DB
+//! needs, nor keeps a port alive that vanished while the daemon was down.
 //!
 //! It does not read Redis or files (the driver asks for them) and does not
 //! decide what to write during the initial dump (the engine does, against the

@@ -48,10 +48,13 @@ pub enum WriteOp {
     },
     /// Produce APPL_DB `PORT_TABLE:PortInitDone` `lanes` = `0`.
     PortInitDone,
-    /// HSET CONFIG_DB `LOGGER|portsyncd` with the default of a missing field.
-    LoggerDefault {
-        /// `true`: `LOGLEVEL`; `false`: `LOGOUTPUT`.
+    /// HSET CONFIG_DB `LOGGER|portsyncd` with the defaults of the missing
+    /// fields, in one command (SONiC's `linkToDbNative` writes them together).
+    LoggerDefaults {
+        /// `LOGLEVEL` is missing.
         level: bool,
+        /// `LOGOUTPUT` is missing.
+        output: bool,
     },
     /// HSET STATE_DB `WARM_RESTART_TABLE|portsyncd` `restore_count`.
     RestoreCount {
@@ -117,11 +120,13 @@ impl WriteOp {
             (WriteOp::PortInitDone, _) => {
                 push((schema::PORT_INIT_DONE_LANES_FIELD, schema::PORT_INIT_DONE_LANES_VALUE))
             }
-            (WriteOp::LoggerDefault { level: true }, _) => {
-                push((logger::LOGLEVEL_FIELD, logger::DEFAULT_LEVEL))
-            }
-            (WriteOp::LoggerDefault { level: false }, _) => {
-                push((logger::LOGOUTPUT_FIELD, logger::DEFAULT_OUTPUT))
+            (WriteOp::LoggerDefaults { level, output }, _) => {
+                if *level {
+                    push((logger::LOGLEVEL_FIELD, logger::DEFAULT_LEVEL));
+                }
+                if *output {
+                    push((logger::LOGOUTPUT_FIELD, logger::DEFAULT_OUTPUT));
+                }
             }
             _ => {}
         }
@@ -153,7 +158,7 @@ impl WriteOp {
                 key: schema::PORT_INIT_DONE,
                 fields,
             },
-            WriteOp::LoggerDefault { .. } => {
+            WriteOp::LoggerDefaults { .. } => {
                 Write::Set { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP, fields }
             }
             WriteOp::RestoreCount { .. } => {
@@ -221,7 +226,7 @@ impl<const P: usize> Refused<P> {
                 Ok(())
             }
             // Start-up writes: a refusal there ends the start-up instead.
-            WriteOp::LoggerDefault { .. } | WriteOp::RestoreCount { .. } => Ok(()),
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } => Ok(()),
         }
     }
 

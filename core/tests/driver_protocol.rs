@@ -10,6 +10,7 @@ use portsyncd_core::driver::{
     DefaultDriver, DriverConfig, Io, Notify, Read, Reply, Signal, Unasked, WriteResult,
 };
 use portsyncd_core::netlink::emit_done;
+use portsyncd_core::writes::WriteOp;
 
 struct Empty;
 impl Facts for Empty {}
@@ -30,10 +31,10 @@ fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
     assert!(d.handle_backend_status(at(0), BackendStatus::Connected).is_err());
     assert_eq!(d.handle_datagram(at(0), &[0; 20]), 0, "no input during start-up");
     d.handle_reply(at(0), Reply::Done).unwrap();
-    // Both LOGGER fields were missing: their defaults are written, as SONiC does.
+    // Both LOGGER fields were missing: their defaults are written in one HSET, as SONiC does.
     assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(_))));
     match d.poll_io() {
-        Some(Io::Write(ops)) => assert_eq!(ops.len(), 2),
+        Some(Io::Write([op])) => assert_eq!(*op, WriteOp::LoggerDefaults { level: true, output: true }),
         other => panic!("{other:?}"),
     }
     d.handle_write(at(0), WriteResult::Done).unwrap();

@@ -377,7 +377,7 @@ fn warm_start_with_a_dump_that_times_out_deletes_nothing() {
 }
 
 #[test]
-fn a_dump_that_never_completes_ends_at_the_timeout_then_is_tried_again() {
+fn an_initial_dump_that_never_completes_ends_at_the_timeout_and_is_not_repeated() {
     let db = seeded(&["Ethernet0", "Ethernet4"]);
     let kernel = LinkScript::new();
     kernel.set_links(vec![newlink("Ethernet0", 7, UP_RUNNING, 1500)]);
@@ -521,4 +521,33 @@ fn the_real_loop_does_periodic_work_under_continuous_events() {
     assert_eq!(driver.level(), Level::Debug, "the LOGLEVEL change was applied while the port flapped");
     assert!(snapshots.saves() >= 6, "{} snapshot saves in 8 s of flapping", snapshots.saves());
     assert!(driver.counters().datagrams >= 30, "{:?}", driver.counters());
+}
+
+/// A port published after the last snapshot save (the daemon crashed within
+/// the save interval) and deleted while the daemon was down: the warm start
+/// reads STATE_DB for it too, and deletes it at the end of the dump.
+#[test]
+fn warm_start_deletes_a_port_the_snapshot_missed_that_vanished_while_down() {
+    let db = warm_db(&["Ethernet0", "Ethernet4", "Ethernet8"]);
+    let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
+    for p in ["Ethernet0", "Ethernet4", "Ethernet8"] {
+        db.hset(
+            Db::State,
+            &format!("PORT_TABLE|{p}"),
+            &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")],
+        );
+    }
+    let snapshots = MemorySnapshots::new();
+    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&[("Ethernet0", up)])).unwrap());
+    let kernel = LinkScript::new();
+    // Ethernet4 vanished; Ethernet8 is as STATE_DB has it.
+    kernel.set_links(vec![
+        newlink("Ethernet0", 5, UP_RUNNING, 9100),
+        newlink("Ethernet8", 9, UP_RUNNING, 9100),
+    ]);
+    let sw = Switch::start(&db, &kernel, &snapshots, config());
+    assert!(sw.state_db("Ethernet4").is_none(), "vanished while down: deleted");
+    let c = sw.driver.engine().counters();
+    assert_eq!((c.state_sets, c.suppressed, c.vanished), (0, 2, 1), "{c:?}");
+    assert_eq!(sw.state_db("Ethernet8").unwrap(), state("up", "up", "9100"));
 }

@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portsyncd_core::backend::{BackendStatus, Db};
-use portsyncd_core::driver::{Driver, DriverConfig, Io, Read, Reply, SnapshotLoad, WriteResult};
+use portsyncd_core::PortName;
+use portsyncd_core::driver::{Driver, DriverConfig, Io, Read, Reply, Signal, SnapshotLoad, WriteResult};
+use portsyncd_core::engine::LinkState;
+use portsyncd_core::warm::{Snapshot, SnapshotPort};
 use portsyncd_core::netlink::{LinkOp, LinkRepr, Message, emit_done, iff, messages, msg_flags};
 use portsyncd_core::time::Instant;
 use portsyncd_core::writes::WriteOp;
@@ -43,6 +46,24 @@ enum Op {
     Reachable(bool),
     /// The next dump never ends.
     StallDump,
+    /// SIGTERM: the run must end cleanly (and the rest of the input is moot).
+    Terminate,
+}
+
+/// How the run starts: cold with an empty kernel, or warm over what an
+/// earlier run left (APPL_DB has every port).
+#[derive(Arbitrary, Debug)]
+struct Start {
+    warm: bool,
+    /// Per port: in the kernel, its state, in STATE_DB (as the kernel, or
+    /// stale), in the snapshot.
+    ports: [(bool, bool, bool, u8, u8); 6],
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    start: Start,
+    ops: Vec<Op>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +94,9 @@ struct World {
     init_done: u32,
     now: u64,
     next_index: u32,
+    warm: bool,
+    snapshot: Option<Snapshot<8>>,
+    exited: bool,
 }
 
 impl World {
@@ -115,7 +139,7 @@ impl World {
                 self.init_done += 1;
                 assert_eq!(self.init_done, 1, "PortInitDone twice");
             }
-            WriteOp::LoggerDefault { .. } | WriteOp::RestoreCount { .. } => {}
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } => {}
         }
     }
 
@@ -138,6 +162,13 @@ impl World {
                     if fail {
                         d.handle_reply(now, Reply::Failed).unwrap();
                         continue;
+                    }
+                    if let Some(v) = replies.value {
+                        d.handle_reply(now, Reply::Value(v)).unwrap();
+                    }
+                    for (index, field, value) in &replies.fields {
+                        d.handle_reply(now, Reply::Field { index: *index, field: field.as_bytes(), value: value.as_bytes() })
+                            .unwrap();
                     }
                     for (index, present) in replies.flags {
                         d.handle_reply(now, Reply::Flag { index, present }).unwrap();
@@ -193,7 +224,13 @@ impl World {
                     d.handle_dump_requested(now, Some(seq)).unwrap();
                 }
                 Io::BringLinkDown { .. } => d.handle_link_down(now, true).unwrap(),
-                Io::LoadSnapshot => d.handle_snapshot(now, SnapshotLoad::Missing).unwrap(),
+                Io::LoadSnapshot => {
+                    let load = match &self.snapshot {
+                        Some(s) => SnapshotLoad::Loaded(s),
+                        None => SnapshotLoad::Missing,
+                    };
+                    d.handle_snapshot(now, load).unwrap();
+                }
                 Io::SaveSnapshot(engine) => {
                     let _ = engine.snapshot();
                     d.handle_snapshot_saved(now, Some(64)).unwrap();
@@ -210,7 +247,11 @@ impl World {
                     d.handle_backend_status(now, status).unwrap();
                 }
                 Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
-                Io::Exit(r) => panic!("exit {r:?}"),
+                Io::Exit(r) => {
+                    assert_eq!(r, Ok(()), "only a signal ends a run here");
+                    assert!(self.exited, "exit without a signal");
+                    return;
+                }
             }
         }
         panic!("the driver never settles");
@@ -219,6 +260,19 @@ impl World {
     fn read(&self, read: Read<'_>) -> Replies {
         let mut r = Replies::default();
         match read {
+            Read::Field { table: "WARM_RESTART_ENABLE_TABLE", .. } if self.warm => r.value = Some(b"true"),
+            Read::Field { table: "WARM_RESTART_TABLE", .. } if self.warm => r.value = Some(b"0"),
+            Read::Hashes { db: Db::State, keys, .. } => {
+                for (i, k) in keys.iter().enumerate() {
+                    if let Some(&(admin, oper, mtu)) = self.state.get(k.as_str()) {
+                        let ud = |b: bool| if b { "up" } else { "down" }.to_string();
+                        r.fields.push((i, "state".into(), "ok".into()));
+                        r.fields.push((i, "netdev_oper_status".into(), ud(oper)));
+                        r.fields.push((i, "admin_status".into(), ud(admin)));
+                        r.fields.push((i, "mtu".into(), mtu.to_string()));
+                    }
+                }
+            }
             Read::Keys { db: Db::Config, .. } => r.keys = PORTS.iter().map(|p| p.to_string()).collect(),
             Read::Exists { keys, .. } => {
                 r.flags = keys.iter().enumerate().map(|(i, k)| (i, self.appl.contains_key(k.as_str()))).collect()
@@ -269,19 +323,47 @@ impl World {
 struct Replies {
     flags: Vec<(usize, bool)>,
     keys: Vec<String>,
+    value: Option<&'static [u8]>,
+    fields: Vec<(usize, String, String)>,
 }
 
 fn flags(k: &Kernel) -> u32 {
     (if k.up { iff::UP } else { 0 }) | (if k.running { iff::RUNNING } else { 0 })
 }
 
-fuzz_target!(|ops: Vec<Op>| {
-    let mut w = World { reachable: true, next_index: 100, ..World::default() };
+fuzz_target!(|input: Input| {
+    let mut w = World { reachable: true, next_index: 100, warm: input.start.warm, ..World::default() };
+    if w.warm {
+        // What an earlier run left: links, STATE_DB (as the kernel, or stale,
+        // or gone), APPL_DB with every port, maybe a snapshot.
+        let mut snapshot = Snapshot { port_init_done: true, ports: heapless::Vec::new() };
+        for (i, &(in_kernel, in_state, in_snapshot, bits, mtu)) in input.start.ports.iter().enumerate() {
+            let name = PORTS[i];
+            let k = Kernel { index: 10 + i as u32, up: bits & 1 != 0, running: bits & 2 != 0, mtu: 1500 + u32::from(mtu) };
+            if in_kernel {
+                w.kernel.insert(name, k);
+            }
+            w.appl.insert(name.to_string(), ());
+            let stale = bits & 4 != 0;
+            if in_state {
+                let held = if stale { (!k.up, k.running, k.mtu) } else { (k.up, k.running, k.mtu) };
+                w.state.insert(name.to_string(), held);
+            }
+            if in_snapshot {
+                let state = LinkState { ifindex: k.index, admin_up: k.up, oper_up: k.running, mtu: k.mtu };
+                let _ = snapshot.ports.push(SnapshotPort { name: PortName::try_from(name).unwrap(), state });
+            }
+        }
+        w.snapshot = input.start.ports.iter().any(|p| p.2).then_some(snapshot);
+        w.config_done = true;
+    }
     let mut d = Box::new(Small::new(Instant::from_millis(0), DriverConfig::default()));
     w.serve(&mut d);
     w.receive(&mut d);
-    assert!(w.config_done, "cold start with an empty kernel produces PortConfigDone");
-    for op in ops.into_iter().take(64) {
+    if !w.warm {
+        assert!(w.config_done, "cold start with an empty kernel produces PortConfigDone");
+    }
+    for op in input.ops.into_iter().take(64) {
         match op {
             Op::Link { port, exists, up, running, mtu, lost } => {
                 let name = PORTS[usize::from(port) % PORTS.len()];
@@ -345,6 +427,13 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::RefuseWrites(n) => w.refuse_writes = n % 4,
             Op::Reachable(r) => w.reachable = r,
             Op::StallDump => w.stall_dump = true,
+            Op::Terminate => {
+                w.exited = true;
+                d.handle_signal(Instant::from_millis(w.now), Signal::Terminate);
+                w.serve(&mut d);
+                assert!(d.is_done(), "a signal ends the run");
+                return;
+            }
         }
         assert!(d.refused_writes() <= 2 * 8 + 2, "refused writes beyond the table");
     }

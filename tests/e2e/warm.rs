@@ -99,7 +99,7 @@ fn warm_restart_reconciles_what_changed_while_down() {
 }
 
 #[test]
-fn bad_or_missing_snapshots_mean_every_port_is_written_with_one_log_line() {
+fn bad_or_missing_snapshots_are_one_log_line_and_state_db_is_the_baseline() {
     let mut sw = running_switch(2);
     sw.daemon().stop_with("TERM");
     enable_warm(&mut sw);
@@ -127,7 +127,10 @@ fn bad_or_missing_snapshots_mean_every_port_is_written_with_one_log_line() {
         initial_sync_ms(&sw);
         let log = sw.log();
         assert_eq!(log.matches(line).count(), 1, "{what}: {log}");
-        assert!(wait_until(T, || watcher.port_events().len() >= 2), "{what}: ports not rewritten\n{log}");
+        // STATE_DB alone is the baseline: it already holds the kernel's
+        // state, so nothing flaps (and nothing is lost).
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(watcher.port_events(), Vec::<(String, String)>::new(), "{what}: ports touched\n{log}");
         sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("up", "up", "1500"), T);
         let (status, took) = sw.daemon().stop_with("TERM");
         assert!(status.success() && took < Duration::from_secs(1), "{what}: {status:?} {took:?}");

@@ -7,6 +7,7 @@
 //! write ends the run before anything of the ports is written.
 
 use super::*;
+use crate::warm::SnapshotPort;
 
 impl<const P: usize, const B: usize> Driver<P, B> {
     /// Moves start-up on to `step`, unless the run is already ending (a
@@ -74,7 +75,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         let reader = core::mem::take(&mut self.learnt.reader);
         let Some(name) = self.keys.get(self.learnt.cursor).copied() else { return };
         self.learnt.cursor += 1;
-        let held = self.engine.restored_state(&name).and_then(|s| reader.state(s.ifindex));
+        // STATE_DB has no ifindex: the snapshot's, or 0 until the dump tells.
+        let ifindex = self.engine.restored_state(&name).map_or(0, |s| s.ifindex);
+        let held = reader.state(ifindex);
         self.learnt.kept += usize::from(held.is_some());
         if let Err(e) = self.engine.rebase(&name, held) {
             self.emit(Event::Engine(e));
@@ -152,11 +155,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn logger_read(&mut self) {
         let missing_level = self.learnt.level.is_none();
         let missing_output = self.learnt.output.is_none();
-        if missing_level {
-            let _ = self.ops.push(WriteOp::LoggerDefault { level: true });
-        }
-        if missing_output {
-            let _ = self.ops.push(WriteOp::LoggerDefault { level: false });
+        if missing_level || missing_output {
+            let _ = self.ops.push(WriteOp::LoggerDefaults { level: missing_level, output: missing_output });
         }
         match self.learnt.level {
             Some(Ok(level)) => self.set_level(level),
@@ -165,8 +165,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         let output = self.config.log_output.or(self.learnt.output.flatten()).unwrap_or(Output::Syslog);
         let _ = self.direct.push_back(Direct::Output(output));
-        self.stage =
-            Stage::Start(if self.ops.is_empty() { StartStep::SwitchType } else { StartStep::LoggerDefaults });
+        self.start_step(if self.ops.is_empty() { StartStep::SwitchType } else { StartStep::LoggerDefaults });
     }
 
     pub(super) fn set_level(&mut self, level: Level) {
@@ -186,26 +185,32 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         self.awaiting = Awaiting::Nothing;
         self.start_step(StartStep::Dump);
-        let snapshot = match load {
+        let ports: &[SnapshotPort] = match load {
             SnapshotLoad::Missing => {
                 self.emit(Event::NoSnapshot { unusable: false });
-                return Ok(());
+                &[]
             }
             SnapshotLoad::Unusable => {
                 self.emit(Event::NoSnapshot { unusable: true });
-                return Ok(());
+                &[]
             }
-            SnapshotLoad::Loaded(s) => s,
+            SnapshotLoad::Loaded(s) => &s.ports,
         };
-        if let Err(e) = self.engine.restore(snapshot) {
-            {
-                self.emit(Event::Engine(e));
-                return Ok(());
-            }
+        if let Err(e) = self.engine.restore_ports(ports) {
+            self.emit(Event::Engine(e));
+            return Ok(());
         }
+        // The snapshot's ports, and configured ports it may have missed (published
+        // after it was last saved, or no usable snapshot at all): STATE_DB says
+        // what each holds.
         self.keys.clear();
-        for port in &snapshot.ports {
+        for port in ports {
             let _ = self.keys.push(port.name);
+        }
+        for name in self.engine.config_ports() {
+            if self.engine.published_state(name).is_none() && self.keys.push(*name).is_err() {
+                break;
+            }
         }
         self.start_step(StartStep::Baseline);
         Ok(())

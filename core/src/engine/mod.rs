@@ -537,11 +537,18 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     /// what STATE_DB holds. Only in [`Phase::Configuring`] of a warm start;
     /// ports beyond capacity are counted and left out.
     pub fn restore(&mut self, snapshot: &Snapshot<P>) -> Result<(), SyncError> {
+        self.restore_ports(&snapshot.ports)
+    }
+
+    /// Warm start: [`restore`](Self::restore) from these ports (none, when
+    /// there is no usable snapshot: the record is then built from STATE_DB
+    /// alone, through [`rebase`](Self::rebase)).
+    pub fn restore_ports(&mut self, ports: &[crate::warm::SnapshotPort]) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
         if self.config.start != StartKind::Warm {
             return Err(SyncError::WrongPhase { phase: self.phase });
         }
-        for port in &snapshot.ports {
+        for port in ports {
             let entry = Published { state: port.state, seen_in: self.epoch };
             if self.published.insert(port.name, entry).is_err() {
                 self.counters.published_overflow += 1;
@@ -559,9 +566,10 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         self.published.get(name).map(|p| p.state)
     }
 
-    /// Warm start, before the dump: what STATE_DB actually holds for a
-    /// restored port replaces what the snapshot said (`None`: nothing usable,
-    /// so the port is written from the dump).
+    /// Warm start, before the dump: what STATE_DB actually holds for a port
+    /// replaces what the snapshot said, or joins the record if the snapshot
+    /// (saved before it was published) did not have it (`None`: nothing
+    /// usable, so the port is written from the dump).
     pub fn rebase(&mut self, name: &PortName, held: Option<LinkState>) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
         if !self.restored {
@@ -569,8 +577,9 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
         match held {
             Some(state) => {
-                if let Some(p) = self.published.get_mut(name) {
-                    p.state = state;
+                let entry = Published { state, seen_in: self.epoch };
+                if self.published.insert(*name, entry).is_err() {
+                    self.counters.published_overflow += 1;
                 }
             }
             None => {
@@ -616,7 +625,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         self.restored
             && self.phase == Phase::InitialDump
             && matches!(change, PendingChange::Write(_))
-            && self.published.get(name).is_some_and(|p| p.state == state)
+            && self.published.get(name).is_some_and(|p| p.state.is_baseline_of(&state))
     }
 
     fn record_published(&mut self, name: PortName, state: LinkState, dump_reply: bool) {
@@ -684,6 +693,8 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                                 return Some(Action::PortNotInAppDb { name });
                             }
                             if self.suppresses(&name, &pending.change, state) {
+                                // STATE_DB already says this; the record learns the ifindex.
+                                self.record_published(name, state, pending.dump_reply);
                                 self.counters.suppressed += 1;
                                 continue;
                             }

@@ -82,6 +82,15 @@ impl LinkState {
         }
     }
 
+    /// Whether `other`, seen in a warm start's dump, is what this baseline
+    /// already holds: the same link (a recreated one, with a new ifindex, is
+    /// written again) in the same state. A baseline read from STATE_DB alone
+    /// has no ifindex (0): its published fields decide.
+    pub fn is_baseline_of(&self, other: &LinkState) -> bool {
+        let same_link = self.ifindex == 0 || self.ifindex == other.ifindex;
+        same_link && (self.admin_up, self.oper_up, self.mtu) == (other.admin_up, other.oper_up, other.mtu)
+    }
+
     /// The STATE_DB fields that publish this state.
     pub fn fields(&self) -> crate::schema::StatePortFields {
         crate::schema::StatePortFields::new(self.admin_up, self.oper_up, self.mtu)
