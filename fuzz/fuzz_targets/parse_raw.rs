@@ -1,26 +1,45 @@
 //! Arbitrary bytes as one receive buffer: the parser must terminate, advance,
-//! never panic or read out of bounds; every message it yields then goes
-//! through the EOIU detector, the filter and a small engine, which must not
-//! panic either.
+//! never panic or read out of bounds; the same bytes then go, as a datagram,
+//! through the core's driver (EOIU detector, filter, engine, presence,
+//! writes) during the initial dump and again in normal operation, which must
+//! not panic either and must produce PortInitDone at most once.
 
 #![no_main]
 
-use core::time::Duration;
-
 use libfuzzer_sys::fuzz_target;
-use portsyncd_core::engine::{LinkSync, StartKind, SwitchType, SyncConfig, SyncError};
-use portsyncd_core::netlink::{Message, NLMSG_HDRLEN, messages};
-use portsyncd_core::{EoiuDetector, Instant, PortName};
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{Driver, DriverConfig};
+use portsyncd_core::netlink::{NLMSG_HDRLEN, emit_done, messages};
+use portsyncd_core::writes::WriteOp;
+use portsyncd_core::{Instant, PortName};
+
+/// Two ports configured; presence and the prune decided by the name.
+#[derive(Default)]
+struct World {
+    init_done: usize,
+}
+
+impl Facts for World {
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        key(b"Ethernet0");
+        key(b"Ethernet4");
+    }
+    fn log_level(&self) -> Option<&[u8]> {
+        Some(b"DEBUG")
+    }
+    fn in_appl(&self, name: &PortName) -> bool {
+        name.as_bytes().len() % 2 == 0
+    }
+    fn has_admin_status(&self, name: &PortName) -> bool {
+        name.as_bytes()[0] & 1 == 0
+    }
+    fn written(&mut self, op: &WriteOp) {
+        self.init_done += usize::from(*op == WriteOp::PortInitDone);
+        assert!(self.init_done <= 1, "PortInitDone twice");
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
-    let mut engine: LinkSync<8, 4> =
-        LinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
-    let _ = engine.add_config_port(b"Ethernet0");
-    let _ = engine.add_config_port(b"Ethernet4");
-    engine.begin_initial_dump().unwrap();
-    let mut eoiu = EoiuDetector::new();
-    eoiu.start(Instant::from_millis(0), 1, Duration::from_millis(10));
-
     let mut iter = messages(data);
     let mut steps = 0usize;
     let mut last = 0usize;
@@ -30,53 +49,30 @@ fuzz_target!(|data: &[u8]| {
         let pos = iter.position();
         assert!(pos > last && pos <= data.len(), "no progress");
         last = pos;
-        let message = match result {
-            Ok(message) => message,
+        match result {
+            Ok(message) => assert!(message.header().len as usize <= data.len()),
             Err(error) => {
                 let _ = error.to_string();
-                continue;
-            }
-        };
-        assert!(message.header().len as usize <= data.len());
-        if eoiu.observe(&message).is_some() {
-            commit(&mut engine);
-            engine.end_initial_dump(true).unwrap();
-            drain(&mut engine);
-            let awaited: Vec<PortName> = engine.prune_candidates().copied().collect();
-            for name in awaited {
-                engine.prune(&name, name.as_bytes()[0] & 1 == 0).unwrap();
-            }
-            engine.end_prune().unwrap();
-            drain(&mut engine);
-        }
-        if let Message::Link(link) = message {
-            match engine.handle_link(&link) {
-                Ok(_) => {}
-                Err(SyncError::BatchFull) => {
-                    commit(&mut engine);
-                    engine.handle_link(&link).unwrap();
-                }
-                Err(SyncError::StaleTableFull) => {}
-                Err(other) => panic!("unexpected {other:?}"),
             }
         }
     }
-    commit(&mut engine);
+
+    let mut world = World::default();
+    let mut driver = Box::new(Driver::<8, 4>::new(Instant::from_millis(0), DriverConfig::default()));
+    let mut now = Instant::from_millis(0);
+    assert!(canned::answer_all(&mut driver, now, &mut world).is_none());
+    // During the initial dump (its seq is 1), then after it ended.
+    for round in 0..2 {
+        now = Instant::from_millis(now.as_millis() + 10);
+        canned::feed(&mut driver, now, data, &mut world);
+        if round == 0 {
+            let mut done = [0u8; 20];
+            emit_done(&mut done, 1).unwrap();
+            canned::feed(&mut driver, now, &done, &mut world);
+        }
+        driver.handle_batch_end(now);
+        driver.handle_timeout(now);
+        assert!(canned::answer_all(&mut driver, now, &mut world).is_none());
+        assert!(driver.takes_input(), "the driver is idle again after a batch");
+    }
 });
-
-fn commit(engine: &mut LinkSync<8, 4>) {
-    let questions: Vec<PortName> = engine.pending_presence().copied().collect();
-    for name in questions {
-        engine.set_presence(&name, name.as_bytes().len() % 2 == 0).unwrap();
-    }
-    engine.commit_batch().unwrap();
-    drain(engine);
-}
-
-fn drain(engine: &mut LinkSync<8, 4>) {
-    let mut init_done = 0;
-    while let Some(action) = engine.poll_action() {
-        init_done += usize::from(action == portsyncd_core::Action::PortInitDone);
-    }
-    assert!(init_done <= 1);
-}
