@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use portsyncd_core::backend::{BackendStatus, Db};
 use portsyncd_core::PortName;
+use portsyncd_core::backend::{BackendStatus, Db};
 use portsyncd_core::driver::{Driver, DriverConfig, Io, Read, Reply, Signal, SnapshotLoad, WriteResult};
 use portsyncd_core::engine::LinkState;
-use portsyncd_core::warm::{Snapshot, SnapshotPort};
 use portsyncd_core::netlink::{LinkOp, LinkRepr, Message, emit_done, iff, messages, msg_flags};
 use portsyncd_core::time::Instant;
+use portsyncd_core::warm::{Snapshot, SnapshotPort};
 use portsyncd_core::writes::WriteOp;
 
 /// Small capacities, so that full tables are reached.
@@ -167,8 +167,11 @@ impl World {
                         d.handle_reply(now, Reply::Value(v)).unwrap();
                     }
                     for (index, field, value) in &replies.fields {
-                        d.handle_reply(now, Reply::Field { index: *index, field: field.as_bytes(), value: value.as_bytes() })
-                            .unwrap();
+                        d.handle_reply(
+                            now,
+                            Reply::Field { index: *index, field: field.as_bytes(), value: value.as_bytes() },
+                        )
+                        .unwrap();
                     }
                     for (index, present) in replies.flags {
                         d.handle_reply(now, Reply::Flag { index, present }).unwrap();
@@ -275,9 +278,12 @@ impl World {
             }
             Read::Keys { db: Db::Config, .. } => r.keys = PORTS.iter().map(|p| p.to_string()).collect(),
             Read::Exists { keys, .. } => {
-                r.flags = keys.iter().enumerate().map(|(i, k)| (i, self.appl.contains_key(k.as_str()))).collect()
+                r.flags =
+                    keys.iter().enumerate().map(|(i, k)| (i, self.appl.contains_key(k.as_str()))).collect()
             }
-            Read::HasField { keys, .. } => r.flags = keys.iter().enumerate().map(|(i, _)| (i, false)).collect(),
+            Read::HasField { keys, .. } => {
+                r.flags = keys.iter().enumerate().map(|(i, _)| (i, false)).collect()
+            }
             _ => {}
         }
         r
@@ -339,7 +345,12 @@ fuzz_target!(|input: Input| {
         let mut snapshot = Snapshot { port_init_done: true, ports: heapless::Vec::new() };
         for (i, &(in_kernel, in_state, in_snapshot, bits, mtu)) in input.start.ports.iter().enumerate() {
             let name = PORTS[i];
-            let k = Kernel { index: 10 + i as u32, up: bits & 1 != 0, running: bits & 2 != 0, mtu: 1500 + u32::from(mtu) };
+            let k = Kernel {
+                index: 10 + i as u32,
+                up: bits & 1 != 0,
+                running: bits & 2 != 0,
+                mtu: 1500 + u32::from(mtu),
+            };
             if in_kernel {
                 w.kernel.insert(name, k);
             }
