@@ -24,6 +24,7 @@ use portsyncd_core::backend::Write;
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig};
 use portsyncd_core::event::Event;
+use portsyncd_core::name::LinkLabel;
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Instant, PortName};
 
@@ -112,7 +113,7 @@ impl Facts for Printed {
         let from_config = if op.config_port().is_some() { " <- CONFIG_DB PORT fields" } else { "" };
         println!("  -> {} {what} {table}|{key} {}{from_config}", write.db(), shown.join(" "));
     }
-    fn bring_down(&mut self, ifindex: u32) {
+    fn bring_down(&mut self, ifindex: u32, _name: &LinkLabel) {
         println!("  -> kernel: RTM_SETLINK ifindex {ifindex} admin down");
     }
     fn event(&mut self, event: &Event) {

@@ -1,7 +1,9 @@
 //! The C++ portsyncd's own unit tests (sonic-swss
 //! `tests/mock_tests/portsyncd/portsyncd_ut.cpp`, as SONIC.md §7.1 describes
 //! them) and the cases SONIC.md §9 marks as easy to get wrong, as timelines
-//! against the engine.
+//! of the core's driver in a world of in-memory maps (`common::World`). The
+//! capacity and misuse tests at the end drive the engine itself: they test
+//! its own contract, which only the driver uses.
 
 mod common;
 
@@ -40,8 +42,8 @@ fn cpp_cache_old_ifaces() {
         matches!(startup[0], Action::BringLinkDown { ifindex: 142, name } if name.as_bytes() == b"Ethernet0")
     );
     assert_eq!(w.brought_down, [142]);
-    assert!(w.engine.is_stale(142));
-    assert!(!w.engine.is_stale(1));
+    assert!(w.engine().is_stale(142));
+    assert!(!w.engine().is_stale(1));
 }
 
 /// test_onMsgNewLink: no kernel interfaces; the CONFIG_DB fixture is in APPL;
@@ -121,7 +123,7 @@ fn cold_start_markers_and_port_init_done_once() {
     assert_eq!(w.appl["PortInitDone"], hash(&[("lanes", "0")]));
     let actions = w.batch(&[dellink("Ethernet4", 201), newlink("Ethernet4", 202, UP_RUNNING)]);
     assert!(!actions.contains(&Action::PortInitDone), "at most once per process");
-    assert!(w.engine.is_init_done());
+    assert!(w.engine().is_init_done());
 }
 
 /// A port whose host interface never appears holds PortInitDone back for
@@ -135,8 +137,8 @@ fn port_init_done_waits_for_the_last_host_interface() {
     for _ in 0..5 {
         w.batch(&[newlink("Ethernet0", 10, iff::UP), newlink("Ethernet0", 10, UP_RUNNING)]);
     }
-    assert!(!w.engine.is_init_done());
-    assert_eq!(w.engine.awaiting_ports().collect::<Vec<_>>(), [&name("Ethernet8")]);
+    assert!(!w.engine().is_init_done());
+    assert_eq!(w.engine().awaiting_ports().collect::<Vec<_>>(), [&name("Ethernet8")]);
     let actions = w.batch(&[newlink("Ethernet8", 12, 0)]);
     assert_eq!(actions.last(), Some(&Action::PortInitDone));
 }
@@ -155,16 +157,17 @@ fn no_ports_configured() {
 /// then come without any link event.
 #[test]
 fn prune_by_admin_status() {
+    // portmgrd already set Ethernet0 up in APPL_DB (orchagent popped it).
     let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
-    w.engine.end_initial_dump(true).unwrap();
-    let produced: Vec<_> = std::iter::from_fn(|| w.engine.poll_action()).collect();
-    assert_eq!(produced.len(), 3);
-    assert_eq!(w.engine.phase(), Phase::Pruning);
-    w.engine.prune(&name("Ethernet0"), true).unwrap();
-    w.engine.prune(&name("Ethernet4"), false).unwrap();
-    w.engine.end_prune().unwrap();
-    assert_eq!(w.engine.poll_action(), None, "Ethernet4 still awaited");
-    assert_eq!(w.engine.awaiting_ports().collect::<Vec<_>>(), [&name("Ethernet4")]);
+    w.appl.insert("Ethernet0".into(), hash(&[("admin_status", "up")]));
+    let startup = w.finish_startup();
+    assert_eq!(startup.len(), 3, "two ports and PortConfigDone, no PortInitDone: {startup:?}");
+    assert_eq!(w.engine().phase(), Phase::Running);
+    assert_eq!(
+        w.engine().awaiting_ports().collect::<Vec<_>>(),
+        [&name("Ethernet4")],
+        "Ethernet4 still awaited"
+    );
 
     let mut w = World::cold(&["Ethernet0"]);
     w.appl.insert("Ethernet0".into(), hash(&[("admin_status", "down")]));
@@ -174,14 +177,8 @@ fn prune_by_admin_status() {
     // once; their CONFIG_DB fixture has admin_status, so the prune empties
     // the set and PortInitDone follows the dump (SONIC.md §9.3).
     let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
-    w.engine.end_initial_dump(true).unwrap();
-    w.drain();
-    w.pop();
-    for port in ["Ethernet0", "Ethernet4"] {
-        w.engine.prune(&name(port), w.appl[port].contains_key("admin_status")).unwrap();
-    }
-    w.engine.end_prune().unwrap();
-    assert_eq!(w.drain(), [Action::PortInitDone]);
+    w.pop_at_once = true;
+    assert_eq!(w.finish_startup().last(), Some(&Action::PortInitDone));
 }
 
 /// §9.2, §9.8: on a cold start of a switch every Ethernet* link present
@@ -209,7 +206,7 @@ fn stale_links_are_brought_down_and_ignored_for_good() {
         matches!(startup[4], Action::BringLinkDown { ifindex: 9, name } if name.as_bytes() == b"Ethernet|9")
     );
     for index in [5, 6, 7, 8, 9] {
-        assert!(w.engine.is_stale(index));
+        assert!(w.engine().is_stale(index));
     }
     // Later events for those ifindexes, of either kind, do nothing.
     let actions = w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), dellink("Ethernet0", 5)]);
@@ -228,7 +225,7 @@ fn links_after_the_dump_are_not_stale() {
     w.finish_startup();
     w.pop();
     w.batch(&[newlink("Ethernet0", 5, 0)]);
-    assert!(!w.engine.is_stale(5));
+    assert!(!w.engine().is_stale(5));
     assert_eq!(w.state["Ethernet0"]["admin_status"], "down");
 }
 
@@ -240,7 +237,7 @@ fn dpu_has_no_stale_links() {
     let startup = w.finish_startup();
     w.pop();
     assert!(w.brought_down.is_empty());
-    assert!(!w.engine.is_stale(5));
+    assert!(!w.engine().is_stale(5));
     assert_eq!(
         startup[..2],
         [Action::ProduceAppPort { name: name("Ethernet0") }, Action::PortConfigDone { count: 1 }]
@@ -261,9 +258,9 @@ fn warm_start_produces_nothing_and_rewrites_state_from_the_dump() {
     w.appl.insert("Ethernet0".into(), cpp_port_fields());
     w.appl.insert("Ethernet4".into(), cpp_port_fields());
     let dump = w.batch(&[
-        newlink("lo", 1, 0),
-        newlink("Ethernet0", 5, UP_RUNNING),
-        newlink("Ethernet4", 6, iff::UP),
+        dump_reply(newlink("lo", 1, 0)),
+        dump_reply(newlink("Ethernet0", 5, UP_RUNNING)),
+        dump_reply(newlink("Ethernet4", 6, iff::UP)),
     ]);
     assert_eq!(dump.len(), 2);
     let startup = w.finish_startup();
@@ -273,7 +270,7 @@ fn warm_start_produces_nothing_and_rewrites_state_from_the_dump() {
     assert!(!w.appl.contains_key("PortConfigDone"));
     assert_eq!(w.appl.len(), 3, "the two ports and PortInitDone");
     assert_eq!(w.state["Ethernet4"]["netdev_oper_status"], "down");
-    assert_eq!(w.engine.phase(), Phase::Running);
+    assert_eq!(w.engine().phase(), Phase::Running);
 }
 
 /// §9.5: oper status is IFF_RUNNING, not IFF_LOWER_UP or IFLA_OPERSTATE;
@@ -370,7 +367,7 @@ fn names_that_would_break_a_key_are_rejected() {
     let actions = w.batch(&[newlink("Ethernet|24", 24, UP_RUNNING), dellink("Ethernet|24", 24)]);
     assert!(actions.is_empty());
     assert_eq!(w.dispositions, [Disposition::Rejected(NameError::Separator { byte: b'|' }); 2]);
-    assert_eq!(w.engine.counters().rejected_names, 2);
+    assert_eq!(w.engine().counters().rejected_names, 2);
     assert!(w.state.is_empty());
     let mut engine =
         DefaultLinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch });
@@ -398,7 +395,7 @@ fn coalescing_within_a_batch() {
         newlink("Ethernet0", 5, UP_RUNNING),
     ]);
     assert_eq!(actions, [Action::SetStatePort { name: name("Ethernet0"), state: up }]);
-    assert_eq!(w.engine.counters().coalesced, 2);
+    assert_eq!(w.engine().counters().coalesced, 2);
 
     w.state.get_mut("Ethernet0").unwrap().insert("speed".into(), "1".into());
     let actions = w.batch(&[dellink("Ethernet0", 5), newlink("Ethernet0", 6, UP_RUNNING)]);
@@ -463,7 +460,7 @@ fn batches_give_the_same_state_as_one_by_one() {
             rest = &rest[take..];
         }
         assert_eq!(batched.state, one_by_one.state, "events: {events:?}");
-        assert_eq!(batched.engine.is_init_done(), one_by_one.engine.is_init_done());
+        assert_eq!(batched.engine().is_init_done(), one_by_one.engine().is_init_done());
     }
 }
 

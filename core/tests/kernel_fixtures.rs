@@ -10,6 +10,7 @@ use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig};
 use portsyncd_core::event::Event;
 use portsyncd_core::filter::IgnoreReason;
+use portsyncd_core::name::LinkLabel;
 use portsyncd_core::netlink::{Message, iff, messages, msg_flags, msg_type};
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Eoiu, EoiuDetector, Instant, NameError, PortName};
@@ -128,7 +129,7 @@ impl Facts for Replay {
     fn written(&mut self, op: &WriteOp) {
         self.writes.push(*op);
     }
-    fn bring_down(&mut self, ifindex: u32) {
+    fn bring_down(&mut self, ifindex: u32, _name: &LinkLabel) {
         self.downs.push(ifindex);
     }
     fn event(&mut self, event: &Event) {

@@ -11,6 +11,7 @@ use core::time::Duration;
 
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::name::LinkLabel;
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Instant, PortName};
 
@@ -47,7 +48,7 @@ impl Facts for Capture {
     fn written(&mut self, op: &WriteOp) {
         self.state_sets += usize::from(matches!(op, WriteOp::SetStatePort { .. }));
     }
-    fn bring_down(&mut self, _ifindex: u32) {
+    fn bring_down(&mut self, _ifindex: u32, _name: &LinkLabel) {
         self.downs += 1;
     }
 }

@@ -1,12 +1,12 @@
 //! Warm restart from a snapshot, and full dumps checked against what was
-//! published (the overrun recovery), as timelines against the engine.
+//! published (the overrun recovery), as timelines of the driver.
 
 mod common;
 
 use common::*;
 use portsyncd_core::PortName;
 use portsyncd_core::engine::{
-    Action, DefaultLinkSync, LinkState, Snapshot, SnapshotPort, StartKind, SwitchType, SyncConfig, SyncError,
+    Action, DefaultLinkSync, LinkState, Snapshot, SnapshotPort, StartKind, SwitchType, SyncConfig,
 };
 use portsyncd_core::netlink::{LinkMessage, iff};
 
@@ -34,23 +34,24 @@ fn snapshot(ports: &[(&str, LinkState)]) -> Snapshot<{ portsyncd_core::engine::D
     s
 }
 
+/// A warm start over `snap`: APPL_DB kept every port, STATE_DB holds what
+/// the snapshot says.
 fn warm_world(ports: &[&str], snap: &Snapshot<1024>) -> World {
-    let mut engine = Box::new(DefaultLinkSync::new(SyncConfig {
-        start: StartKind::Warm,
-        switch_type: SwitchType::Switch,
-    }));
+    let mut net = Net {
+        config: ports.iter().map(|p| (p.to_string(), cpp_port_fields())).collect(),
+        warm: true,
+        snapshot: Some(snap.ports.to_vec()),
+        ..Net::default()
+    };
     for p in ports {
-        engine.add_config_port(p.as_bytes()).unwrap();
+        net.appl.insert(p.to_string(), cpp_port_fields());
     }
-    engine.restore(snap).unwrap();
-    engine.begin_initial_dump().unwrap();
-    engine.dump_started(SEQ);
-    let mut w = World::new(StartKind::Warm, SwitchType::Switch, &[]);
-    w.engine = engine;
-    for p in ports {
-        w.appl.insert(p.to_string(), cpp_port_fields());
+    for port in &snap.ports {
+        let fields: Hash =
+            port.state.fields().pairs().iter().map(|(f, v)| (f.to_string(), v.to_string())).collect();
+        net.state.insert(port.name.to_string(), fields);
     }
-    w
+    World::start(net)
 }
 
 #[test]
@@ -64,13 +65,12 @@ fn warm_start_leaves_unchanged_ports_alone_writes_changed_deletes_gone() {
     ]);
     let changed = LinkState { oper_up: false, ..up(6) };
     assert_eq!(actions, [Action::SetStatePort { name: name("Ethernet4"), state: changed }]);
-    assert_eq!(w.engine.counters().suppressed, 1);
-    w.engine.end_initial_dump(true).unwrap();
-    let end = w.drain();
+    assert_eq!(w.engine().counters().suppressed, 1);
+    let end = w.finish_startup();
     assert_eq!(end[0], Action::DelStatePort { name: name("Ethernet8") });
     // Ethernet8 never reappeared, so PortInitDone waits for it (as the C++ daemon would).
     assert_eq!(end.len(), 1, "{end:?}");
-    let published: Vec<_> = w.engine.published().map(|(n, s)| (n.to_string(), *s)).collect();
+    let published: Vec<_> = w.engine().published().map(|(n, s)| (n.to_string(), *s)).collect();
     assert_eq!(published.len(), 2);
     // After the initial dump, an unchanged state is written again as usual.
     let actions = w.batch(&[newlink("Ethernet0", 5, UP_RUNNING)]);
@@ -82,9 +82,11 @@ fn warm_start_with_an_incomplete_dump_deletes_nothing() {
     let snap = snapshot(&[("Ethernet0", up(5)), ("Ethernet4", up(6))]);
     let mut w = warm_world(&["Ethernet0", "Ethernet4"], &snap);
     w.batch(&[reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ)]);
-    w.engine.end_initial_dump(false).unwrap();
-    let end = w.drain();
+    // No NLMSG_DONE: the dump times out.
+    let end = w.advance(5_000);
+    assert!(w.driver.milestones().eoiu.is_some());
     assert!(!end.iter().any(|a| matches!(a, Action::DelStatePort { .. })), "{end:?}");
+    assert!(w.state.contains_key("Ethernet4"));
 }
 
 #[test]
@@ -94,7 +96,7 @@ fn a_recreated_port_is_written_even_if_its_state_looks_the_same() {
     let mut w = warm_world(&["Ethernet0"], &snap);
     let actions = w.batch(&[reply(newlink("Ethernet0", 50, UP_RUNNING), SEQ)]);
     assert_eq!(actions[0], Action::SetStatePort { name: name("Ethernet0"), state: up(50) });
-    assert_eq!(w.engine.counters().suppressed, 0);
+    assert_eq!(w.engine().counters().suppressed, 0);
 }
 
 #[test]
@@ -103,28 +105,44 @@ fn redump_deletes_ports_the_kernel_no_longer_reports() {
     w.finish_startup();
     w.pop();
     w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, UP_RUNNING)]);
-    // An overrun: dump again. A stale queued notification for Ethernet4 (seq 0)
-    // arrives first; it does not count as "reported by the dump".
-    w.engine.dump_started(SEQ + 1);
+    // An overrun: the driver dumps again (its second dump: SEQ + 1).
+    w.overrun();
+    assert_eq!(w.dumps, 2);
+    // A stale queued notification for Ethernet4 (seq 0) arrives first; it does
+    // not count as "reported by the dump".
     w.batch(&[newlink("Ethernet4", 6, UP_RUNNING)]);
     // The dump reports Ethernet0 and, for the first time, Ethernet8.
     w.batch(&[
         reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 1),
         reply(newlink("Ethernet8", 7, 0), SEQ + 1),
     ]);
-    w.engine.dump_ended(true).unwrap();
-    let end = w.drain();
+    let end = w.done(SEQ + 1);
     assert_eq!(end, [Action::DelStatePort { name: name("Ethernet4") }]);
     assert!(!w.state.contains_key("Ethernet4"));
     assert!(w.state.contains_key("Ethernet0") && w.state.contains_key("Ethernet8"));
-    assert_eq!(w.engine.counters().vanished, 1);
-    // An interrupted or failed dump decides nothing.
-    w.engine.dump_started(SEQ + 2);
-    w.engine.dump_ended(false).unwrap();
-    assert!(w.drain().is_empty());
-    // Not during the initial dump, and not with an open batch.
-    w.engine.handle_link(&newlink("Ethernet0", 5, 0)).unwrap();
-    assert_eq!(w.engine.dump_ended(true), Err(SyncError::BatchOpen));
+    assert_eq!(w.engine().counters().vanished, 1);
+    // An incomplete dump decides nothing.
+    w.overrun();
+    w.batch(&[reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 2)]);
+    let end = w.advance(5_000);
+    assert!(!end.iter().any(|a| matches!(a, Action::DelStatePort { .. })), "{end:?}");
+    assert!(w.state.contains_key("Ethernet8"));
+}
+
+/// A NEWLINK notification queued after the dump's first message was
+/// generated after the request: the link exists even if the dump passed it.
+#[test]
+fn a_notification_after_the_dump_began_counts_as_seen() {
+    let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
+    w.finish_startup();
+    w.pop();
+    w.batch(&[newlink("Ethernet0", 5, UP_RUNNING)]);
+    w.overrun();
+    // The dump reports Ethernet0 and ends; Ethernet4 is created meanwhile.
+    w.batch(&[reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 1), newlink("Ethernet4", 6, UP_RUNNING)]);
+    let end = w.done(SEQ + 1);
+    assert!(end.is_empty(), "{end:?}");
+    assert!(w.state.contains_key("Ethernet4"));
 }
 
 #[test]
@@ -133,7 +151,7 @@ fn snapshot_round_trips_through_postcard_and_restores() {
     w.finish_startup();
     w.pop();
     w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, iff::UP)]);
-    let snap = w.engine.snapshot();
+    let snap = w.engine().snapshot();
     assert!(snap.port_init_done);
     assert_eq!(snap.ports.len(), 2);
     let mut buf = [0u8; 256];

@@ -7,6 +7,7 @@
 //! is given). The daemon carries requests out against real ports instead.
 
 use super::*;
+use crate::warm::{Snapshot, SnapshotPort};
 
 /// What the canned world knows; every method has a plain default.
 pub trait Facts {
@@ -19,6 +20,19 @@ pub trait Facts {
     /// Whether SONiC's WarmStart keys say warm (enabled, `restore_count` 0).
     fn warm(&self) -> bool {
         false
+    }
+    /// CONFIG_DB `DEVICE_METADATA|localhost` `switch_type` (`None`: absent).
+    fn switch_type(&self) -> Option<&[u8]> {
+        None
+    }
+    /// The warm-restart snapshot: its ports handed to `port`; `false` when
+    /// there is none.
+    fn snapshot(&self, _port: &mut dyn FnMut(SnapshotPort)) -> bool {
+        false
+    }
+    /// What STATE_DB `PORT_TABLE|<name>` holds, if anything: admin, oper, MTU.
+    fn state_db(&self, _name: &PortName) -> Option<(bool, bool, u32)> {
+        None
     }
     /// Whether APPL_DB `PORT_TABLE:<name>` exists.
     fn in_appl(&self, _name: &PortName) -> bool {
@@ -35,7 +49,7 @@ pub trait Facts {
     /// A decided write, in order.
     fn written(&mut self, _op: &WriteOp) {}
     /// A link to bring down.
-    fn bring_down(&mut self, _ifindex: u32) {}
+    fn bring_down(&mut self, _ifindex: u32, _name: &LinkLabel) {}
     /// A line to log.
     fn event(&mut self, _event: &Event) {}
 }
@@ -76,11 +90,18 @@ pub fn answer_all<const P: usize, const B: usize>(
                 let seq = facts.dump();
                 asked(driver.handle_dump_requested(now, Some(seq)));
             }
-            Io::BringLinkDown { ifindex, .. } => {
-                facts.bring_down(ifindex);
+            Io::BringLinkDown { ifindex, name } => {
+                facts.bring_down(ifindex, &name);
                 asked(driver.handle_link_down(now, true));
             }
-            Io::LoadSnapshot => asked(driver.handle_snapshot(now, SnapshotLoad::Missing)),
+            Io::LoadSnapshot => {
+                let mut snapshot = Snapshot::<P> { port_init_done: true, ports: heapless::Vec::new() };
+                let found = facts.snapshot(&mut |port| {
+                    let _ = snapshot.ports.push(port);
+                });
+                let load = if found { SnapshotLoad::Loaded(&snapshot) } else { SnapshotLoad::Missing };
+                asked(driver.handle_snapshot(now, load));
+            }
             Io::SaveSnapshot(_) => asked(driver.handle_snapshot_saved(now, Some(0))),
             Io::Maintain { .. } => asked(driver.handle_backend_status(now, BackendStatus::Connected)),
             Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
@@ -117,6 +138,8 @@ enum Canned {
     Empty,
     WarmEnable,
     RestoreCount,
+    SwitchType,
+    StateHashes { len: usize },
     LoggerHash,
     Keys,
     Flags { appl: bool, len: usize },
@@ -132,6 +155,8 @@ impl Canned {
             Read::Field { field: logger::LOGLEVEL_FIELD, .. } => Canned::LoggerHash,
             Read::Field { table: warm::WARM_RESTART_ENABLE_TABLE, .. } => Canned::WarmEnable,
             Read::Field { table: warm::WARM_RESTART_TABLE, .. } => Canned::RestoreCount,
+            Read::Field { table: schema::CONFIG_DEVICE_METADATA_TABLE, .. } => Canned::SwitchType,
+            Read::Hashes { db: Db::State, keys, .. } => Canned::StateHashes { len: keys.len() },
             _ => Canned::Empty,
         }
     }
@@ -147,6 +172,24 @@ impl Canned {
             Canned::WarmEnable if facts.warm() => asked(driver.handle_reply(now, Reply::Value(b"true"))),
             Canned::RestoreCount if facts.warm() => asked(driver.handle_reply(now, Reply::Value(b"0"))),
             Canned::WarmEnable | Canned::RestoreCount => {}
+            Canned::SwitchType => {
+                if let Some(value) = facts.switch_type() {
+                    asked(driver.handle_reply(now, Reply::Value(value)));
+                }
+            }
+            Canned::StateHashes { len } => {
+                for index in 0..len {
+                    let Some(name) = driver.keys.get(index).copied() else { break };
+                    let Some((admin, oper, mtu)) = facts.state_db(&name) else { continue };
+                    let mtu = schema::Decimal::new(mtu);
+                    let fields = schema::StatePortFields::new(admin, oper, 0);
+                    for (field, value) in fields.pairs() {
+                        let value = if field == schema::STATE_FIELD_MTU { mtu.as_str() } else { value };
+                        let reply = Reply::Field { index, field: field.as_bytes(), value: value.as_bytes() };
+                        asked(driver.handle_reply(now, reply));
+                    }
+                }
+            }
             Canned::LoggerHash => {
                 if let Some(level) = facts.log_level() {
                     let field = logger::LOGLEVEL_FIELD.as_bytes();

@@ -1,5 +1,7 @@
-//! A deterministic harness for the engine: databases as in-memory maps, and
-//! link messages built field by field or decoded from captured kernel bytes.
+//! A deterministic harness for the core: its driver in a world of in-memory
+//! maps (CONFIG_DB, APPL_DB, STATE_DB, a snapshot), answered at once by the
+//! canned world, on a virtual clock; link messages built field by field
+//! (written as bytes, as the kernel would) or decoded from captured kernel bytes.
 //!
 //! What the engine produces to APPL_DB is staged, as with a real
 //! ProducerStateTable, and reaches the final `PORT_TABLE:<key>` hashes that
@@ -11,9 +13,17 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
-use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, StartKind, SwitchType, SyncConfig};
-use portsyncd_core::netlink::{Header, LinkMessage, LinkOp, Message, iff, messages, msg_type};
-use portsyncd_core::schema;
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, StartKind, SwitchType};
+use portsyncd_core::event::Event;
+use portsyncd_core::name::LinkLabel;
+use portsyncd_core::netlink::{
+    Header, LinkMessage, LinkOp, LinkRepr, Message, emit_done, iff, messages, msg_type,
+};
+use portsyncd_core::warm::SnapshotPort;
+use portsyncd_core::writes::WriteOp;
+use portsyncd_core::{Instant, PortName, schema};
 
 pub type Hash = BTreeMap<String, String>;
 
@@ -36,8 +46,10 @@ pub fn cpp_port_fields() -> Hash {
     ])
 }
 
-pub struct World {
-    pub engine: Box<DefaultLinkSync>,
+/// The world the tests' driver lives in: CONFIG_DB, APPL_DB (staged until
+/// orchagent pops), STATE_DB, a snapshot, and what the driver did.
+#[derive(Default)]
+pub struct Net {
     pub config: Vec<(String, Hash)>,
     /// Produced but not yet popped by orchagent.
     pub staged: BTreeMap<String, Hash>,
@@ -47,107 +59,226 @@ pub struct World {
     pub actions: Vec<Action>,
     pub dispositions: Vec<Disposition>,
     pub brought_down: Vec<u32>,
+    pub warm: bool,
+    pub dpu: bool,
+    pub snapshot: Option<Vec<SnapshotPort>>,
+    /// Dumps asked for so far (the first carries [`DUMP_SEQ`], the next +1...).
+    pub dumps: u32,
+    /// orchagent pops whatever is produced at once (the C++ unit tests' mock).
+    pub pop_at_once: bool,
+}
+
+impl Net {
+    /// A decided write lands; the action it is.
+    fn apply(&mut self, op: &WriteOp) -> Option<Action> {
+        Some(match *op {
+            WriteOp::ProduceConfigPort { name } => {
+                let fields = self.config.iter().find(|(n, _)| n == name.as_str()).unwrap().1.clone();
+                self.staged.entry(name.to_string()).or_default().extend(fields);
+                Action::ProduceAppPort { name }
+            }
+            WriteOp::PortConfigDone { count } => {
+                let text = schema::Decimal::new(count);
+                self.staged.insert("PortConfigDone".into(), hash(&[("count", text.as_str())]));
+                Action::PortConfigDone { count }
+            }
+            WriteOp::SetStatePort { name, state } => {
+                let entry = self.state.entry(name.to_string()).or_default();
+                for (field, value) in state.fields().pairs() {
+                    entry.insert(field.into(), value.into());
+                }
+                Action::SetStatePort { name, state }
+            }
+            WriteOp::DelStatePort { name } => {
+                self.state.remove(name.as_str());
+                Action::DelStatePort { name }
+            }
+            WriteOp::PortInitDone => {
+                self.staged.insert("PortInitDone".into(), hash(&[("lanes", "0")]));
+                Action::PortInitDone
+            }
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } => return None,
+        })
+    }
+}
+
+impl Facts for Net {
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        self.config.iter().for_each(|(name, _)| key(name.as_bytes()));
+    }
+    fn log_level(&self) -> Option<&[u8]> {
+        // Every event is made: the dispositions come from them.
+        Some(b"DEBUG")
+    }
+    fn warm(&self) -> bool {
+        self.warm
+    }
+    fn switch_type(&self) -> Option<&[u8]> {
+        self.dpu.then_some(b"dpu".as_slice())
+    }
+    fn snapshot(&self, port: &mut dyn FnMut(SnapshotPort)) -> bool {
+        self.snapshot.iter().flatten().for_each(|p| port(*p));
+        self.snapshot.is_some()
+    }
+    fn state_db(&self, name: &PortName) -> Option<(bool, bool, u32)> {
+        let h = self.state.get(name.as_str())?;
+        let up = |f: &str| h.get(f).map(|v| v == "up");
+        Some((up("admin_status")?, up("netdev_oper_status")?, h.get("mtu")?.parse().ok()?))
+    }
+    fn in_appl(&self, name: &PortName) -> bool {
+        self.appl.get(name.as_str()).is_some_and(|h| !h.is_empty())
+    }
+    fn has_admin_status(&self, name: &PortName) -> bool {
+        self.appl.get(name.as_str()).is_some_and(|h| h.contains_key("admin_status"))
+    }
+    fn dump(&mut self) -> u32 {
+        self.dumps += 1;
+        DUMP_SEQ + self.dumps - 1
+    }
+    fn written(&mut self, op: &WriteOp) {
+        if let Some(action) = self.apply(op) {
+            self.actions.push(action);
+        }
+        if self.pop_at_once {
+            for (key, fields) in std::mem::take(&mut self.staged) {
+                self.appl.entry(key).or_default().extend(fields);
+            }
+        }
+    }
+    fn bring_down(&mut self, ifindex: u32, name: &LinkLabel) {
+        self.brought_down.push(ifindex);
+        self.actions.push(Action::BringLinkDown { ifindex, name: *name });
+    }
+    fn event(&mut self, event: &Event) {
+        let d = match *event {
+            Event::Link { name, .. } => Disposition::Queued(name),
+            Event::StaleLink { ifindex, .. } => Disposition::MarkedStale { ifindex },
+            Event::Rejected { error, .. } => Disposition::Rejected(error),
+            Event::Ignored { reason, .. } => Disposition::Ignored(reason),
+            Event::PortNotInAppDb(name) => return self.actions.push(Action::PortNotInAppDb { name }),
+            _ => return,
+        };
+        self.dispositions.push(d);
+    }
+}
+
+/// The core's driver in a [`Net`], on a virtual clock.
+pub struct World {
+    pub driver: Box<DefaultDriver>,
+    pub net: Net,
+    pub now: Instant,
+}
+
+impl std::ops::Deref for World {
+    type Target = Net;
+    fn deref(&self) -> &Net {
+        &self.net
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Net {
+        &mut self.net
+    }
 }
 
 impl World {
+    /// A driver started over `net` (CONFIG_DB ports and all), waiting in its initial dump.
+    pub fn start(net: Net) -> Self {
+        let mut w = World {
+            driver: Box::new(DefaultDriver::new(Instant::from_millis(0), DriverConfig::default())),
+            net,
+            now: Instant::from_millis(0),
+        };
+        assert!(canned::answer_all(&mut w.driver, w.now, &mut w.net).is_none());
+        w
+    }
+
     pub fn new(start: StartKind, switch_type: SwitchType, ports: &[&str]) -> Self {
-        let mut engine = Box::new(DefaultLinkSync::new(SyncConfig { start, switch_type }));
-        let mut config = Vec::new();
-        for port in ports {
-            engine.add_config_port(port.as_bytes()).unwrap();
-            config.push((port.to_string(), cpp_port_fields()));
-        }
-        engine.begin_initial_dump().unwrap();
-        World {
-            engine,
-            config,
-            staged: BTreeMap::new(),
-            appl: BTreeMap::new(),
-            state: BTreeMap::new(),
-            actions: Vec::new(),
-            dispositions: Vec::new(),
-            brought_down: Vec::new(),
-        }
+        let net = Net {
+            config: ports.iter().map(|p| (p.to_string(), cpp_port_fields())).collect(),
+            warm: start == StartKind::Warm,
+            dpu: switch_type == SwitchType::Dpu,
+            ..Net::default()
+        };
+        Self::start(net)
     }
 
     pub fn cold(ports: &[&str]) -> Self {
         Self::new(StartKind::Cold, SwitchType::Switch, ports)
     }
 
-    /// One batch: every message, presence answered from `appl`, commit, drain.
-    /// Returns the actions of this batch.
-    pub fn batch(&mut self, links: &[LinkMessage<'_>]) -> Vec<Action> {
-        for link in links {
-            let d = self.engine.handle_link(link).expect("handle_link");
-            self.dispositions.push(d);
-        }
-        let questions: Vec<_> = self.engine.pending_presence().copied().collect();
-        for name in questions {
-            let present = self.appl.get(name.as_str()).is_some_and(|h| !h.is_empty());
-            self.engine.set_presence(&name, present).unwrap();
-        }
-        self.engine.commit_batch().unwrap();
-        self.drain()
+    /// The engine inside the driver.
+    pub fn engine(&self) -> &DefaultLinkSync {
+        self.driver.engine()
     }
 
-    /// Ends the initial dump and, on a cold start, runs the prune from `appl`.
-    pub fn finish_startup(&mut self) -> Vec<Action> {
-        let cold = self.engine.config().start == StartKind::Cold;
-        self.engine.end_initial_dump(true).unwrap();
-        let mut out = self.drain();
-        if cold {
-            let candidates: Vec<_> = self.engine.prune_candidates().copied().collect();
-            for name in candidates {
-                let has = self.appl.get(name.as_str()).is_some_and(|h| h.contains_key("admin_status"));
-                self.engine.prune(&name, has).unwrap();
-            }
-            self.engine.end_prune().unwrap();
-            out.extend(self.drain());
+    /// Feeds `bytes` as one datagram and ends the batch; the actions it caused.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Action> {
+        let before = self.net.actions.len();
+        self.now = self.now.saturating_add(core::time::Duration::from_millis(1));
+        canned::feed(&mut self.driver, self.now, bytes, &mut self.net);
+        self.driver.handle_batch_end(self.now);
+        self.driver.handle_timeout(self.now);
+        assert!(canned::answer_all(&mut self.driver, self.now, &mut self.net).is_none());
+        self.net.actions[before..].to_vec()
+    }
+
+    /// One batch: every message in one datagram. Returns the actions of this batch.
+    pub fn batch(&mut self, links: &[LinkMessage<'_>]) -> Vec<Action> {
+        let mut bytes = Vec::new();
+        for link in links {
+            let repr = LinkRepr {
+                op: link.op,
+                seq: link.header.seq,
+                msg_flags: link.header.flags,
+                index: link.index,
+                flags: link.flags,
+                name: link.name.unwrap_or_default(),
+                mtu: link.mtu,
+                master: link.master,
+                kind: link.kind,
+            };
+            let at = bytes.len();
+            bytes.resize(at + repr.len(), 0);
+            repr.emit(&mut bytes[at..]).unwrap();
         }
-        out
+        self.feed(&bytes)
+    }
+
+    /// Ends the initial dump (its NLMSG_DONE): stale links down, the
+    /// configuration produced, the prune from APPL_DB. Its actions.
+    pub fn finish_startup(&mut self) -> Vec<Action> {
+        self.done(DUMP_SEQ)
+    }
+
+    /// Time passes (timers fire).
+    pub fn advance(&mut self, ms: u64) -> Vec<Action> {
+        let before = self.net.actions.len();
+        self.now = self.now.saturating_add(core::time::Duration::from_millis(ms));
+        self.driver.handle_timeout(self.now);
+        assert!(canned::answer_all(&mut self.driver, self.now, &mut self.net).is_none());
+        self.net.actions[before..].to_vec()
+    }
+
+    /// The kernel lost notifications: the driver dumps again.
+    pub fn overrun(&mut self) {
+        self.driver.handle_overrun(self.now);
+        self.driver.handle_batch_end(self.now);
+        assert!(canned::answer_all(&mut self.driver, self.now, &mut self.net).is_none());
+    }
+
+    /// The NLMSG_DONE that ends dump `seq`; the actions it caused.
+    pub fn done(&mut self, seq: u32) -> Vec<Action> {
+        let mut done = [0u8; 20];
+        emit_done(&mut done, seq).unwrap();
+        self.feed(&done)
     }
 
     /// orchagent pops everything produced so far into the final hashes.
     pub fn pop(&mut self) {
-        for (key, fields) in std::mem::take(&mut self.staged) {
-            self.appl.entry(key).or_default().extend(fields);
-        }
-    }
-
-    pub fn drain(&mut self) -> Vec<Action> {
-        let mut out = Vec::new();
-        while let Some(action) = self.engine.poll_action() {
-            self.apply(action);
-            out.push(action);
-        }
-        self.actions.extend(out.iter().copied());
-        out
-    }
-
-    fn apply(&mut self, action: Action) {
-        match action {
-            Action::BringLinkDown { ifindex, .. } => self.brought_down.push(ifindex),
-            Action::ProduceAppPort { name } => {
-                let fields = self.config.iter().find(|(n, _)| n == name.as_str()).unwrap().1.clone();
-                self.staged.entry(name.to_string()).or_default().extend(fields);
-            }
-            Action::PortConfigDone { count } => {
-                let count = schema::Decimal::new(count);
-                self.staged.insert("PortConfigDone".into(), hash(&[("count", count.as_str())]));
-            }
-            Action::SetStatePort { name, state } => {
-                let entry = self.state.entry(name.to_string()).or_default();
-                for (field, value) in state.fields().pairs() {
-                    entry.insert(field.into(), value.into());
-                }
-            }
-            Action::DelStatePort { name } => {
-                self.state.remove(name.as_str());
-            }
-            Action::PortNotInAppDb { .. } => {}
-            Action::PortInitDone => {
-                self.staged.insert("PortInitDone".into(), hash(&[("lanes", "0")]));
-            }
+        for (key, fields) in std::mem::take(&mut self.net.staged) {
+            self.net.appl.entry(key).or_default().extend(fields);
         }
     }
 }
@@ -170,6 +301,13 @@ pub fn link(op: LinkOp, name: &'static str, index: u32, flags: u32, mtu: u32) ->
         operstate: None,
         address: Some(&[0x1c, 0x34, 0xda, 0x1c, 0x9f, 0x00]),
     }
+}
+
+/// `msg` as a reply of the initial dump.
+pub fn dump_reply(mut msg: LinkMessage<'static>) -> LinkMessage<'static> {
+    msg.header.seq = DUMP_SEQ;
+    msg.header.flags = portsyncd_core::netlink::msg_flags::MULTI;
+    msg
 }
 
 pub fn newlink(name: &'static str, index: u32, flags: u32) -> LinkMessage<'static> {
