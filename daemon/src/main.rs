@@ -131,23 +131,13 @@ mod linux {
     /// The clock and the driver.
     type Start = (MonotonicClock, Box<DefaultDriver>);
 
-    /// The driver (a few hundred KiB) is built on a stack before it is
-    /// boxed: on a thread of its own, whose stack is gone once it is built,
-    /// so that those pages do not stay resident for the daemon's life (nor
-    /// overflow the executor's small stacks). The stack is asked larger than
-    /// glibc's cache of thread stacks (40 MiB), so that it is unmapped when
-    /// the thread ends instead of kept for reuse; only the pages touched
-    /// ever cost memory.
+    /// `Box::default()` builds the driver (a few hundred KiB) in its heap
+    /// block, without a copy on the stack first (measured: the peak RSS of
+    /// building it on a stack and moving it was twice its size).
     fn start(config: &Config) -> Result<Start, String> {
         let clock = MonotonicClock::default();
-        let (now, driver_config) = (clock.now(), ferry::driver_config(config));
-        let driver = std::thread::Builder::new()
-            .name("portsyncd-init".into())
-            .stack_size(64 << 20)
-            .spawn(move || Box::new(DefaultDriver::new(now, driver_config)))
-            .map_err(|e| format!("cannot start a thread: {e}"))?
-            .join()
-            .map_err(|_| "building the driver failed".to_owned())?;
+        let mut driver: Box<DefaultDriver> = Box::default();
+        driver.configure(clock.now(), ferry::driver_config(config)).map_err(|e| e.to_string())?;
         Ok((clock, driver))
     }
 

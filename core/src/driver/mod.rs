@@ -249,6 +249,13 @@ struct Learnt {
     kept: usize,
 }
 
+impl<const P: usize, const B: usize> Default for Driver<P, B> {
+    /// A driver at time zero with the default settings; see [`Driver::configure`].
+    fn default() -> Self {
+        Self::new(Instant::from_millis(0), DriverConfig::default())
+    }
+}
+
 /// The top-level state machine; see the [module docs](self).
 pub struct Driver<const P: usize, const B: usize> {
     config: DriverConfig,
@@ -357,6 +364,25 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             milestones: Milestones::default(),
             counters: DriverCounters::default(),
         }
+    }
+
+    /// Sets the start time and the settings of a driver made with
+    /// [`Default`] (which lets `Box::default()` build it in place, without a
+    /// copy on the stack). Only before its first request.
+    pub fn configure(&mut self, now: Instant, config: DriverConfig) -> Result<(), Unasked> {
+        if self.stage != Stage::Start(StartStep::Logger) || self.awaiting != Awaiting::Nothing {
+            return Err(Unasked { answer: "a start time and settings" });
+        }
+        self.config = config;
+        self.started = now;
+        self.now = now;
+        self.presence = PresenceTrust::new(config.presence_trust);
+        self.retry = Backoff::new(config.retry_base, config.retry_max, config.seed);
+        self.maintain_at = now.saturating_add(config.maintain_interval);
+        self.logger_at = now.saturating_add(config.logger_poll_interval);
+        self.last_save = now;
+        self.stop_deadline = now;
+        Ok(())
     }
 
     /// The engine (for its counters, its record of published ports, tests).
