@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use portsyncd_contract::redis_server::RedisServer;
 use portsyncd_core::backend::{Databases, Db, Write};
-use portsyncd_redis::{DbConfig, RedisDatabases, RedisOptions};
+use portsyncd_redis::{DbConfig, RedisConnections, RedisOptions};
 
 #[path = "machine.rs"]
 mod machine;
@@ -57,7 +57,7 @@ fn main() {
         .collect();
 
     let results = smol::block_on(async {
-        let mut db = RedisDatabases::connect(&config, RedisOptions::default()).await.expect("connect");
+        let mut db = RedisConnections::journaled(&config, RedisOptions::default()).await.expect("connect");
         let mut results = Vec::new();
         for (label, writes) in [("APPL_DB producer set", &produce), ("STATE_DB HSET", &state)] {
             let mut one_by_one = Vec::new();

@@ -24,9 +24,9 @@ mod linux {
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
     use portsyncd_core::driver::DefaultDriver;
-    use portsyncd_mock::{MockDatabases, Value};
+    use portsyncd_mock::{MemoryDatabases, MockDatabases, Value};
     use portsyncd_netlink::{LinkControl, LinkMonitor};
-    use portsyncd_redis::{RedisDatabases, RedisOptions};
+    use portsyncd_redis::{RedisConnections, RedisOptions};
     use portsyncd_state_file::StateFile;
     use smol::stream::StreamExt;
 
@@ -149,7 +149,7 @@ mod linux {
             ..RedisOptions::default()
         };
         let connect = async {
-            RedisDatabases::connect_with_file(&args.db_config, options).await.map_err(|e| e.to_string())
+            RedisConnections::journaled_from_file(&args.db_config, options).await.map_err(|e| e.to_string())
         };
         let parts = drive(connect, &args, &config, start).await?;
         log!(Notice, "redis: {:?}", parts.db.counters());
@@ -157,7 +157,7 @@ mod linux {
     }
 
     async fn run_memory(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
-        let db = MockDatabases::new();
+        let db = MemoryDatabases::journaled();
         db.consume_produced_at_once();
         for (i, port) in config.memory_ports.iter().enumerate() {
             let index = i.to_string();

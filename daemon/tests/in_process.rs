@@ -18,11 +18,11 @@ use portsyncd_core::logger::Level;
 use portsyncd_core::netlink::iff;
 use portsyncd_core::time::Instant;
 use portsyncd_core::warm::{Snapshot, SnapshotPort};
-use portsyncd_mock::MockDatabases;
 use portsyncd_mock::clock::ManualClock;
 use portsyncd_mock::faults::{FaultHandle, FaultInjector};
 use portsyncd_mock::links::{LinkScript, RecordingControl, ScriptedLinks, link_message};
 use portsyncd_mock::snapshots::MemorySnapshots;
+use portsyncd_mock::{MemoryDatabases, MockDatabases};
 
 const UP_RUNNING: u32 = iff::UP | iff::RUNNING;
 
@@ -87,7 +87,7 @@ fn config() -> DriverConfig {
 }
 
 fn seeded(ports: &[&str]) -> MockDatabases {
-    let db = MockDatabases::new();
+    let db = MemoryDatabases::journaled();
     for (i, p) in ports.iter().enumerate() {
         db.hset(Db::Config, &format!("PORT|{p}"), &[("index", &i.to_string()), ("mtu", "9100")]);
     }

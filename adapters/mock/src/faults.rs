@@ -321,7 +321,7 @@ impl<D: Databases> Databases for FaultInjector<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MockDatabases;
+    use crate::{MemoryDatabases, MockDatabases};
 
     fn set(key: &str) -> [Write<'_>; 1] {
         [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: &[("mtu", "9100")] }]
@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn fail_next_fails_that_many_operations_of_any_kind() {
         smol::block_on(async {
-            let mut db = FaultInjector::new(MockDatabases::new(), 1);
+            let mut db = FaultInjector::new(MemoryDatabases::journaled(), 1);
             let faults = db.handle();
             faults.fail_next(2);
             let err = db.write(&set("E0")).await.unwrap_err();
@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn refused_writes_write_nothing_and_reads_go_on() {
         smol::block_on(async {
-            let store = MockDatabases::new();
+            let store = MemoryDatabases::journaled();
             let mut db = FaultInjector::new(store.clone(), 1);
             let faults = db.handle();
             faults.refuse_writes();
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn failed_reads_leave_writes_alone() {
         smol::block_on(async {
-            let mut db = FaultInjector::new(MockDatabases::new(), 1);
+            let mut db = FaultInjector::new(MemoryDatabases::journaled(), 1);
             let faults = db.handle();
             faults.fail_reads();
             db.write(&set("E0")).await.unwrap();
@@ -389,7 +389,7 @@ mod tests {
     fn random_failures_repeat_with_the_seed_and_follow_the_probability() {
         fn run(seed: u64, p: f64) -> Vec<bool> {
             smol::block_on(async {
-                let mut db = FaultInjector::new(MockDatabases::new(), seed);
+                let mut db = FaultInjector::new(MemoryDatabases::journaled(), seed);
                 db.handle().fail_randomly(p);
                 let mut outcomes = Vec::new();
                 for _ in 0..1000 {
@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn stop_ends_every_fault_and_keeps_the_counts() {
         smol::block_on(async {
-            let mut db = FaultInjector::new(MockDatabases::new(), 3);
+            let mut db = FaultInjector::new(MemoryDatabases::journaled(), 3);
             let faults = db.handle();
             let other = faults.clone();
             other.fail_next(5);

@@ -30,16 +30,16 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(doc)]
+use portsyncd_core::backend::Databases;
+
 pub mod clock;
 pub mod faults;
 pub mod links;
 pub mod memory;
 pub mod snapshots;
 
-use std::ops::Deref;
-
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Write};
-use portsyncd_pending::{Journaled, WriteJournal};
+use portsyncd_pending::Journaled;
 
 pub use memory::{MemoryDatabases, MockError, Value, layout};
 
@@ -47,126 +47,20 @@ pub use memory::{MemoryDatabases, MockError, Value, layout};
 pub const DEFAULT_PENDING_CAPACITY: usize = 4096;
 
 /// In-memory SONiC databases with the write journal: what the daemon uses
-/// with `--db memory` and what its tests use. Clones share the store.
-///
-/// The store's inspection and fault methods ([`MemoryDatabases::hash`],
-/// [`MemoryDatabases::disconnect`], …) are reached through `Deref`.
-#[derive(Clone, Debug)]
-pub struct MockDatabases {
-    journaled: Journaled<MemoryDatabases>,
-}
+/// with `--db memory` and what its tests use. Clones share the store (each
+/// has its own journal, as two Redis clients would). The store's inspection
+/// and fault methods ([`MemoryDatabases::hash`], [`MemoryDatabases::disconnect`],
+/// …) are reached through `Deref`.
+pub type MockDatabases = Journaled<MemoryDatabases>;
 
-impl Default for MockDatabases {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MockDatabases {
-    /// Empty databases, connected.
-    pub fn new() -> Self {
-        Self::with_pending_capacity(DEFAULT_PENDING_CAPACITY)
+impl MemoryDatabases {
+    /// Empty databases, connected, under the write journal.
+    pub fn journaled() -> MockDatabases {
+        Self::journaled_with_capacity(DEFAULT_PENDING_CAPACITY)
     }
 
-    /// Empty databases keeping at most `capacity` keys while disconnected.
-    pub fn with_pending_capacity(capacity: usize) -> Self {
-        Self { journaled: Journaled::new(MemoryDatabases::new(), capacity) }
-    }
-
-    /// `<table><sep><key>` in `db`.
-    pub fn full_key(db: Db, table: &str, key: &str) -> String {
-        MemoryDatabases::full_key(db, table, key)
-    }
-
-    /// This clone's write journal: keys waiting, keys recorded.
-    pub fn journal(&self) -> &WriteJournal {
-        self.journaled.journal()
-    }
-}
-
-impl Deref for MockDatabases {
-    type Target = MemoryDatabases;
-
-    fn deref(&self) -> &MemoryDatabases {
-        self.journaled.inner()
-    }
-}
-
-/// Reads pass straight through to the store; writes, `maintain` and
-/// `status` follow the journal's policy (`portsyncd_pending::journaled`).
-impl Databases for MockDatabases {
-    type Error = MockError;
-
-    async fn get(
-        &mut self,
-        db: Db,
-        table: &str,
-        key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
-    ) -> Result<bool, MockError> {
-        self.journaled.get(db, table, key, visit).await
-    }
-
-    async fn get_many(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
-    ) -> Result<(), MockError> {
-        self.journaled.get_many(db, table, keys, visit).await
-    }
-
-    async fn hget(
-        &mut self,
-        db: Db,
-        table: &str,
-        key: &str,
-        field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<bool, MockError> {
-        self.journaled.hget(db, table, key, field, visit).await
-    }
-
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), MockError> {
-        self.journaled.keys(db, table, visit).await
-    }
-
-    async fn exists(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        present: &mut [bool],
-    ) -> Result<(), MockError> {
-        self.journaled.exists(db, table, keys, present).await
-    }
-
-    async fn has_field(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        field: &str,
-        present: &mut [bool],
-    ) -> Result<(), MockError> {
-        self.journaled.has_field(db, table, keys, field, present).await
-    }
-
-    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), MockError> {
-        self.journaled.write(writes).await
-    }
-
-    async fn maintain(&mut self) -> BackendStatus {
-        self.journaled.maintain().await
-    }
-
-    fn status(&self) -> BackendStatus {
-        self.journaled.status()
+    /// The same, keeping at most `capacity` keys while disconnected.
+    pub fn journaled_with_capacity(capacity: usize) -> MockDatabases {
+        Journaled::new(MemoryDatabases::new(), capacity)
     }
 }

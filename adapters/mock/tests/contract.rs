@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use portsyncd_contract::{InjectFaults, RawView};
 use portsyncd_core::backend::Db;
 use portsyncd_mock::faults::{FaultHandle, FaultInjector};
-use portsyncd_mock::{MockDatabases, Value, layout};
+use portsyncd_mock::{MemoryDatabases, MockDatabases, Value, layout};
 
 struct MockRaw(MockDatabases);
 
@@ -55,7 +55,7 @@ impl RawView for MockRaw {
 }
 
 async fn setup() -> (MockDatabases, MockRaw, ()) {
-    let db = MockDatabases::new();
+    let db = MemoryDatabases::journaled();
     (db.clone(), MockRaw(db), ())
 }
 
@@ -90,7 +90,7 @@ portsyncd_contract::contract_tests!(setup, faults: faulty);
 fn injected_failures_fail_the_next_operations_only() {
     use portsyncd_core::backend::{Databases, Write};
     smol::block_on(async {
-        let mut db = FaultInjector::new(MockDatabases::new(), 1);
+        let mut db = FaultInjector::new(MemoryDatabases::journaled(), 1);
         db.handle().fail_next(2);
         let w =
             [Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: &[("mtu", "1")] }];
@@ -106,7 +106,7 @@ fn injected_failures_fail_the_next_operations_only() {
 fn full_buffer_is_an_error_not_a_silent_drop() {
     use portsyncd_core::backend::{Databases, Write};
     smol::block_on(async {
-        let mut db = MockDatabases::with_pending_capacity(1);
+        let mut db = MemoryDatabases::journaled_with_capacity(1);
         db.disconnect();
         let w = |key| [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: &[("mtu", "1")] }];
         db.write(&w("Ethernet0")).await.unwrap();

@@ -131,6 +131,17 @@ pub struct Journaled<B> {
     journal: WriteJournal,
 }
 
+/// Read access to the backend underneath (its counters, addresses, raw
+/// views), so that a backend's own methods are called on the journaled one.
+/// Only `&`: a write sent around the journal would not be recorded.
+impl<B> core::ops::Deref for Journaled<B> {
+    type Target = B;
+
+    fn deref(&self) -> &B {
+        &self.backend
+    }
+}
+
 impl<B: RawBackend> Journaled<B> {
     /// `backend`, keeping at most `capacity` keys while it is away (and
     /// remembering at most `capacity` keys for a server that comes back empty).

@@ -1,6 +1,6 @@
 //! SONiC's databases over Redis, for portsyncd.
 //!
-//! This crate carries out the [`Databases`] port against real Redis servers,
+//! This crate carries out the [`Databases`](portsyncd_core::backend::Databases) port against real Redis servers,
 //! exactly as swss-common would leave them: keys are `<TABLE><sep><key>`
 //! with each database's separator from `database_config.json`; plain table
 //! writes are multi-field `HSET` and `DEL`; ProducerStateTable writes are Lua
@@ -19,13 +19,13 @@
 //! [`RedisDatabases`] is those connections under the shared write journal
 //! (`portsyncd_pending::Journaled`): when a server goes away, reads fail with
 //! [`RedisError::Unavailable`] while writes are kept (latest per key, bounded)
-//! and the backend reports [`BackendStatus::Degraded`]; once every connection
+//! and the backend reports [`BackendStatus::Degraded`](portsyncd_core::backend::BackendStatus::Degraded); once every connection
 //! is back the kept writes are flushed, in order per key, and a server that
 //! came back emptied gets every key this process wrote and did not delete.
 //! That policy is not written here: the in-memory backend shares it.
 //!
 //! It does not decide what to write (the core does) nor when to call
-//! [`Databases::maintain`] (the daemon's loop does).
+//! `Databases::maintain` (the core's driver does).
 
 #![forbid(unsafe_code)]
 
@@ -33,9 +33,9 @@ pub mod config;
 
 use std::time::{Duration, Instant};
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Write, swss_cut};
+use portsyncd_core::backend::{Db, Write, swss_cut};
 use portsyncd_core::backoff::Backoff;
-use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError, WriteJournal};
+use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 
@@ -188,58 +188,30 @@ fn is_connection_error(e: &redis::RedisError) -> bool {
 }
 
 /// SONiC's CONFIG_DB, APPL_DB and STATE_DB over Redis, with writes kept
-/// through outages and server restarts: the [`Databases`] the daemon uses.
-pub struct RedisDatabases {
-    journaled: Journaled<RedisConnections>,
-}
-
-impl RedisDatabases {
-    /// Connects to CONFIG_DB, APPL_DB and STATE_DB as `config` places them.
-    /// Every one must be reachable now: a daemon that cannot reach Redis at
-    /// start exits with this error and writes nothing.
-    pub async fn connect(config: &DbConfig, options: RedisOptions) -> Result<Self, RedisError> {
-        let capacity = options.journal_capacity;
-        let connections = RedisConnections::connect(config, options).await?;
-        Ok(Self { journaled: Journaled::new(connections, capacity) })
-    }
-
-    /// Loads `database_config.json` from `path` and connects.
-    pub async fn connect_with_file(
-        path: &std::path::Path,
-        options: RedisOptions,
-    ) -> Result<Self, RedisError> {
-        let config = DbConfig::load(path)?;
-        Self::connect(&config, options).await
-    }
-
-    /// What the adapter has done so far.
-    pub fn counters(&self) -> RedisCounters {
-        self.journaled.inner().counters()
-    }
-
-    /// Where `db` lives.
-    pub fn endpoint(&self, db: Db) -> &DbEndpoint {
-        self.journaled.inner().endpoint(db)
-    }
-
-    /// `<table><sep><key>` in `db`.
-    pub fn full_key(&self, db: Db, table: &str, key: &str) -> String {
-        self.journaled.inner().full_key(db, table, key)
-    }
-
-    /// The connections underneath.
-    pub fn connections(&self) -> &RedisConnections {
-        self.journaled.inner()
-    }
-
-    /// The write journal: keys waiting for a server, keys recorded for a
-    /// restart, keys that did not fit.
-    pub fn journal(&self) -> &WriteJournal {
-        self.journaled.journal()
-    }
-}
+/// through outages and server restarts: the
+/// [`Databases`](portsyncd_core::backend::Databases) the daemon uses.
+/// The connections' own methods ([`RedisConnections::counters`], …) are
+/// reached through `Deref`.
+pub type RedisDatabases = Journaled<RedisConnections>;
 
 impl RedisConnections {
+    /// Connects as [`connect`](Self::connect) does, under the write journal
+    /// (`options.journal_capacity` keys). A daemon that cannot reach Redis at
+    /// start exits with this error and writes nothing.
+    pub async fn journaled(config: &DbConfig, options: RedisOptions) -> Result<RedisDatabases, RedisError> {
+        let capacity = options.journal_capacity;
+        Ok(Journaled::new(Self::connect(config, options).await?, capacity))
+    }
+
+    /// Loads `database_config.json` from `path` and connects, journaled.
+    pub async fn journaled_from_file(
+        path: &std::path::Path,
+        options: RedisOptions,
+    ) -> Result<RedisDatabases, RedisError> {
+        let config = DbConfig::load(path)?;
+        Self::journaled(&config, options).await
+    }
+
     /// Connects to CONFIG_DB, APPL_DB and STATE_DB as `config` places them;
     /// every one must be reachable now.
     pub async fn connect(config: &DbConfig, options: RedisOptions) -> Result<Self, RedisError> {
@@ -684,84 +656,5 @@ impl RawBackend for RedisConnections {
 
     fn forget_emptied(&mut self) {
         self.emptied = false;
-    }
-}
-
-/// Every read passes straight through to the connections; writes, `maintain`
-/// and `status` follow the journal's policy (`portsyncd_pending::journaled`).
-impl Databases for RedisDatabases {
-    type Error = RedisError;
-
-    async fn get(
-        &mut self,
-        db: Db,
-        table: &str,
-        key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
-    ) -> Result<bool, RedisError> {
-        self.journaled.get(db, table, key, visit).await
-    }
-
-    async fn get_many(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
-    ) -> Result<(), RedisError> {
-        self.journaled.get_many(db, table, keys, visit).await
-    }
-
-    async fn hget(
-        &mut self,
-        db: Db,
-        table: &str,
-        key: &str,
-        field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<bool, RedisError> {
-        self.journaled.hget(db, table, key, field, visit).await
-    }
-
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), RedisError> {
-        self.journaled.keys(db, table, visit).await
-    }
-
-    async fn exists(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        present: &mut [bool],
-    ) -> Result<(), RedisError> {
-        self.journaled.exists(db, table, keys, present).await
-    }
-
-    async fn has_field(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        field: &str,
-        present: &mut [bool],
-    ) -> Result<(), RedisError> {
-        self.journaled.has_field(db, table, keys, field, present).await
-    }
-
-    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), RedisError> {
-        self.journaled.write(writes).await
-    }
-
-    async fn maintain(&mut self) -> BackendStatus {
-        self.journaled.maintain().await
-    }
-
-    fn status(&self) -> BackendStatus {
-        self.journaled.status()
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use portsyncd_contract::InjectFaults;
 use portsyncd_contract::redis_server::{RedisRaw as Raw, RedisServer};
 use portsyncd_mock::faults::{FaultHandle, FaultInjector};
-use portsyncd_redis::{DbConfig, RedisDatabases, RedisOptions};
+use portsyncd_redis::{DbConfig, RedisConnections, RedisDatabases, RedisOptions};
 
 fn options() -> RedisOptions {
     RedisOptions {
@@ -18,7 +18,7 @@ fn options() -> RedisOptions {
 async fn setup() -> (RedisDatabases, Raw, ()) {
     let server = RedisServer::start_unix();
     let config = DbConfig::load(&server.write_db_config(false)).unwrap();
-    let db = RedisDatabases::connect(&config, options()).await.unwrap();
+    let db = RedisConnections::journaled(&config, options()).await.unwrap();
     (db, Raw::new(server), ())
 }
 
@@ -59,7 +59,7 @@ fn tcp_connection_from_database_config() {
         let path = server.write_db_config(true);
         let config = DbConfig::load(&path).unwrap();
         assert!(matches!(config.resolve("APPL_DB").unwrap().addr, portsyncd_redis::RedisAddr::Tcp(_, _)));
-        let mut db = RedisDatabases::connect(&config, options()).await.unwrap();
+        let mut db = RedisConnections::journaled(&config, options()).await.unwrap();
         let mut raw = Raw::new(server);
         portsyncd_contract::producer_set_and_pop(&mut db, &mut raw).await;
         portsyncd_contract::plain_table_operations(&mut db, &mut raw).await;
@@ -72,7 +72,7 @@ fn unreachable_redis_at_start_is_one_clear_error() {
         let mut server = RedisServer::start_unix();
         let path = server.write_db_config(false);
         server.kill();
-        let err = RedisDatabases::connect_with_file(&path, options()).await.err().expect("no redis");
+        let err = RedisConnections::journaled_from_file(&path, options()).await.err().expect("no redis");
         let text = err.to_string();
         assert!(text.starts_with("cannot connect to CONFIG_DB at unix:"), "{text}");
     });

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use portsyncd_contract::redis_server::RedisServer;
 use portsyncd_core::backend::Db;
 use portsyncd_core::backend::{BackendStatus, Databases, Write};
-use portsyncd_redis::{DbConfig, RedisDatabases, RedisOptions};
+use portsyncd_redis::{DbConfig, RedisConnections, RedisOptions};
 use redis::Commands;
 
 #[test]
@@ -38,7 +38,7 @@ fn every_final_value_survives_a_restart_with_empty_data() {
     };
 
     let (state_model, appl_model, stats) = smol::block_on(async {
-        let mut db = RedisDatabases::connect(&config, options).await.unwrap();
+        let mut db = RedisConnections::journaled(&config, options).await.unwrap();
         let mut state: BTreeMap<String, Option<BTreeMap<String, String>>> = BTreeMap::new();
         let mut appl: BTreeMap<String, Option<BTreeMap<String, String>>> = BTreeMap::new();
         let mut degraded_batches = 0;
