@@ -157,13 +157,10 @@ pub enum BackendStatus {
     },
 }
 
-/// SONiC's databases, as portsyncd uses them.
-///
-/// Every method may fail with the adapter's error; an adapter that keeps
-/// writes while its backend is away returns `Ok` for them and reports
-/// [`BackendStatus::Degraded`].
+/// What portsyncd reads from SONiC's databases. Every method may fail with
+/// the adapter's error; a read never waits for a backend that is away.
 #[allow(async_fn_in_trait)] // Used with concrete types only; no Send bound is needed on smol's local executor.
-pub trait Databases {
+pub trait DatabaseReads {
     /// What went wrong, naming the database, key and operation.
     type Error: core::error::Error;
 
@@ -225,7 +222,14 @@ pub trait Databases {
         field: &str,
         present: &mut [bool],
     ) -> Result<(), Self::Error>;
+}
 
+/// SONiC's databases, as portsyncd uses them: the reads, and writes as data.
+///
+/// An adapter that keeps writes while its backend is away returns `Ok` for
+/// them and reports [`BackendStatus::Degraded`].
+#[allow(async_fn_in_trait)] // Used with concrete types only; no Send bound is needed on smol's local executor.
+pub trait Databases: DatabaseReads {
     /// Carries out `writes` in order; one round trip per database involved.
     async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error>;
 

@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Write};
+use portsyncd_core::backend::{BackendStatus, DatabaseReads, Databases, Db, Write};
 
 /// What the injector failed, or the backend's own error.
 #[derive(Debug, thiserror::Error)]
@@ -228,7 +228,7 @@ impl<D: Databases> FaultInjector<D> {
     }
 }
 
-impl<D: Databases> Databases for FaultInjector<D> {
+impl<D: Databases> DatabaseReads for FaultInjector<D> {
     type Error = FaultError<D::Error>;
 
     async fn get(
@@ -297,7 +297,9 @@ impl<D: Databases> Databases for FaultInjector<D> {
         self.check(Kind::Read, db, table, "*", "HEXISTS")?;
         self.inner.has_field(db, table, keys, field, present).await.map_err(FaultError::Backend)
     }
+}
 
+impl<D: Databases> Databases for FaultInjector<D> {
     /// A batch is failed or refused whole, before any of it reaches the
     /// backend. An empty batch writes nothing and is not an operation.
     async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error> {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use portsyncd_core::backend::{Db, Write, swss_cut};
+use portsyncd_core::backend::{DatabaseReads, Db, Write, swss_cut};
 use portsyncd_pending::{BufferFull, RawBackend, SendError};
 
 /// A value under one key.
@@ -266,7 +266,7 @@ impl Store {
     }
 }
 
-impl RawBackend for MemoryDatabases {
+impl DatabaseReads for MemoryDatabases {
     type Error = MockError;
 
     async fn get(
@@ -367,7 +367,9 @@ impl RawBackend for MemoryDatabases {
         }
         Ok(())
     }
+}
 
+impl RawBackend for MemoryDatabases {
     /// All of `writes`, or (disconnected) none of them: the store never
     /// drops a connection halfway, and never refuses a command.
     async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<MockError>)> {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use portsyncd_contract::{InjectFaults, RawView};
-use portsyncd_core::backend::Db;
+use portsyncd_core::backend::{DatabaseReads, Db};
 use portsyncd_mock::faults::{FaultHandle, FaultInjector};
 use portsyncd_mock::{MemoryDatabases, MockDatabases, Value, layout};
 

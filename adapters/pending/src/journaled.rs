@@ -20,7 +20,7 @@
 //! through [`RawBackend::reconnect_due`]) nor how a write is carried out
 //! (the backend's encoding); reads pass straight through.
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Write};
+use portsyncd_core::backend::{BackendStatus, DatabaseReads, Databases, Db, Write};
 
 use crate::{BufferFull, WriteJournal, field_lists, replay};
 
@@ -37,71 +37,11 @@ pub enum SendError<E> {
 }
 
 /// A backend's connections, without any policy for outages: what a backend
-/// implements so that [`Journaled`] makes it a [`Databases`].
-///
-/// The reads are those of [`Databases`], with the same contract; a read on a
-/// connection that is down fails (a backend may try to reconnect first).
+/// implements so that [`Journaled`] makes it a [`Databases`]. Its reads are
+/// the core's [`DatabaseReads`] (a read on a connection that is down fails;
+/// a backend may try to reconnect first).
 #[allow(async_fn_in_trait)] // Used with concrete types on smol's local executor, like Databases.
-pub trait RawBackend {
-    /// What went wrong, naming the database, key and operation; a full
-    /// journal is one of them.
-    type Error: core::error::Error + From<BufferFull>;
-
-    /// As [`Databases::get`].
-    async fn get(
-        &mut self,
-        db: Db,
-        table: &str,
-        key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
-    ) -> Result<bool, Self::Error>;
-
-    /// As [`Databases::get_many`].
-    async fn get_many(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
-    ) -> Result<(), Self::Error>;
-
-    /// As [`Databases::hget`].
-    async fn hget(
-        &mut self,
-        db: Db,
-        table: &str,
-        key: &str,
-        field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<bool, Self::Error>;
-
-    /// As [`Databases::keys`].
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), Self::Error>;
-
-    /// As [`Databases::exists`].
-    async fn exists(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        present: &mut [bool],
-    ) -> Result<(), Self::Error>;
-
-    /// As [`Databases::has_field`].
-    async fn has_field(
-        &mut self,
-        db: Db,
-        table: &str,
-        keys: &[&str],
-        field: &str,
-        present: &mut [bool],
-    ) -> Result<(), Self::Error>;
-
+pub trait RawBackend: DatabaseReads<Error: From<BufferFull>> {
     /// Carries out `writes` in order, now, on the connections as they are
     /// (no reconnect). On failure, returns the index of the first write not
     /// known to have landed (everything before it did) and why.
@@ -213,7 +153,8 @@ impl<B: RawBackend> Journaled<B> {
     }
 }
 
-impl<B: RawBackend> Databases for Journaled<B> {
+/// Reads pass straight through.
+impl<B: RawBackend> DatabaseReads for Journaled<B> {
     type Error = B::Error;
 
     async fn get(
@@ -276,7 +217,9 @@ impl<B: RawBackend> Databases for Journaled<B> {
     ) -> Result<(), B::Error> {
         self.backend.has_field(db, table, keys, field, present).await
     }
+}
 
+impl<B: RawBackend> Databases for Journaled<B> {
     async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), B::Error> {
         if writes.is_empty() {
             return Ok(());
@@ -387,7 +330,7 @@ mod tests {
         }
     }
 
-    impl RawBackend for Fake {
+    impl DatabaseReads for Fake {
         type Error = FakeError;
 
         async fn get(
@@ -455,7 +398,9 @@ mod tests {
         ) -> Result<(), FakeError> {
             self.read(db, "*", "HEXISTS")
         }
+    }
 
+    impl RawBackend for Fake {
         async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<FakeError>)> {
             for (i, w) in writes.iter().enumerate() {
                 if !self.up {

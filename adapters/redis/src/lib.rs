@@ -33,7 +33,7 @@ pub mod config;
 
 use std::time::{Duration, Instant};
 
-use portsyncd_core::backend::{Db, Write, swss_cut};
+use portsyncd_core::backend::{DatabaseReads, Db, Write, swss_cut};
 use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError};
 use redis::aio::MultiplexedConnection;
@@ -506,7 +506,7 @@ impl RedisConnections {
     }
 }
 
-impl RawBackend for RedisConnections {
+impl DatabaseReads for RedisConnections {
     type Error = RedisError;
 
     async fn get(
@@ -612,7 +612,9 @@ impl RawBackend for RedisConnections {
     ) -> Result<(), RedisError> {
         self.ask_each(db, table, keys, Some(field), present).await
     }
+}
 
+impl RawBackend for RedisConnections {
     /// Sends `writes` run by run (a run = consecutive writes to one
     /// database), one pipeline each. On failure, the index reported is the
     /// start of the run that failed: every run before it landed.
