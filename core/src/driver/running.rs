@@ -71,6 +71,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     pub(super) fn note(&mut self, link: &LinkMessage<'_>, disposition: Disposition) {
+        // The per-message lines are INFO and DEBUG: at the usual NOTICE they
+        // are not even made (this runs for every link message).
+        let quiet = match disposition {
+            Disposition::Queued(_) => Level::Info,
+            Disposition::Ignored(_) => Level::Debug,
+            Disposition::MarkedStale { .. } | Disposition::Rejected(_) => Level::Emerg,
+        };
+        if quiet > self.level {
+            return;
+        }
         let label = || LinkLabel::new(link.name.unwrap_or_default());
         let event = match disposition {
             Disposition::Queued(name) => Event::Link {
