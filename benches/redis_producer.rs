@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use portsyncd_contract::redis_server::RedisServer;
-use portsyncd_core::backend::{Databases, Db, Write};
+use portsyncd_core::backend::{Databases, Db, Field, Write};
 use portsyncd_redis::{DbConfig, RedisConnections, RedisOptions};
 
 #[path = "machine.rs"]
@@ -29,15 +29,15 @@ fn main() {
         (0..PORTS).map(|i| format!("{},{},{},{}", i * 4, i * 4 + 1, i * 4 + 2, i * 4 + 3)).collect();
     let aliases: Vec<String> = (0..PORTS).map(|i| format!("etp{}", i + 1)).collect();
     let indexes: Vec<String> = (0..PORTS).map(|i| i.to_string()).collect();
-    let port_fields: Vec<[(&str, &str); 6]> = (0..PORTS)
+    let port_fields: Vec<[Field<'_>; 6]> = (0..PORTS)
         .map(|i| {
             [
-                ("admin_status", "up"),
-                ("alias", aliases[i].as_str()),
-                ("index", indexes[i].as_str()),
-                ("lanes", lanes[i].as_str()),
-                ("mtu", "9100"),
-                ("speed", "100000"),
+                (&b"admin_status"[..], &b"up"[..]),
+                (&b"alias"[..], aliases[i].as_bytes()),
+                (&b"index"[..], indexes[i].as_bytes()),
+                (&b"lanes"[..], lanes[i].as_bytes()),
+                (&b"mtu"[..], &b"9100"[..]),
+                (&b"speed"[..], &b"100000"[..]),
             ]
         })
         .collect();
@@ -49,8 +49,12 @@ fn main() {
             fields: &port_fields[i],
         })
         .collect();
-    let state_fields =
-        [("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")];
+    let state_fields: [Field<'_>; 4] = [
+        (&b"state"[..], &b"ok"[..]),
+        (&b"netdev_oper_status"[..], &b"up"[..]),
+        (&b"admin_status"[..], &b"up"[..]),
+        (&b"mtu"[..], &b"9100"[..]),
+    ];
     let state: Vec<Write<'_>> = names
         .iter()
         .map(|n| Write::Set { db: Db::State, table: "PORT_TABLE", key: n, fields: &state_fields })

@@ -103,7 +103,8 @@ impl Facts for Printed {
         let fields = op.fields(&text);
         let write = op.write(&fields);
         let (table, key) = write.target();
-        let shown: Vec<String> = fields.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        let shown: Vec<String> =
+            fields.iter().map(|(f, v)| format!("{}={}", f.escape_ascii(), v.escape_ascii())).collect();
         let what = match write {
             Write::Set { .. } => "HSET",
             Write::Del { .. } => "DEL",

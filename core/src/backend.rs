@@ -57,15 +57,16 @@ impl fmt::Display for Db {
 /// `Table::get` cuts field names, and `Table::hget` values, at the first `@`.
 /// Every [`Databases`] backend applies it so that readers see what the C++
 /// daemon would.
-pub fn swss_cut(text: &str) -> &str {
-    match text.find('@') {
-        Some(at) => &text[..at],
-        None => text,
+pub fn swss_cut(bytes: &[u8]) -> &[u8] {
+    match bytes.iter().position(|&b| b == b'@') {
+        Some(at) => &bytes[..at],
+        None => bytes,
     }
 }
 
-/// A field and its value.
-pub type Field<'a> = (&'a str, &'a str);
+/// A field and its value. Bytes, as Redis keeps them: swss-common copies
+/// CONFIG_DB's fields to APPL_DB byte for byte, UTF-8 or not, and so do we.
+pub type Field<'a> = (&'a [u8], &'a [u8]);
 
 /// One write. A slice of them is carried out in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +144,13 @@ impl<'a> Write<'a> {
     }
 }
 
+/// What a hash read hands each field to: its name and value.
+pub type FieldVisitor<'v> = dyn FnMut(&[u8], &[u8]) + Send + 'v;
+
+/// What a many-key hash read hands each field to: the key's index, the
+/// field's name and value.
+pub type KeyFieldVisitor<'v> = dyn FnMut(usize, &[u8], &[u8]) + Send + 'v;
+
 /// Whether a backend is reachable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendStatus {
@@ -155,10 +163,18 @@ pub enum BackendStatus {
         /// Keys with writes waiting.
         pending: usize,
     },
+    /// A server restarted (and lost its data, as SONiC's Redis does) since
+    /// it was first reached: nothing more is written to it.
+    Restarted,
 }
 
 /// What portsyncd reads from SONiC's databases. Every method may fail with
 /// the adapter's error; a read never waits for a backend that is away.
+///
+/// Keys, field names and values are handed over as the bytes Redis holds:
+/// what is not UTF-8, or not a port name, is the reader's to judge (a
+/// backend that failed the whole read for one bad byte would let one
+/// free-text field stop the daemon).
 #[allow(async_fn_in_trait)] // Used with concrete types only; no Send bound is needed on smol's local executor.
 pub trait DatabaseReads {
     /// What went wrong, naming the database, key and operation.
@@ -170,7 +186,7 @@ pub trait DatabaseReads {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
+        visit: &mut FieldVisitor<'_>,
     ) -> Result<bool, Self::Error>;
 
     /// All fields of each of `keys` in `table` (one `HGETALL` each, one round
@@ -181,7 +197,7 @@ pub trait DatabaseReads {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+        visit: &mut KeyFieldVisitor<'_>,
     ) -> Result<(), Self::Error>;
 
     /// One field (`HGET`); `Ok(false)` if the key or field does not exist.
@@ -191,7 +207,7 @@ pub trait DatabaseReads {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<bool, Self::Error>;
 
     /// The keys of `table`, without the table prefix, in no particular order.
@@ -199,7 +215,7 @@ pub trait DatabaseReads {
         &mut self,
         db: Db,
         table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(), Self::Error>;
 
     /// Whether each of `keys` exists in `table`, into `present` (same length);

@@ -240,6 +240,9 @@ pub enum Event {
     RefusedWritesDone,
     /// The databases are reachable again; kept writes flushed.
     BackendConnected,
+    /// A database server restarted and lost its data; nothing more is
+    /// written to it, and the run ends.
+    BackendRestarted,
     /// The databases are unreachable; writes are kept.
     BackendDegraded {
         /// Keys with writes kept.
@@ -277,6 +280,7 @@ impl Event {
             | PresenceUnknown
             | PruneSkipped
             | BackendDegraded { .. } => Level::Warn,
+            BackendRestarted => Level::Error,
             Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
             _ => Level::Notice,
         }
@@ -382,6 +386,9 @@ impl fmt::Display for Event {
             BackendDegraded { pending } => {
                 write!(f, "databases unreachable: {pending} keys' writes kept for later")
             }
+            BackendRestarted => f.write_str(
+                "a database server restarted (new run id) and lost its data: nothing more is written to it",
+            ),
             SnapshotSaved { ports, bytes } => write!(f, "snapshot saved: {ports} ports, {bytes} bytes"),
             Stopping => f.write_str("stopping on signal"),
         }

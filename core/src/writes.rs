@@ -107,25 +107,26 @@ impl WriteOp {
         };
         match (self, text) {
             (WriteOp::SetStatePort { .. }, OpText::StatePort(fields)) => {
-                for pair in fields.pairs() {
-                    push(pair);
+                for (field, value) in fields.pairs() {
+                    push((field.as_bytes(), value.as_bytes()));
                 }
             }
             (WriteOp::PortConfigDone { .. }, OpText::Number(n)) => {
-                push((schema::PORT_CONFIG_DONE_COUNT_FIELD, n.as_str()))
+                push((schema::PORT_CONFIG_DONE_COUNT_FIELD.as_bytes(), n.as_str().as_bytes()))
             }
             (WriteOp::RestoreCount { .. }, OpText::Number(n)) => {
-                push((warm::RESTORE_COUNT_FIELD, n.as_str()))
+                push((warm::RESTORE_COUNT_FIELD.as_bytes(), n.as_str().as_bytes()))
             }
-            (WriteOp::PortInitDone, _) => {
-                push((schema::PORT_INIT_DONE_LANES_FIELD, schema::PORT_INIT_DONE_LANES_VALUE))
-            }
+            (WriteOp::PortInitDone, _) => push((
+                schema::PORT_INIT_DONE_LANES_FIELD.as_bytes(),
+                schema::PORT_INIT_DONE_LANES_VALUE.as_bytes(),
+            )),
             (WriteOp::LoggerDefaults { level, output }, _) => {
                 if *level {
-                    push((logger::LOGLEVEL_FIELD, logger::DEFAULT_LEVEL));
+                    push((logger::LOGLEVEL_FIELD.as_bytes(), logger::DEFAULT_LEVEL.as_bytes()));
                 }
                 if *output {
-                    push((logger::LOGOUTPUT_FIELD, logger::DEFAULT_OUTPUT));
+                    push((logger::LOGOUTPUT_FIELD.as_bytes(), logger::DEFAULT_OUTPUT.as_bytes()));
                 }
             }
             _ => {}
@@ -312,10 +313,10 @@ mod tests {
                 table: "PORT_TABLE",
                 key: "Ethernet0",
                 fields: &[
-                    ("state", "ok"),
-                    ("netdev_oper_status", "down"),
-                    ("admin_status", "up"),
-                    ("mtu", "9100")
+                    (b"state", b"ok"),
+                    (b"netdev_oper_status", b"down"),
+                    (b"admin_status", b"up"),
+                    (b"mtu", b"9100")
                 ]
             }
         );
@@ -328,7 +329,7 @@ mod tests {
                 db: Db::Appl,
                 table: "PORT_TABLE",
                 key: "PortConfigDone",
-                fields: &[("count", "32")]
+                fields: &[(b"count", b"32")]
             }
         );
         let op = WriteOp::RestoreCount { count: 0 };
@@ -340,7 +341,7 @@ mod tests {
                 db: Db::State,
                 table: "WARM_RESTART_TABLE",
                 key: "portsyncd",
-                fields: &[("restore_count", "0")]
+                fields: &[(b"restore_count", b"0")]
             }
         );
     }

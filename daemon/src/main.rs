@@ -179,7 +179,10 @@ mod linux {
             for (key, value) in db.dump(which) {
                 match value {
                     Value::Hash(h) => {
-                        let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
+                        let fields: Vec<String> = h
+                            .iter()
+                            .map(|(f, v)| format!("{}={}", f.escape_ascii(), v.escape_ascii()))
+                            .collect();
                         println!("{key}  {}", fields.join(" "));
                     }
                     Value::Set(s) => println!("{key}  {{{}}}", s.into_iter().collect::<Vec<_>>().join(", ")),

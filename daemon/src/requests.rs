@@ -28,15 +28,19 @@ pub trait Supervisor {
     fn notify(&mut self, notify: Notify);
 }
 
-/// CONFIG_DB `PORT|<name>` fields as read at start, produced verbatim.
+/// CONFIG_DB `PORT|<name>` fields as read at start, produced verbatim:
+/// bytes, UTF-8 or not, as swss-common copies them.
 #[derive(Debug, Default)]
-pub struct ConfigFields(HashMap<PortName, Vec<(String, String)>>);
+pub struct ConfigFields(HashMap<PortName, Vec<OwnedField>>);
+
+/// A field name and value, owned.
+type OwnedField = (Vec<u8>, Vec<u8>);
 
 impl ConfigFields {
     fn pairs(&self, name: &PortName) -> Vec<Field<'_>> {
         self.0
             .get(name)
-            .map(|f| f.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect())
+            .map(|f| f.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect())
             .unwrap_or_default()
     }
 }
@@ -155,9 +159,9 @@ fn report(result: Result<(), Unasked>) {
 
 /// A read's outcome, owned, to be handed to the driver once its request is done.
 enum Answer {
-    Fields(Vec<(usize, String, String)>),
-    Value(Option<String>),
-    Keys(Vec<String>),
+    Fields(Vec<(usize, Vec<u8>, Vec<u8>)>),
+    Value(Option<Vec<u8>>),
+    Keys(Vec<Vec<u8>>),
     Flags(Vec<bool>),
     Failed,
 }
@@ -167,20 +171,17 @@ impl Answer {
         match self {
             Answer::Fields(fields) => {
                 for (index, f, v) in &fields {
-                    report(driver.handle_reply(
-                        now,
-                        Reply::Field { index: *index, field: f.as_bytes(), value: v.as_bytes() },
-                    ));
+                    report(driver.handle_reply(now, Reply::Field { index: *index, field: f, value: v }));
                 }
             }
             Answer::Value(value) => {
                 if let Some(v) = value {
-                    report(driver.handle_reply(now, Reply::Value(v.as_bytes())));
+                    report(driver.handle_reply(now, Reply::Value(&v)));
                 }
             }
             Answer::Keys(keys) => {
                 for k in &keys {
-                    report(driver.handle_reply(now, Reply::Key(k.as_bytes())));
+                    report(driver.handle_reply(now, Reply::Key(k)));
                 }
             }
             Answer::Flags(flags) => {
@@ -198,28 +199,28 @@ async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &
     let result = match read {
         Read::Hash { db: which, table, key } => {
             let mut fields = Vec::new();
-            db.get(which, table, key, &mut |f, v| fields.push((0, f.to_owned(), v.to_owned())))
+            db.get(which, table, key, &mut |f, v| fields.push((0, f.to_vec(), v.to_vec())))
                 .await
                 .map(|_| Answer::Fields(fields))
         }
         Read::Field { db: which, table, key, field } => {
             let mut value = None;
-            db.hget(which, table, key, field, &mut |v| value = Some(v.to_owned()))
+            db.hget(which, table, key, field, &mut |v| value = Some(v.to_vec()))
                 .await
                 .map(|_| Answer::Value(value))
         }
         Read::Keys { db: which, table } => {
             let mut keys = Vec::new();
-            db.keys(which, table, &mut |k| keys.push(k.to_owned())).await.map(|()| Answer::Keys(keys))
+            db.keys(which, table, &mut |k| keys.push(k.to_vec())).await.map(|()| Answer::Keys(keys))
         }
         Read::Hashes { db: which, table, keys, keep: Keep::ConfigPortFields } => {
             // Kept here, each string once, for the writes that produce them;
             // the driver asked only that they be kept.
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            let mut kept: Vec<Vec<(String, String)>> = vec![Vec::new(); keys.len()];
-            let mut visit = |i: usize, f: &str, v: &str| {
+            let mut kept: Vec<Vec<OwnedField>> = vec![Vec::new(); keys.len()];
+            let mut visit = |i: usize, f: &[u8], v: &[u8]| {
                 if let Some(port) = kept.get_mut(i) {
-                    port.push((f.to_owned(), v.to_owned()));
+                    port.push((f.to_vec(), v.to_vec()));
                 }
             };
             db.get_many(which, table, &names, &mut visit).await.map(|()| {
@@ -230,7 +231,7 @@ async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &
         Read::Hashes { db: which, table, keys, keep: Keep::Nothing } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
             let mut fields = Vec::new();
-            let mut visit = |i, f: &str, v: &str| fields.push((i, f.to_owned(), v.to_owned()));
+            let mut visit = |i, f: &[u8], v: &[u8]| fields.push((i, f.to_vec(), v.to_vec()));
             db.get_many(which, table, &names, &mut visit).await.map(|()| Answer::Fields(fields))
         }
         Read::Exists { db: which, table, keys } => {

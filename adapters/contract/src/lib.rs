@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Write};
+use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, Write};
 
 pub use smol;
 
@@ -96,6 +96,15 @@ pub async fn consumer_pop<R: RawView>(raw: &mut R, db: Db, table: &str) -> BTree
     }
 }
 
+/// Field pairs as writes carry them (leaked: test support only).
+pub fn fv(pairs: &[(&'static str, &'static str)]) -> &'static [Field<'static>] {
+    pairs.iter().map(|(f, v)| (f.as_bytes(), v.as_bytes())).collect::<Vec<_>>().leak()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 in this test")
+}
+
 pub fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect()
 }
@@ -107,8 +116,8 @@ async fn get_all<D: Databases>(
     key: &str,
 ) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut visit = |f: &str, v: &str| {
-        out.insert(f.to_owned(), v.to_owned());
+    let mut visit = |f: &[u8], v: &[u8]| {
+        out.insert(text(f), text(v));
     };
     let found = db.get(which, table, key, &mut visit).await.unwrap();
     found.then_some(out)
@@ -116,7 +125,7 @@ async fn get_all<D: Databases>(
 
 async fn hget<D: Databases>(db: &mut D, which: Db, table: &str, key: &str, field: &str) -> Option<String> {
     let mut out = None;
-    db.hget(which, table, key, field, &mut |v| out = Some(v.to_owned())).await.unwrap();
+    db.hget(which, table, key, field, &mut |v| out = Some(text(v))).await.unwrap();
     out
 }
 
@@ -137,7 +146,7 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
         db: Db::State,
         table: "PORT_TABLE",
         key: "Ethernet0",
-        fields: &[("state", "ok"), ("mtu", "1500")],
+        fields: fv(&[("state", "ok"), ("mtu", "1500")]),
     }])
     .await
     .unwrap();
@@ -146,7 +155,7 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
         db: Db::State,
         table: "PORT_TABLE",
         key: "Ethernet0",
-        fields: &[("mtu", "9100")],
+        fields: fv(&[("mtu", "9100")]),
     }])
     .await
     .unwrap();
@@ -163,7 +172,7 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
     let mut many: Vec<(usize, String, String)> = Vec::new();
     db.get_many(Db::State, "PORT_TABLE", &["Ethernet4", "Ethernet0"], &mut |i, f, v| {
-        many.push((i, f.to_owned(), v.to_owned()))
+        many.push((i, text(f), text(v)))
     })
     .await
     .unwrap();
@@ -178,9 +187,14 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
 
     // Each database's separator: CONFIG_DB '|', APPL_DB ':', STATE_DB '|'.
     db.write(&[
-        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet0", fields: &[("lanes", "0,1,2,3")] },
-        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet4", fields: &[("lanes", "4,5,6,7")] },
-        Write::Set { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0", fields: &[("admin_status", "up")] },
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet0", fields: fv(&[("lanes", "0,1,2,3")]) },
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet4", fields: fv(&[("lanes", "4,5,6,7")]) },
+        Write::Set {
+            db: Db::Appl,
+            table: "PORT_TABLE",
+            key: "Ethernet0",
+            fields: fv(&[("admin_status", "up")]),
+        },
     ])
     .await
     .unwrap();
@@ -190,7 +204,7 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     assert!(raw.exists(Db::Appl, "PORT_TABLE:Ethernet0").await);
     let mut keys = BTreeSet::new();
     db.keys(Db::Config, "PORT", &mut |k| {
-        keys.insert(k.to_owned());
+        keys.insert(text(k));
     })
     .await
     .unwrap();
@@ -238,7 +252,12 @@ pub async fn at_sign_cuts<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
 /// ProducerStateTable set: key set, staging hash, one publish per newly queued key; the consumer sees the merge.
 pub async fn producer_set_and_pop<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
     let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
-    let p = |key, fields| Write::Produce { db: Db::Appl, table: "PORT_TABLE", key, fields };
+    let p = |key, pairs: &[(&'static str, &'static str)]| Write::Produce {
+        db: Db::Appl,
+        table: "PORT_TABLE",
+        key,
+        fields: fv(pairs),
+    };
     db.write(&[p("Ethernet0", &[("lanes", "0,1"), ("mtu", "9100")])]).await.unwrap();
     db.write(&[p("Ethernet0", &[("mtu", "1500")]), p("Ethernet4", &[("lanes", "4,5")])]).await.unwrap();
     assert_eq!(
@@ -281,15 +300,15 @@ pub async fn producer_del_and_replace<D: Databases, R: RawView>(db: &mut D, raw:
     let t = "PORT_TABLE";
     let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
     db.write(&[
-        Write::Produce { db: Db::Appl, table: t, key: "Ethernet0", fields: &[("a", "1"), ("b", "1")] },
-        Write::Produce { db: Db::Appl, table: t, key: "Ethernet4", fields: &[("a", "1")] },
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet0", fields: fv(&[("a", "1"), ("b", "1")]) },
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet4", fields: fv(&[("a", "1")]) },
     ])
     .await
     .unwrap();
     consumer_pop(raw, Db::Appl, t).await;
     db.write(&[
         Write::ProduceDel { db: Db::Appl, table: t, key: "Ethernet0" },
-        Write::Produce { db: Db::Appl, table: t, key: "Ethernet0", fields: &[("c", "3")] },
+        Write::Produce { db: Db::Appl, table: t, key: "Ethernet0", fields: fv(&[("c", "3")]) },
         Write::ProduceDel { db: Db::Appl, table: t, key: "Ethernet4" },
         Write::Produce { db: Db::Appl, table: t, key: "Ethernet8", fields: &[] },
     ])
@@ -332,7 +351,8 @@ pub async fn producer_stream_matches_model<D: Databases, R: RawView>(db: &mut D,
             let value = format!("{round}-{}", next(1000));
             ops.push((key, del, value));
         }
-        let field_lists: Vec<[(&str, &str); 1]> = ops.iter().map(|(_, _, v)| [("v", v.as_str())]).collect();
+        let field_lists: Vec<[Field<'_>; 1]> =
+            ops.iter().map(|(_, _, v)| [(&b"v"[..], v.as_bytes())]).collect();
         let writes: Vec<Write<'_>> = ops
             .iter()
             .zip(&field_lists)
@@ -367,7 +387,12 @@ pub async fn producer_stream_matches_model<D: Databases, R: RawView>(db: &mut D,
 /// While the backend is away: reads fail, writes are kept (latest per key),
 /// the backend reports Degraded, and everything lands once it is back.
 pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
-    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key,
+        fields: fv(pairs),
+    };
     db.write(&[set("Ethernet0", &[("mtu", "1500")]), set("Ethernet4", &[("mtu", "1500")])]).await.unwrap();
     assert_eq!(db.status(), BackendStatus::Connected);
     raw.outage().await;
@@ -380,7 +405,7 @@ pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut
         db: Db::Appl,
         table: "PORT_TABLE",
         key: "PortInitDone",
-        fields: &[("lanes", "0")],
+        fields: fv(&[("lanes", "0")]),
     }])
     .await
     .unwrap();
@@ -397,39 +422,83 @@ pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut
     assert_eq!(popped["PortInitDone"], Popped::Set(fields(&[("lanes", "0")])));
 }
 
-/// The backend comes back empty (restarted without its data): every key this
-/// client wrote and did not delete holds its latest value again.
-pub async fn crash_restores_every_key<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
-    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+/// Redis values are bytes: field names and values that are not UTF-8 are
+/// written and read back byte for byte (swss-common copies CONFIG_DB's
+/// fields to APPL_DB so); a read does not fail on them.
+pub async fn bytes_are_carried_verbatim<D: Databases, R: RawView>(db: &mut D, _raw: &mut R) {
+    const FIELDS: &[Field<'static>] = &[(b"description", b"caf\xe9 \xff\x00 end"), (b"\xfe", b"x")];
     db.write(&[
-        set("Ethernet0", &[("mtu", "1500")]),
-        set("Ethernet4", &[("mtu", "1500")]),
-        set("Ethernet8", &[("a", "1")]),
+        Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: FIELDS },
+        Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0", fields: FIELDS },
     ])
     .await
     .unwrap();
-    db.write(&[Write::Del { db: Db::State, table: "PORT_TABLE", key: "Ethernet8" }]).await.unwrap();
+    let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    assert!(
+        db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |f, v| got.push((f.to_vec(), v.to_vec())))
+            .await
+            .unwrap()
+    );
+    let want: Vec<(Vec<u8>, Vec<u8>)> = FIELDS.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+    got.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(got, sorted);
+    // The producer's staging hash holds the same bytes.
+    let mut staged: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    db.get_many(Db::Appl, "_PORT_TABLE", &["Ethernet0"], &mut |_, f, v| {
+        staged.push((f.to_vec(), v.to_vec()))
+    })
+    .await
+    .unwrap();
+    staged.sort();
+    assert_eq!(staged, sorted);
+    let mut value = Vec::new();
+    assert!(
+        db.hget(Db::State, "PORT_TABLE", "Ethernet0", "description", &mut |v| value = v.to_vec())
+            .await
+            .unwrap()
+    );
+    assert_eq!(value, b"caf\xe9 \xff\x00 end");
+}
+
+/// The backend comes back restarted (without its data): nothing more is
+/// written to it — neither what was kept during the outage nor new writes —
+/// and the status says so. What this client wrote came from a CONFIG_DB that
+/// may be gone; the driver decides what follows.
+pub async fn a_restarted_backend_is_written_nothing<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key,
+        fields: fv(pairs),
+    };
+    db.write(&[set("Ethernet0", &[("mtu", "1500")])]).await.unwrap();
+    raw.crash().await;
+    db.write(&[set("Ethernet4", &[("mtu", "9100")])]).await.unwrap();
+    raw.recover().await;
+    let mut status = db.maintain().await;
+    for _ in 0..200 {
+        if status == BackendStatus::Restarted {
+            break;
+        }
+        smol::Timer::after(std::time::Duration::from_millis(25)).await;
+        status = db.maintain().await;
+    }
+    assert_eq!(status, BackendStatus::Restarted);
     db.write(&[Write::Produce {
         db: Db::Appl,
         table: "PORT_TABLE",
         key: "Ethernet0",
-        fields: &[("lanes", "0")],
+        fields: fv(&[("lanes", "0")]),
     }])
     .await
     .unwrap();
-    raw.crash().await;
-    db.write(&[set("Ethernet4", &[("mtu", "9100")])]).await.unwrap();
-    raw.recover().await;
-    wait_connected(db).await;
-    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "1500")]));
-    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet4").await, fields(&[("mtu", "9100")]));
-    assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet8").await, "deleted keys stay deleted");
-    let popped = consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
-    assert_eq!(
-        popped["Ethernet0"],
-        Popped::Set(fields(&[("lanes", "0")])),
-        "produced again for the new consumer"
-    );
+    assert_eq!(db.maintain().await, BackendStatus::Restarted);
+    for which in [Db::Appl, Db::State] {
+        let keys = raw.keys(which).await;
+        assert!(keys.is_empty(), "{which}: {keys:?}");
+    }
 }
 
 /// A write refused (out of memory) leaves the backend untouched — nothing of
@@ -442,7 +511,12 @@ pub async fn refused_writes_leave_the_backend_untouched<D: Databases, R: RawView
 ) {
     let s = raw.separator(Db::State);
     let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
-    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key,
+        fields: fv(pairs),
+    };
     db.write(&[set("Ethernet0", &[("mtu", "1500")])]).await.unwrap();
     let before = (raw.keys(Db::State).await, raw.keys(Db::Appl).await, raw.publishes(&channel).await);
 
@@ -451,7 +525,7 @@ pub async fn refused_writes_leave_the_backend_untouched<D: Databases, R: RawView
         set("Ethernet0", &[("mtu", "9100")]),
         set("Ethernet4", &[("mtu", "9100")]),
         Write::Del { db: Db::State, table: "PORT_TABLE", key: "Ethernet0" },
-        Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0", fields: &[("lanes", "0")] },
+        Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0", fields: fv(&[("lanes", "0")]) },
     ];
     assert!(db.write(&batch).await.is_err(), "a refused write is an error");
     assert!(db.write(&batch[3..]).await.is_err(), "and so is the next one");
@@ -485,7 +559,12 @@ pub async fn injected_failures_fail_only_what_they_say<D: Databases, R: RawView,
     faults: &F,
 ) {
     let s = raw.separator(Db::State);
-    let set = |key, fields| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields };
+    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key,
+        fields: fv(pairs),
+    };
     faults.fail_reads();
     db.write(&[set("Ethernet0", &[("mtu", "9100")])]).await.unwrap();
     assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await, fields(&[("mtu", "9100")]));
@@ -526,7 +605,8 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@case $setup, producer_del_and_replace);
         $crate::contract_tests!(@case $setup, producer_stream_matches_model);
         $crate::contract_tests!(@case $setup, outage_keeps_writes);
-        $crate::contract_tests!(@case $setup, crash_restores_every_key);
+        $crate::contract_tests!(@case $setup, a_restarted_backend_is_written_nothing);
+        $crate::contract_tests!(@case $setup, bytes_are_carried_verbatim);
     };
     (@fault_case $setup:path, $case:ident) => {
         #[test]

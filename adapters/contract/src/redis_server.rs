@@ -122,6 +122,24 @@ impl RedisServer {
         self.reap();
     }
 
+    /// Cuts every client off while the server keeps running with its data
+    /// and run id (a network outage, not a restart): its socket is moved
+    /// aside, so that connecting fails, and connected clients are dropped.
+    pub fn cut_off(&mut self) {
+        let aside = self.socket().with_extension("aside");
+        std::fs::rename(self.socket(), &aside).expect("move the socket aside");
+        let mut s = UnixStream::connect(&aside).expect("connect to the moved socket");
+        // SKIPME yes (the default): this connection survives to read the reply.
+        s.write_all(b"CLIENT KILL TYPE normal\r\n").expect("CLIENT KILL");
+        let _ = s.read(&mut [0u8; 64]);
+    }
+
+    /// Ends [`cut_off`](Self::cut_off): the socket is back where clients look.
+    pub fn reachable_again(&mut self) {
+        let aside = self.socket().with_extension("aside");
+        std::fs::rename(&aside, self.socket()).expect("move the socket back");
+    }
+
     /// Kills the server; its data is lost.
     pub fn kill(&mut self) {
         if let Some(child) = self.child.as_mut() {
@@ -168,6 +186,8 @@ pub struct RedisRaw {
     socket: PathBuf,
     conns: HashMap<Db, redis::Connection>,
     published: Arc<Mutex<HashMap<String, u64>>>,
+    /// The server is [cut off](RedisServer::cut_off) (not stopped).
+    cut_off: bool,
 }
 
 const IDS: [(Db, u32, char); 3] = [(Db::Config, 4, '|'), (Db::Appl, 0, ':'), (Db::State, 6, '|')];
@@ -208,7 +228,7 @@ impl RedisRaw {
             }
         });
         ready_rx.recv_timeout(Duration::from_secs(5)).expect("subscriber ready");
-        Self { server, socket, conns, published }
+        Self { server, socket, conns, published, cut_off: false }
     }
 
     /// The server's unix socket.
@@ -280,13 +300,18 @@ impl RawView for RedisRaw {
         self.conn(db).keys("*").unwrap()
     }
     async fn outage(&mut self) {
-        self.server().shutdown_saving();
+        self.server().cut_off();
+        self.cut_off = true;
     }
     async fn crash(&mut self) {
         self.server().kill();
     }
     async fn recover(&mut self) {
-        self.server().start_again();
+        if std::mem::take(&mut self.cut_off) {
+            self.server().reachable_again();
+        } else {
+            self.server().start_again();
+        }
         self.reconnect_all();
     }
 }

@@ -18,7 +18,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use portsyncd_core::backend::{BackendStatus, DatabaseReads, Databases, Db, Write};
+use portsyncd_core::backend::{
+    BackendStatus, DatabaseReads, Databases, Db, FieldVisitor, KeyFieldVisitor, Write,
+};
 
 /// What the injector failed, or the backend's own error.
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +238,7 @@ impl<D: Databases> DatabaseReads for FaultInjector<D> {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
+        visit: &mut FieldVisitor<'_>,
     ) -> Result<bool, Self::Error> {
         self.check(Kind::Read, db, table, key, "HGETALL")?;
         self.inner.get(db, table, key, visit).await.map_err(FaultError::Backend)
@@ -247,7 +249,7 @@ impl<D: Databases> DatabaseReads for FaultInjector<D> {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+        visit: &mut KeyFieldVisitor<'_>,
     ) -> Result<(), Self::Error> {
         self.check(Kind::Read, db, table, "*", "HGETALL")?;
         self.inner.get_many(db, table, keys, visit).await.map_err(FaultError::Backend)
@@ -259,7 +261,7 @@ impl<D: Databases> DatabaseReads for FaultInjector<D> {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<bool, Self::Error> {
         self.check(Kind::Read, db, table, key, "HGET")?;
         self.inner.hget(db, table, key, field, visit).await.map_err(FaultError::Backend)
@@ -269,7 +271,7 @@ impl<D: Databases> DatabaseReads for FaultInjector<D> {
         &mut self,
         db: Db,
         table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(), Self::Error> {
         self.check(Kind::Read, db, table, "*", "KEYS")?;
         self.inner.keys(db, table, visit).await.map_err(FaultError::Backend)
@@ -325,8 +327,10 @@ mod tests {
     use super::*;
     use crate::{MemoryDatabases, MockDatabases};
 
+    const MTU: &[portsyncd_core::backend::Field<'static>] = &[(b"mtu", b"9100")];
+
     fn set(key: &str) -> [Write<'_>; 1] {
-        [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: &[("mtu", "9100")] }]
+        [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: MTU }]
     }
 
     async fn read(

@@ -19,14 +19,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use portsyncd_core::backend::{DatabaseReads, Db, Write, swss_cut};
+use portsyncd_core::backend::{DatabaseReads, Db, Field, FieldVisitor, KeyFieldVisitor, Write, swss_cut};
 use portsyncd_pending::{BufferFull, RawBackend, SendError};
 
 /// A value under one key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
-    /// A hash, fields in insertion order.
-    Hash(IndexMap<String, String>),
+    /// A hash, fields in insertion order; names and values are bytes, as
+    /// in Redis.
+    Hash(IndexMap<Vec<u8>, Vec<u8>>),
     /// A set.
     Set(BTreeSet<String>),
 }
@@ -77,8 +78,8 @@ struct Store {
 #[derive(Clone, Debug, Default)]
 pub struct MemoryDatabases {
     store: Rc<RefCell<Store>>,
-    /// The run id this client last gave its record to: each client notices a
-    /// restart for itself, as each Redis client does.
+    /// The run id this client first saw: each client notices a restart for
+    /// itself, as each Redis client does.
     seen_run_id: u64,
 }
 
@@ -93,8 +94,21 @@ impl MemoryDatabases {
         format!("{table}{}{key}", layout(db).0)
     }
 
-    /// The hash at `full_key`, if any.
+    /// The hash at `full_key`, if any, as text (bytes that are not UTF-8
+    /// shown as U+FFFD: for assertions; [`raw_hash`](Self::raw_hash) has
+    /// the bytes).
     pub fn hash(&self, db: Db, full_key: &str) -> Option<IndexMap<String, String>> {
+        self.raw_hash(db, full_key).map(|h| {
+            h.iter()
+                .map(|(f, v)| {
+                    (String::from_utf8_lossy(f).into_owned(), String::from_utf8_lossy(v).into_owned())
+                })
+                .collect()
+        })
+    }
+
+    /// The hash at `full_key`, if any, byte for byte.
+    pub fn raw_hash(&self, db: Db, full_key: &str) -> Option<IndexMap<Vec<u8>, Vec<u8>>> {
         match self.store.borrow().data[db.index()].get(full_key) {
             Some(Value::Hash(h)) => Some(h.clone()),
             _ => None,
@@ -182,6 +196,12 @@ impl MemoryDatabases {
 
     /// Raw access: merge `fields` into the hash at `full_key`.
     pub fn hset(&self, db: Db, full_key: &str, fields: &[(&str, &str)]) {
+        let fields: Vec<Field<'_>> = fields.iter().map(|(f, v)| (f.as_bytes(), v.as_bytes())).collect();
+        self.store.borrow_mut().hset(db, full_key, &fields);
+    }
+
+    /// Raw access: merge `fields` (any bytes) into the hash at `full_key`.
+    pub fn hset_bytes(&self, db: Db, full_key: &str, fields: &[Field<'_>]) {
         self.store.borrow_mut().hset(db, full_key, fields);
     }
 
@@ -202,7 +222,7 @@ impl MemoryDatabases {
 }
 
 impl Store {
-    fn hset(&mut self, db: Db, full_key: &str, fields: &[(&str, &str)]) {
+    fn hset(&mut self, db: Db, full_key: &str, fields: &[Field<'_>]) {
         if fields.is_empty() {
             return;
         }
@@ -210,7 +230,7 @@ impl Store {
             self.data[db.index()].entry(full_key.to_owned()).or_insert_with(|| Value::Hash(IndexMap::new()));
         if let Value::Hash(h) = entry {
             for (f, v) in fields {
-                h.insert((*f).to_owned(), (*v).to_owned());
+                h.insert(f.to_vec(), v.to_vec());
             }
         }
     }
@@ -274,11 +294,11 @@ impl DatabaseReads for MemoryDatabases {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
+        visit: &mut FieldVisitor<'_>,
     ) -> Result<bool, MockError> {
         let full = Self::full_key(db, table, key);
         self.read(db, &full, "HGETALL")?;
-        let Some(hash) = self.hash(db, &full) else { return Ok(false) };
+        let Some(hash) = self.raw_hash(db, &full) else { return Ok(false) };
         for (f, v) in &hash {
             visit(swss_cut(f), v);
         }
@@ -290,11 +310,11 @@ impl DatabaseReads for MemoryDatabases {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+        visit: &mut KeyFieldVisitor<'_>,
     ) -> Result<(), MockError> {
         self.read(db, &Self::full_key(db, table, "*"), "HGETALL")?;
         for (i, key) in keys.iter().enumerate() {
-            for (f, v) in self.hash(db, &Self::full_key(db, table, key)).unwrap_or_default() {
+            for (f, v) in self.raw_hash(db, &Self::full_key(db, table, key)).unwrap_or_default() {
                 visit(i, swss_cut(&f), &v);
             }
         }
@@ -307,11 +327,11 @@ impl DatabaseReads for MemoryDatabases {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<bool, MockError> {
         let full = Self::full_key(db, table, key);
         self.read(db, &full, "HGET")?;
-        match self.hash(db, &full).and_then(|h| h.get(field).cloned()) {
+        match self.raw_hash(db, &full).and_then(|h| h.get(field.as_bytes()).cloned()) {
             Some(value) => {
                 visit(swss_cut(&value));
                 Ok(true)
@@ -324,7 +344,7 @@ impl DatabaseReads for MemoryDatabases {
         &mut self,
         db: Db,
         table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(), MockError> {
         let prefix = Self::full_key(db, table, "");
         self.read(db, &format!("{prefix}*"), "KEYS")?;
@@ -332,7 +352,7 @@ impl DatabaseReads for MemoryDatabases {
         for (key, value) in store.data[db.index()].range(prefix.clone()..) {
             let Some(rest) = key.strip_prefix(&prefix) else { break };
             if matches!(value, Value::Hash(_)) {
-                visit(rest);
+                visit(rest.as_bytes());
             }
         }
         Ok(())
@@ -363,7 +383,9 @@ impl DatabaseReads for MemoryDatabases {
     ) -> Result<(), MockError> {
         self.read(db, &Self::full_key(db, table, "*"), "HEXISTS")?;
         for (key, slot) in keys.iter().zip(present.iter_mut()) {
-            *slot = self.hash(db, &Self::full_key(db, table, key)).is_some_and(|h| h.contains_key(field));
+            *slot = self
+                .raw_hash(db, &Self::full_key(db, table, key))
+                .is_some_and(|h| h.contains_key(field.as_bytes()));
         }
         Ok(())
     }
@@ -391,11 +413,7 @@ impl RawBackend for MemoryDatabases {
         !self.store.borrow().disconnected
     }
 
-    fn emptied(&self) -> bool {
+    fn restarted(&self) -> bool {
         self.store.borrow().run_id != self.seen_run_id
-    }
-
-    fn forget_emptied(&mut self) {
-        self.seen_run_id = self.store.borrow().run_id;
     }
 }

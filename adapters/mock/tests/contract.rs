@@ -92,8 +92,8 @@ fn injected_failures_fail_the_next_operations_only() {
     smol::block_on(async {
         let mut db = FaultInjector::new(MemoryDatabases::journaled(), 1);
         db.handle().fail_next(2);
-        let w =
-            [Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: &[("mtu", "1")] }];
+        const MTU: &[portsyncd_core::backend::Field<'static>] = &[(b"mtu", b"1")];
+        let w = [Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: MTU }];
         let err = db.write(&w).await.unwrap_err();
         assert_eq!(err.to_string(), "STATE_DB PORT_TABLE Ethernet0: write failed (injected)");
         assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
@@ -108,7 +108,8 @@ fn full_buffer_is_an_error_not_a_silent_drop() {
     smol::block_on(async {
         let mut db = MemoryDatabases::journaled_with_capacity(1);
         db.disconnect();
-        let w = |key| [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: &[("mtu", "1")] }];
+        const MTU: &[portsyncd_core::backend::Field<'static>] = &[(b"mtu", b"1")];
+        let w = |key| [Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: MTU }];
         db.write(&w("Ethernet0")).await.unwrap();
         let err = db.write(&w("Ethernet4")).await.unwrap_err();
         assert!(err.to_string().contains("Ethernet4 not kept"), "{err}");

@@ -4,13 +4,16 @@
 //! read, send writes and reconnect, and nothing more — into the core's
 //! [`Databases`] port. It decides what happens to writes around outages:
 //!
-//! - while any connection is down, writes are kept in a [`WriteJournal`]
-//!   (latest per key, bounded: a full journal is an error, never a silent
+//! - while any connection is down, writes are kept in [`PendingWrites`]
+//!   (latest per key, bounded: a full buffer is an error, never a silent
 //!   drop) and the backend reports [`BackendStatus::Degraded`];
 //! - once every connection is up, the kept writes are flushed, in order,
 //!   before any new write (so that per key the order holds);
-//! - a server that came back emptied (a new run id) is given every key this
-//!   process wrote and did not delete, newer kept writes over it;
+//! - a server that came back restarted (a new run id: SONiC's Redis keeps
+//!   nothing across a restart) is written nothing more — neither the kept
+//!   writes nor new ones, which stay kept — and the status says
+//!   [`BackendStatus::Restarted`]: what this process produced came from a
+//!   CONFIG_DB that may be gone, and the driver decides what follows;
 //! - a connection lost in the middle of a send keeps every write not known
 //!   to have landed; a command the server refuses during a flush stays kept
 //!   (and is tried again at the next [`Databases::maintain`] or write), while
@@ -20,9 +23,11 @@
 //! through [`RawBackend::reconnect_due`]) nor how a write is carried out
 //! (the backend's encoding); reads pass straight through.
 
-use portsyncd_core::backend::{BackendStatus, DatabaseReads, Databases, Db, Write};
+use portsyncd_core::backend::{
+    BackendStatus, DatabaseReads, Databases, Db, FieldVisitor, KeyFieldVisitor, Write,
+};
 
-use crate::{BufferFull, WriteJournal, field_lists, replay};
+use crate::{BufferFull, PendingWrites, field_lists, replay};
 
 /// Why a [`RawBackend::send`] stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,13 +59,9 @@ pub trait RawBackend: DatabaseReads<Error: From<BufferFull>> {
     /// Whether every connection is up.
     fn all_up(&self) -> bool;
 
-    /// Whether a server came back emptied (a new run id: it may have lost its
-    /// data) since [`forget_emptied`](Self::forget_emptied) was last called.
-    fn emptied(&self) -> bool;
-
-    /// Everything this process wrote has been given back to every server
-    /// that came back emptied: clear [`emptied`](Self::emptied).
-    fn forget_emptied(&mut self);
+    /// Whether a server came back restarted (a new run id: it lost its
+    /// data) since this backend first reached it. It stays so.
+    fn restarted(&self) -> bool;
 }
 
 /// A [`RawBackend`] with the write-journal policy of this module: the
@@ -68,7 +69,7 @@ pub trait RawBackend: DatabaseReads<Error: From<BufferFull>> {
 #[derive(Clone, Debug)]
 pub struct Journaled<B> {
     backend: B,
-    journal: WriteJournal,
+    kept: PendingWrites,
 }
 
 /// Read access to the backend underneath (its counters, addresses, raw
@@ -83,15 +84,14 @@ impl<B> core::ops::Deref for Journaled<B> {
 }
 
 impl<B: RawBackend> Journaled<B> {
-    /// `backend`, keeping at most `capacity` keys while it is away (and
-    /// remembering at most `capacity` keys for a server that comes back empty).
+    /// `backend`, keeping at most `capacity` keys while it is away.
     pub fn new(backend: B, capacity: usize) -> Self {
-        Self { backend, journal: WriteJournal::new(capacity) }
+        Self { backend, kept: PendingWrites::new(capacity) }
     }
 
     /// The backend underneath (for its counters, addresses, raw views).
-    /// There is no `&mut` access: a write sent around the journal would not
-    /// be recorded for a server restart.
+    /// There is no `&mut` access: a write sent around the journal could
+    /// overtake kept writes to the same key.
     pub fn inner(&self) -> &B {
         &self.backend
     }
@@ -101,52 +101,34 @@ impl<B: RawBackend> Journaled<B> {
         self.backend
     }
 
-    /// The journal: keys waiting, keys recorded, keys not tracked.
-    pub fn journal(&self) -> &WriteJournal {
-        &self.journal
+    /// Keys with writes waiting for the backend.
+    pub fn kept(&self) -> usize {
+        self.kept.len()
     }
 
-    /// Sends `writes` and records what landed.
-    async fn send_recording(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<B::Error>)> {
-        let result = self.backend.send(writes).await;
-        // A backend reporting an index past the end means "all of them".
-        let landed = match &result {
-            Ok(()) => writes.len(),
-            Err((first_unsent, _)) => (*first_unsent).min(writes.len()),
-        };
-        self.journal.written(&writes[..landed]);
-        result
-    }
-
-    /// Once every connection is up: the kept writes, and everything if a
-    /// server came back empty. `Ok(false)` if not every connection is up
-    /// (or one dropped meanwhile); the writes not flushed stay kept.
+    /// Once every connection is up (and no server restarted): the kept
+    /// writes. `Ok(false)` if they cannot be written now (or a connection
+    /// dropped meanwhile); the writes not flushed stay kept.
     async fn flush(&mut self) -> Result<bool, B::Error> {
-        if !self.backend.all_up() {
+        if !self.backend.all_up() || self.backend.restarted() {
             return Ok(false);
         }
-        let emptied = self.backend.emptied();
-        if self.journal.pending() == 0 && !emptied {
+        if self.kept.is_empty() {
             return Ok(true);
         }
-        let taken = self.journal.to_flush(emptied);
+        let taken = self.kept.take();
         let fields = field_lists(&taken);
-        let result = self.send_recording(&replay(&taken, &fields)).await;
+        let result = self.backend.send(&replay(&taken, &fields)).await;
         drop(fields);
         match result {
-            Ok(()) => {
-                if emptied {
-                    self.backend.forget_emptied();
-                }
-                Ok(true)
-            }
+            Ok(()) => Ok(true),
             Err((_, SendError::Down)) => {
                 // Writing a key twice is harmless; losing one is not: keep it all.
-                self.journal.unflushed(taken);
+                self.kept.restore(taken);
                 Ok(false)
             }
             Err((_, SendError::Refused(e))) => {
-                self.journal.unflushed(taken);
+                self.kept.restore(taken);
                 Err(e)
             }
         }
@@ -162,7 +144,7 @@ impl<B: RawBackend> DatabaseReads for Journaled<B> {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
+        visit: &mut FieldVisitor<'_>,
     ) -> Result<bool, B::Error> {
         self.backend.get(db, table, key, visit).await
     }
@@ -172,7 +154,7 @@ impl<B: RawBackend> DatabaseReads for Journaled<B> {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+        visit: &mut KeyFieldVisitor<'_>,
     ) -> Result<(), B::Error> {
         self.backend.get_many(db, table, keys, visit).await
     }
@@ -183,7 +165,7 @@ impl<B: RawBackend> DatabaseReads for Journaled<B> {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<bool, B::Error> {
         self.backend.hget(db, table, key, field, visit).await
     }
@@ -192,7 +174,7 @@ impl<B: RawBackend> DatabaseReads for Journaled<B> {
         &mut self,
         db: Db,
         table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(), B::Error> {
         self.backend.keys(db, table, visit).await
     }
@@ -231,13 +213,13 @@ impl<B: RawBackend> Databases for Journaled<B> {
         // server refuses them, this batch is neither sent nor kept: the caller
         // hears of the refusal and decides.
         if !self.flush().await? {
-            self.journal.keep(writes)?;
+            self.kept.push_all(writes)?;
             return Ok(());
         }
-        match self.send_recording(writes).await {
+        match self.backend.send(writes).await {
             Ok(()) => Ok(()),
             Err((first_unsent, SendError::Down)) => {
-                self.journal.keep(writes.get(first_unsent..).unwrap_or_default())?;
+                self.kept.push_all(writes.get(first_unsent..).unwrap_or_default())?;
                 Ok(())
             }
             Err((_, SendError::Refused(e))) => Err(e),
@@ -255,10 +237,12 @@ impl<B: RawBackend> Databases for Journaled<B> {
     }
 
     fn status(&self) -> BackendStatus {
-        if self.backend.all_up() && self.journal.pending() == 0 && !self.backend.emptied() {
+        if self.backend.restarted() {
+            BackendStatus::Restarted
+        } else if self.backend.all_up() && self.kept.is_empty() {
             BackendStatus::Connected
         } else {
-            BackendStatus::Degraded { pending: self.journal.pending() }
+            BackendStatus::Degraded { pending: self.kept.len() }
         }
     }
 }
@@ -285,13 +269,13 @@ mod tests {
     /// logged like the rest) with switches for the faults the policy handles.
     #[derive(Default)]
     struct Fake {
-        data: BTreeMap<String, BTreeMap<String, String>>,
+        data: BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>,
         /// Every write that landed, as `SET key f=v,...` or `DEL key`.
         log: Vec<String>,
         up: bool,
         /// Connection comes back when `reconnect_due` is called.
         comes_back: bool,
-        emptied: bool,
+        restarted: bool,
         reconnect_calls: usize,
         /// Refuse any write to this key.
         refuse_key: Option<String>,
@@ -303,7 +287,10 @@ mod tests {
         let (table, key) = w.target();
         match w {
             Write::Set { fields, .. } | Write::Produce { fields, .. } => {
-                let f: Vec<String> = fields.iter().map(|(f, v)| format!("{f}={v}")).collect();
+                let f: Vec<String> = fields
+                    .iter()
+                    .map(|(f, v)| format!("{}={}", f.escape_ascii(), v.escape_ascii()))
+                    .collect();
                 let verb = if w.is_produce() { "PRODUCE" } else { "SET" };
                 format!("{verb} {table}|{key} {}", f.join(","))
             }
@@ -326,7 +313,7 @@ mod tests {
         fn crash(&mut self) {
             self.data.clear();
             self.up = false;
-            self.emptied = true;
+            self.restarted = true;
         }
     }
 
@@ -338,7 +325,7 @@ mod tests {
             db: Db,
             table: &str,
             key: &str,
-            visit: &mut (dyn FnMut(&str, &str) + Send),
+            visit: &mut FieldVisitor<'_>,
         ) -> Result<bool, FakeError> {
             self.read(db, key, "HGETALL")?;
             let Some(hash) = self.data.get(&format!("{table}|{key}")) else { return Ok(false) };
@@ -353,7 +340,7 @@ mod tests {
             db: Db,
             _table: &str,
             _keys: &[&str],
-            _visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+            _visit: &mut KeyFieldVisitor<'_>,
         ) -> Result<(), FakeError> {
             self.read(db, "*", "HGETALL")
         }
@@ -364,7 +351,7 @@ mod tests {
             _table: &str,
             key: &str,
             _field: &str,
-            _visit: &mut (dyn FnMut(&str) + Send),
+            _visit: &mut (dyn FnMut(&[u8]) + Send),
         ) -> Result<bool, FakeError> {
             self.read(db, key, "HGET").map(|()| false)
         }
@@ -373,7 +360,7 @@ mod tests {
             &mut self,
             db: Db,
             _table: &str,
-            _visit: &mut (dyn FnMut(&str) + Send),
+            _visit: &mut (dyn FnMut(&[u8]) + Send),
         ) -> Result<(), FakeError> {
             self.read(db, "*", "KEYS")
         }
@@ -423,7 +410,7 @@ mod tests {
                 match *w {
                     Write::Set { fields, .. } | Write::Produce { fields, .. } => {
                         let hash = self.data.entry(full).or_default();
-                        hash.extend(fields.iter().map(|(f, v)| ((*f).to_owned(), (*v).to_owned())));
+                        hash.extend(fields.iter().map(|(f, v)| (f.to_vec(), v.to_vec())));
                     }
                     Write::Del { .. } | Write::ProduceDel { .. } => {
                         self.data.remove(&full);
@@ -445,16 +432,13 @@ mod tests {
             self.up
         }
 
-        fn emptied(&self) -> bool {
-            self.emptied
-        }
-
-        fn forget_emptied(&mut self) {
-            self.emptied = false;
+        fn restarted(&self) -> bool {
+            self.restarted
         }
     }
 
-    fn set<'a>(key: &'a str, fields: &'a [(&'a str, &'a str)]) -> Write<'a> {
+    fn set(key: &'static str, pairs: &[(&'static str, &'static str)]) -> Write<'static> {
+        let fields = pairs.iter().map(|(f, v)| (f.as_bytes(), v.as_bytes())).collect::<Vec<_>>().leak();
         Write::Set { db: Db::State, table: "PORT_TABLE", key, fields }
     }
 
@@ -479,12 +463,13 @@ mod tests {
             db.write(&[]).await.unwrap();
             assert_eq!(sent(&mut db), ["SET PORT_TABLE|E0 mtu=9100", "DEL PORT_TABLE|E4"]);
             assert_eq!(db.status(), BackendStatus::Connected);
-            assert_eq!(db.journal().recorded(), 1, "what landed is recorded");
             let mut got = Vec::new();
             assert!(
-                db.get(Db::State, "PORT_TABLE", "E0", &mut |f, v| got.push(format!("{f}={v}")))
-                    .await
-                    .unwrap()
+                db.get(Db::State, "PORT_TABLE", "E0", &mut |f, v| {
+                    got.push(format!("{}={}", f.escape_ascii(), v.escape_ascii()))
+                })
+                .await
+                .unwrap()
             );
             assert_eq!(got, ["mtu=9100"]);
             assert_eq!(db.backend.reconnect_calls, 0, "no reconnect while everything is up");
@@ -544,29 +529,22 @@ mod tests {
     }
 
     #[test]
-    fn a_server_back_empty_gets_every_key_written_and_not_deleted() {
+    fn a_restarted_server_is_written_nothing_more() {
         run(async {
             let mut db = Journaled::new(Fake::up(), 8);
-            db.write(&[set("E0", &[("mtu", "1500"), ("state", "ok")]), set("E4", &[("mtu", "1500")])])
-                .await
-                .unwrap();
-            db.write(&[set("E8", &[("a", "1")]), del("E8"), set("E0", &[("mtu", "9100")])]).await.unwrap();
+            db.write(&[set("E0", &[("mtu", "1500")])]).await.unwrap();
             sent(&mut db);
             db.backend.crash();
             db.write(&[set("E4", &[("mtu", "9100")])]).await.unwrap();
-            assert_eq!(db.status(), BackendStatus::Degraded { pending: 1 });
-            // Reconnected, but the record is not replayed yet: still degraded.
+            assert_eq!(db.status(), BackendStatus::Restarted);
+            // Reconnected to the new server: neither the kept write nor a new
+            // one is sent (they came from a CONFIG_DB that may be gone).
             db.backend.up = true;
-            assert_eq!(db.status(), BackendStatus::Degraded { pending: 1 });
-            assert_eq!(db.maintain().await, BackendStatus::Connected);
-            assert_eq!(
-                sent(&mut db),
-                ["SET PORT_TABLE|E0 mtu=9100,state=ok", "SET PORT_TABLE|E4 mtu=9100"],
-                "the record first, newer kept writes over it; deleted keys stay deleted"
-            );
-            assert!(!db.backend.emptied, "told the record was replayed");
-            assert_eq!(db.maintain().await, BackendStatus::Connected);
+            assert_eq!(db.maintain().await, BackendStatus::Restarted);
+            db.write(&[set("E8", &[("mtu", "9100")])]).await.unwrap();
             assert!(sent(&mut db).is_empty());
+            assert_eq!(db.kept(), 2, "kept, not lost: nothing is dropped silently");
+            assert_eq!(db.status(), BackendStatus::Restarted);
         });
     }
 
@@ -607,7 +585,6 @@ mod tests {
             let err = db.write(&[set("E0", &[("a", "1")]), set("E4", &[("a", "1")])]).await.unwrap_err();
             assert_eq!(err.to_string(), "STATE_DB E4: write refused");
             assert_eq!(db.status(), BackendStatus::Connected, "nothing kept: the caller decides");
-            assert_eq!(db.journal().recorded(), 1, "what landed before the refusal is recorded");
         });
     }
 
@@ -619,7 +596,6 @@ mod tests {
             db.write(&[set("E0", &[("a", "1")]), set("E4", &[("a", "1")]), del("E8")]).await.unwrap();
             assert_eq!(sent(&mut db), ["SET PORT_TABLE|E0 a=1"]);
             assert_eq!(db.status(), BackendStatus::Degraded { pending: 2 });
-            assert_eq!(db.journal().recorded(), 1, "only what landed is recorded");
             db.backend.comes_back = true;
             assert_eq!(db.maintain().await, BackendStatus::Connected);
             assert_eq!(sent(&mut db), ["SET PORT_TABLE|E4 a=1", "DEL PORT_TABLE|E8"]);

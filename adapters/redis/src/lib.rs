@@ -20,8 +20,9 @@
 //! (`portsyncd_pending::Journaled`): when a server goes away, reads fail with
 //! [`RedisError::Unavailable`] while writes are kept (latest per key, bounded)
 //! and the backend reports [`BackendStatus::Degraded`](portsyncd_core::backend::BackendStatus::Degraded); once every connection
-//! is back the kept writes are flushed, in order per key, and a server that
-//! came back emptied gets every key this process wrote and did not delete.
+//! is back the kept writes are flushed, in order per key; a server that came
+//! back restarted is written nothing more and reported as
+//! [`BackendStatus::Restarted`](portsyncd_core::backend::BackendStatus::Restarted).
 //! That policy is not written here: the in-memory backend shares it.
 //!
 //! It does not decide what to write (the core does) nor when to call
@@ -33,7 +34,7 @@ pub mod config;
 
 use std::time::{Duration, Instant};
 
-use portsyncd_core::backend::{DatabaseReads, Db, Write, swss_cut};
+use portsyncd_core::backend::{DatabaseReads, Db, FieldVisitor, KeyFieldVisitor, Write, swss_cut};
 use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError};
 use redis::aio::MultiplexedConnection;
@@ -174,9 +175,9 @@ struct Link {
 /// journal: what [`RedisDatabases`] keeps its journal over.
 pub struct RedisConnections {
     links: [Link; 3],
-    /// A server came back with a new run id since the journal last replayed
-    /// its record.
-    emptied: bool,
+    /// A server came back with a new run id (SONiC's Redis keeps no data
+    /// across a restart).
+    restarted: bool,
     options: RedisOptions,
     set_sha: String,
     del_sha: String,
@@ -228,7 +229,7 @@ impl RedisConnections {
         let links = [link(Db::Config, 1)?, link(Db::Appl, 2)?, link(Db::State, 3)?];
         let mut this = Self {
             links,
-            emptied: false,
+            restarted: false,
             set_sha: redis::Script::new(PRODUCE_SET_SCRIPT).get_hash().to_owned(),
             del_sha: redis::Script::new(PRODUCE_DEL_SCRIPT).get_hash().to_owned(),
             options,
@@ -286,7 +287,7 @@ impl RedisConnections {
         self.counters.commands += 3;
         let link = &mut self.links[db.index()];
         if link.run_id.is_some() && link.run_id != run_id {
-            self.emptied = true;
+            self.restarted = true;
             self.counters.server_restarts += 1;
         }
         link.run_id = run_id;
@@ -514,10 +515,10 @@ impl DatabaseReads for RedisConnections {
         db: Db,
         table: &str,
         key: &str,
-        visit: &mut (dyn FnMut(&str, &str) + Send),
+        visit: &mut FieldVisitor<'_>,
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
-        let fields: Vec<(String, String)> =
+        let fields: Vec<(Vec<u8>, Vec<u8>)> =
             self.read(db, "HGETALL", &full, redis::cmd("HGETALL").arg(&full)).await?;
         for (f, v) in &fields {
             visit(swss_cut(f), v);
@@ -530,7 +531,7 @@ impl DatabaseReads for RedisConnections {
         db: Db,
         table: &str,
         keys: &[&str],
-        visit: &mut (dyn FnMut(usize, &str, &str) + Send),
+        visit: &mut KeyFieldVisitor<'_>,
     ) -> Result<(), RedisError> {
         if keys.is_empty() {
             return Ok(());
@@ -543,7 +544,7 @@ impl DatabaseReads for RedisConnections {
         }
         self.counters.round_trips += 1;
         self.counters.commands += keys.len() as u64;
-        let hashes: Vec<Vec<(String, String)>> = pipe.query_async(&mut conn).await.map_err(|source| {
+        let hashes: Vec<Vec<(Vec<u8>, Vec<u8>)>> = pipe.query_async(&mut conn).await.map_err(|source| {
             if is_connection_error(&source) {
                 self.mark_down(db);
             }
@@ -563,10 +564,10 @@ impl DatabaseReads for RedisConnections {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
-        let value: Option<String> =
+        let value: Option<Vec<u8>> =
             self.read(db, "HGET", &full, redis::cmd("HGET").arg(&full).arg(field)).await?;
         match value {
             Some(value) => {
@@ -581,11 +582,11 @@ impl DatabaseReads for RedisConnections {
         &mut self,
         db: Db,
         table: &str,
-        visit: &mut (dyn FnMut(&str) + Send),
+        visit: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(), RedisError> {
         let pattern = self.full_key(db, table, "*");
         let prefix_len = pattern.len() - 1;
-        let keys: Vec<String> = self.read(db, "KEYS", &pattern, redis::cmd("KEYS").arg(&pattern)).await?;
+        let keys: Vec<Vec<u8>> = self.read(db, "KEYS", &pattern, redis::cmd("KEYS").arg(&pattern)).await?;
         for key in &keys {
             visit(key.get(prefix_len..).unwrap_or_default());
         }
@@ -652,11 +653,7 @@ impl RawBackend for RedisConnections {
         self.links.iter().all(|l| l.conn.is_some())
     }
 
-    fn emptied(&self) -> bool {
-        self.emptied
-    }
-
-    fn forget_emptied(&mut self) {
-        self.emptied = false;
+    fn restarted(&self) -> bool {
+        self.restarted
     }
 }

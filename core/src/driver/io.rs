@@ -176,6 +176,9 @@ pub enum Failure {
     DumpRequest,
     /// The link source failed (the caller logged why).
     Links,
+    /// A database server restarted (SONiC's Redis comes back empty): the
+    /// supervisor is to start a run against the CONFIG_DB there is now.
+    DatabaseRestarted,
 }
 
 impl fmt::Display for Failure {
@@ -186,6 +189,10 @@ impl fmt::Display for Failure {
             Failure::BadRestoreCount => crate::warm::BadRestoreCount.fmt(f),
             Failure::DumpRequest => f.write_str("cannot ask the kernel for its links"),
             Failure::Links => f.write_str("the kernel's link notifications cannot be read"),
+            Failure::DatabaseRestarted => f.write_str(
+                "a database server restarted and lost what this run wrote; exiting so that the \
+                 supervisor starts portsyncd again against the CONFIG_DB there is now",
+            ),
         }
     }
 }
@@ -259,5 +266,6 @@ pub(super) fn degraded(status: BackendStatus) -> Option<usize> {
     match status {
         BackendStatus::Connected => None,
         BackendStatus::Degraded { pending } => Some(pending),
+        BackendStatus::Restarted => Some(0),
     }
 }

@@ -297,6 +297,8 @@ pub struct Driver<const P: usize, const B: usize> {
     retry_at: Option<Instant>,
     last_save: Instant,
     stop_deadline: Instant,
+    /// How the run ends once the stop sequence is through.
+    stop_result: Result<(), Failure>,
     maintain_due: bool,
     logger_due: bool,
     retry_due: bool,
@@ -354,6 +356,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             retry_at: None,
             last_save: now,
             stop_deadline: now,
+            stop_result: Ok(()),
             maintain_due: false,
             logger_due: false,
             retry_due: false,
@@ -531,16 +534,23 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     return;
                 }
                 self.emit(Event::Stopping);
-                if matches!(self.stage, Stage::Start(_)) {
-                    // Nothing of this run is worth saving yet (a snapshot of
-                    // it would replace a good one with an empty one).
-                    self.exit(Ok(()));
-                    return;
-                }
-                self.stop_deadline = now.saturating_add(self.config.shutdown_flush);
-                self.stage = Stage::Stop(StopStep::Notify);
+                self.stop(now, Ok(()));
             }
         }
+    }
+
+    /// Ends the run with `result`: at once during start-up (nothing of this
+    /// run is worth saving yet: a snapshot of it would replace a good one
+    /// with an empty one), else through the stop sequence (last retries,
+    /// flush, snapshot).
+    pub(super) fn stop(&mut self, now: Instant, result: Result<(), Failure>) {
+        if matches!(self.stage, Stage::Start(_)) {
+            self.exit(result);
+            return;
+        }
+        self.stop_result = result;
+        self.stop_deadline = now.saturating_add(self.config.shutdown_flush);
+        self.stage = Stage::Stop(StopStep::Notify);
     }
 
     // ---------------------------------------------------------------- input
@@ -737,7 +747,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             StopStep::Flush => Step::Ask(Request::Maintain(Some(self.stop_deadline))),
             StopStep::Save => Step::Ask(Request::SaveSnapshot),
             StopStep::Exit => {
-                self.exit(Ok(()));
+                self.exit(self.stop_result);
                 Step::Again
             }
         }

@@ -267,10 +267,26 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.stage == Stage::Stop(StopStep::Flush) {
             self.stage = Stage::Stop(StopStep::Save);
         }
-        if io::degraded(status).is_some() != io::degraded(self.backend).is_some() {
+        if status == BackendStatus::Restarted {
+            // SONiC's Redis keeps nothing across a restart, and SONiC restarts
+            // swss with it: what was produced from the old CONFIG_DB must not
+            // be written into the new one, and the C++ daemon would exit on
+            // the first Redis error. Exit (non-zero) so that the supervisor
+            // starts a run against the CONFIG_DB there is now.
+            if self.backend != BackendStatus::Restarted
+                && !matches!(self.stage, Stage::Exit(_) | Stage::Done(_))
+            {
+                self.emit(Event::BackendRestarted);
+                if !matches!(self.stage, Stage::Stop(_)) {
+                    self.stop(now, Err(Failure::DatabaseRestarted));
+                } else {
+                    self.stop_result = Err(Failure::DatabaseRestarted);
+                }
+            }
+        } else if io::degraded(status).is_some() != io::degraded(self.backend).is_some() {
             self.emit(match status {
-                BackendStatus::Connected => Event::BackendConnected,
                 BackendStatus::Degraded { pending } => Event::BackendDegraded { pending },
+                _ => Event::BackendConnected,
             });
         }
         self.backend = status;
