@@ -11,7 +11,7 @@ use core::time::Duration;
 
 use crate::engine::{StartKind, SwitchType, SyncError};
 use crate::filter::IgnoreReason;
-use crate::logger::Level;
+use crate::logger::{Level, Output};
 use crate::name::{LinkLabel, NameError, PortName};
 use crate::netlink::{LinkOp, ParseError};
 use crate::schema;
@@ -32,6 +32,11 @@ impl Text {
         let mut bytes = [0; 32];
         bytes[..len].copy_from_slice(&value[..len]);
         Self { len: len as u8, bytes, cut: value.len() > 32 }
+    }
+
+    /// The bytes kept.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -71,7 +76,27 @@ pub enum Event {
         /// After.
         new: Level,
     },
-    /// CONFIG_DB's LOGLEVEL is not a level.
+    /// CONFIG_DB `LOGGER|portsyncd` LOGOUTPUT is not an output.
+    BadLogOutput {
+        /// The value.
+        value: Text,
+        /// The output kept.
+        kept: Output,
+    },
+    /// The log output changed (CONFIG_DB `LOGGER|portsyncd` LOGOUTPUT).
+    LogOutputChanged {
+        /// Before.
+        old: Output,
+        /// After.
+        new: Output,
+    },
+    /// CONFIG_DB `DEVICE_METADATA|localhost` `switch_type` is not text;
+    /// taken as a switch (anything but `dpu` is).
+    BadSwitchType {
+        /// The value.
+        value: Text,
+    },
+    /// CONFIG_DB `LOGGER|portsyncd` LOGLEVEL is not a level.
     BadLogLevel {
         /// The value.
         value: Text,
@@ -267,6 +292,8 @@ impl Event {
             Link { .. } | PortNotInAppDb(_) | SnapshotSaved { .. } => Level::Info,
             Ignored { .. } => Level::Debug,
             BadLogLevel { .. }
+            | BadLogOutput { .. }
+            | BadSwitchType { .. }
             | WarmFellBackToCold
             | ConfigPortSkipped { .. }
             | NoSnapshot { unusable: true }
@@ -296,6 +323,20 @@ impl fmt::Display for Event {
         use Event::*;
         match self {
             LogLevelChanged { old, new } => write!(f, "log level {old} => {new}"),
+            BadLogOutput { value, kept } => write!(
+                f,
+                "CONFIG_DB LOGGER|{} LOGOUTPUT {value} is not SYSLOG or STDERR; keeping {}",
+                schema::APP,
+                kept.name()
+            ),
+            LogOutputChanged { old, new } => write!(f, "log output {} => {}", old.name(), new.name()),
+            BadSwitchType { value } => write!(
+                f,
+                "CONFIG_DB {}|{} {} {value} is not text; taken as a switch",
+                schema::CONFIG_DEVICE_METADATA_TABLE,
+                schema::CONFIG_DEVICE_METADATA_KEY,
+                schema::SWITCH_TYPE_FIELD
+            ),
             BadLogLevel { value, kept } => {
                 write!(f, "CONFIG_DB LOGGER|{} LOGLEVEL {value} is not a level; keeping {kept}", schema::APP)
             }

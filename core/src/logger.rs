@@ -96,6 +96,14 @@ impl Output {
             _ => None,
         }
     }
+
+    /// The LOGOUTPUT name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Syslog => "SYSLOG",
+            Output::Stderr => "STDERR",
+        }
+    }
 }
 
 #[cfg(test)]

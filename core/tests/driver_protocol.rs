@@ -31,13 +31,8 @@ fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
     assert!(d.handle_backend_status(at(0), BackendStatus::Connected).is_err());
     assert_eq!(d.handle_datagram(at(0), &[0; 20]), 0, "no input during start-up");
     d.handle_reply(at(0), Reply::Done).unwrap();
-    // Both LOGGER fields were missing: their defaults are written in one HSET, as SONiC does.
     assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(_))));
-    match d.poll_io() {
-        Some(Io::Write([op])) => assert_eq!(*op, WriteOp::LoggerDefaults { level: true, output: true }),
-        other => panic!("{other:?}"),
-    }
-    d.handle_write(at(0), WriteResult::Done).unwrap();
+    // Every read that can refuse the run comes before the first write.
     assert!(matches!(d.poll_io(), Some(Io::Read(Read::Field { table: "DEVICE_METADATA", .. }))));
     d.handle_reply(at(0), Reply::Done).unwrap();
     for key in ["system", "swss"] {
@@ -46,10 +41,16 @@ fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
         );
         d.handle_reply(at(0), Reply::Done).unwrap();
     }
-    assert!(matches!(d.poll_io(), Some(Io::Write(_))), "restore_count 0");
-    d.handle_write(at(0), WriteResult::Done).unwrap();
     assert!(matches!(d.poll_io(), Some(Io::Read(Read::Keys { db: Db::Config, table: "PORT" }))));
     d.handle_reply(at(0), Reply::Done).unwrap();
+    // Both LOGGER fields were missing: their defaults are written in one HSET, as SONiC does.
+    match d.poll_io() {
+        Some(Io::Write([op])) => assert_eq!(*op, WriteOp::LoggerDefaults { level: true, output: true }),
+        other => panic!("{other:?}"),
+    }
+    d.handle_write(at(0), WriteResult::Done).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Write([WriteOp::RestoreCount { count: 0 }]))));
+    d.handle_write(at(0), WriteResult::Done).unwrap();
     // No ports, cold: no fields to read, no snapshot to load; the dump.
     while d.poll_event().is_some() {}
     assert!(matches!(d.poll_io(), Some(Io::RequestDump)));
@@ -60,13 +61,52 @@ fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
 #[test]
 fn a_start_up_write_refused_ends_the_run_before_anything_else() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
-    let _ = d.poll_io();
-    d.handle_reply(at(0), Reply::Done).unwrap();
-    let _ = d.poll_io();
-    let _ = d.poll_io();
+    loop {
+        match d.poll_io() {
+            Some(Io::Write(_)) => break,
+            Some(Io::Read(_)) => d.handle_reply(at(0), Reply::Done).unwrap(),
+            Some(_) => {}
+            None => panic!("stalled"),
+        }
+    }
     d.handle_write(at(0), WriteResult::Refused).unwrap();
     assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));
     assert!(d.poll_io().is_none() && d.is_done());
+}
+
+/// CONFIG_DB holds more port keys than the build has room for: the run is
+/// refused, naming both numbers, before anything is written.
+#[test]
+fn more_ports_than_the_capacity_refuse_the_run_before_any_write() {
+    let capacity = portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    loop {
+        match d.poll_io() {
+            Some(Io::Read(Read::Keys { .. })) => {
+                for i in 0..capacity + 3 {
+                    let key = format!("Ethernet{}", i * 4);
+                    d.handle_reply(at(0), Reply::Key(key.as_bytes())).unwrap();
+                }
+                d.handle_reply(at(0), Reply::Done).unwrap();
+            }
+            Some(Io::Read(_)) => d.handle_reply(at(0), Reply::Done).unwrap(),
+            Some(Io::Write(ops)) => panic!("wrote {ops:?}"),
+            Some(Io::Exit(result)) => {
+                let e = result.unwrap_err().to_string();
+                assert!(
+                    e.starts_with(&format!(
+                        "CONFIG_DB holds {} PORT keys but this build has room for {capacity} ports",
+                        capacity + 3
+                    )),
+                    "{e}"
+                );
+                break;
+            }
+            Some(_) => {}
+            None => panic!("stalled"),
+        }
+    }
+    assert!(d.is_done());
 }
 
 #[test]

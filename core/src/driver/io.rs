@@ -176,6 +176,13 @@ pub enum Failure {
     DumpRequest,
     /// The link source failed (the caller logged why).
     Links,
+    /// CONFIG_DB holds more ports than this build has room for.
+    TooManyPorts {
+        /// CONFIG_DB PORT keys that are port names.
+        ports: usize,
+        /// The build's port capacity.
+        capacity: usize,
+    },
     /// A database server restarted (SONiC's Redis comes back empty): the
     /// supervisor is to start a run against the CONFIG_DB there is now.
     DatabaseRestarted,
@@ -189,6 +196,11 @@ impl fmt::Display for Failure {
             Failure::BadRestoreCount => crate::warm::BadRestoreCount.fmt(f),
             Failure::DumpRequest => f.write_str("cannot ask the kernel for its links"),
             Failure::Links => f.write_str("the kernel's link notifications cannot be read"),
+            Failure::TooManyPorts { ports, capacity } => write!(
+                f,
+                "CONFIG_DB holds {ports} PORT keys but this build has room for {capacity} ports; nothing was \
+                 written. Use a build for more ports (cargo feature max-ports-2048 or max-ports-4096)"
+            ),
             Failure::DatabaseRestarted => f.write_str(
                 "a database server restarted and lost what this run wrote; exiting so that the \
                  supervisor starts portsyncd again against the CONFIG_DB there is now",

@@ -208,7 +208,7 @@ enum ReadFor {
     Baseline,
     Presence,
     Prune,
-    LogLevel,
+    LoggerPoll,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,7 +239,7 @@ enum Direct {
 #[derive(Clone, Copy, Debug)]
 struct Learnt {
     level: Option<Result<Level, Text>>,
-    output: Option<Option<Output>>,
+    output: Option<Result<Output, Text>>,
     switch_type: SwitchType,
     warm_enabled: bool,
     warm: Option<Result<WarmStartCheck, warm::BadRestoreCount>>,
@@ -247,6 +247,8 @@ struct Learnt {
     cursor: usize,
     reader: StatePortReader,
     kept: usize,
+    /// CONFIG_DB PORT keys beyond the port capacity.
+    over_capacity: usize,
 }
 
 impl<const P: usize, const B: usize> Default for Driver<P, B> {
@@ -277,6 +279,10 @@ pub struct Driver<const P: usize, const B: usize> {
     level: Level,
     /// Hash of the last LOGLEVEL value warned about.
     bad_level_seen: Option<u32>,
+    /// The log output in use.
+    output: Output,
+    /// The last LOGOUTPUT value found unusable (hashed), said once.
+    bad_output_seen: Option<u32>,
     // Batches and dumps.
     in_batch: bool,
     /// Datagrams in the open batch.
@@ -337,9 +343,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 cursor: 0,
                 reader: StatePortReader::default(),
                 kept: 0,
+                over_capacity: 0,
             },
             level: Level::Notice,
             bad_level_seen: None,
+            output: Output::Syslog,
+            bad_output_seen: None,
             in_batch: false,
             batch_datagrams: 0,
             closing: false,
@@ -567,6 +576,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 if let Reply::Value(v) = reply {
                     if v == schema::SWITCH_TYPE_DPU.as_bytes() {
                         self.learnt.switch_type = SwitchType::Dpu;
+                    } else if core::str::from_utf8(v).is_err() {
+                        // Anything but "dpu" is a switch to the C++ daemon too;
+                        // bytes that are not text are worth a word.
+                        self.emit(Event::BadSwitchType { value: Text::new(v) });
                     }
                 }
             }
@@ -582,8 +595,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
             ReadFor::ConfigKeys => {
                 if let Reply::Key(key) = reply {
-                    if let Err(error) = self.engine.add_config_port(key) {
-                        self.emit(Event::ConfigPortSkipped { key: Text::new(key), error });
+                    match self.engine.add_config_port(key) {
+                        Ok(()) => {}
+                        // Counted: the run is refused once all keys are in.
+                        Err(SyncError::PortTableFull) => self.learnt.over_capacity += 1,
+                        Err(error) => self.emit(Event::ConfigPortSkipped { key: Text::new(key), error }),
                     }
                 }
             }
@@ -605,9 +621,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     }
                 }
             }
-            ReadFor::LogLevel => {
-                if let Reply::Value(v) = reply {
-                    self.apply_level(v);
+            ReadFor::LoggerPoll => {
+                if let Reply::Field { field, value, .. } = reply {
+                    if field == logger::LOGLEVEL_FIELD.as_bytes() {
+                        self.apply_level(value);
+                    } else if field == logger::LOGOUTPUT_FIELD.as_bytes() {
+                        self.apply_output(value);
+                    }
                 }
             }
         }
@@ -718,12 +738,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 keys,
                 field: schema::ADMIN_STATUS_FIELD,
             },
-            ReadFor::LogLevel => Read::Field {
-                db: Db::Config,
-                table: logger::LOGGER_TABLE,
-                key: schema::APP,
-                field: logger::LOGLEVEL_FIELD,
-            },
+            ReadFor::LoggerPoll => Read::Hash { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP },
         }
     }
 

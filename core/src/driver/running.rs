@@ -137,21 +137,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 return Ok(());
             }
             match self.stage {
-                Stage::Start(StartStep::LoggerDefaults) => self.start_step(StartStep::SwitchType),
-                Stage::Start(StartStep::WriteRestoreCount) => self.start_step(StartStep::ConfigKeys),
+                Stage::Start(StartStep::LoggerDefaults) => self.start_step(StartStep::WriteRestoreCount),
+                Stage::Start(StartStep::WriteRestoreCount) => self.start_step(StartStep::ConfigFields),
                 _ => {}
-            }
-            if self.stage == Stage::Start(StartStep::ConfigKeys) {
-                if let Some(Ok(check)) = self.learnt.warm {
-                    if check.fell_back_to_cold {
-                        self.emit(Event::WarmFellBackToCold);
-                    }
-                    self.emit(Event::Starting {
-                        start: check.start,
-                        switch_type: self.learnt.switch_type,
-                        restore_count: check.restore_count,
-                    });
-                }
             }
             return Ok(());
         }
@@ -343,7 +331,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return Step::Ask(Request::Maintain(None));
         }
         if core::mem::take(&mut self.logger_due) {
-            return Step::Ask(Request::Read(ReadFor::LogLevel));
+            return Step::Ask(Request::Read(ReadFor::LoggerPoll));
         }
         if core::mem::take(&mut self.snapshot_due) && self.snapshot_at().is_some() {
             return Step::Ask(Request::SaveSnapshot);

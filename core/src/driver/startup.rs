@@ -1,6 +1,9 @@
 //! Start-up: LOGGER, DEVICE_METADATA, the WarmStart keys, CONFIG_DB ports,
 //! the warm-restart snapshot and the baseline STATE_DB gives it, then the
-//! first dump — in the C++ daemon's order (SONIC.md §5, §11).
+//! first dump — in the C++ daemon's order (SONIC.md §5, §11), except that
+//! every read that can refuse the run comes before the first write: the
+//! LOGGER defaults and `restore_count` are written once the CONFIG_DB port
+//! keys are known to fit, so that a refused start writes nothing.
 //!
 //! What each answer means for the start lives here; which request comes
 //! next lives in `next_start`. A failed start-up read or a refused start-up
@@ -23,7 +26,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             if field == logger::LOGLEVEL_FIELD.as_bytes() {
                 self.learnt.level = Some(Level::parse(value).ok_or(Text::new(value)));
             } else if field == logger::LOGOUTPUT_FIELD.as_bytes() {
-                self.learnt.output = Some(Output::parse(value));
+                self.learnt.output = Some(Output::parse(value).ok_or(Text::new(value)));
             }
         }
     }
@@ -45,6 +48,32 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 if self.bad_level_seen != Some(hash) {
                     self.bad_level_seen = Some(hash);
                     self.emit(Event::BadLogLevel { value: Text::new(value), kept: self.level });
+                }
+            }
+        }
+    }
+
+    /// CONFIG_DB's LOGOUTPUT, read again at run time (unless the settings
+    /// file fixes the output).
+    pub(super) fn apply_output(&mut self, value: &[u8]) {
+        if self.config.log_output.is_some() {
+            return;
+        }
+        match Output::parse(value) {
+            Some(new) => {
+                self.bad_output_seen = None;
+                if new != self.output {
+                    let old = self.output;
+                    self.output = new;
+                    let _ = self.direct.push_back(Direct::Output(new));
+                    let _ = self.events.push_back(Event::LogOutputChanged { old, new });
+                }
+            }
+            None => {
+                let hash = fnv(value);
+                if self.bad_output_seen != Some(hash) {
+                    self.bad_output_seen = Some(hash);
+                    self.emit(Event::BadLogOutput { value: Text::new(value), kept: self.output });
                 }
             }
         }
@@ -103,7 +132,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     StartStep::RestoreCount
                 } else {
                     self.learnt.warm = Some(warm::check(false, None));
-                    StartStep::WriteRestoreCount
+                    StartStep::ConfigKeys
                 };
                 self.start_step(next);
             }
@@ -111,13 +140,17 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 if self.learnt.warm.is_none() {
                     self.learnt.warm = Some(warm::check(true, None));
                 }
-                self.start_step(StartStep::WriteRestoreCount);
+                self.start_step(StartStep::ConfigKeys);
             }
             ReadFor::ConfigKeys if failed => start_failed(self, "CONFIG_DB PORT"),
             ReadFor::ConfigKeys => {
                 let count = self.engine.configured_ports();
+                if self.learnt.over_capacity > 0 {
+                    self.exit(Err(Failure::TooManyPorts { ports: count + self.learnt.over_capacity, capacity: P }));
+                    return;
+                }
                 self.emit(if count == 0 { Event::NoConfigPorts } else { Event::ConfigPorts { count } });
-                self.start_step(StartStep::ConfigFields);
+                self.start_step(StartStep::LoggerDefaults);
             }
             ReadFor::ConfigFields if failed => start_failed(self, "CONFIG_DB PORT"),
             ReadFor::ConfigFields => self.start_step(StartStep::LoadSnapshot),
@@ -148,24 +181,32 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
                 self.end_prune();
             }
-            ReadFor::LogLevel => {}
+            ReadFor::LoggerPoll => {}
         }
     }
 
     pub(super) fn logger_read(&mut self) {
-        let missing_level = self.learnt.level.is_none();
-        let missing_output = self.learnt.output.is_none();
-        if missing_level || missing_output {
-            let _ = self.ops.push(WriteOp::LoggerDefaults { level: missing_level, output: missing_output });
-        }
         match self.learnt.level {
             Some(Ok(level)) => self.set_level(level),
-            Some(Err(value)) => self.emit(Event::BadLogLevel { value, kept: self.level }),
+            Some(Err(value)) => {
+                self.bad_level_seen = Some(fnv(value.as_bytes()));
+                self.emit(Event::BadLogLevel { value, kept: self.level });
+            }
             None => {}
         }
-        let output = self.config.log_output.or(self.learnt.output.flatten()).unwrap_or(Output::Syslog);
-        let _ = self.direct.push_back(Direct::Output(output));
-        self.start_step(if self.ops.is_empty() { StartStep::SwitchType } else { StartStep::LoggerDefaults });
+        let configured = match self.learnt.output {
+            Some(Ok(output)) => Some(output),
+            Some(Err(value)) => {
+                self.bad_output_seen = Some(fnv(value.as_bytes()));
+                let kept = self.config.log_output.unwrap_or(Output::Syslog);
+                self.emit(Event::BadLogOutput { value, kept });
+                None
+            }
+            None => None,
+        };
+        self.output = self.config.log_output.or(configured).unwrap_or(Output::Syslog);
+        let _ = self.direct.push_back(Direct::Output(self.output));
+        self.start_step(StartStep::SwitchType);
     }
 
     pub(super) fn set_level(&mut self, level: Level) {
@@ -219,26 +260,50 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn next_start(&mut self, step: StartStep) -> Step {
         match step {
             StartStep::Logger => Step::Ask(Request::Read(ReadFor::Logger)),
-            StartStep::LoggerDefaults => Step::Ask(Request::Write(WriteFor::Startup("CONFIG_DB LOGGER"))),
+            StartStep::LoggerDefaults => {
+                let (level, output) = (self.learnt.level.is_none(), self.learnt.output.is_none());
+                if !level && !output {
+                    self.start_step(StartStep::WriteRestoreCount);
+                    return Step::Again;
+                }
+                self.ops.clear();
+                let _ = self.ops.push(WriteOp::LoggerDefaults { level, output });
+                Step::Ask(Request::Write(WriteFor::Startup("CONFIG_DB LOGGER")))
+            }
             StartStep::SwitchType => Step::Ask(Request::Read(ReadFor::SwitchType)),
             StartStep::WarmEnable(i) => Step::Ask(Request::Read(ReadFor::WarmEnable(i))),
             StartStep::RestoreCount => Step::Ask(Request::Read(ReadFor::RestoreCount)),
-            StartStep::WriteRestoreCount => match self.learnt.warm {
+            StartStep::WriteRestoreCount => {
+                // Checked when the engine was made (ConfigKeys).
+                let count = match self.learnt.warm {
+                    Some(Ok(check)) => check.restore_count,
+                    _ => 0,
+                };
+                self.ops.clear();
+                let _ = self.ops.push(WriteOp::RestoreCount { count });
+                Step::Ask(Request::Write(WriteFor::Startup("STATE_DB WARM_RESTART_TABLE")))
+            }
+            StartStep::ConfigKeys => match self.learnt.warm {
                 Some(Ok(check)) => {
                     self.engine = LinkSync::new(SyncConfig {
                         start: check.start,
                         switch_type: self.learnt.switch_type,
                     });
-                    self.ops.clear();
-                    let _ = self.ops.push(WriteOp::RestoreCount { count: check.restore_count });
-                    Step::Ask(Request::Write(WriteFor::Startup("STATE_DB WARM_RESTART_TABLE")))
+                    if check.fell_back_to_cold {
+                        self.emit(Event::WarmFellBackToCold);
+                    }
+                    self.emit(Event::Starting {
+                        start: check.start,
+                        switch_type: self.learnt.switch_type,
+                        restore_count: check.restore_count,
+                    });
+                    Step::Ask(Request::Read(ReadFor::ConfigKeys))
                 }
                 Some(Err(_)) | None => {
                     self.exit(Err(Failure::BadRestoreCount));
                     Step::Again
                 }
             },
-            StartStep::ConfigKeys => Step::Ask(Request::Read(ReadFor::ConfigKeys)),
             StartStep::ConfigFields => {
                 self.keys.clear();
                 for name in self.engine.config_ports() {

@@ -78,8 +78,17 @@ pub use types::{
     Action, Disposition, LinkState, Phase, StartKind, SwitchType, SyncConfig, SyncCounters, SyncError,
 };
 
-/// Default capacity for configured ports and for stale links.
-pub const DEFAULT_PORT_CAPACITY: usize = 1024;
+/// Default capacity for configured ports and for stale links: 1024, twice
+/// the largest single-ASIC SONiC platforms (51.2 Tb/s, 64 × 800G broken out
+/// to 512 × 100G). Cargo features `max-ports-2048` and `max-ports-4096`
+/// build for more (the memory each costs is in the crate docs).
+pub const DEFAULT_PORT_CAPACITY: usize = if cfg!(feature = "max-ports-4096") {
+    4096
+} else if cfg!(feature = "max-ports-2048") {
+    2048
+} else {
+    1024
+};
 /// Default capacity of distinct ports in one batch.
 pub const DEFAULT_BATCH_CAPACITY: usize = 1024;
 
