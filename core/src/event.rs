@@ -282,9 +282,82 @@ pub enum Event {
     },
     /// Stopping on a signal.
     Stopping,
+    /// Lines of one kind held back (see [`crate::repeats`]).
+    Repeated {
+        /// Their kind.
+        kind: Repeat,
+        /// How many.
+        held: u32,
+        /// Over how long (the window), in seconds.
+        window_s: u32,
+    },
+}
+
+/// Kinds of trouble whose lines are rate-limited: the first is said, then
+/// a count per window (see [`crate::repeats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repeat {
+    /// Link names that cannot be keys.
+    RejectedName,
+    /// Malformed netlink messages and netlink error replies.
+    Netlink,
+    /// Netlink overruns.
+    Overrun,
+    /// Dumps that failed or timed out.
+    Dump,
+    /// APPL_DB presence reads that failed.
+    PresenceUnknown,
+    /// Write batches the databases refused.
+    WritesRefused,
+    /// Engine errors (a full table).
+    Engine,
+}
+
+impl Repeat {
+    /// How many kinds there are.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Every kind, in index order (`kind as usize`).
+    pub const ALL: [Repeat; 7] = [
+        Repeat::RejectedName,
+        Repeat::Netlink,
+        Repeat::Overrun,
+        Repeat::Dump,
+        Repeat::PresenceUnknown,
+        Repeat::WritesRefused,
+        Repeat::Engine,
+    ];
+
+    /// What the lines were about.
+    pub const fn what(self) -> &'static str {
+        match self {
+            Repeat::RejectedName => "links whose names cannot be keys",
+            Repeat::Netlink => "malformed or failed netlink messages",
+            Repeat::Overrun => "netlink overruns",
+            Repeat::Dump => "dumps that failed or timed out",
+            Repeat::PresenceUnknown => "APPL_DB reads that failed",
+            Repeat::WritesRefused => "write batches refused",
+            Repeat::Engine => "engine errors",
+        }
+    }
 }
 
 impl Event {
+    /// The kind of trouble this is, if its lines are rate-limited.
+    pub fn repeat(&self) -> Option<Repeat> {
+        use Event::*;
+        Some(match self {
+            Rejected { .. } => Repeat::RejectedName,
+            Malformed(_) | NetlinkError { .. } => Repeat::Netlink,
+            Overrun => Repeat::Overrun,
+            DumpFailed { .. } | DumpTimedOut { .. } => Repeat::Dump,
+            PresenceUnknown => Repeat::PresenceUnknown,
+            WritesRefused { .. } => Repeat::WritesRefused,
+            Engine(_) | StaleTableFull { .. } => Repeat::Engine,
+            _ => return None,
+        })
+    }
+
     /// How severe it is.
     pub fn level(&self) -> Level {
         use Event::*;
@@ -309,6 +382,8 @@ impl Event {
             | BackendDegraded { .. } => Level::Warn,
             BackendRestarted => Level::Error,
             Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
+            Repeated { kind: Repeat::WritesRefused | Repeat::Engine, .. } => Level::Error,
+            Repeated { .. } => Level::Warn,
             _ => Level::Notice,
         }
     }
@@ -432,6 +507,9 @@ impl fmt::Display for Event {
             ),
             SnapshotSaved { ports, bytes } => write!(f, "snapshot saved: {ports} ports, {bytes} bytes"),
             Stopping => f.write_str("stopping on signal"),
+            Repeated { kind, held, window_s } => {
+                write!(f, "{}: {held} more lines like the last held back over {window_s} s", kind.what())
+            }
         }
     }
 }

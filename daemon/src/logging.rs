@@ -5,10 +5,22 @@
 //! This module decides the format and where lines go; what is worth a line is
 //! decided where the decision is made. A level check is one atomic load, so a
 //! line below the level costs nothing but that.
+//!
+//! Adapter errors that repeat (a read or write Redis answers with an error
+//! batch after batch, a snapshot that cannot be saved) go through
+//! [`trouble`]: the first line is written, later ones of the same kind are
+//! counted and their count is written once per window (at the next one
+//! after the window, or when the trouble is over: [`trouble_over`]) — the
+//! core's [`Repeats`] decides.
 
 use std::fmt;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
+
+use std::time::Duration;
+
+use portsyncd_core::Instant;
+use portsyncd_core::repeats::{Repeats, Say};
 
 use crate::sync::{AtomicU8, Mutex, Ordering};
 
@@ -16,6 +28,82 @@ pub use portsyncd_core::logger::{Level, Output};
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+static TROUBLE: Mutex<Repeats<{ Trouble::ALL.len() }>> = Mutex::new(Repeats::new(Duration::from_secs(10)));
+
+/// Kinds of adapter trouble whose lines are rate-limited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trouble {
+    /// A database read failed.
+    Read,
+    /// The databases refused a write batch.
+    Write,
+    /// A dump could not be asked for.
+    Dump,
+    /// The warm-restart snapshot could not be saved.
+    SnapshotSave,
+}
+
+impl Trouble {
+    const ALL: [Trouble; 4] = [Trouble::Read, Trouble::Write, Trouble::Dump, Trouble::SnapshotSave];
+
+    fn what(self) -> &'static str {
+        match self {
+            Trouble::Read => "database read errors",
+            Trouble::Write => "database write errors",
+            Trouble::Dump => "dump request errors",
+            Trouble::SnapshotSave => "snapshot save errors",
+        }
+    }
+}
+
+/// How long repeated adapter errors of one kind are counted before their
+/// count is written.
+pub fn set_repeat_window(window: Duration) {
+    TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).set_window(window);
+}
+
+/// Writes one line about adapter trouble of `kind` at `now`, or counts it
+/// if one was written within the window (see the module docs).
+pub fn trouble(kind: Trouble, now: Instant, level: Level, args: fmt::Arguments<'_>) {
+    let (say, due) = {
+        let mut repeats = TROUBLE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut due = [0u32; Trouble::ALL.len()];
+        while let Some((k, held)) = repeats.poll(now) {
+            if let Some(slot) = due.get_mut(k) {
+                *slot = held;
+            }
+        }
+        (repeats.happened(now, kind as usize), due)
+    };
+    for (k, held) in Trouble::ALL.iter().zip(due) {
+        if held > 0 {
+            held_back(*k, held, level);
+        }
+    }
+    if say == Say::Line {
+        write(level, args);
+    }
+}
+
+/// The trouble of `kind` is over: the count of lines held back, if any.
+pub fn trouble_over(kind: Trouble, level: Level) {
+    let held = TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).ended(kind as usize);
+    if let Some(held) = held {
+        held_back(kind, held, level);
+    }
+}
+
+fn held_back(kind: Trouble, held: u32, level: Level) {
+    let window = TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).window();
+    write(
+        level,
+        format_args!(
+            "{}: {held} more lines like the last held back over {} s",
+            kind.what(),
+            window.as_secs()
+        ),
+    );
+}
 
 enum Sink {
     Syslog(UnixDatagram),

@@ -20,7 +20,7 @@ use portsyncd_core::{Instant, PortName};
 
 use crate::ferry::Clock;
 use crate::log;
-use crate::logging;
+use crate::logging::{self, Level, Trouble};
 
 /// The service manager (systemd, or nothing).
 pub trait Supervisor {
@@ -91,15 +91,19 @@ where
         };
         match io {
             Io::Read(read) => {
-                let answer = perform_read(&mut parts.db, read, &mut parts.config_fields).await;
+                let answer = perform_read(&mut parts.db, read, &mut parts.config_fields, now).await;
                 answer.hand_to(driver, now);
             }
             Io::Write(ops) => {
-                let result = perform_write(&mut parts.db, ops, &parts.config_fields).await;
+                let result = perform_write(&mut parts.db, ops, &parts.config_fields, now).await;
                 report(driver.handle_write(now, result));
             }
             Io::RequestDump => {
-                let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();
+                let seq = parts
+                    .links
+                    .request_dump()
+                    .map_err(|e| logging::trouble(Trouble::Dump, now, Level::Error, format_args!("{e}")))
+                    .ok();
                 report(driver.handle_dump_requested(now, seq));
             }
             Io::BringLinkDown { ifindex, name } => {
@@ -120,7 +124,16 @@ where
             Io::SaveSnapshot(engine) => {
                 // On the stack (tens of KiB): a heap copy would stay in malloc's arena.
                 let snapshot = engine.snapshot();
-                let saved = parts.snapshots.save(&snapshot).map_err(|e| log!(Warn, "{e}")).ok();
+                let saved = match parts.snapshots.save(&snapshot) {
+                    Ok(bytes) => {
+                        logging::trouble_over(Trouble::SnapshotSave, Level::Warn);
+                        Some(bytes)
+                    }
+                    Err(e) => {
+                        logging::trouble(Trouble::SnapshotSave, now, Level::Warn, format_args!("{e}"));
+                        None
+                    }
+                };
                 report(driver.handle_snapshot_saved(now, saved));
             }
             Io::Maintain { deadline } => {
@@ -195,7 +208,12 @@ impl Answer {
     }
 }
 
-async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &mut ConfigFields) -> Answer {
+async fn perform_read<D: Databases>(
+    db: &mut D,
+    read: Read<'_>,
+    config_fields: &mut ConfigFields,
+    now: Instant,
+) -> Answer {
     let result = match read {
         Read::Hash { db: which, table, key } => {
             let mut fields = Vec::new();
@@ -245,10 +263,16 @@ async fn perform_read<D: Databases>(db: &mut D, read: Read<'_>, config_fields: &
             db.has_field(which, table, &names, field, &mut present).await.map(|()| Answer::Flags(present))
         }
     };
-    result.unwrap_or_else(|e| {
-        log!(Warn, "{e}");
-        Answer::Failed
-    })
+    match result {
+        Ok(answer) => {
+            logging::trouble_over(Trouble::Read, Level::Warn);
+            answer
+        }
+        Err(e) => {
+            logging::trouble(Trouble::Read, now, Level::Warn, format_args!("{e}"));
+            Answer::Failed
+        }
+    }
 }
 
 /// The decided writes, mapped to SONiC writes by the core, in one call.
@@ -256,6 +280,7 @@ async fn perform_write<D: Databases>(
     db: &mut D,
     ops: &[WriteOp],
     config_fields: &ConfigFields,
+    now: Instant,
 ) -> WriteResult {
     // Formatted values (no heap per write), then the CONFIG_DB fields of
     // produced ports, then the writes borrowing both.
@@ -273,9 +298,12 @@ async fn perform_write<D: Databases>(
         })
         .collect();
     match db.write(&writes).await {
-        Ok(()) => WriteResult::Done,
+        Ok(()) => {
+            logging::trouble_over(Trouble::Write, Level::Error);
+            WriteResult::Done
+        }
         Err(e) => {
-            log!(Error, "{e}");
+            logging::trouble(Trouble::Write, now, Level::Error, format_args!("{e}"));
             WriteResult::Refused
         }
     }

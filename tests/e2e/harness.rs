@@ -112,10 +112,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `portsyncd` in `ns` with `args`; its stderr goes to `log`.
     pub fn start(ns: &Netns, log: PathBuf, args: &[&str]) -> Self {
+        Self::start_via(ns, log, &[], args)
+    }
+
+    /// Starts `portsyncd` in `ns` through `wrapper` (a command that ends by
+    /// running the rest of its arguments); its stderr goes to `log`.
+    pub fn start_via(ns: &Netns, log: PathBuf, wrapper: &[&str], args: &[&str]) -> Self {
         let stderr = std::fs::File::create(&log).expect("log file");
         let started = Instant::now();
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_portsyncd")])
+            .args(["netns", "exec", &ns.name])
+            .args(wrapper)
+            .arg(env!("CARGO_BIN_EXE_portsyncd"))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)

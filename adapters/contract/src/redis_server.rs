@@ -140,6 +140,28 @@ impl RedisServer {
         std::fs::rename(&aside, self.socket()).expect("move the socket back");
     }
 
+    /// Stops the server process (SIGSTOP): clients' requests go unanswered
+    /// until [`resume`](Self::resume); its data and run id stay.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        if let Some(child) = self.child.as_ref() {
+            let status = std::process::Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill");
+            assert!(status.success(), "kill -{name} redis-server");
+        }
+    }
+
     /// Kills the server; its data is lost.
     pub fn kill(&mut self) {
         if let Some(child) = self.child.as_mut() {
@@ -262,7 +284,11 @@ impl RawView for RedisRaw {
         IDS.iter().find(|i| i.0 == db).unwrap().1
     }
     async fn hgetall(&mut self, db: Db, key: &str) -> BTreeMap<String, String> {
-        self.conn(db).hgetall(key).unwrap()
+        // Bytes that are not UTF-8 are shown as U+FFFD: this is a view.
+        let raw: Vec<(Vec<u8>, Vec<u8>)> = self.conn(db).hgetall(key).unwrap();
+        raw.iter()
+            .map(|(f, v)| (String::from_utf8_lossy(f).into_owned(), String::from_utf8_lossy(v).into_owned()))
+            .collect()
     }
     async fn hset(&mut self, db: Db, key: &str, fields: &[(&str, &str)]) {
         if !fields.is_empty() {

@@ -51,11 +51,12 @@ use crate::engine::{
     SwitchType, SyncConfig, SyncError,
 };
 use crate::eoiu::{Eoiu, EoiuDetector};
-use crate::event::{Event, Status, Text};
+use crate::event::{Event, Repeat, Status, Text};
 use crate::logger::{self, Level, Output};
 use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, Message, messages};
 use crate::presence::PresenceTrust;
+use crate::repeats::{Repeats, Say};
 use crate::schema;
 use crate::time::Instant;
 use crate::warm::{self, StatePortReader, WarmStartCheck};
@@ -94,6 +95,9 @@ pub struct DriverConfig {
     pub datagrams_per_batch: u32,
     /// Jitter seed (the pid will do).
     pub seed: u64,
+    /// Trouble that repeats is said once per this window, then counted
+    /// (see [`crate::repeats`]).
+    pub repeat_window: Duration,
 }
 
 impl Default for DriverConfig {
@@ -110,6 +114,7 @@ impl Default for DriverConfig {
             shutdown_flush: Duration::from_millis(500),
             datagrams_per_batch: 256,
             seed: 1,
+            repeat_window: Duration::from_secs(10),
         }
     }
 }
@@ -305,6 +310,8 @@ pub struct Driver<const P: usize, const B: usize> {
     stop_deadline: Instant,
     /// How the run ends once the stop sequence is through.
     stop_result: Result<(), Failure>,
+    /// Which repeated lines are said.
+    repeats: Repeats<{ Repeat::COUNT }>,
     maintain_due: bool,
     logger_due: bool,
     retry_due: bool,
@@ -366,6 +373,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             last_save: now,
             stop_deadline: now,
             stop_result: Ok(()),
+            repeats: Repeats::new(config.repeat_window),
             maintain_due: false,
             logger_due: false,
             retry_due: false,
@@ -390,6 +398,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.now = now;
         self.presence = PresenceTrust::new(config.presence_trust);
         self.retry = Backoff::new(config.retry_base, config.retry_max, config.seed);
+        self.repeats = Repeats::new(config.repeat_window);
         self.maintain_at = now.saturating_add(config.maintain_interval);
         self.logger_at = now.saturating_add(config.logger_poll_interval);
         self.last_save = now;
@@ -468,11 +477,31 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     fn emit(&mut self, event: Event) {
-        if event.level() <= self.level {
-            // Callers stop taking input while the queue is full, so this
-            // has room; a full queue would lose a line, never state.
-            let _ = self.events.push_back(event);
+        if event.level() > self.level {
+            return;
         }
+        if let Some(kind) = event.repeat() {
+            if self.repeats.happened(self.now, kind as usize) == Say::Quiet {
+                return;
+            }
+        }
+        // Callers stop taking input while the queue is full, so this
+        // has room; a full queue would lose a line, never state.
+        let _ = self.events.push_back(event);
+    }
+
+    /// The trouble of `kinds` is over: what was held back is said.
+    fn repeats_ended(&mut self, kinds: &[Repeat]) {
+        for &kind in kinds {
+            if let Some(held) = self.repeats.ended(kind as usize) {
+                self.emit_repeated(kind, held);
+            }
+        }
+    }
+
+    fn emit_repeated(&mut self, kind: Repeat, held: u32) {
+        let window_s = self.repeats.window().as_secs().try_into().unwrap_or(u32::MAX);
+        self.emit(Event::Repeated { kind, held, window_s });
     }
 
     /// The next line to log.
@@ -484,10 +513,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let repeats = self.repeats.poll_timeout();
         match self.stage {
             Stage::Run => {}
             Stage::Stop(StopStep::Flush) => return Some(self.stop_deadline),
-            _ => return None,
+            _ => return repeats,
         }
         let mut at = self.maintain_at.min(self.logger_at);
         if let Some(t) = self.eoiu.poll_timeout() {
@@ -497,6 +527,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             at = at.min(t);
         }
         if let Some(t) = self.snapshot_at() {
+            at = at.min(t);
+        }
+        if let Some(t) = repeats {
             at = at.min(t);
         }
         Some(at)
@@ -511,6 +544,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// wake-up (it does nothing when nothing is due).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        while let Some((kind, held)) = self.repeats.poll(now) {
+            if let Some(kind) = Repeat::ALL.get(kind) {
+                self.emit_repeated(*kind, held);
+            }
+        }
         if self.stage != Stage::Run {
             return;
         }
@@ -738,7 +776,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 keys,
                 field: schema::ADMIN_STATUS_FIELD,
             },
-            ReadFor::LoggerPoll => Read::Hash { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP },
+            ReadFor::LoggerPoll => {
+                Read::Hash { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP }
+            }
         }
     }
 

@@ -152,6 +152,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 if purpose == WriteFor::Retry {
                     self.retry.reset();
                     if self.refused.is_empty() {
+                        self.repeats_ended(&[Repeat::WritesRefused]);
                         self.emit(Event::RefusedWritesDone);
                     } else {
                         self.retry_due = true;
@@ -272,10 +273,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
         } else if io::degraded(status).is_some() != io::degraded(self.backend).is_some() {
-            self.emit(match status {
-                BackendStatus::Degraded { pending } => Event::BackendDegraded { pending },
-                _ => Event::BackendConnected,
-            });
+            match status {
+                BackendStatus::Degraded { pending } => self.emit(Event::BackendDegraded { pending }),
+                _ => {
+                    self.repeats_ended(&[Repeat::PresenceUnknown]);
+                    self.emit(Event::BackendConnected);
+                }
+            }
         }
         self.backend = status;
         Ok(())

@@ -146,7 +146,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             ReadFor::ConfigKeys => {
                 let count = self.engine.configured_ports();
                 if self.learnt.over_capacity > 0 {
-                    self.exit(Err(Failure::TooManyPorts { ports: count + self.learnt.over_capacity, capacity: P }));
+                    self.exit(Err(Failure::TooManyPorts {
+                        ports: count + self.learnt.over_capacity,
+                        capacity: P,
+                    }));
                     return;
                 }
                 self.emit(if count == 0 { Event::NoConfigPorts } else { Event::ConfigPorts { count } });

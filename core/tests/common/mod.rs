@@ -186,7 +186,12 @@ impl World {
     /// A driver started over `net` (CONFIG_DB ports and all), waiting in its initial dump.
     pub fn start(net: Net) -> Self {
         let mut w = World {
-            driver: Box::new(DefaultDriver::new(Instant::from_millis(0), DriverConfig::default())),
+            // Every event is made (the dispositions come from them): no
+            // line is held back as a repeat.
+            driver: Box::new(DefaultDriver::new(
+                Instant::from_millis(0),
+                DriverConfig { repeat_window: core::time::Duration::ZERO, ..DriverConfig::default() },
+            )),
             net,
             now: Instant::from_millis(0),
         };
