@@ -22,36 +22,10 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD']" >&2; exit 2 ;;
     esac
 done
-missing=()
-command -v redis-server >/dev/null || missing+=(redis-server)
-command -v redis-cli >/dev/null || missing+=(redis-tools)
-command -v ip >/dev/null || missing+=(iproute2)
-command -v bc >/dev/null || missing+=(bc)
-command -v python3 >/dev/null || missing+=(python3)
-[ ${#missing[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }
+. benches/lib.sh
+bench_tools
 cargo build -q --release -p portsyncd
 ours="$PWD/target/release/portsyncd --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# CPU time of the whole process (every thread: the redis crate runs tasks on its own), in µs.
-cpu_us() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%d\n", ns / 1000}'; }
-# Waits until the daemon's CPU time has not moved for 300 ms; prints when it last moved (ms).
-wait_idle() {
-    local pid=$1 last moved cpu
-    last=$(cpu_us "$pid"); moved=$(now_ms)
-    while [ $(( $(now_ms) - moved )) -lt 300 ]; do
-        sleep 0.02
-        cpu=$(cpu_us "$pid")
-        if [ "$cpu" != "$last" ]; then last=$cpu; moved=$(now_ms); fi
-    done
-    echo "$moved"
-}
-commands() { redis-cli -s "$1" INFO commandstats | grep -v -E '^cmdstat_(info|eval|script|ping|config|select|client|hello)' | grep -o 'calls=[0-9]*' | cut -d= -f2 | paste -sd+ - | bc; }
-# Counts STATE_DB ports matching admin/oper/mtu.
-matching() {
-    redis-cli -s "$1" -n 6 EVAL "local n = 0; for _, k in ipairs(redis.call('KEYS', 'PORT_TABLE|Ethernet*')) do
-        local h = redis.call('HGETALL', k); local f = {}; for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
-        if f.admin_status == ARGV[1] and f.netdev_oper_status == ARGV[2] and f.mtu == ARGV[3] then n = n + 1 end end; return n" 0 "$2" "$3" "$4"
-}
 storm() {  # ns file final_mtu
     local i k
     for k in $(seq "$cycles"); do
@@ -64,26 +38,21 @@ storm() {  # ns file final_mtu
 one_run() {  # command → one line of figures
     local cmd="$1" work ns sock redis_pid pid t0 tcfg tinit cpu_init
     work="$(mktemp -d)"; ns="psb$$x$RANDOM"; sock="$work/redis.sock"
-    redis-server --port 0 --unixsocket "$sock" --save "" --appendonly no --dir "$work" --daemonize no --loglevel warning >/dev/null &
-    redis_pid=$!
-    for _ in $(seq 100); do redis-cli -s "$sock" ping >/dev/null 2>&1 && break; sleep 0.02; done
-    printf '{"INSTANCES":{"redis":{"hostname":"127.0.0.1","port":6379,"unix_socket_path":"%s"}},"DATABASES":{"APPL_DB":{"id":0,"separator":":","instance":"redis"},"CONFIG_DB":{"id":4,"separator":"|","instance":"redis"},"STATE_DB":{"id":6,"separator":"|","instance":"redis"}},"VERSION":"1.0"}' "$sock" > "$work/db.json"
+    redis_start "$work"
+    db_config "$sock" "$work/db.json"
     printf '[log]\noutput = "STDERR"\n' > "$work/p.conf"
-    for i in $(seq 0 $((n - 1))); do
-        echo "HSET PORT|Ethernet$((i * 4)) admin_status up alias etp$i index $i lanes $((i*4)),$((i*4+1)),$((i*4+2)),$((i*4+3)) mtu 9100 speed 100000"
-    done | redis-cli -s "$sock" -n 4 >/dev/null
+    seed_ports "$sock" "$n"
     ip netns add "$ns"
-    for i in $(seq 0 $((n - 1))); do echo "link add Ethernet$((i * 4)) type veth peer name v$((i * 4))"; done > "$work/add.batch"
-    for i in $(seq 0 $((n - 1))); do echo "link set v$((i * 4)) up"; done > "$work/peers.batch"
+    host_batches "$n" "$work"
     t0=$(now_ms)
     DB_CONFIG="$work/db.json" WORK="$work" ip netns exec "$ns" sh -c "exec $cmd" 2> "$work/log" &
     pid=$!
     # orchagent: once PortConfigDone is queued, pop everything and create the host interfaces.
-    until [ "$(redis-cli -s "$sock" -n 0 SISMEMBER PORT_TABLE_KEY_SET PortConfigDone)" = 1 ]; do sleep 0.001; done
+    wait_config_done "$sock"
     tcfg=$(( $(now_ms) - t0 ))
-    redis-cli -s "$sock" -n 0 EVAL "for _, k in ipairs(redis.call('SMEMBERS', 'PORT_TABLE_KEY_SET')) do local f = redis.call('HGETALL', '_PORT_TABLE:'..k); if #f > 0 then redis.call('HSET', 'PORT_TABLE:'..k, unpack(f)) end; redis.call('DEL', '_PORT_TABLE:'..k); redis.call('SREM', 'PORT_TABLE_KEY_SET', k) end" 0 >/dev/null
+    orchagent_pop "$sock"
     ip -n "$ns" -batch "$work/add.batch"
-    until [ "$(redis-cli -s "$sock" -n 0 EXISTS _PORT_TABLE:PortInitDone PORT_TABLE:PortInitDone)" != 0 ]; do sleep 0.001; done
+    wait_init_done "$sock"
     tinit=$(( $(now_ms) - t0 )); cpu_init=$(cpu_us "$pid")
     ip -n "$ns" -batch "$work/peers.batch"
     wait_idle "$pid" >/dev/null
@@ -156,7 +125,7 @@ ratios() {  # ours-results-file other-results-file
 
 echo "## portsyncd end to end: $runs runs per size, storms of $cycles down/up cycles + an MTU change (min / median / max)"
 echo
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r), redis $(redis-server --version | grep -o 'v=[0-9.]*'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+machine_line
 echo
 echo "| daemon | ports | start → PortConfigDone (ms) | start → PortInitDone (ms) | CPU at PortInitDone (ms) | peak RSS (KiB) | storm converged | storm: to idle (ms) | link events | events/s | CPU ms per 1000 events | Redis commands per event | drain converged | drain: to idle (ms) | drain CPU (ms) | re-dumps (overruns) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
