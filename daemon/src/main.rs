@@ -120,7 +120,7 @@ mod linux {
         ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
         log!(
             Notice,
-            "stopped: {:?} {:?} {:?}",
+            "stopped: {}; {}; {}",
             driver.milestones(),
             driver.counters(),
             driver.engine().counters()
@@ -152,7 +152,7 @@ mod linux {
             RedisConnections::journaled_from_file(&args.db_config, options).await.map_err(|e| e.to_string())
         };
         let parts = drive(connect, &args, &config, start).await?;
-        log!(Notice, "redis: {:?}", parts.db.counters());
+        log!(Notice, "redis: {}", parts.db.counters());
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_types)]
 #![cfg(target_os = "linux")]
 
+mod hardening;
 mod harness;
 mod scenarios;
 mod warm;

@@ -37,6 +37,7 @@ pub mod canned;
 mod io;
 mod running;
 mod startup;
+mod summary;
 
 use core::time::Duration;
 
