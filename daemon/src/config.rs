@@ -4,11 +4,29 @@
 use std::path::Path;
 use std::time::Duration;
 
+use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+use portsyncd_core::writes::{self, KEYS_BESIDE_PORTS, KEYS_PER_PORT};
 use serde::Deserialize;
 
 /// Receive buffer asked for the netlink socket by default: 16 MiB, as the
 /// C++ daemon asks.
 pub const DEFAULT_NETLINK_RCVBUF: usize = 16 << 20;
+
+/// The fewest `[redis] journal_keys` accepted: every key the daemon can
+/// write with the build's port capacity (2 per port, 4 beside them; see
+/// [`portsyncd_core::writes::max_keys_written`]). A smaller journal would
+/// lose writes while Redis is away and leave ports wrong after it comes back.
+pub const MIN_JOURNAL_KEYS: usize = writes::max_keys_written(DEFAULT_PORT_CAPACITY);
+
+/// The most `[redis] journal_keys` accepted.
+pub const MAX_JOURNAL_KEYS: usize = max(1 << 20, MIN_JOURNAL_KEYS);
+
+/// `[redis] journal_keys` when it is not given.
+pub const DEFAULT_JOURNAL_KEYS: usize = max(8192, MIN_JOURNAL_KEYS);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
 
 /// The daemon's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +56,7 @@ impl Default for Config {
             dump_timeout: Duration::from_secs(5),
             redis_response_timeout: Duration::from_secs(2),
             redis_reconnect_max: Duration::from_secs(5),
-            redis_journal_keys: 8192,
+            redis_journal_keys: DEFAULT_JOURNAL_KEYS,
             log_output: None,
             memory_ports: Vec::new(),
             snapshot_interval: Duration::from_secs(1),
@@ -138,7 +156,21 @@ impl Config {
         if let Some(v) = in_range("redis.reconnect_max_ms", raw.redis.reconnect_max_ms, 10, 600_000)? {
             c.redis_reconnect_max = Duration::from_millis(v);
         }
-        if let Some(v) = in_range("redis.journal_keys", raw.redis.journal_keys, 16, 1 << 20)? {
+        if let Some(v) = raw.redis.journal_keys {
+            if v < MIN_JOURNAL_KEYS as i64 {
+                return Err(format!(
+                    "redis.journal_keys = {v} is below {MIN_JOURNAL_KEYS}, the keys the daemon can write \
+                     ({KEYS_PER_PORT} keys per port × {DEFAULT_PORT_CAPACITY} ports + {KEYS_BESIDE_PORTS}): \
+                     writes kept while Redis is away would be lost"
+                ));
+            }
+        }
+        if let Some(v) = in_range(
+            "redis.journal_keys",
+            raw.redis.journal_keys,
+            MIN_JOURNAL_KEYS as i64,
+            MAX_JOURNAL_KEYS as i64,
+        )? {
             c.redis_journal_keys = v as usize;
         }
         if let Some(output) = raw.log.output {
@@ -210,5 +242,25 @@ mod tests {
         assert!(e("[log]\noutput = \"FILE\"").contains("log.output = \"FILE\""));
         assert!(e("[memory]\nports = [\"Eth|0\"]").contains("not a port name"));
         assert!(e("[netlink\n").contains("line 1"), "{}", e("[netlink\n"));
+    }
+
+    #[test]
+    fn journal_keys_hold_every_key_the_daemon_writes() {
+        assert_eq!(MIN_JOURNAL_KEYS, 2 * DEFAULT_PORT_CAPACITY + 4);
+        assert!(Config::default().redis_journal_keys >= MIN_JOURNAL_KEYS);
+        let e = Config::parse("[redis]\njournal_keys = 16").unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "redis.journal_keys = 16 is below {MIN_JOURNAL_KEYS}, the keys the daemon can write \
+                 (2 keys per port × {DEFAULT_PORT_CAPACITY} ports + 4): writes kept while Redis is away would be lost"
+            )
+        );
+        let below = format!("[redis]\njournal_keys = {}", MIN_JOURNAL_KEYS - 1);
+        assert!(Config::parse(&below).unwrap_err().contains("is below"));
+        let exact = format!("[redis]\njournal_keys = {MIN_JOURNAL_KEYS}");
+        assert_eq!(Config::parse(&exact).unwrap().redis_journal_keys, MIN_JOURNAL_KEYS);
+        let over = format!("[redis]\njournal_keys = {}", MAX_JOURNAL_KEYS + 1);
+        assert!(Config::parse(&over).unwrap_err().contains("out of range"));
     }
 }

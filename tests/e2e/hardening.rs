@@ -74,3 +74,85 @@ fn the_lines_on_stop_read_as_names_and_values() {
         assert!(value.parse::<u64>().is_ok(), "benches/e2e.sh's grep -o '{pattern}' gives {value:?}\n{log}");
     }
 }
+
+/// Connections the redis-server has accepted so far (a daemon that stops
+/// before opening any leaves it as it was).
+fn connections_received(sw: &mut Switch) -> u64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(sw.raw.conn(Db::Config)).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO stats: {info}"))
+}
+
+/// Every key of CONFIG_DB, APPL_DB and STATE_DB with its contents.
+fn redis_contents(sw: &mut Switch) -> Vec<(Db, String, String)> {
+    let mut all = Vec::new();
+    for db in Db::ALL {
+        for key in smol::block_on(sw.raw.keys(db)) {
+            let kind: String = redis::cmd("TYPE").arg(&key).query(sw.raw.conn(db)).unwrap();
+            let value = match kind.as_str() {
+                "hash" => format!("{:?}", sw.hgetall(db, &key)),
+                "set" => format!("{:?}", smol::block_on(sw.raw.smembers(db, &key))),
+                other => other.to_owned(),
+            };
+            all.push((db, key, value));
+        }
+    }
+    all
+}
+
+/// Runs portsyncd in the switch's namespace with `args` (and nothing else),
+/// expecting it to refuse at once: its exit code and what it printed.
+fn refused(sw: &Switch, log: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut d = Daemon::start(&sw.ns, sw.dir.join(log), args);
+    let status = d.wait_exit(T).unwrap_or_else(|| panic!("still running with {args:?}\n{}", d.log()));
+    (status.code(), d.log())
+}
+
+/// Nothing but the CONFIG_DB ports the test seeded, and no connection made.
+fn assert_untouched(sw: &mut Switch, connections: u64) {
+    for db in [Db::Appl, Db::State] {
+        let keys = smol::block_on(sw.raw.keys(db));
+        assert!(keys.is_empty(), "{db}: {keys:?}");
+    }
+    let keys = smol::block_on(sw.raw.keys(Db::Config));
+    assert!(keys.iter().all(|k| k.starts_with("PORT|")), "CONFIG_DB: {keys:?}");
+    assert_eq!(connections_received(sw), connections, "portsyncd connected to Redis");
+}
+
+/// Row 4: a write journal smaller than the keys the daemon can write is
+/// refused at start, saying why; left out, the default is enough.
+#[test]
+fn a_journal_too_small_for_the_ports_is_refused() {
+    let ports = portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+    let mut sw = Switch::new(2);
+    let connections = connections_received(&mut sw);
+    let conf = sw.dir.join("small.conf");
+    std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[redis]\njournal_keys = 16\n").unwrap();
+    let state = sw.state_dir();
+    let (code, log) = refused(
+        &sw,
+        "small.log",
+        &[
+            "--db-config",
+            sw.db_config.to_str().unwrap(),
+            "--config",
+            conf.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{log}");
+    assert_eq!(
+        log,
+        format!(
+            "portsyncd: config {}: redis.journal_keys = 16 is below {}, the keys the daemon can write \
+             (2 keys per port × {ports} ports + 4): writes kept while Redis is away would be lost\n",
+            conf.display(),
+            2 * ports + 4,
+        )
+    );
+    assert_untouched(&mut sw, connections);
+    assert!(!state.exists(), "state dir created");
+}
