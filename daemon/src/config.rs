@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 use portsyncd_core::writes::{self, KEYS_BESIDE_PORTS, KEYS_PER_PORT};
+use portsyncd_redis::config::read_config_file;
 use serde::Deserialize;
 
 /// Receive buffer asked for the netlink socket by default: 16 MiB, as the
@@ -127,9 +128,11 @@ fn in_range(key: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<
 
 impl Config {
     /// Reads `path`; a missing file is the defaults when `required` is false.
+    /// Only a regular file of at most 1 MiB is read, and reading it never
+    /// blocks ([`read_config_file`]): a FIFO or a device is an error.
     pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
         let err = |problem: String| ConfigError { path: path.display().to_string(), problem };
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_config_file(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
             Err(e) => return Err(err(e.to_string())),
@@ -207,6 +210,21 @@ mod tests {
         assert_eq!(Config::load(Path::new("/nonexistent/portsyncd.conf"), false).unwrap(), Config::default());
         let e = Config::load(Path::new("/nonexistent/portsyncd.conf"), true).unwrap_err();
         assert!(e.to_string().starts_with("config /nonexistent/portsyncd.conf: No such file"), "{e}");
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("portsyncd.conf");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for required in [true, false] {
+            let e = Config::load(&fifo, required).unwrap_err();
+            assert_eq!(e.to_string(), format!("config {}: not a regular file (a FIFO)", fifo.display()));
+        }
+        let e = Config::load(Path::new("/dev/null"), true).unwrap_err();
+        assert_eq!(e.to_string(), "config /dev/null: not a regular file (a character device)");
+        let e = Config::load(dir.path(), true).unwrap_err();
+        assert!(e.to_string().ends_with(": not a regular file (a directory)"), "{e}");
     }
 
     #[test]

@@ -156,3 +156,122 @@ fn a_journal_too_small_for_the_ports_is_refused() {
     assert_untouched(&mut sw, connections);
     assert!(!state.exists(), "state dir created");
 }
+
+/// Row 3: `--config` or `--db-config` naming a FIFO, a device or a
+/// directory is refused at once with one line (a FIFO used to block the
+/// start for ever, deaf to SIGTERM).
+#[test]
+fn special_files_as_configuration_are_refused_at_once() {
+    let mut sw = Switch::new(1);
+    let connections = connections_received(&mut sw);
+    let fifo = sw.dir.join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo = fifo.to_str().unwrap().to_owned();
+    let (db_config, conf, dir) =
+        (sw.db_config.to_str().unwrap().to_owned(), sw.conf.to_str().unwrap().to_owned(), sw.dir.clone());
+    let state = sw.state_dir();
+    let state = state.to_str().unwrap();
+    let cases = [
+        ("--config", fifo.as_str(), format!("config {fifo}: not a regular file (a FIFO)")),
+        ("--config", "/dev/zero", "config /dev/zero: not a regular file (a character device)".to_owned()),
+        (
+            "--db-config",
+            fifo.as_str(),
+            format!("cannot read SONiC database config {fifo}: not a regular file (a FIFO)"),
+        ),
+        (
+            "--db-config",
+            dir.to_str().unwrap(),
+            format!("cannot read SONiC database config {}: not a regular file (a directory)", dir.display()),
+        ),
+    ];
+    for (flag, path, line) in cases {
+        let mut args = vec!["--state-dir", state, flag, path];
+        args.extend(if flag == "--config" { ["--db-config", &db_config] } else { ["--config", &conf] });
+        let started = std::time::Instant::now();
+        let (code, log) = refused(&sw, "special.log", &args);
+        assert_eq!((code, log.as_str()), (Some(1), format!("portsyncd: {line}\n").as_str()), "{flag} {path}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{flag} {path}: took {:?}", started.elapsed());
+    }
+    assert_untouched(&mut sw, connections);
+    assert!(sw.ns.link("Ethernet0").is_none());
+}
+
+/// SONiC's full list of databases (SONIC.md §1.1) on this test's server, the
+/// CHASSIS ones on a `redis_chassis` instance the file does not define (as
+/// on a box that is not a chassis).
+fn sonic_db_config(sw: &Switch) -> std::path::PathBuf {
+    let socket = sw.raw.socket().display();
+    let dbs = [
+        ("APPL_DB", 0, ":", "redis"),
+        ("ASIC_DB", 1, ":", "redis"),
+        ("COUNTERS_DB", 2, ":", "redis"),
+        ("LOGLEVEL_DB", 3, ":", "redis"),
+        ("CONFIG_DB", 4, "|", "redis"),
+        ("PFC_WD_DB", 5, ":", "redis"),
+        ("FLEX_COUNTER_DB", 5, ":", "redis"),
+        ("STATE_DB", 6, "|", "redis"),
+        ("SNMP_OVERLAY_DB", 7, "|", "redis"),
+        ("RESTAPI_DB", 8, "|", "redis"),
+        ("GB_ASIC_DB", 9, ":", "redis"),
+        ("GB_COUNTERS_DB", 10, ":", "redis"),
+        ("GB_FLEX_COUNTER_DB", 11, ":", "redis"),
+        ("CHASSIS_APP_DB", 12, "|", "redis_chassis"),
+        ("CHASSIS_STATE_DB", 13, "|", "redis_chassis"),
+        ("APPL_STATE_DB", 14, ":", "redis"),
+        ("DPU_APPL_DB", 15, ":", "redis"),
+        ("DPU_APPL_STATE_DB", 16, "|", "redis"),
+        ("DPU_STATE_DB", 17, "|", "redis"),
+        ("DPU_COUNTERS_DB", 18, ":", "redis"),
+    ];
+    let databases: Vec<String> = dbs
+        .iter()
+        .map(|(n, id, sep, inst)| {
+            format!(r#""{n}": {{ "id": {id}, "separator": "{sep}", "instance": "{inst}" }}"#)
+        })
+        .collect();
+    let text = format!(
+        r#"{{ "INSTANCES": {{ "redis": {{ "hostname": "127.0.0.1", "port": 6379, "unix_socket_path": "{socket}" }} }},
+  "DATABASES": {{ {} }}, "VERSION": "1.0" }}"#,
+        databases.join(",\n    ")
+    );
+    let path = sw.dir.join("sonic_database_config.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Row 5: a database portsyncd does not use, on an instance the file does
+/// not define, does not stop it; a used one there does, named.
+#[test]
+fn unused_databases_on_undefined_instances_do_not_stop_it() {
+    let mut sw = Switch::new(2);
+    sw.db_config = sonic_db_config(&sw);
+    sw.start();
+    assert!(
+        wait_until(T, || sw.orchagent.as_ref().unwrap().popped_at("PortInitDone").is_some()),
+        "no PortInitDone\n{}",
+        sw.log()
+    );
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet4", &state("down", "down", "1500"), T);
+    let (status, _) = sw.daemon().stop_with("TERM");
+    assert!(status.success(), "{status:?}\n{}", sw.log());
+    // STATE_DB on the undefined instance: refused, naming it.
+    let text = std::fs::read_to_string(&sw.db_config).unwrap().replace(
+        r#""STATE_DB": { "id": 6, "separator": "|", "instance": "redis" }"#,
+        r#""STATE_DB": { "id": 6, "separator": "|", "instance": "redis_chassis" }"#,
+    );
+    let bad = sw.dir.join("bad_database_config.json");
+    std::fs::write(&bad, text).unwrap();
+    let state = sw.state_dir();
+    let args = ["--db-config", bad.to_str().unwrap(), "--config", sw.conf.to_str().unwrap()];
+    let (code, log) =
+        refused(&sw, "bad.log", &[&args[..], &["--state-dir", state.to_str().unwrap()]].concat());
+    assert_eq!(code, Some(1), "{log}");
+    assert_eq!(
+        log,
+        format!(
+            "portsyncd: SONiC database config {} is not valid: database STATE_DB: instance \"redis_chassis\" is not in INSTANCES\n",
+            bad.display()
+        ),
+    );
+}
