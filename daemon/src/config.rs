@@ -159,14 +159,14 @@ impl Config {
         if let Some(v) = in_range("redis.reconnect_max_ms", raw.redis.reconnect_max_ms, 10, 600_000)? {
             c.redis_reconnect_max = Duration::from_millis(v);
         }
-        if let Some(v) = raw.redis.journal_keys {
-            if v < MIN_JOURNAL_KEYS as i64 {
-                return Err(format!(
-                    "redis.journal_keys = {v} is below {MIN_JOURNAL_KEYS}, the keys the daemon can write \
-                     ({KEYS_PER_PORT} keys per port × {DEFAULT_PORT_CAPACITY} ports + {KEYS_BESIDE_PORTS}): \
-                     writes kept while Redis is away would be lost"
-                ));
-            }
+        if let Some(v) = raw.redis.journal_keys
+            && v < MIN_JOURNAL_KEYS as i64
+        {
+            return Err(format!(
+                "redis.journal_keys = {v} is below {MIN_JOURNAL_KEYS}, the keys the daemon can write \
+                 ({KEYS_PER_PORT} keys per port × {DEFAULT_PORT_CAPACITY} ports + {KEYS_BESIDE_PORTS}): \
+                 writes kept while Redis is away would be lost"
+            ));
         }
         if let Some(v) = in_range(
             "redis.journal_keys",

@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod config;
 pub mod ferry;
+#[cfg(target_os = "linux")]
+pub mod instance;
 pub mod logging;
 pub mod requests;
 pub mod supervisor;

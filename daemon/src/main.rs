@@ -20,6 +20,7 @@ mod linux {
     use portsyncd::cli::{self, Backend, Command};
     use portsyncd::config::Config;
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
+    use portsyncd::instance::Instance;
     use portsyncd::supervisor::Systemd;
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
@@ -50,6 +51,15 @@ mod linux {
         };
         let config = match Config::load(&args.config, args.config_given) {
             Ok(c) => c,
+            Err(e) => {
+                eprintln!("portsyncd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // Before any socket or connection: a second daemon, or a state dir
+        // that cannot be used, stops here having changed nothing.
+        let _instance = match Instance::claim(&args.state_dir) {
+            Ok(instance) => instance,
             Err(e) => {
                 eprintln!("portsyncd: {e}");
                 return ExitCode::FAILURE;

@@ -85,8 +85,11 @@ fn connections_received(sw: &mut Switch) -> u64 {
         .unwrap_or_else(|| panic!("INFO stats: {info}"))
 }
 
+/// Keys of CONFIG_DB, APPL_DB and STATE_DB with their contents.
+type Contents = Vec<(Db, String, String)>;
+
 /// Every key of CONFIG_DB, APPL_DB and STATE_DB with its contents.
-fn redis_contents(sw: &mut Switch) -> Vec<(Db, String, String)> {
+fn redis_contents(sw: &mut Switch) -> Contents {
     let mut all = Vec::new();
     for db in Db::ALL {
         for key in smol::block_on(sw.raw.keys(db)) {
@@ -274,4 +277,129 @@ fn unused_databases_on_undefined_instances_do_not_stop_it() {
             bad.display()
         ),
     );
+}
+
+/// The switch's usual arguments with another state directory.
+fn args_with_state_dir<'a>(sw: &'a Switch, state_dir: &'a str) -> Vec<&'a str> {
+    vec![
+        "--db-config",
+        sw.db_config.to_str().unwrap(),
+        "--config",
+        sw.conf.to_str().unwrap(),
+        "--state-dir",
+        state_dir,
+    ]
+}
+
+/// What a second daemon could have disturbed: each port's ifindex and
+/// admin state, and everything in Redis.
+fn kernel_and_redis(sw: &mut Switch, ports: usize) -> (Vec<(Option<u32>, bool)>, Contents) {
+    let links = (0..ports).map(|i| (sw.ns.ifindex(&name(i)), sw.ns.is_up(&name(i)))).collect();
+    (links, redis_contents(sw))
+}
+
+/// Row 1: a second portsyncd, on the same state dir or only in the same
+/// network namespace, refuses with one line before touching anything; the
+/// first goes on; once it is gone, a new one starts.
+#[test]
+fn a_second_daemon_refuses_before_touching_anything() {
+    let mut sw = running(2);
+    assert!(wait_until(T, || sw.orchagent.as_ref().unwrap().popped_at("PortInitDone").is_some()));
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("up", "up", "1500"), T);
+    // Nothing pops APPL_DB any more: Redis stays as it is unless written.
+    drop(sw.orchagent.take());
+    std::thread::sleep(Duration::from_millis(100));
+    let before = kernel_and_redis(&mut sw, 2);
+    assert!(before.0[0].1, "Ethernet0 up");
+    let connections = connections_received(&mut sw);
+    let first = sw.daemon().pid_for_signals();
+    let dir = sw.state_dir().to_str().unwrap().to_owned();
+
+    let (code, log) = refused(&sw, "second.log", &args_with_state_dir(&sw, &dir));
+    assert_eq!(code, Some(1), "{log}");
+    assert_eq!(
+        log,
+        format!(
+            "portsyncd: state dir {dir} is in use by portsyncd pid {first} (it holds {dir}/portsyncd.lock); \
+             one daemon per state dir\n"
+        )
+    );
+    let other = sw.dir.join("other-state");
+    let other = other.to_str().unwrap().to_owned();
+    let (code, log) = refused(&sw, "third.log", &args_with_state_dir(&sw, &other));
+    assert_eq!(code, Some(1), "{log}");
+    assert_eq!(
+        log,
+        "portsyncd: another portsyncd runs in this network namespace (it holds the abstract unix socket \
+         @portsyncd); one daemon per network namespace\n"
+    );
+    // `--db memory` changes links too: the same.
+    let (code, log) =
+        refused(&sw, "memory.log", &[&args_with_state_dir(&sw, &other)[..], &["--db", "memory"]].concat());
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.starts_with("portsyncd: another portsyncd runs in this network namespace"), "{log}");
+
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(kernel_and_redis(&mut sw, 2), before, "changed by a refused daemon\n{}", sw.log());
+    assert_eq!(connections_received(&mut sw), connections, "a refused daemon connected to Redis");
+    // The first goes on serving.
+    sw.ns.ip(&["link", "set", "Ethernet4", "up"]);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet4", &state("up", "up", "1500"), T);
+    let (status, _) = sw.daemon().stop_with("TERM");
+    assert!(status.success(), "{status:?}\n{}", sw.log());
+    // The locks went with it.
+    sw.start_daemon();
+    assert!(wait_until(T, || sw.log().contains("initial sync done")), "{}", sw.log());
+}
+
+/// Row 2: a `--state-dir` that cannot be used is one line naming it and the
+/// problem, and nothing is written; a missing one is created.
+#[test]
+fn an_unusable_state_dir_is_refused_and_a_missing_one_created() {
+    let mut sw = Switch::new(1);
+    let connections = connections_received(&mut sw);
+    let file = sw.dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let f = file.display().to_string();
+    let cases = [
+        (f.clone(), format!("state dir {f}: not a directory (a regular file)")),
+        (format!("{f}/state"), format!("state dir {f}/state: {f} is not a directory")),
+    ];
+    for (dir, line) in &cases {
+        let (code, log) = refused(&sw, "dir.log", &args_with_state_dir(&sw, dir));
+        assert_eq!((code, log.as_str()), (Some(1), format!("portsyncd: {line}\n").as_str()));
+    }
+    // Not writable: root without CAP_DAC_OVERRIDE, in a directory it does not own.
+    let locked = sw.dir.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::os::unix::fs::chown(&locked, Some(65534), Some(65534)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_portsyncd");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &sw.ns.name, "setpriv", "--bounding-set", "-dac_override", bin])
+        .args(args_with_state_dir(&sw, locked.to_str().unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "portsyncd: state dir {}: not writable (Permission denied (os error 13))\n",
+            locked.display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0, "nothing written in it");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
+    assert_untouched(&mut sw, connections);
+    // Missing, with its parents: created, as a snapshot save would.
+    let missing = sw.dir.join("x/y/state");
+    let mut d = Daemon::start(
+        &sw.ns,
+        sw.dir.join("missing.log"),
+        &args_with_state_dir(&sw, missing.to_str().unwrap()),
+    );
+    assert!(wait_until(T, || d.log().contains("initial sync done")), "{}", d.log());
+    assert!(missing.join("portsyncd.lock").is_file());
+    let (status, _) = d.stop_with("TERM");
+    assert!(status.success());
 }
