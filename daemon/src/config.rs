@@ -194,6 +194,100 @@ impl Config {
     }
 }
 
+/// A setting whose value differs between two [`Config`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Its key in the file (`netlink.dump_timeout_ms`).
+    pub key: &'static str,
+    /// The value in force.
+    pub old: String,
+    /// The value read.
+    pub new: String,
+    /// Whether a running daemon applies it (on SIGHUP); if not, it takes
+    /// effect at the next start.
+    pub at_run_time: bool,
+}
+
+impl Config {
+    /// Every setting: its key, its value as shown, and whether a running
+    /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
+    fn settings(&self) -> [(&'static str, String, bool); 8] {
+        // Destructured: a setting added to Config does not compile until it
+        // is listed here, with when it takes effect.
+        let Config {
+            netlink_receive_buffer,
+            dump_timeout,
+            redis_response_timeout,
+            redis_reconnect_max,
+            redis_journal_keys,
+            log_output,
+            memory_ports,
+            snapshot_interval,
+        } = self;
+        let ms = |d: &Duration| d.as_millis().to_string();
+        [
+            ("netlink.receive_buffer_bytes", netlink_receive_buffer.to_string(), false),
+            ("netlink.dump_timeout_ms", ms(dump_timeout), true),
+            ("redis.response_timeout_ms", ms(redis_response_timeout), false),
+            ("redis.reconnect_max_ms", ms(redis_reconnect_max), false),
+            ("redis.journal_keys", redis_journal_keys.to_string(), false),
+            ("log.output", output_name(*log_output).to_owned(), true),
+            ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
+            ("state.save_interval_ms", ms(snapshot_interval), true),
+        ]
+    }
+
+    /// The settings of `new` that differ from these, in file order.
+    pub fn changes(&self, new: &Config) -> Vec<Change> {
+        self.settings()
+            .into_iter()
+            .zip(new.settings())
+            .filter(|((_, old, _), (_, new, _))| old != new)
+            .map(|((key, old, at_run_time), (_, new, _))| Change { key, old, new, at_run_time })
+            .collect()
+    }
+
+    /// These settings with the ones a running daemon applies taken from
+    /// `new`: what is in force after a reload (the rest waits for a restart).
+    pub fn run_time_part_of(&self, new: &Config) -> Config {
+        Config {
+            dump_timeout: new.dump_timeout,
+            log_output: new.log_output,
+            snapshot_interval: new.snapshot_interval,
+            ..self.clone()
+        }
+    }
+}
+
+/// `[log] output` as the file writes it.
+fn output_name(output: Option<crate::logging::Output>) -> &'static str {
+    match output {
+        None => "unset",
+        Some(crate::logging::Output::Syslog) => "SYSLOG",
+        Some(crate::logging::Output::Stderr) => "STDERR",
+    }
+}
+
+/// `changes` in one line: `in effect now: a 1 => 2; at the next start only:
+/// b 3 => 4`, or `no setting changed`.
+pub fn describe(changes: &[Change]) -> String {
+    let list = |at_run_time: bool| {
+        changes
+            .iter()
+            .filter(|c| c.at_run_time == at_run_time)
+            .map(|c| format!("{} {} => {}", c.key, c.old, c.new))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (now, later) = (list(true), list(false));
+    match (now.is_empty(), later.is_empty()) {
+        (true, true) => "no setting changed".to_owned(),
+        (false, true) => format!("in effect now: {now}"),
+        (true, false) => format!("at the next start only: {later}"),
+        (false, false) => format!("in effect now: {now}; at the next start only: {later}"),
+    }
+}
+
 fn span_note(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let Some(span) = span else { return String::new() };
     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
@@ -260,6 +354,37 @@ mod tests {
         assert!(e("[log]\noutput = \"FILE\"").contains("log.output = \"FILE\""));
         assert!(e("[memory]\nports = [\"Eth|0\"]").contains("not a port name"));
         assert!(e("[netlink\n").contains("line 1"), "{}", e("[netlink\n"));
+    }
+
+    #[test]
+    fn changes_say_which_settings_apply_at_run_time() {
+        let old = Config::default();
+        let new = Config::parse(&format!(
+            "[netlink]\nreceive_buffer_bytes = 65536\ndump_timeout_ms = 250\n\
+             [redis]\nresponse_timeout_ms = 100\nreconnect_max_ms = 200\njournal_keys = {MAX_JOURNAL_KEYS}\n\
+             [log]\noutput = \"STDERR\"\n[memory]\nports = [\"Ethernet0\"]\n[state]\nsave_interval_ms = 50\n",
+        ))
+        .unwrap();
+        let all = old.changes(&new);
+        assert_eq!(all.len(), 8, "every setting differs: {all:?}");
+        assert!(old.changes(&old).is_empty());
+        assert_eq!(describe(&[]), "no setting changed");
+        assert_eq!(
+            describe(&all),
+            format!(
+                "in effect now: netlink.dump_timeout_ms 5000 => 250, log.output unset => STDERR, \
+                 state.save_interval_ms 1000 => 50; at the next start only: \
+                 netlink.receive_buffer_bytes 16777216 => 65536, redis.response_timeout_ms 2000 => 100, \
+                 redis.reconnect_max_ms 5000 => 200, redis.journal_keys {DEFAULT_JOURNAL_KEYS} => {MAX_JOURNAL_KEYS}, \
+                 memory.ports [] => [Ethernet0]"
+            )
+        );
+        // What a reload puts in force: exactly the run-time settings.
+        let in_force = old.run_time_part_of(&new);
+        let left = in_force.changes(&new);
+        assert!(left.iter().all(|c| !c.at_run_time), "{left:?}");
+        assert_eq!(left.len(), all.iter().filter(|c| !c.at_run_time).count());
+        assert!(old.changes(&in_force).iter().all(|c| c.at_run_time));
     }
 
     #[test]

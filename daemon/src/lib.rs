@@ -12,5 +12,6 @@ pub mod ferry;
 pub mod instance;
 pub mod logging;
 pub mod requests;
+pub mod signals;
 pub mod supervisor;
 pub mod sync;

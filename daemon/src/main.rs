@@ -21,6 +21,7 @@ mod linux {
     use portsyncd::config::Config;
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
     use portsyncd::instance::Instance;
+    use portsyncd::signals::ProcessSignals;
     use portsyncd::supervisor::Systemd;
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
@@ -29,7 +30,6 @@ mod linux {
     use portsyncd_netlink::{LinkControl, LinkMonitor};
     use portsyncd_redis::{RedisConnections, RedisOptions};
     use portsyncd_state_file::StateFile;
-    use smol::stream::StreamExt;
 
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
@@ -94,19 +94,17 @@ mod linux {
 
     /// The kernel sockets (checked first: nothing is written if they fail: a
     /// daemon without the privilege to bring stale links down stops here) and
-    /// the shutdown signal.
+    /// the signals.
     async fn prelude(
-        receive_buffer: usize,
-    ) -> Result<(LinkMonitor, LinkControl, impl Future<Output = ()> + Send), String> {
+        args: &cli::Args,
+        config: &Config,
+    ) -> Result<(LinkMonitor, LinkControl, ProcessSignals), String> {
         let mut control = LinkControl::open().map_err(|e| e.to_string())?;
         control.check_permission().await.map_err(|e| e.to_string())?;
-        let monitor = LinkMonitor::open(receive_buffer).map_err(|e| e.to_string())?;
-        let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        let monitor = LinkMonitor::open(config.netlink_receive_buffer).map_err(|e| e.to_string())?;
+        let signals = ProcessSignals::register(args.config.clone(), args.config_given, config.clone())
             .map_err(|e| format!("signals: {e}"))?;
-        let shutdown = async move {
-            signals.next().await;
-        };
-        Ok((monitor, control, shutdown))
+        Ok((monitor, control, signals))
     }
 
     /// Runs the driver over `db` until it exits.
@@ -116,7 +114,7 @@ mod linux {
         config: &Config,
         (clock, mut driver): Start,
     ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
-        let (links, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
+        let (links, control, signals) = prelude(args, config).await?;
         let db = connect.await?;
 
         let mut parts = Parts {
@@ -127,7 +125,7 @@ mod linux {
             supervisor: Systemd,
             config_fields: Default::default(),
         };
-        ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
+        ferry::run(&mut driver, &mut parts, &clock, signals).await.map_err(|e| e.to_string())?;
         log!(
             Notice,
             "stopped: {}; {}; {}",

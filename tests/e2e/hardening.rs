@@ -403,3 +403,79 @@ fn an_unusable_state_dir_is_refused_and_a_missing_one_created() {
     let (status, _) = d.stop_with("TERM");
     assert!(status.success());
 }
+
+/// Sends `signal` to the daemon.
+fn signal(sw: &mut Switch, signal: &str) {
+    let pid = sw.daemon().pid_for_signals();
+    assert!(
+        std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success()
+    );
+}
+
+/// Whether the daemon still runs.
+fn still_running(sw: &mut Switch) -> bool {
+    sw.daemon().wait_exit(Duration::from_millis(50)).is_none()
+}
+
+/// Row 6: SIGUSR1 and SIGUSR2 are one line each and nothing else; SIGHUP
+/// reads CONFIG_DB's LOGGER again at once and the settings file again (one
+/// line: what changed, what only at the next start); a bad or special file
+/// on SIGHUP is one ERROR line and the settings stay. Through all of it the
+/// daemon runs and serves link changes.
+#[test]
+fn signals_are_logged_and_sighup_reloads() {
+    let mut sw = running(1);
+    for sig in ["USR1", "USR2"] {
+        signal(&mut sw, sig);
+        let line = format!("portsyncd NOTICE SIG{sig} received: ignored\n");
+        assert!(wait_until(T, || sw.log().contains(&line)), "{}", sw.log());
+        assert!(still_running(&mut sw), "SIG{sig} ended it\n{}", sw.log());
+        assert_eq!(sw.log().matches(&line).count(), 1);
+    }
+    // LOGLEVEL and the file changed; SIGHUP.
+    smol::block_on(sw.raw.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "INFO")]));
+    std::fs::write(
+        &sw.conf,
+        "[log]\noutput = \"STDERR\"\n[netlink]\ndump_timeout_ms = 2000\nreceive_buffer_bytes = 65536\n\
+         [state]\nsave_interval_ms = 200\n",
+    )
+    .unwrap();
+    let sent = std::time::Instant::now();
+    signal(&mut sw, "HUP");
+    let reloaded = format!(
+        "portsyncd NOTICE SIGHUP: {} read again; in effect now: netlink.dump_timeout_ms 3000 => 2000, \
+         state.save_interval_ms 1000 => 200; at the next start only: netlink.receive_buffer_bytes 16777216 => 65536\n",
+        sw.conf.display()
+    );
+    assert!(wait_until(T, || sw.log().contains(&reloaded)), "{}", sw.log());
+    // At once, not at the LOGGER poll (every 5 s).
+    assert!(wait_until(T, || sw.log().contains("log level NOTICE => INFO")), "{}", sw.log());
+    assert!(sent.elapsed() < Duration::from_millis(1500), "LOGLEVEL read {:?} after SIGHUP", sent.elapsed());
+    assert!(still_running(&mut sw), "{}", sw.log());
+    sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("up", "up", "1500"), T);
+    assert!(wait_until(T, || sw.log().contains("RTM_NEWLINK Ethernet0")), "INFO in force\n{}", sw.log());
+    // A bad file, then a FIFO in its place: one ERROR line each, the settings stay.
+    std::fs::write(&sw.conf, "[netlink]\ndump_timeout_ms = 0\n").unwrap();
+    signal(&mut sw, "HUP");
+    let bad = format!(
+        "portsyncd ERROR SIGHUP: config {}: netlink.dump_timeout_ms = 0 is out of range 10..=600000; \
+         the settings in force stay\n",
+        sw.conf.display()
+    );
+    assert!(wait_until(T, || sw.log().contains(&bad)), "{}", sw.log());
+    std::fs::remove_file(&sw.conf).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&sw.conf).status().unwrap().success());
+    signal(&mut sw, "HUP");
+    let fifo = format!(
+        "portsyncd ERROR SIGHUP: config {}: not a regular file (a FIFO); the settings in force stay\n",
+        sw.conf.display()
+    );
+    assert!(wait_until(T, || sw.log().contains(&fifo)), "{}", sw.log());
+    assert!(still_running(&mut sw), "{}", sw.log());
+    sw.ns.ip(&["link", "set", "Ethernet0", "down"]);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+    assert_eq!(sw.log().matches("SIGHUP").count(), 3, "{}", sw.log());
+    let (status, _) = sw.daemon().stop_with("TERM");
+    assert!(status.success(), "{status:?}\n{}", sw.log());
+}

@@ -35,6 +35,7 @@
 
 pub mod canned;
 mod io;
+mod reload;
 mod running;
 mod startup;
 mod summary;
@@ -369,7 +370,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// Sets the start time and the settings of a driver made with
     /// [`Default`] (which lets `Box::default()` build it in place, without a
-    /// copy on the stack). Only before its first request.
+    /// copy on the stack). Only before its first request; later, see
+    /// [`reconfigure`](Self::reconfigure).
     pub fn configure(&mut self, now: Instant, config: DriverConfig) -> Result<(), Unasked> {
         if self.stage != Stage::Start(StartStep::Logger) || self.awaiting != Awaiting::Nothing {
             return Err(Unasked { answer: "a start time and settings" });
@@ -541,6 +543,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.stop_deadline = now.saturating_add(self.config.shutdown_flush);
                 self.stage = Stage::Stop(StopStep::Notify);
             }
+            Signal::Reload => self.reload(now),
         }
     }
 
