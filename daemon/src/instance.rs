@@ -36,6 +36,8 @@ const PROBE_FILE: &str = "portsyncd.lock.probe";
 /// that one daemon per network namespace binds. Running several daemons in
 /// one namespace (multi-instance partitioning, one per ASIC namespace) will
 /// add an instance id or the namespace to this name; it lives here only.
+/// It must be bound inside the namespace whose links the daemon changes
+/// (under `ip netns exec` today; after entering `--netns` once that exists).
 pub const NETNS_LOCK_NAME: &str = "portsyncd";
 
 /// The locks held for the life of the process (drop releases them).

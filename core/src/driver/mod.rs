@@ -6,7 +6,7 @@
 //! again after an interrupted one), APPL_DB presence trust, the batch call
 //! protocol of the [engine](crate::engine), writes a database refused and
 //! their retries, the snapshot cadence, the LOGGER poll, backend
-//! maintenance, shutdown, and every timer.
+//! maintenance, reloads (SIGHUP, new settings), shutdown, and every timer.
 //!
 //! It is sans-IO in the manner of quinn-proto: inputs are `handle_*(now, …)`
 //! calls, outputs are [`poll_io`](Driver::poll_io) (one request at a time,
