@@ -56,13 +56,18 @@ impl Instance {
     /// [`claim`](Self::claim) with another socket name (tests, which share
     /// the host's network namespace).
     pub fn claim_as(state_dir: &Path, netns_name: &str) -> Result<Self, String> {
-        let dir = lock_state_dir(state_dir)?;
+        let mut dir = lock_state_dir(state_dir)?;
         let netns = lock_netns(netns_name)?;
+        // Only once both are held: a refused daemon leaves no pid behind.
+        dir.set_len(0)
+            .and_then(|()| dir.write_all(format!("{}\n", std::process::id()).as_bytes()))
+            .map_err(|e| format!("state dir {}: not writable ({e})", state_dir.display()))?;
         Ok(Self { _dir: dir, _netns: netns })
     }
 }
 
-/// Creates `dir` if missing, checks it, and locks it.
+/// Creates `dir` if missing, checks it, and locks it (the caller writes its
+/// pid into the file).
 fn lock_state_dir(dir: &Path) -> Result<File, String> {
     let shown = dir.display();
     match fs::metadata(dir) {
@@ -112,9 +117,6 @@ fn lock_state_dir(dir: &Path) -> Result<File, String> {
     }
     let probe = dir.join(PROBE_FILE);
     File::create(&probe).and_then(|_| fs::remove_file(&probe)).map_err(not_writable)?;
-    file.set_len(0)
-        .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
-        .map_err(not_writable)?;
     Ok(file)
 }
 
@@ -188,6 +190,7 @@ mod tests {
         let e = Instance::claim_as(&other, &unique("one")).unwrap_err();
         assert!(e.starts_with("another portsyncd runs in this network namespace"), "{e}");
         assert!(e.contains(&format!("@{}", unique("one"))), "{e}");
+        assert_eq!(fs::read_to_string(other.join(LOCK_FILE)).unwrap(), "", "no pid left by a refused claim");
         // Released with the holder.
         drop(first);
         let again = Instance::claim_as(&dir, &unique("one")).unwrap();

@@ -53,7 +53,11 @@ impl Signals for ProcessSignals {
                 Some(Ok(Signal::Usr1)) => log!(Notice, "SIGUSR1 received: ignored"),
                 Some(Ok(Signal::Usr2)) => log!(Notice, "SIGUSR2 received: ignored"),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => log!(Error, "signals: {e}"),
+                Some(Err(e)) => {
+                    log!(Error, "signals: {e}");
+                    // Never a busy loop, should the errors go on.
+                    smol::future::yield_now().await;
+                }
                 None => std::future::pending().await,
             }
         }
