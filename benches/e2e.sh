@@ -82,9 +82,9 @@ one_run() {  # command → one line of figures
     local ok_drain=$([ "$(matching "$sock" up up 9100)" = "$n" ] && echo yes || echo NO)
     local hwm; hwm=$(grep VmHWM "/proc/$pid/status" | tr -s ' ' | cut -d' ' -f2)
     kill -TERM "$pid"; wait "$pid" || true
-    local rt_batch; rt_batch=$(grep -o 'round_trips: [0-9]*' "$work/log" | grep -o '[0-9]*' || echo 0)
-    local batches; batches=$(grep -o 'batches: [0-9]*' "$work/log" | grep -o '[0-9]*' || echo 0)
-    local redumps; redumps=$(grep -o 'redumps: [0-9]*' "$work/log" | grep -o '[0-9]*' || echo "?")
+    local rt_batch; rt_batch=$(grep -o 'round trips [0-9]*' "$work/log" | grep -o '[0-9]*' || echo 0)
+    local batches; batches=$(grep -o 'batches [0-9]*' "$work/log" | grep -o '[0-9]*' || echo 0)
+    local redumps; redumps=$(grep -o 'redumps [0-9]*' "$work/log" | grep -o '[0-9]*' || echo "?")
     kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
     ip netns del "$ns"; rm -rf "$work"
     echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps"

@@ -22,6 +22,12 @@ impl Backoff {
         Self { base, max: max.max(base), attempt: 0, rng: seed | 1 }
     }
 
+    /// New bounds for the delays to come; the failed attempts so far still count.
+    pub fn set_bounds(&mut self, base: Duration, max: Duration) {
+        self.base = base;
+        self.max = max.max(base);
+    }
+
     /// The delay before the next attempt; each call counts one failed attempt.
     pub fn next_delay(&mut self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);

@@ -178,6 +178,22 @@ impl WriteOp {
     }
 }
 
+/// Distinct keys portsyncd writes for each port: STATE_DB `PORT_TABLE|<port>`
+/// and APPL_DB `PORT_TABLE:<port>` (produced).
+pub const KEYS_PER_PORT: usize = 2;
+
+/// Distinct keys portsyncd writes whatever the ports: APPL_DB
+/// `PORT_TABLE:PortConfigDone` and `PORT_TABLE:PortInitDone` (produced),
+/// CONFIG_DB `LOGGER|portsyncd` and STATE_DB `WARM_RESTART_TABLE|portsyncd`.
+pub const KEYS_BESIDE_PORTS: usize = 4;
+
+/// The most distinct keys the [`WriteOp`]s of a run can write with room for
+/// `ports` ports: what a write journal (kept writes, the record replayed to
+/// a database that came back empty) needs so that nothing is lost.
+pub const fn max_keys_written(ports: usize) -> usize {
+    KEYS_PER_PORT.saturating_mul(ports).saturating_add(KEYS_BESIDE_PORTS)
+}
+
 /// Writes a database refused, kept by target until it accepts them: STATE_DB
 /// ports (written again from the latest decided state, whatever it is by
 /// then), produced ports, PortConfigDone and PortInitDone. Room for `P`
@@ -344,6 +360,48 @@ mod tests {
                 fields: &[(b"restore_count", b"0")]
             }
         );
+    }
+
+    #[test]
+    fn max_keys_written_counts_every_key_of_every_kind_of_write() {
+        use std::collections::BTreeSet;
+        use std::string::String;
+        use std::vec::Vec;
+        let state = LinkState { ifindex: 3, admin_up: true, oper_up: true, mtu: 9100 };
+        let mut ops = Vec::new();
+        for p in ["Ethernet0", "Ethernet4"] {
+            ops.push(WriteOp::SetStatePort { name: port(p), state });
+            ops.push(WriteOp::DelStatePort { name: port(p) });
+            ops.push(WriteOp::ProduceConfigPort { name: port(p) });
+        }
+        ops.push(WriteOp::PortConfigDone { count: 2 });
+        ops.push(WriteOp::PortInitDone);
+        ops.push(WriteOp::LoggerDefaults { level: true, output: false });
+        ops.push(WriteOp::RestoreCount { count: 1 });
+        // A new kind of write does not compile here until it is counted above.
+        for op in &ops {
+            match op {
+                WriteOp::SetStatePort { .. }
+                | WriteOp::DelStatePort { .. }
+                | WriteOp::ProduceConfigPort { .. }
+                | WriteOp::PortConfigDone { .. }
+                | WriteOp::PortInitDone
+                | WriteOp::LoggerDefaults { .. }
+                | WriteOp::RestoreCount { .. } => {}
+            }
+        }
+        let keys: BTreeSet<_> = ops
+            .iter()
+            .map(|op| {
+                let text = op.text();
+                let fields = op.fields(&text);
+                let w = op.write(&fields);
+                let (table, key) = w.target();
+                (w.db(), w.is_produce(), String::from(table), String::from(key))
+            })
+            .collect();
+        assert_eq!(keys.len(), max_keys_written(2), "{keys:?}");
+        assert_eq!(max_keys_written(1024), 2052);
     }
 
     #[test]

@@ -4,11 +4,30 @@
 use std::path::Path;
 use std::time::Duration;
 
+use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+use portsyncd_core::writes::{self, KEYS_BESIDE_PORTS, KEYS_PER_PORT};
+use portsyncd_redis::config::read_config_file;
 use serde::Deserialize;
 
 /// Receive buffer asked for the netlink socket by default: 16 MiB, as the
 /// C++ daemon asks.
 pub const DEFAULT_NETLINK_RCVBUF: usize = 16 << 20;
+
+/// The fewest `[redis] journal_keys` accepted: every key the daemon can
+/// write with the build's port capacity (2 per port, 4 beside them; see
+/// [`portsyncd_core::writes::max_keys_written`]). A smaller journal would
+/// lose writes while Redis is away and leave ports wrong after it comes back.
+pub const MIN_JOURNAL_KEYS: usize = writes::max_keys_written(DEFAULT_PORT_CAPACITY);
+
+/// The most `[redis] journal_keys` accepted.
+pub const MAX_JOURNAL_KEYS: usize = max(1 << 20, MIN_JOURNAL_KEYS);
+
+/// `[redis] journal_keys` when it is not given.
+pub const DEFAULT_JOURNAL_KEYS: usize = max(8192, MIN_JOURNAL_KEYS);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
 
 /// The daemon's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +48,9 @@ pub struct Config {
     pub memory_ports: Vec<String>,
     /// Least time between two saves of the warm-restart snapshot.
     pub snapshot_interval: Duration,
+    /// Repeated trouble of one kind is said once per this window, then
+    /// counted.
+    pub log_repeat_window: Duration,
 }
 
 impl Default for Config {
@@ -38,10 +60,11 @@ impl Default for Config {
             dump_timeout: Duration::from_secs(5),
             redis_response_timeout: Duration::from_secs(2),
             redis_reconnect_max: Duration::from_secs(5),
-            redis_journal_keys: 8192,
+            redis_journal_keys: DEFAULT_JOURNAL_KEYS,
             log_output: None,
             memory_ports: Vec::new(),
             snapshot_interval: Duration::from_secs(1),
+            log_repeat_window: Duration::from_secs(10),
         }
     }
 }
@@ -81,6 +104,7 @@ struct RawRedis {
 #[serde(deny_unknown_fields, default)]
 struct RawLog {
     output: Option<String>,
+    repeat_window_ms: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,9 +133,11 @@ fn in_range(key: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<
 
 impl Config {
     /// Reads `path`; a missing file is the defaults when `required` is false.
+    /// Only a regular file of at most 1 MiB is read, and reading it never
+    /// blocks ([`read_config_file`]): a FIFO or a device is an error.
     pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
         let err = |problem: String| ConfigError { path: path.display().to_string(), problem };
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_config_file(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
             Err(e) => return Err(err(e.to_string())),
@@ -138,7 +164,21 @@ impl Config {
         if let Some(v) = in_range("redis.reconnect_max_ms", raw.redis.reconnect_max_ms, 10, 600_000)? {
             c.redis_reconnect_max = Duration::from_millis(v);
         }
-        if let Some(v) = in_range("redis.journal_keys", raw.redis.journal_keys, 16, 1 << 20)? {
+        if let Some(v) = raw.redis.journal_keys
+            && v < MIN_JOURNAL_KEYS as i64
+        {
+            return Err(format!(
+                "redis.journal_keys = {v} is below {MIN_JOURNAL_KEYS}, the keys the daemon can write \
+                 ({KEYS_PER_PORT} keys per port × {DEFAULT_PORT_CAPACITY} ports + {KEYS_BESIDE_PORTS}): \
+                 writes kept while Redis is away would be lost"
+            ));
+        }
+        if let Some(v) = in_range(
+            "redis.journal_keys",
+            raw.redis.journal_keys,
+            MIN_JOURNAL_KEYS as i64,
+            MAX_JOURNAL_KEYS as i64,
+        )? {
             c.redis_journal_keys = v as usize;
         }
         if let Some(output) = raw.log.output {
@@ -146,6 +186,9 @@ impl Config {
                 crate::logging::Output::parse(output.as_bytes())
                     .ok_or_else(|| format!("log.output = {output:?}: expected \"SYSLOG\" or \"STDERR\""))?,
             );
+        }
+        if let Some(v) = in_range("log.repeat_window_ms", raw.log.repeat_window_ms, 0, 3_600_000)? {
+            c.log_repeat_window = Duration::from_millis(v);
         }
         if let Some(v) = in_range("state.save_interval_ms", raw.state.save_interval_ms, 0, 3_600_000)? {
             c.snapshot_interval = Duration::from_millis(v);
@@ -156,6 +199,103 @@ impl Config {
         }
         c.memory_ports = raw.memory.ports;
         Ok(c)
+    }
+}
+
+/// A setting whose value differs between two [`Config`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Its key in the file (`netlink.dump_timeout_ms`).
+    pub key: &'static str,
+    /// The value in force.
+    pub old: String,
+    /// The value read.
+    pub new: String,
+    /// Whether a running daemon applies it (on SIGHUP); if not, it takes
+    /// effect at the next start.
+    pub at_run_time: bool,
+}
+
+impl Config {
+    /// Every setting: its key, its value as shown, and whether a running
+    /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
+    fn settings(&self) -> [(&'static str, String, bool); 9] {
+        // Destructured: a setting added to Config does not compile until it
+        // is listed here, with when it takes effect.
+        let Config {
+            netlink_receive_buffer,
+            dump_timeout,
+            redis_response_timeout,
+            redis_reconnect_max,
+            redis_journal_keys,
+            log_output,
+            memory_ports,
+            snapshot_interval,
+            log_repeat_window,
+        } = self;
+        let ms = |d: &Duration| d.as_millis().to_string();
+        [
+            ("netlink.receive_buffer_bytes", netlink_receive_buffer.to_string(), false),
+            ("netlink.dump_timeout_ms", ms(dump_timeout), true),
+            ("redis.response_timeout_ms", ms(redis_response_timeout), false),
+            ("redis.reconnect_max_ms", ms(redis_reconnect_max), false),
+            ("redis.journal_keys", redis_journal_keys.to_string(), false),
+            ("log.output", output_name(*log_output).to_owned(), true),
+            ("log.repeat_window_ms", ms(log_repeat_window), true),
+            ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
+            ("state.save_interval_ms", ms(snapshot_interval), true),
+        ]
+    }
+
+    /// The settings of `new` that differ from these, in file order.
+    pub fn changes(&self, new: &Config) -> Vec<Change> {
+        self.settings()
+            .into_iter()
+            .zip(new.settings())
+            .filter(|((_, old, _), (_, new, _))| old != new)
+            .map(|((key, old, at_run_time), (_, new, _))| Change { key, old, new, at_run_time })
+            .collect()
+    }
+
+    /// These settings with the ones a running daemon applies taken from
+    /// `new`: what is in force after a reload (the rest waits for a restart).
+    pub fn run_time_part_of(&self, new: &Config) -> Config {
+        Config {
+            dump_timeout: new.dump_timeout,
+            log_output: new.log_output,
+            snapshot_interval: new.snapshot_interval,
+            log_repeat_window: new.log_repeat_window,
+            ..self.clone()
+        }
+    }
+}
+
+/// `[log] output` as the file writes it.
+fn output_name(output: Option<crate::logging::Output>) -> &'static str {
+    match output {
+        None => "unset",
+        Some(crate::logging::Output::Syslog) => "SYSLOG",
+        Some(crate::logging::Output::Stderr) => "STDERR",
+    }
+}
+
+/// `changes` in one line: `in effect now: a 1 => 2; at the next start only:
+/// b 3 => 4`, or `no setting changed`.
+pub fn describe(changes: &[Change]) -> String {
+    let list = |at_run_time: bool| {
+        changes
+            .iter()
+            .filter(|c| c.at_run_time == at_run_time)
+            .map(|c| format!("{} {} => {}", c.key, c.old, c.new))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (now, later) = (list(true), list(false));
+    match (now.is_empty(), later.is_empty()) {
+        (true, true) => "no setting changed".to_owned(),
+        (false, true) => format!("in effect now: {now}"),
+        (true, false) => format!("at the next start only: {later}"),
+        (false, false) => format!("in effect now: {now}; at the next start only: {later}"),
     }
 }
 
@@ -175,6 +315,21 @@ mod tests {
         assert_eq!(Config::load(Path::new("/nonexistent/portsyncd.conf"), false).unwrap(), Config::default());
         let e = Config::load(Path::new("/nonexistent/portsyncd.conf"), true).unwrap_err();
         assert!(e.to_string().starts_with("config /nonexistent/portsyncd.conf: No such file"), "{e}");
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("portsyncd.conf");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for required in [true, false] {
+            let e = Config::load(&fifo, required).unwrap_err();
+            assert_eq!(e.to_string(), format!("config {}: not a regular file (a FIFO)", fifo.display()));
+        }
+        let e = Config::load(Path::new("/dev/null"), true).unwrap_err();
+        assert_eq!(e.to_string(), "config /dev/null: not a regular file (a character device)");
+        let e = Config::load(dir.path(), true).unwrap_err();
+        assert!(e.to_string().ends_with(": not a regular file (a directory)"), "{e}");
     }
 
     #[test]
@@ -210,5 +365,56 @@ mod tests {
         assert!(e("[log]\noutput = \"FILE\"").contains("log.output = \"FILE\""));
         assert!(e("[memory]\nports = [\"Eth|0\"]").contains("not a port name"));
         assert!(e("[netlink\n").contains("line 1"), "{}", e("[netlink\n"));
+    }
+
+    #[test]
+    fn changes_say_which_settings_apply_at_run_time() {
+        let old = Config::default();
+        let new = Config::parse(&format!(
+            "[netlink]\nreceive_buffer_bytes = 65536\ndump_timeout_ms = 250\n\
+             [redis]\nresponse_timeout_ms = 100\nreconnect_max_ms = 200\njournal_keys = {MAX_JOURNAL_KEYS}\n\
+             [log]\noutput = \"STDERR\"\n[memory]\nports = [\"Ethernet0\"]\n[state]\nsave_interval_ms = 50\n",
+        ))
+        .unwrap();
+        let all = old.changes(&new);
+        assert_eq!(all.len(), 8, "every setting differs: {all:?}");
+        assert!(old.changes(&old).is_empty());
+        assert_eq!(describe(&[]), "no setting changed");
+        assert_eq!(
+            describe(&all),
+            format!(
+                "in effect now: netlink.dump_timeout_ms 5000 => 250, log.output unset => STDERR, \
+                 state.save_interval_ms 1000 => 50; at the next start only: \
+                 netlink.receive_buffer_bytes 16777216 => 65536, redis.response_timeout_ms 2000 => 100, \
+                 redis.reconnect_max_ms 5000 => 200, redis.journal_keys {DEFAULT_JOURNAL_KEYS} => {MAX_JOURNAL_KEYS}, \
+                 memory.ports [] => [Ethernet0]"
+            )
+        );
+        // What a reload puts in force: exactly the run-time settings.
+        let in_force = old.run_time_part_of(&new);
+        let left = in_force.changes(&new);
+        assert!(left.iter().all(|c| !c.at_run_time), "{left:?}");
+        assert_eq!(left.len(), all.iter().filter(|c| !c.at_run_time).count());
+        assert!(old.changes(&in_force).iter().all(|c| c.at_run_time));
+    }
+
+    #[test]
+    fn journal_keys_hold_every_key_the_daemon_writes() {
+        assert_eq!(MIN_JOURNAL_KEYS, 2 * DEFAULT_PORT_CAPACITY + 4);
+        assert!(Config::default().redis_journal_keys >= MIN_JOURNAL_KEYS);
+        let e = Config::parse("[redis]\njournal_keys = 16").unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "redis.journal_keys = 16 is below {MIN_JOURNAL_KEYS}, the keys the daemon can write \
+                 (2 keys per port × {DEFAULT_PORT_CAPACITY} ports + 4): writes kept while Redis is away would be lost"
+            )
+        );
+        let below = format!("[redis]\njournal_keys = {}", MIN_JOURNAL_KEYS - 1);
+        assert!(Config::parse(&below).unwrap_err().contains("is below"));
+        let exact = format!("[redis]\njournal_keys = {MIN_JOURNAL_KEYS}");
+        assert_eq!(Config::parse(&exact).unwrap().redis_journal_keys, MIN_JOURNAL_KEYS);
+        let over = format!("[redis]\njournal_keys = {}", MAX_JOURNAL_KEYS + 1);
+        assert!(Config::parse(&over).unwrap_err().contains("out of range"));
     }
 }

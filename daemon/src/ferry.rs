@@ -11,8 +11,13 @@
 //! already queued form one batch; an overrun; a signal) and lets due timers
 //! fire. Nothing here depends on Linux: the in-process tests run it over the
 //! in-memory adapters on a manual clock.
+//!
+//! Signals come through [`Signals`], whose implementation does the process's
+//! part of each first (for a reload: reading the settings file,
+//! [`crate::signals`]); what a signal means for the run is the driver's.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use portsyncd_core::Instant;
 use portsyncd_core::backend::{Databases, LinkController, LinkSource, Received, SnapshotStore};
@@ -30,23 +35,65 @@ pub trait Clock {
     fn at(&self, at: Instant) -> impl Future<Output = ()>;
 }
 
+/// What a process signal asks of the driver, once the process has done its
+/// part of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signalled {
+    /// SIGTERM or SIGINT: stop.
+    Terminate,
+    /// SIGHUP: read CONFIG_DB's LOGGER again at once, and, when the settings
+    /// file was read again and is good, run on these driver settings
+    /// (`None`: the ones in force stay).
+    Reload(Option<DriverConfig>),
+}
+
+/// Where the loop's signals come from.
+pub trait Signals {
+    /// The next signal for the driver (pending for ever when none will
+    /// come). Dropped unfinished whenever something else wakes the loop
+    /// first: it must lose nothing then.
+    fn next(&mut self) -> impl Future<Output = Signalled>;
+}
+
+/// [`Signals`] from one future: [`Signalled::Terminate`] once it completes,
+/// then nothing (tests; a caller with only a shutdown to wait for).
+pub struct TerminateOn<F>(Option<Pin<Box<F>>>);
+
+impl<F: Future<Output = ()>> TerminateOn<F> {
+    /// Terminate once `shutdown` completes.
+    pub fn new(shutdown: F) -> Self {
+        Self(Some(Box::pin(shutdown)))
+    }
+}
+
+impl<F: Future<Output = ()>> Signals for TerminateOn<F> {
+    async fn next(&mut self) -> Signalled {
+        match self.0.as_mut() {
+            Some(shutdown) => shutdown.await,
+            None => std::future::pending().await,
+        }
+        self.0 = None;
+        Signalled::Terminate
+    }
+}
+
 /// What woke the loop.
 enum Wake {
     Datagram,
     Overrun,
     Nothing,
     LinksFailed(String),
-    Signal,
+    Signal(Signalled),
     Timer,
 }
 
 /// Runs the driver until it exits: `Ok` after a clean shutdown (once
-/// `shutdown` completes: SIGTERM or SIGINT in production).
+/// `signals` says [`Signalled::Terminate`]: SIGTERM or SIGINT in production).
 pub async fn run<D, L, C, S, V>(
     driver: &mut DefaultDriver,
     parts: &mut Parts<D, L, C, S, V>,
     clock: &impl Clock,
-    shutdown: impl Future<Output = ()>,
+    mut signals: impl Signals,
 ) -> Result<(), Failure>
 where
     D: Databases,
@@ -55,7 +102,6 @@ where
     S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
     V: Supervisor,
 {
-    let mut shutdown = Some(Box::pin(shutdown));
     let mut now = clock.now();
     loop {
         if let Some(exit) = carry_out(driver, parts, clock, now).await {
@@ -67,7 +113,7 @@ where
         }
         let deadline = driver.poll_timeout();
         let links = &mut parts.links;
-        let signal = &mut shutdown;
+        let signals = &mut signals;
         let wake = smol::future::or(
             async {
                 match links.recv().await {
@@ -77,29 +123,23 @@ where
                     Err(e) => Wake::LinksFailed(e.to_string()),
                 }
             },
-            smol::future::or(
-                async {
-                    match signal.as_mut() {
-                        Some(s) => s.await,
-                        None => std::future::pending().await,
-                    }
-                    Wake::Signal
-                },
-                async {
-                    match deadline {
-                        Some(at) => clock.at(at).await,
-                        None => std::future::pending().await,
-                    }
-                    Wake::Timer
-                },
-            ),
+            smol::future::or(async { Wake::Signal(signals.next().await) }, async {
+                match deadline {
+                    Some(at) => clock.at(at).await,
+                    None => std::future::pending().await,
+                }
+                Wake::Timer
+            }),
         )
         .await;
         now = clock.now();
         match wake {
-            Wake::Signal => {
-                shutdown = None;
-                driver.handle_signal(now, Signal::Terminate);
+            Wake::Signal(Signalled::Terminate) => driver.handle_signal(now, Signal::Terminate),
+            Wake::Signal(Signalled::Reload(config)) => {
+                if let Some(config) = config {
+                    driver.reconfigure(now, config);
+                }
+                driver.handle_signal(now, Signal::Reload);
             }
             Wake::Timer | Wake::Nothing => {}
             Wake::LinksFailed(e) => {
@@ -214,6 +254,7 @@ pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
         dump_timeout: config.dump_timeout,
         snapshot_interval: config.snapshot_interval,
         log_output: config.log_output,
+        repeat_window: config.log_repeat_window,
         seed: u64::from(std::process::id()),
         ..DriverConfig::default()
     }

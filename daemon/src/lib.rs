@@ -8,7 +8,10 @@
 pub mod cli;
 pub mod config;
 pub mod ferry;
+#[cfg(target_os = "linux")]
+pub mod instance;
 pub mod logging;
 pub mod requests;
+pub mod signals;
 pub mod supervisor;
 pub mod sync;

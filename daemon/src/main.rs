@@ -20,6 +20,8 @@ mod linux {
     use portsyncd::cli::{self, Backend, Command};
     use portsyncd::config::Config;
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
+    use portsyncd::instance::Instance;
+    use portsyncd::signals::ProcessSignals;
     use portsyncd::supervisor::Systemd;
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
@@ -28,7 +30,6 @@ mod linux {
     use portsyncd_netlink::{LinkControl, LinkMonitor};
     use portsyncd_redis::{RedisConnections, RedisOptions};
     use portsyncd_state_file::StateFile;
-    use smol::stream::StreamExt;
 
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
@@ -55,7 +56,17 @@ mod linux {
                 return ExitCode::FAILURE;
             }
         };
+        // Before any socket or connection: a second daemon, or a state dir
+        // that cannot be used, stops here having changed nothing.
+        let _instance = match Instance::claim(&args.state_dir) {
+            Ok(instance) => instance,
+            Err(e) => {
+                eprintln!("portsyncd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
+        logging::set_repeat_window(config.log_repeat_window);
         // The loop runs on smol's executor thread, where the redis crate also runs
         // its connection tasks: each round trip then stays on one thread instead
         // of waking another one twice (measured: the wake-ups were most of the
@@ -84,19 +95,17 @@ mod linux {
 
     /// The kernel sockets (checked first: nothing is written if they fail: a
     /// daemon without the privilege to bring stale links down stops here) and
-    /// the shutdown signal.
+    /// the signals.
     async fn prelude(
-        receive_buffer: usize,
-    ) -> Result<(LinkMonitor, LinkControl, impl Future<Output = ()> + Send), String> {
+        args: &cli::Args,
+        config: &Config,
+    ) -> Result<(LinkMonitor, LinkControl, ProcessSignals), String> {
         let mut control = LinkControl::open().map_err(|e| e.to_string())?;
         control.check_permission().await.map_err(|e| e.to_string())?;
-        let monitor = LinkMonitor::open(receive_buffer).map_err(|e| e.to_string())?;
-        let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        let monitor = LinkMonitor::open(config.netlink_receive_buffer).map_err(|e| e.to_string())?;
+        let signals = ProcessSignals::register(args.config.clone(), args.config_given, config.clone())
             .map_err(|e| format!("signals: {e}"))?;
-        let shutdown = async move {
-            signals.next().await;
-        };
-        Ok((monitor, control, shutdown))
+        Ok((monitor, control, signals))
     }
 
     /// Runs the driver over `db` until it exits.
@@ -106,7 +115,7 @@ mod linux {
         config: &Config,
         (clock, mut driver): Start,
     ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
-        let (links, control, shutdown) = prelude(config.netlink_receive_buffer).await?;
+        let (links, control, signals) = prelude(args, config).await?;
         let db = connect.await?;
 
         let mut parts = Parts {
@@ -117,10 +126,10 @@ mod linux {
             supervisor: Systemd,
             config_fields: Default::default(),
         };
-        ferry::run(&mut driver, &mut parts, &clock, shutdown).await.map_err(|e| e.to_string())?;
+        ferry::run(&mut driver, &mut parts, &clock, signals).await.map_err(|e| e.to_string())?;
         log!(
             Notice,
-            "stopped: {:?} {:?} {:?}",
+            "stopped: {}; {}; {}",
             driver.milestones(),
             driver.counters(),
             driver.engine().counters()
@@ -152,7 +161,7 @@ mod linux {
             RedisConnections::journaled_from_file(&args.db_config, options).await.map_err(|e| e.to_string())
         };
         let parts = drive(connect, &args, &config, start).await?;
-        log!(Notice, "redis: {:?}", parts.db.counters());
+        log!(Notice, "redis: {}", parts.db.counters());
         Ok(())
     }
 

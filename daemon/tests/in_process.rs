@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use portsyncd::ferry::{self, Clock, First, Parts, Supervisor};
+use portsyncd::ferry::{self, Clock, First, Parts, Signalled, Signals, Supervisor};
 use portsyncd_core::PortName;
 use portsyncd_core::backend::Db;
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Notify, Signal};
@@ -516,7 +516,8 @@ fn the_real_loop_does_periodic_work_under_continuous_events() {
             smol::future::yield_now().await;
         }
     };
-    let result = smol::block_on(ferry::run(&mut driver, &mut parts, &clock, scenario));
+    let result =
+        smol::block_on(ferry::run(&mut driver, &mut parts, &clock, ferry::TerminateOn::new(scenario)));
     assert_eq!(result, Ok(()));
     assert_eq!(driver.level(), Level::Debug, "the LOGLEVEL change was applied while the port flapped");
     assert!(snapshots.saves() >= 6, "{} snapshot saves in 8 s of flapping", snapshots.saves());
@@ -550,4 +551,109 @@ fn warm_start_deletes_a_port_the_snapshot_missed_that_vanished_while_down() {
     let c = sw.driver.engine().counters();
     assert_eq!((c.state_sets, c.suppressed, c.vanished), (0, 2, 1), "{c:?}");
     assert_eq!(sw.state_db("Ethernet8").unwrap(), state("up", "up", "9100"));
+}
+
+/// SIGHUP (issue 10): CONFIG_DB's LOGLEVEL is read again at once, not at the
+/// next LOGGER poll (5 s), and new settings re-arm the timers at once (here
+/// the snapshot is saved 100 ms after a change instead of 1 s).
+#[test]
+fn a_reload_reads_the_log_level_at_once_and_applies_new_timer_settings() {
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let snapshots = MemorySnapshots::new();
+    let mut sw = Switch::start(&db, &kernel, &snapshots, config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    sw.advance(Duration::from_millis(1500));
+    assert_eq!(sw.driver.level(), Level::Notice);
+    db.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "INFO")]);
+    let now = sw.now();
+    sw.driver.reconfigure(now, DriverConfig { snapshot_interval: Duration::from_millis(100), ..config() });
+    sw.driver.handle_signal(now, Signal::Reload);
+    sw.settle();
+    assert_eq!(sw.driver.level(), Level::Info, "read at the reload, {} ms after the start", now.as_millis());
+    // The last save was at 1 s: more than 100 ms ago, so a change is saved at once…
+    let saves = snapshots.saves();
+    sw.kernel_says(newlink("Ethernet0", 10, iff::UP, 9100));
+    assert_eq!(snapshots.saves(), saves + 1);
+    // … and the next one 100 ms after that save (not 1 s).
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    sw.advance(Duration::from_millis(99));
+    assert_eq!(snapshots.saves(), saves + 1);
+    sw.advance(Duration::from_millis(1));
+    assert_eq!(snapshots.saves(), saves + 2, "saved 100 ms after the last save");
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("up", "up", "9100"));
+}
+
+/// The loop's signals, sent by the test.
+struct TestSignals(smol::channel::Receiver<Signalled>);
+
+impl Signals for TestSignals {
+    async fn next(&mut self) -> Signalled {
+        match self.0.recv().await {
+            Ok(signal) => signal,
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// The same through the daemon's own loop (`ferry::run`): SIGHUP with a bad
+/// settings file (no new settings) still reads LOGLEVEL at once; one with
+/// new settings applies them; the loop goes on serving link changes, and
+/// stops on SIGTERM. The clock never reaches the 5 s LOGGER poll.
+#[test]
+fn the_real_loop_hands_reloads_to_the_driver() {
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let snapshots = MemorySnapshots::new();
+    let clock = TestClock::default();
+    let (links, control) = kernel.endpoints();
+    let mut parts = Parts {
+        db: FaultInjector::new(db.clone(), 1),
+        links,
+        control,
+        snapshots: snapshots.clone(),
+        supervisor: Told::default(),
+        config_fields: Default::default(),
+    };
+    let mut driver = Box::new(DefaultDriver::new(clock.now(), config()));
+    let (tx, rx) = smol::channel::unbounded();
+    let levels = std::cell::RefCell::new(Vec::new());
+    let settle = || async {
+        for _ in 0..8 {
+            smol::future::yield_now().await;
+        }
+    };
+    let scenario = async {
+        settle().await;
+        kernel.push(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+        settle().await;
+        db.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "INFO")]);
+        tx.send(Signalled::Reload(None)).await.unwrap();
+        settle().await;
+        levels.borrow_mut().push(portsyncd::logging::level());
+        db.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "DEBUG")]);
+        let faster = DriverConfig { snapshot_interval: Duration::from_millis(10), ..config() };
+        tx.send(Signalled::Reload(Some(faster))).await.unwrap();
+        settle().await;
+        levels.borrow_mut().push(portsyncd::logging::level());
+        let saves = snapshots.saves();
+        kernel.push(newlink("Ethernet0", 10, iff::UP, 9100));
+        settle().await;
+        clock.set(Instant::from_millis(10));
+        settle().await;
+        assert_eq!(snapshots.saves(), saves + 1, "saved 10 ms after the change");
+        tx.send(Signalled::Terminate).await.unwrap();
+    };
+    let (result, ()) = smol::block_on(smol::future::zip(
+        ferry::run(&mut driver, &mut parts, &clock, TestSignals(rx)),
+        scenario,
+    ));
+    assert_eq!(result, Ok(()));
+    assert_eq!(*levels.borrow(), [Level::Info, Level::Debug]);
+    assert_eq!(driver.level(), Level::Debug);
+    assert!(clock.now() < Instant::from_millis(5000));
+    let published: Vec<_> = db.hash(Db::State, "PORT_TABLE|Ethernet0").unwrap().into_iter().collect();
+    assert_eq!(published, state("down", "up", "9100"));
 }

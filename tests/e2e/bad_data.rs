@@ -164,6 +164,9 @@ fn log_output_follows_config_db_at_run_time() {
     assert!(line.starts_with("<29>portsyncd["), "{line}");
     assert!(!sw.log().contains("portsyncd NOTICE"), "on stderr while LOGOUTPUT is SYSLOG\n{}", sw.log());
     smol::block_on(sw.raw.hset(Db::Config, "LOGGER|portsyncd", &[("LOGOUTPUT", "STDERR")]));
+    // Read again at once on SIGHUP (else within its 5 s poll).
+    let pid = sw.daemon().pid_for_signals();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     let mut said = Vec::new();
     while let Ok(n) = syslog.recv(&mut buf) {
         said.push(String::from_utf8_lossy(&buf[..n]).into_owned());

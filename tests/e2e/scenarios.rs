@@ -237,10 +237,19 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
         std::fs::read_to_string(&sw.db_config).unwrap().replace("redis.sock", "nobody.sock"),
     )
     .unwrap();
-    let mut d = Daemon::start(&sw.ns, sw.dir.join("u.log"), &["--db-config", db_config.to_str().unwrap()]);
+    let state = sw.state_dir();
+    let state = state.to_str().unwrap();
+    let mut d = Daemon::start(
+        &sw.ns,
+        sw.dir.join("u.log"),
+        &["--db-config", db_config.to_str().unwrap(), "--state-dir", state],
+    );
     assert_eq!(d.wait_exit(T).expect("exits").code(), Some(1));
     assert!(d.log().starts_with("portsyncd: cannot connect to CONFIG_DB at unix:"), "{}", d.log());
     // No permission to change links (not root): stops before touching Redis.
+    // (Its state dir is one it can use: that is checked first.)
+    let nobodys = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(nobodys.path(), Some(65534), Some(65534)).unwrap();
     let bin = env!("CARGO_BIN_EXE_portsyncd");
     let out = std::process::Command::new("ip")
         .args([
@@ -253,7 +262,8 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
             "--clear-groups",
             bin,
         ])
-        .args(["--db-config", sw.db_config.to_str().unwrap()])
+        .args(["--db-config", sw.db_config.to_str().unwrap(), "--state-dir"])
+        .arg(nobodys.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");

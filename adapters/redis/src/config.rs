@@ -5,11 +5,24 @@
 //! swss-common connects by default, else host and port), its numeric id (for
 //! `SELECT` and for producer channel names) and its key separator. It does not
 //! connect to anything.
+//!
+//! A SONiC box's file lists many databases (ASIC_DB, COUNTERS_DB,
+//! CHASSIS_APP_DB on a `redis_chassis` instance only some boxes define, ...).
+//! Only the ones portsyncd uses ([`Db::ALL`]: CONFIG_DB, APPL_DB, STATE_DB)
+//! must be present and valid, instance included; any other entry is read
+//! only if asked for by name, and its problems are its own.
+//!
+//! It also reads small configuration files without ever blocking
+//! ([`read_config_file`]): the daemon reads its own settings file with it too.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::{FileType, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
+use portsyncd_core::backend::Db;
 use serde::Deserialize;
 
 /// Where swss-common looks for the file by default.
@@ -77,11 +90,66 @@ pub enum DbConfigError {
     },
 }
 
+/// The most bytes a configuration file may have ([`read_config_file`]):
+/// real ones are a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file as text without ever blocking, whatever the
+/// path names: it is opened non-blocking (a FIFO without a writer opens at
+/// once), refused unless the opened file is a regular file (a FIFO, a
+/// device, a directory or a socket would block, never end or make no sense),
+/// and refused if larger than [`MAX_CONFIG_BYTES`]. The error says which.
+pub fn read_config_file(path: &Path) -> io::Result<String> {
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", kind(meta.file_type())),
+        ));
+    }
+    let too_big = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_BYTES} bytes, the limit for a configuration file"),
+        )
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    // Bounded even if the file grows while it is read.
+    Read::take(&file, MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
+/// What a file that is not a regular one is.
+fn kind(t: FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 struct RawConfig {
-    instances: BTreeMap<String, RawInstance>,
-    databases: BTreeMap<String, RawDatabase>,
+    /// Each checked only when a database that is asked for names it.
+    instances: BTreeMap<String, serde_json::Value>,
+    /// Each checked only when asked for (the used ones at once).
+    databases: BTreeMap<String, serde_json::Value>,
     #[allow(dead_code)] // present in every real file; not interpreted (as in swss-common)
     version: Option<String>,
 }
@@ -101,48 +169,39 @@ struct RawDatabase {
     instance: String,
 }
 
-/// A parsed, validated `database_config.json`.
+/// A parsed `database_config.json` whose CONFIG_DB, APPL_DB and STATE_DB
+/// are valid.
 #[derive(Clone, Debug)]
 pub struct DbConfig {
     path: PathBuf,
-    databases: BTreeMap<String, DbEndpoint>,
+    /// Every database of the file: resolved, or what is wrong with it.
+    databases: BTreeMap<String, Result<DbEndpoint, String>>,
 }
 
 impl DbConfig {
-    /// Reads and validates `path`.
+    /// Reads ([`read_config_file`]) and validates `path`.
     pub fn load(path: &Path) -> Result<Self, DbConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| DbConfigError::Read { path: path.into(), source })?;
+        let text =
+            read_config_file(path).map_err(|source| DbConfigError::Read { path: path.into(), source })?;
         Self::parse(path, &text)
     }
 
-    /// Validates `text` as if read from `path` (named in errors).
+    /// Validates `text` as if read from `path` (named in errors): the JSON
+    /// as a whole, and the databases the daemon uses ([`Db::ALL`]) with
+    /// their instances. Other databases are not checked here.
     pub fn parse(path: &Path, text: &str) -> Result<Self, DbConfigError> {
         let invalid = |problem: String| DbConfigError::Invalid { path: path.into(), problem };
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let mut databases = BTreeMap::new();
-        for (name, db) in raw.databases {
-            let separator = match db.separator.as_str() {
-                ":" => ':',
-                "|" => '|',
-                other => {
-                    return Err(invalid(format!(
-                        "database {name}: separator {other:?} is neither \":\" nor \"|\""
-                    )));
-                }
-            };
-            let instance = raw.instances.get(&db.instance).ok_or_else(|| {
-                invalid(format!("database {name}: instance {:?} is not in INSTANCES", db.instance))
-            })?;
-            let addr = match instance.unix_socket_path.as_deref() {
-                Some(socket) if !socket.is_empty() => RedisAddr::Unix(socket.into()),
-                _ => RedisAddr::Tcp(instance.hostname.clone(), instance.port),
-            };
-            let endpoint =
-                DbEndpoint { name: name.clone(), id: db.id, separator, instance: db.instance, addr };
-            databases.insert(name, endpoint);
+        let databases = raw
+            .databases
+            .iter()
+            .map(|(name, db)| (name.clone(), endpoint(name, db, &raw.instances)))
+            .collect();
+        let config = Self { path: path.into(), databases };
+        for db in Db::ALL {
+            config.resolve(db.name())?;
         }
-        Ok(Self { path: path.into(), databases })
+        Ok(config)
     }
 
     /// The file this came from.
@@ -152,10 +211,38 @@ impl DbConfig {
 
     /// Resolves a database by name.
     pub fn resolve(&self, name: &str) -> Result<&DbEndpoint, DbConfigError> {
-        self.databases
-            .get(name)
-            .ok_or_else(|| DbConfigError::NoSuchDatabase { path: self.path.clone(), name: name.into() })
+        match self.databases.get(name) {
+            Some(Ok(endpoint)) => Ok(endpoint),
+            Some(Err(problem)) => {
+                Err(DbConfigError::Invalid { path: self.path.clone(), problem: problem.clone() })
+            }
+            None => Err(DbConfigError::NoSuchDatabase { path: self.path.clone(), name: name.into() }),
+        }
     }
+}
+
+/// Database `name` of the file, or what is wrong with it (or its instance).
+fn endpoint(
+    name: &str,
+    db: &serde_json::Value,
+    instances: &BTreeMap<String, serde_json::Value>,
+) -> Result<DbEndpoint, String> {
+    let db = RawDatabase::deserialize(db).map_err(|e| format!("database {name}: {e}"))?;
+    let separator = match db.separator.as_str() {
+        ":" => ':',
+        "|" => '|',
+        other => return Err(format!("database {name}: separator {other:?} is neither \":\" nor \"|\"")),
+    };
+    let instance = instances
+        .get(&db.instance)
+        .ok_or_else(|| format!("database {name}: instance {:?} is not in INSTANCES", db.instance))?;
+    let instance = RawInstance::deserialize(instance)
+        .map_err(|e| format!("database {name}: instance {:?}: {e}", db.instance))?;
+    let addr = match instance.unix_socket_path.as_deref() {
+        Some(socket) if !socket.is_empty() => RedisAddr::Unix(socket.into()),
+        _ => RedisAddr::Tcp(instance.hostname, instance.port),
+    };
+    Ok(DbEndpoint { name: name.to_owned(), id: db.id, separator, instance: db.instance, addr })
 }
 
 #[cfg(test)]
@@ -218,5 +305,106 @@ mod tests {
             missing.starts_with("cannot read SONiC database config /nonexistent/database_config.json:"),
             "{missing}"
         );
+        let no_state = SONIC_DEFAULT.replace(r#""STATE_DB""#, r#""STATE_DB_OLD""#);
+        assert_eq!(err(&no_state), "SONiC database config /etc/db.json has no database STATE_DB");
+        let bad_shape =
+            SONIC_DEFAULT.replace(r#""id": 0, "separator": ":""#, r#""id": "zero", "separator": ":""#);
+        assert!(err(&bad_shape).contains("database APPL_DB: invalid type"), "{}", err(&bad_shape));
+        let bad_instance = SONIC_DEFAULT.replace(r#""port": 6379"#, r#""port": "6379""#);
+        assert!(
+            err(&bad_instance).contains(r#"database CONFIG_DB: instance "redis": invalid type"#),
+            "{}",
+            err(&bad_instance)
+        );
+    }
+
+    /// SONiC's own list (SONIC.md §1.1): every database, two instances.
+    const SONIC_FULL: &str = r#"{
+        "INSTANCES": {
+            "redis": { "hostname": "127.0.0.1", "port": 6379, "unix_socket_path": "/var/run/redis/redis.sock" }
+        },
+        "DATABASES": {
+            "APPL_DB": { "id": 0, "separator": ":", "instance": "redis" },
+            "ASIC_DB": { "id": 1, "separator": ":", "instance": "redis" },
+            "COUNTERS_DB": { "id": 2, "separator": ":", "instance": "redis" },
+            "LOGLEVEL_DB": { "id": 3, "separator": ":", "instance": "redis" },
+            "CONFIG_DB": { "id": 4, "separator": "|", "instance": "redis" },
+            "PFC_WD_DB": { "id": 5, "separator": ":", "instance": "redis" },
+            "FLEX_COUNTER_DB": { "id": 5, "separator": ":", "instance": "redis" },
+            "STATE_DB": { "id": 6, "separator": "|", "instance": "redis" },
+            "SNMP_OVERLAY_DB": { "id": 7, "separator": "|", "instance": "redis" },
+            "RESTAPI_DB": { "id": 8, "separator": "|", "instance": "redis" },
+            "GB_ASIC_DB": { "id": 9, "separator": ":", "instance": "redis" },
+            "GB_COUNTERS_DB": { "id": 10, "separator": ":", "instance": "redis" },
+            "GB_FLEX_COUNTER_DB": { "id": 11, "separator": ":", "instance": "redis" },
+            "CHASSIS_APP_DB": { "id": 12, "separator": "|", "instance": "redis_chassis" },
+            "CHASSIS_STATE_DB": { "id": 13, "separator": "|", "instance": "redis_chassis" },
+            "APPL_STATE_DB": { "id": 14, "separator": ":", "instance": "redis" },
+            "DPU_APPL_DB": { "id": 15, "separator": ":", "instance": "redis" },
+            "DPU_APPL_STATE_DB": { "id": 16, "separator": "|", "instance": "redis" },
+            "DPU_STATE_DB": { "id": 17, "separator": "|", "instance": "redis" },
+            "DPU_COUNTERS_DB": { "id": 18, "separator": ":", "instance": "redis" },
+            "ODD_DB": { "separator": "/", "instance": 7 }
+        },
+        "VERSION": "1.0"
+    }"#;
+
+    #[test]
+    fn only_the_databases_used_are_checked() {
+        // CHASSIS_* on an instance this file does not define, ODD_DB malformed:
+        // neither is used, so the file is good.
+        let c = parse(SONIC_FULL).unwrap();
+        assert_eq!(c.resolve("CONFIG_DB").unwrap().id, 4);
+        assert_eq!(c.resolve("ASIC_DB").unwrap().id, 1);
+        // Asked for by name, they say what is wrong with them.
+        assert_eq!(
+            c.resolve("CHASSIS_APP_DB").unwrap_err().to_string(),
+            "SONiC database config /etc/db.json is not valid: database CHASSIS_APP_DB: \
+             instance \"redis_chassis\" is not in INSTANCES"
+        );
+        assert!(c.resolve("ODD_DB").unwrap_err().to_string().contains("database ODD_DB: "));
+        // A used one on an undefined instance is refused, named.
+        let used = SONIC_FULL.replace(
+            r#""STATE_DB": { "id": 6, "separator": "|", "instance": "redis" }"#,
+            r#""STATE_DB": { "id": 6, "separator": "|", "instance": "redis_chassis" }"#,
+        );
+        assert_eq!(
+            parse(&used).unwrap_err().to_string(),
+            "SONiC database config /etc/db.json is not valid: database STATE_DB: \
+             instance \"redis_chassis\" is not in INSTANCES"
+        );
+    }
+
+    #[test]
+    fn config_files_are_regular_small_files_read_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("db.json");
+        std::fs::write(&good, SONIC_FULL).unwrap();
+        assert_eq!(read_config_file(&good).unwrap(), SONIC_FULL);
+        assert!(DbConfig::load(&good).is_ok());
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        // No writer: a plain open would block here for ever.
+        assert_eq!(read_config_file(&fifo).unwrap_err().to_string(), "not a regular file (a FIFO)");
+        assert_eq!(
+            DbConfig::load(&fifo).unwrap_err().to_string(),
+            format!("cannot read SONiC database config {}: not a regular file (a FIFO)", fifo.display())
+        );
+        let zero = Path::new("/dev/zero");
+        assert_eq!(
+            read_config_file(zero).unwrap_err().to_string(),
+            "not a regular file (a character device)"
+        );
+        assert_eq!(read_config_file(dir.path()).unwrap_err().to_string(), "not a regular file (a directory)");
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; MAX_CONFIG_BYTES as usize + 1]).unwrap();
+        assert_eq!(
+            read_config_file(&big).unwrap_err().to_string(),
+            "larger than 1048576 bytes, the limit for a configuration file"
+        );
+        std::fs::write(&big, vec![b' '; MAX_CONFIG_BYTES as usize]).unwrap();
+        assert_eq!(read_config_file(&big).unwrap().len(), MAX_CONFIG_BYTES as usize);
+        let missing = read_config_file(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 }

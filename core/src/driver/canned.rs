@@ -152,7 +152,6 @@ impl Canned {
             Read::Keys { .. } => Canned::Keys,
             Read::Exists { keys, .. } => Canned::Flags { appl: true, len: keys.len() },
             Read::HasField { keys, .. } => Canned::Flags { appl: false, len: keys.len() },
-            Read::Field { field: logger::LOGLEVEL_FIELD, .. } => Canned::LoggerHash,
             Read::Field { table: warm::WARM_RESTART_ENABLE_TABLE, .. } => Canned::WarmEnable,
             Read::Field { table: warm::WARM_RESTART_TABLE, .. } => Canned::RestoreCount,
             Read::Field { table: schema::CONFIG_DEVICE_METADATA_TABLE, .. } => Canned::SwitchType,
@@ -193,19 +192,11 @@ impl Canned {
             Canned::LoggerHash => {
                 if let Some(level) = facts.log_level() {
                     let field = logger::LOGLEVEL_FIELD.as_bytes();
-                    // A Hash read gets a field, a Field read its value.
-                    if driver.awaiting == Awaiting::Read(ReadFor::Logger) {
-                        asked(driver.handle_reply(now, Reply::Field { index: 0, field, value: level }));
-                        let output = logger::LOGOUTPUT_FIELD.as_bytes();
-                        asked(
-                            driver.handle_reply(
-                                now,
-                                Reply::Field { index: 0, field: output, value: b"STDERR" },
-                            ),
-                        );
-                    } else {
-                        asked(driver.handle_reply(now, Reply::Value(level)));
-                    }
+                    asked(driver.handle_reply(now, Reply::Field { index: 0, field, value: level }));
+                    let output = logger::LOGOUTPUT_FIELD.as_bytes();
+                    asked(
+                        driver.handle_reply(now, Reply::Field { index: 0, field: output, value: b"STDERR" }),
+                    );
                 }
             }
             Canned::Keys => facts.config_ports(&mut |key| asked(driver.handle_reply(now, Reply::Key(key)))),

@@ -146,6 +146,10 @@ pub enum SnapshotLoad<'a, const P: usize> {
 pub enum Signal {
     /// SIGTERM or SIGINT: stop, leaving everything saved.
     Terminate,
+    /// SIGHUP: read again at once what is read at run time (CONFIG_DB's
+    /// `LOGGER|portsyncd`). New settings from a reloaded configuration file
+    /// come separately, through [`reconfigure`](super::Driver::reconfigure).
+    Reload,
 }
 
 /// What to tell the service manager.

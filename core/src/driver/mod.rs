@@ -6,7 +6,7 @@
 //! again after an interrupted one), APPL_DB presence trust, the batch call
 //! protocol of the [engine](crate::engine), writes a database refused and
 //! their retries, the snapshot cadence, the LOGGER poll, backend
-//! maintenance, shutdown, and every timer.
+//! maintenance, reloads (SIGHUP, new settings), shutdown, and every timer.
 //!
 //! It is sans-IO in the manner of quinn-proto: inputs are `handle_*(now, …)`
 //! calls, outputs are [`poll_io`](Driver::poll_io) (one request at a time,
@@ -35,8 +35,10 @@
 
 pub mod canned;
 mod io;
+mod reload;
 mod running;
 mod startup;
+mod summary;
 
 use core::time::Duration;
 
@@ -286,6 +288,8 @@ pub struct Driver<const P: usize, const B: usize> {
     bad_level_seen: Option<u32>,
     /// The log output in use.
     output: Output,
+    /// CONFIG_DB's LOGOUTPUT as last read, if it was usable.
+    db_output: Option<Output>,
     /// The last LOGOUTPUT value found unusable (hashed), said once.
     bad_output_seen: Option<u32>,
     // Batches and dumps.
@@ -355,6 +359,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             level: Level::Notice,
             bad_level_seen: None,
             output: Output::Syslog,
+            db_output: None,
             bad_output_seen: None,
             in_batch: false,
             batch_datagrams: 0,
@@ -388,7 +393,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// Sets the start time and the settings of a driver made with
     /// [`Default`] (which lets `Box::default()` build it in place, without a
-    /// copy on the stack). Only before its first request.
+    /// copy on the stack). Only before its first request; later, see
+    /// [`reconfigure`](Self::reconfigure).
     pub fn configure(&mut self, now: Instant, config: DriverConfig) -> Result<(), Unasked> {
         if self.stage != Stage::Start(StartStep::Logger) || self.awaiting != Awaiting::Nothing {
             return Err(Unasked { answer: "a start time and settings" });
@@ -583,6 +589,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.emit(Event::Stopping);
                 self.stop(now, Ok(()));
             }
+            Signal::Reload => self.reload(now),
         }
     }
 

@@ -56,10 +56,14 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// CONFIG_DB's LOGOUTPUT, read again at run time (unless the settings
     /// file fixes the output).
     pub(super) fn apply_output(&mut self, value: &[u8]) {
+        let parsed = Output::parse(value);
+        if parsed.is_some() {
+            self.db_output = parsed;
+        }
         if self.config.log_output.is_some() {
             return;
         }
-        match Output::parse(value) {
+        match parsed {
             Some(new) => {
                 self.bad_output_seen = None;
                 if new != self.output {
@@ -198,7 +202,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             None => {}
         }
         let configured = match self.learnt.output {
-            Some(Ok(output)) => Some(output),
+            Some(Ok(output)) => {
+                self.db_output = Some(output);
+                Some(output)
+            }
             Some(Err(value)) => {
                 self.bad_output_seen = Some(fnv(value.as_bytes()));
                 let kept = self.config.log_output.unwrap_or(Output::Syslog);

@@ -1,0 +1,215 @@
+//! One portsyncd at a time, and a state directory it can use: checked
+//! before any netlink socket or database connection is opened, so that a
+//! second daemon, or one given a bad `--state-dir`, stops with one line and
+//! has changed nothing (a second daemon used to start cold and bring every
+//! `Ethernet*` link down under the first).
+//!
+//! Two locks, both released by the kernel when the process ends, however it
+//! ends (nothing stale to clean up after a crash):
+//!
+//! - **the state directory**: an exclusive lock (`flock`) on
+//!   [`LOCK_FILE`] in it, which holds the holder's pid so that a second
+//!   daemon can name it. Taking it also proves the directory usable: it is
+//!   created if missing (with its parents, as a snapshot save would), must
+//!   be a directory, and must take a new file;
+//! - **the network namespace**: the abstract unix socket
+//!   [`NETNS_LOCK_NAME`], bound and never used. Abstract socket names
+//!   belong to a network namespace, so two daemons with different state
+//!   directories cannot fight over the same links either.
+//!
+//! It decides nothing about what the daemon does next.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::Path;
+
+/// The lock file in the state directory (it holds the holder's pid).
+pub const LOCK_FILE: &str = "portsyncd.lock";
+
+/// Created and removed again to prove the state directory takes new files
+/// (the snapshot is saved through a new file renamed over the old one).
+const PROBE_FILE: &str = "portsyncd.lock.probe";
+
+/// The abstract unix socket (`@portsyncd`: no file, gone with the process)
+/// that one daemon per network namespace binds. Running several daemons in
+/// one namespace (multi-instance partitioning, one per ASIC namespace) will
+/// add an instance id or the namespace to this name; it lives here only.
+/// It must be bound inside the namespace whose links the daemon changes
+/// (under `ip netns exec` today; after entering `--netns` once that exists).
+pub const NETNS_LOCK_NAME: &str = "portsyncd";
+
+/// The locks held for the life of the process (drop releases them).
+#[derive(Debug)]
+pub struct Instance {
+    _dir: File,
+    _netns: UnixListener,
+}
+
+impl Instance {
+    /// Takes both locks, or says in one line why not.
+    pub fn claim(state_dir: &Path) -> Result<Self, String> {
+        Self::claim_as(state_dir, NETNS_LOCK_NAME)
+    }
+
+    /// [`claim`](Self::claim) with another socket name (tests, which share
+    /// the host's network namespace).
+    pub fn claim_as(state_dir: &Path, netns_name: &str) -> Result<Self, String> {
+        let mut dir = lock_state_dir(state_dir)?;
+        let netns = lock_netns(netns_name)?;
+        // Only once both are held: a refused daemon leaves no pid behind.
+        dir.set_len(0)
+            .and_then(|()| dir.write_all(format!("{}\n", std::process::id()).as_bytes()))
+            .map_err(|e| format!("state dir {}: not writable ({e})", state_dir.display()))?;
+        Ok(Self { _dir: dir, _netns: netns })
+    }
+}
+
+/// Creates `dir` if missing, checks it, and locks it (the caller writes its
+/// pid into the file).
+fn lock_state_dir(dir: &Path) -> Result<File, String> {
+    let shown = dir.display();
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) => return Err(format!("state dir {shown}: not a directory ({})", kind(&meta))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Err(e) = fs::create_dir_all(dir) {
+                return Err(match file_above(dir) {
+                    Some(file) => format!("state dir {shown}: {} is not a directory", file.display()),
+                    None => format!("state dir {shown}: cannot be created: {e}"),
+                });
+            }
+        }
+        Err(e) => {
+            return Err(match file_above(dir) {
+                Some(file) => format!("state dir {shown}: {} is not a directory", file.display()),
+                None => format!("state dir {shown}: {e}"),
+            });
+        }
+    }
+    let path = dir.join(LOCK_FILE);
+    let not_writable = |e: io::Error| format!("state dir {shown}: not writable ({e})");
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
+            match e.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => not_writable(e),
+                _ => format!("state dir {shown}: cannot open {}: {e}", path.display()),
+            }
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim().parse::<u32>() {
+                Ok(pid) => format!("portsyncd pid {pid}"),
+                Err(_) => "another portsyncd".to_owned(),
+            };
+            return Err(format!(
+                "state dir {shown} is in use by {holder} (it holds {}); one daemon per state dir",
+                path.display()
+            ));
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(format!("state dir {shown}: cannot lock {}: {e}", path.display()));
+        }
+    }
+    let probe = dir.join(PROBE_FILE);
+    File::create(&probe).and_then(|_| fs::remove_file(&probe)).map_err(not_writable)?;
+    Ok(file)
+}
+
+/// The nearest existing ancestor of `dir`, if it is not a directory (what
+/// stops `dir` from being created).
+fn file_above(dir: &Path) -> Option<&Path> {
+    dir.ancestors().skip(1).find_map(|a| match fs::metadata(a) {
+        Ok(meta) => Some((!meta.is_dir()).then_some(a)),
+        Err(_) => None,
+    })?
+}
+
+fn kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a directory"
+    }
+}
+
+/// Binds the abstract socket `@<name>` in this network namespace.
+fn lock_netns(name: &str) -> Result<UnixListener, String> {
+    let addr = SocketAddr::from_abstract_name(name.as_bytes())
+        .map_err(|e| format!("abstract unix socket @{name}: {e}"))?;
+    UnixListener::bind_addr(&addr).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "another portsyncd runs in this network namespace (it holds the abstract unix socket @{name}); \
+             one daemon per network namespace"
+        ),
+        _ => format!("abstract unix socket @{name}: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unique(tag: &str) -> String {
+        format!("portsyncd-test-{}-{tag}", std::process::id())
+    }
+
+    #[test]
+    fn one_claim_per_state_dir_and_per_name_while_held() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/state");
+        let first = Instance::claim_as(&dir, &unique("one")).unwrap();
+        assert!(dir.is_dir(), "created with its parents");
+        let pid = std::process::id();
+        assert_eq!(fs::read_to_string(dir.join(LOCK_FILE)).unwrap(), format!("{pid}\n"));
+        assert!(!dir.join(PROBE_FILE).exists());
+        // The same directory (a lock is per open file, so this holds within one process too).
+        let e = Instance::claim_as(&dir, &unique("two")).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "state dir {} is in use by portsyncd pid {pid} (it holds {}/portsyncd.lock); one daemon per state dir",
+                dir.display(),
+                dir.display()
+            )
+        );
+        // Another directory, the same namespace lock.
+        let other = tmp.path().join("other");
+        let e = Instance::claim_as(&other, &unique("one")).unwrap_err();
+        assert!(e.starts_with("another portsyncd runs in this network namespace"), "{e}");
+        assert!(e.contains(&format!("@{}", unique("one"))), "{e}");
+        assert_eq!(fs::read_to_string(other.join(LOCK_FILE)).unwrap(), "", "no pid left by a refused claim");
+        // Released with the holder.
+        drop(first);
+        let again = Instance::claim_as(&dir, &unique("one")).unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn unusable_state_dirs_are_named_with_the_problem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let e = Instance::claim_as(&file, &unique("file")).unwrap_err();
+        assert_eq!(e, format!("state dir {}: not a directory (a regular file)", file.display()));
+        let under = file.join("state");
+        let e = Instance::claim_as(&under, &unique("under")).unwrap_err();
+        assert_eq!(e, format!("state dir {}: {} is not a directory", under.display(), file.display()));
+        let deeper = file.join("a/b");
+        let e = Instance::claim_as(&deeper, &unique("deeper")).unwrap_err();
+        assert_eq!(e, format!("state dir {}: {} is not a directory", deeper.display(), file.display()));
+        assert_eq!(fs::read_to_string(&file).unwrap(), "x", "nothing written");
+    }
+}
