@@ -56,6 +56,15 @@ mod linux {
                 return ExitCode::FAILURE;
             }
         };
+        // At once: from here no signal ends the process unsaid (one that
+        // comes during start-up waits in the handler's pipe for the loop).
+        let signals = match ProcessSignals::register(args.config.clone(), args.config_given, config.clone()) {
+            Ok(signals) => signals,
+            Err(e) => {
+                eprintln!("portsyncd: signals: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         // Before any socket or connection: a second daemon, or a state dir
         // that cannot be used, stops here having changed nothing.
         let _instance = match Instance::claim(&args.state_dir) {
@@ -73,13 +82,13 @@ mod linux {
         // daemon's CPU time).
         let result = match args.backend {
             Backend::Redis => match start(&config) {
-                Ok(start) => smol::block_on(smol::spawn(run(args, config, start))),
+                Ok(start) => smol::block_on(smol::spawn(run(args, config, start, signals))),
                 Err(e) => Err(e),
             },
             // The in-memory databases are single-threaded (and there is no
             // Redis task to share a thread with).
             Backend::Memory => match start(&config) {
-                Ok(start) => smol::block_on(run_memory(args, config, start)),
+                Ok(start) => smol::block_on(run_memory(args, config, start, signals)),
                 Err(e) => Err(e),
             },
         };
@@ -94,18 +103,12 @@ mod linux {
     }
 
     /// The kernel sockets (checked first: nothing is written if they fail: a
-    /// daemon without the privilege to bring stale links down stops here) and
-    /// the signals.
-    async fn prelude(
-        args: &cli::Args,
-        config: &Config,
-    ) -> Result<(LinkMonitor, LinkControl, ProcessSignals), String> {
+    /// daemon without the privilege to bring stale links down stops here).
+    async fn prelude(config: &Config) -> Result<(LinkMonitor, LinkControl), String> {
         let mut control = LinkControl::open().map_err(|e| e.to_string())?;
         control.check_permission().await.map_err(|e| e.to_string())?;
         let monitor = LinkMonitor::open(config.netlink_receive_buffer).map_err(|e| e.to_string())?;
-        let signals = ProcessSignals::register(args.config.clone(), args.config_given, config.clone())
-            .map_err(|e| format!("signals: {e}"))?;
-        Ok((monitor, control, signals))
+        Ok((monitor, control))
     }
 
     /// Runs the driver over `db` until it exits.
@@ -114,8 +117,9 @@ mod linux {
         args: &cli::Args,
         config: &Config,
         (clock, mut driver): Start,
+        signals: ProcessSignals,
     ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
-        let (links, control, signals) = prelude(args, config).await?;
+        let (links, control) = prelude(config).await?;
         let db = connect.await?;
 
         let mut parts = Parts {
@@ -150,7 +154,12 @@ mod linux {
         Ok((clock, driver))
     }
 
-    async fn run(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
+    async fn run(
+        args: cli::Args,
+        config: Config,
+        start: Start,
+        signals: ProcessSignals,
+    ) -> Result<(), String> {
         let options = RedisOptions {
             response_timeout: config.redis_response_timeout,
             backoff_max: config.redis_reconnect_max,
@@ -160,12 +169,17 @@ mod linux {
         let connect = async {
             RedisConnections::journaled_from_file(&args.db_config, options).await.map_err(|e| e.to_string())
         };
-        let parts = drive(connect, &args, &config, start).await?;
+        let parts = drive(connect, &args, &config, start, signals).await?;
         log!(Notice, "redis: {}", parts.db.counters());
         Ok(())
     }
 
-    async fn run_memory(args: cli::Args, config: Config, start: Start) -> Result<(), String> {
+    async fn run_memory(
+        args: cli::Args,
+        config: Config,
+        start: Start,
+        signals: ProcessSignals,
+    ) -> Result<(), String> {
         let db = MemoryDatabases::journaled();
         db.consume_produced_at_once();
         for (i, port) in config.memory_ports.iter().enumerate() {
@@ -176,7 +190,7 @@ mod linux {
                 &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
             );
         }
-        let parts = drive(async { Ok(db) }, &args, &config, start).await?;
+        let parts = drive(async { Ok(db) }, &args, &config, start, signals).await?;
         print_tables(&parts.db);
         Ok(())
     }
