@@ -11,7 +11,10 @@
 #     each port's host interface once APPL_DB has it;
 #  5. flaps Ethernet4 (admin up, carrier down/up via its peer, MTU) and
 #     deletes Ethernet12, printing STATE_DB after each step;
-#  6. stops portsyncd with SIGTERM and cleans everything up.
+#  6. bad input: a second portsyncd is refused before touching anything; a
+#     free-text description that is not UTF-8 is carried byte for byte (as
+#     SONiC does); LOGLEVEL changed + SIGHUP takes effect at once;
+#  7. stops portsyncd with SIGTERM and cleans everything up.
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +65,9 @@ for i in 0 1 2 3; do
     cfg HSET "PORT|Ethernet$((i * 4))" admin_status up alias "etp$((i + 1))" index "$i" \
         lanes "$((i * 4)),$((i * 4 + 1)),$((i * 4 + 2)),$((i * 4 + 3))" mtu 9100 speed 100000
 done
-echo "== CONFIG_DB: 4 ports (Ethernet0..Ethernet12)"
+# A free-text description in Latin-1 (not UTF-8): Redis values are bytes.
+printf 'HSET PORT|Ethernet8 description "caf\\xe9 uplink"\n' | redis-cli -s "$sock" -n 4 >/dev/null
+echo "== CONFIG_DB: 4 ports (Ethernet0..Ethernet12); Ethernet8's description is not UTF-8"
 
 ip netns add "$ns"
 ip -n "$ns" link add Ethernet0 type veth peer name old0
@@ -102,6 +107,16 @@ ip -n "$ns" link set v4 down; sleep 0.5; show "its peer down (carrier lost)"
 ip -n "$ns" link set v4 up; sleep 0.5; show "its peer up again"
 ip -n "$ns" link set Ethernet4 mtu 9100; sleep 0.3; show "ip link set Ethernet4 mtu 9100"
 ip -n "$ns" link del Ethernet12; sleep 0.3; show "ip link del Ethernet12"
+
+echo "== bad input"
+echo "-- APPL_DB PORT_TABLE:Ethernet8 description, byte for byte: $(appl --no-raw HGET PORT_TABLE:Ethernet8 description)"
+echo "-- a second portsyncd in the same namespace:"
+if ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
+    --state-dir "$work/state2" 2>&1 | sed 's/^/   /'; then :; fi
+echo "-- LOGLEVEL INFO in CONFIG_DB, then SIGHUP (read at once; each link event is now logged):"
+cfg HSET "LOGGER|portsyncd" LOGLEVEL INFO
+kill -HUP "$daemon_pid"; sleep 0.3
+ip -n "$ns" link set Ethernet4 down; sleep 0.3
 
 echo "== stopping portsyncd (SIGTERM)"
 kill -TERM "$daemon_pid"

@@ -40,7 +40,7 @@ pub struct Config {
     pub redis_response_timeout: Duration,
     /// Longest delay between reconnect attempts.
     pub redis_reconnect_max: Duration,
-    /// Keys kept while Redis is away (and remembered for its restarts).
+    /// Keys whose writes are kept while Redis is away.
     pub redis_journal_keys: usize,
     /// Output used until CONFIG_DB's LOGGER says otherwise; `None` = CONFIG_DB decides.
     pub log_output: Option<crate::logging::Output>,

@@ -83,7 +83,7 @@ pub struct RedisOptions {
     pub backoff_max: Duration,
     /// Jitter seed (use something per process, e.g. the pid).
     pub seed: u64,
-    /// Keys kept while a server is away, and keys remembered for restarts.
+    /// Keys whose writes are kept while a server is away.
     pub journal_capacity: usize,
 }
 
