@@ -33,11 +33,6 @@ impl Text {
         bytes[..len].copy_from_slice(&value[..len]);
         Self { len: len as u8, bytes, cut: value.len() > 32 }
     }
-
-    /// The bytes kept.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
 }
 
 impl fmt::Display for Text {

@@ -149,11 +149,13 @@ mod tests {
     fn a_new_log_output_is_handed_out_at_once() {
         let mut world = World { level: b"NOTICE", events: std::vec::Vec::new() };
         let mut d = running(DriverConfig::default(), &mut world);
+        // CONFIG_DB's LOGOUTPUT is STDERR in this world: fixing the same
+        // output changes nothing.
         d.reconfigure(at(100), DriverConfig { log_output: Some(Output::Stderr), ..DriverConfig::default() });
-        assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(Output::Stderr))));
+        assert!(d.poll_io().is_none_or(|io| !matches!(io, Io::SetLogOutput(_))));
         d.reconfigure(at(200), DriverConfig { log_output: Some(Output::Syslog), ..DriverConfig::default() });
         assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(Output::Syslog))));
-        // Back to CONFIG_DB's LOGOUTPUT (STDERR in this world).
+        // Back to CONFIG_DB's LOGOUTPUT.
         d.reconfigure(at(300), DriverConfig::default());
         assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(Output::Stderr))));
     }

@@ -12,6 +12,15 @@
 use super::*;
 use crate::warm::SnapshotPort;
 
+/// Whether `value` is not the unusable value last seen (kept hashed in
+/// `seen`): an unusable CONFIG_DB value is said once, not at every poll.
+fn newly_bad(seen: &mut Option<u32>, value: &[u8]) -> bool {
+    let hash = fnv(value);
+    let new = *seen != Some(hash);
+    *seen = Some(hash);
+    new
+}
+
 impl<const P: usize, const B: usize> Driver<P, B> {
     /// Moves start-up on to `step`, unless the run is already ending (a
     /// signal, a failure) while an answer was awaited.
@@ -23,10 +32,20 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     pub(super) fn logger_reply(&mut self, reply: Reply<'_>) {
         if let Reply::Field { field, value, .. } = reply {
+            // An unusable value is noted whole (the line shows 32 bytes of
+            // it), so that the poll does not say it again.
             if field == logger::LOGLEVEL_FIELD.as_bytes() {
-                self.learnt.level = Some(Level::parse(value).ok_or(Text::new(value)));
+                let level = Level::parse(value).ok_or(Text::new(value));
+                if level.is_err() {
+                    newly_bad(&mut self.bad_level_seen, value);
+                }
+                self.learnt.level = Some(level);
             } else if field == logger::LOGOUTPUT_FIELD.as_bytes() {
-                self.learnt.output = Some(Output::parse(value).ok_or(Text::new(value)));
+                let output = Output::parse(value).ok_or(Text::new(value));
+                if output.is_err() {
+                    newly_bad(&mut self.bad_output_seen, value);
+                }
+                self.learnt.output = Some(output);
             }
         }
     }
@@ -44,9 +63,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             None => {
-                let hash = fnv(value);
-                if self.bad_level_seen != Some(hash) {
-                    self.bad_level_seen = Some(hash);
+                if newly_bad(&mut self.bad_level_seen, value) {
                     self.emit(Event::BadLogLevel { value: Text::new(value), kept: self.level });
                 }
             }
@@ -74,9 +91,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             None => {
-                let hash = fnv(value);
-                if self.bad_output_seen != Some(hash) {
-                    self.bad_output_seen = Some(hash);
+                if newly_bad(&mut self.bad_output_seen, value) {
                     self.emit(Event::BadLogOutput { value: Text::new(value), kept: self.output });
                 }
             }
@@ -195,10 +210,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn logger_read(&mut self) {
         match self.learnt.level {
             Some(Ok(level)) => self.set_level(level),
-            Some(Err(value)) => {
-                self.bad_level_seen = Some(fnv(value.as_bytes()));
-                self.emit(Event::BadLogLevel { value, kept: self.level });
-            }
+            Some(Err(value)) => self.emit(Event::BadLogLevel { value, kept: self.level }),
             None => {}
         }
         let configured = match self.learnt.output {
@@ -207,7 +219,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 Some(output)
             }
             Some(Err(value)) => {
-                self.bad_output_seen = Some(fnv(value.as_bytes()));
                 let kept = self.config.log_output.unwrap_or(Output::Syslog);
                 self.emit(Event::BadLogOutput { value, kept });
                 None
