@@ -191,7 +191,8 @@ pub trait DatabaseReads {
 
     /// All fields of each of `keys` in `table` (one `HGETALL` each, one round
     /// trip); `visit(i, field, value)` for the `i`-th key's fields. A key that
-    /// does not exist has none.
+    /// does not exist, or is not a hash, has none (one such key does not fail
+    /// the others).
     async fn get_many(
         &mut self,
         db: Db,

@@ -118,6 +118,13 @@ pub enum Event {
         /// Why.
         error: SyncError,
     },
+    /// A CONFIG_DB `PORT` key with no fields (or not a hash) when its fields
+    /// were read: dropped (produced without fields, it would reach orchagent
+    /// as a delete, and counted, it would hold PortConfigDone back).
+    ConfigPortEmpty {
+        /// The port.
+        name: PortName,
+    },
     /// The configured ports.
     ConfigPorts {
         /// How many.
@@ -364,6 +371,7 @@ impl Event {
             | BadSwitchType { .. }
             | WarmFellBackToCold
             | ConfigPortSkipped { .. }
+            | ConfigPortEmpty { .. }
             | NoSnapshot { unusable: true }
             | Malformed(_)
             | NetlinkError { .. }
@@ -420,6 +428,11 @@ impl fmt::Display for Event {
             ConfigPortSkipped { key, error } => {
                 write!(f, "CONFIG_DB {}|{key}: {error}; skipped", schema::CONFIG_PORT_TABLE)
             }
+            ConfigPortEmpty { name } => write!(
+                f,
+                "CONFIG_DB {}|{name} has no fields (or is not a hash); skipped, and not counted",
+                schema::CONFIG_PORT_TABLE
+            ),
             ConfigPorts { count } => write!(f, "{count} ports in CONFIG_DB"),
             NoSnapshot { unusable: false } => {
                 f.write_str("no warm-restart snapshot: STATE_DB alone tells what is already published")
@@ -495,7 +508,7 @@ impl fmt::Display for Event {
             RefusedWritesDone => f.write_str("refused writes written"),
             BackendConnected => f.write_str("databases reachable again; kept writes flushed"),
             BackendDegraded { pending } => {
-                write!(f, "databases unreachable: {pending} keys' writes kept for later")
+                write!(f, "databases unreachable or refusing writes: {pending} keys' writes kept for later")
             }
             BackendRestarted => f.write_str(
                 "a database server restarted (new run id) and lost its data: nothing more is written to it",

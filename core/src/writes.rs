@@ -187,9 +187,11 @@ pub const KEYS_PER_PORT: usize = 2;
 /// CONFIG_DB `LOGGER|portsyncd` and STATE_DB `WARM_RESTART_TABLE|portsyncd`.
 pub const KEYS_BESIDE_PORTS: usize = 4;
 
-/// The most distinct keys the [`WriteOp`]s of a run can write with room for
-/// `ports` ports: what a write journal (kept writes, the record replayed to
-/// a database that came back empty) needs so that nothing is lost.
+/// The distinct keys the [`WriteOp`]s of a run write for `ports` configured
+/// ports: what a buffer of writes kept through an outage needs for them.
+/// Not a hard bound: a DELLINK of any `Ethernet*`/`PortChannel*` link (a
+/// sub-interface, say) deletes its STATE_DB key too; a buffer full of those
+/// refuses the batch, which the driver keeps and writes again.
 pub const fn max_keys_written(ports: usize) -> usize {
     KEYS_PER_PORT.saturating_mul(ports).saturating_add(KEYS_BESIDE_PORTS)
 }

@@ -134,3 +134,108 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
     assert!(matches!(d.poll_io(), Some(Io::Exit(Ok(())))));
     assert!(d.is_done());
 }
+
+/// A database server that restarted (it lost its data) while running ends
+/// the run through the stop sequence, with the failure the supervisor sees.
+#[test]
+fn a_restarted_database_ends_the_run_with_a_failure() {
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    assert!(canned::answer_all(&mut d, at(0), &mut Empty).is_none());
+    let mut done = [0u8; 20];
+    emit_done(&mut done, 1).unwrap();
+    assert_eq!(d.handle_datagram(at(10), &done), 20);
+    d.handle_batch_end(at(10));
+    assert!(canned::answer_all(&mut d, at(10), &mut Empty).is_none());
+    // The next maintenance hears of the restart.
+    d.handle_timeout(at(1000));
+    match d.poll_io() {
+        Some(Io::Maintain { deadline: None }) => {}
+        other => panic!("{other:?}"),
+    }
+    d.handle_backend_status(at(1000), BackendStatus::Restarted).unwrap();
+    let mut said = Vec::new();
+    while let Some(e) = d.poll_event() {
+        said.push(e.to_string());
+    }
+    assert!(said.iter().any(|l| l.contains("restarted (new run id)")), "{said:?}");
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
+    assert!(matches!(d.poll_io(), Some(Io::Maintain { deadline: Some(_) })));
+    d.handle_backend_status(at(1001), BackendStatus::Restarted).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
+    d.handle_snapshot_saved(at(1002), Some(10)).unwrap();
+    match d.poll_io() {
+        Some(Io::Exit(Err(failure))) => assert!(failure.to_string().contains("restarted"), "{failure}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(d.is_done());
+
+    // Stopping on SIGTERM when the flush finds the server restarted: the
+    // stop goes on, and ends with the failure.
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    assert!(canned::answer_all(&mut d, at(0), &mut Empty).is_none());
+    assert_eq!(d.handle_datagram(at(10), &done), 20);
+    d.handle_batch_end(at(10));
+    assert!(canned::answer_all(&mut d, at(10), &mut Empty).is_none());
+    d.handle_signal(at(20), Signal::Terminate);
+    while d.poll_event().is_some() {}
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
+    assert!(matches!(d.poll_io(), Some(Io::Maintain { .. })));
+    d.handle_backend_status(at(30), BackendStatus::Restarted).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
+    d.handle_snapshot_saved(at(30), Some(10)).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));
+}
+
+/// A configured port whose CONFIG_DB hash has no fields when they are read
+/// (gone since KEYS, or not a hash) is dropped: neither produced nor
+/// counted, so that orchagent does not wait for it.
+#[test]
+fn a_config_port_without_fields_is_neither_produced_nor_counted() {
+    use portsyncd_core::driver::Keep;
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    let mut written = Vec::new();
+    let mut said = Vec::new();
+    let mut dumped = false;
+    for _ in 0..100 {
+        while let Some(e) = d.poll_event() {
+            said.push(e.to_string());
+        }
+        match d.poll_io() {
+            Some(Io::Read(Read::Keys { .. })) => {
+                for key in ["Ethernet0", "Ethernet4"] {
+                    d.handle_reply(at(0), Reply::Key(key.as_bytes())).unwrap();
+                }
+                d.handle_reply(at(0), Reply::Done).unwrap();
+            }
+            Some(Io::Read(Read::Hashes { keep: Keep::ConfigPortFields, keys, .. })) => {
+                let empty = keys.iter().position(|k| k.as_str() == "Ethernet0").unwrap();
+                for index in 0..2 {
+                    d.handle_reply(at(0), Reply::Flag { index, present: index != empty }).unwrap();
+                }
+                d.handle_reply(at(0), Reply::Done).unwrap();
+            }
+            Some(Io::Read(_)) => d.handle_reply(at(0), Reply::Done).unwrap(),
+            Some(Io::Write(ops)) => {
+                written.extend_from_slice(ops);
+                d.handle_write(at(0), WriteResult::Done).unwrap();
+            }
+            Some(Io::RequestDump) => {
+                d.handle_dump_requested(at(0), Some(1)).unwrap();
+                dumped = true;
+            }
+            Some(_) => {}
+            None if dumped => {
+                let mut done = [0u8; 20];
+                emit_done(&mut done, 1).unwrap();
+                assert_eq!(d.handle_datagram(at(10), &done), 20);
+                d.handle_batch_end(at(10));
+                dumped = false;
+            }
+            None => break,
+        }
+    }
+    let produced: Vec<_> = written.iter().filter_map(WriteOp::config_port).map(|n| n.as_str()).collect();
+    assert_eq!(produced, ["Ethernet4"]);
+    assert!(written.contains(&WriteOp::PortConfigDone { count: 1 }), "{written:?}");
+    assert!(said.iter().any(|l| l.contains("PORT|Ethernet0 has no fields")), "{said:?}");
+}

@@ -240,7 +240,7 @@ impl Config {
             ("redis.response_timeout_ms", ms(redis_response_timeout), false),
             ("redis.reconnect_max_ms", ms(redis_reconnect_max), false),
             ("redis.journal_keys", redis_journal_keys.to_string(), false),
-            ("log.output", output_name(*log_output).to_owned(), true),
+            ("log.output", log_output.map_or("unset", crate::logging::Output::name).to_owned(), true),
             ("log.repeat_window_ms", ms(log_repeat_window), true),
             ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
             ("state.save_interval_ms", ms(snapshot_interval), true),
@@ -267,15 +267,6 @@ impl Config {
             log_repeat_window: new.log_repeat_window,
             ..self.clone()
         }
-    }
-}
-
-/// `[log] output` as the file writes it.
-fn output_name(output: Option<crate::logging::Output>) -> &'static str {
-    match output {
-        None => "unset",
-        Some(crate::logging::Output::Syslog) => "SYSLOG",
-        Some(crate::logging::Output::Stderr) => "STDERR",
     }
 }
 
@@ -373,18 +364,18 @@ mod tests {
         let new = Config::parse(&format!(
             "[netlink]\nreceive_buffer_bytes = 65536\ndump_timeout_ms = 250\n\
              [redis]\nresponse_timeout_ms = 100\nreconnect_max_ms = 200\njournal_keys = {MAX_JOURNAL_KEYS}\n\
-             [log]\noutput = \"STDERR\"\n[memory]\nports = [\"Ethernet0\"]\n[state]\nsave_interval_ms = 50\n",
+             [log]\noutput = \"STDERR\"\nrepeat_window_ms = 500\n[memory]\nports = [\"Ethernet0\"]\n[state]\nsave_interval_ms = 50\n",
         ))
         .unwrap();
         let all = old.changes(&new);
-        assert_eq!(all.len(), 8, "every setting differs: {all:?}");
+        assert_eq!(all.len(), 9, "every setting differs: {all:?}");
         assert!(old.changes(&old).is_empty());
         assert_eq!(describe(&[]), "no setting changed");
         assert_eq!(
             describe(&all),
             format!(
                 "in effect now: netlink.dump_timeout_ms 5000 => 250, log.output unset => STDERR, \
-                 state.save_interval_ms 1000 => 50; at the next start only: \
+                 log.repeat_window_ms 10000 => 500, state.save_interval_ms 1000 => 50; at the next start only: \
                  netlink.receive_buffer_bytes 16777216 => 65536, redis.response_timeout_ms 2000 => 100, \
                  redis.reconnect_max_ms 5000 => 200, redis.journal_keys {DEFAULT_JOURNAL_KEYS} => {MAX_JOURNAL_KEYS}, \
                  memory.ports [] => [Ethernet0]"

@@ -53,9 +53,9 @@ impl Instance {
         Self::claim_as(state_dir, NETNS_LOCK_NAME)
     }
 
-    /// [`claim`](Self::claim) with another socket name (tests, which share
-    /// the host's network namespace).
-    pub fn claim_as(state_dir: &Path, netns_name: &str) -> Result<Self, String> {
+    /// [`claim`](Self::claim) with another socket name (this module's
+    /// tests, which share the host's network namespace).
+    fn claim_as(state_dir: &Path, netns_name: &str) -> Result<Self, String> {
         let mut dir = lock_state_dir(state_dir)?;
         let netns = lock_netns(netns_name)?;
         // Only once both are held: a refused daemon leaves no pid behind.
@@ -130,19 +130,7 @@ fn file_above(dir: &Path) -> Option<&Path> {
 }
 
 fn kind(meta: &fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt as _;
-    let t = meta.file_type();
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a directory"
-    }
+    portsyncd_redis::config::file_kind(meta.file_type())
 }
 
 /// Binds the abstract socket `@<name>` in this network namespace.

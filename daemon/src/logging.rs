@@ -37,21 +37,26 @@ pub enum Trouble {
     Read,
     /// The databases refused a write batch.
     Write,
-    /// A dump could not be asked for.
-    Dump,
     /// The warm-restart snapshot could not be saved.
     SnapshotSave,
 }
 
 impl Trouble {
-    const ALL: [Trouble; 4] = [Trouble::Read, Trouble::Write, Trouble::Dump, Trouble::SnapshotSave];
+    const ALL: [Trouble; 3] = [Trouble::Read, Trouble::Write, Trouble::SnapshotSave];
 
     fn what(self) -> &'static str {
         match self {
             Trouble::Read => "database read errors",
             Trouble::Write => "database write errors",
-            Trouble::Dump => "dump request errors",
             Trouble::SnapshotSave => "snapshot save errors",
+        }
+    }
+
+    /// The level its lines are written at.
+    pub const fn level(self) -> Level {
+        match self {
+            Trouble::Read | Trouble::SnapshotSave => Level::Warn,
+            Trouble::Write => Level::Error,
         }
     }
 }
@@ -62,9 +67,10 @@ pub fn set_repeat_window(window: Duration) {
     TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).set_window(window);
 }
 
-/// Writes one line about adapter trouble of `kind` at `now`, or counts it
-/// if one was written within the window (see the module docs).
-pub fn trouble(kind: Trouble, now: Instant, level: Level, args: fmt::Arguments<'_>) {
+/// Writes one line about adapter trouble of `kind` at `now` (at the kind's
+/// level), or counts it if one was written within the window (see the
+/// module docs).
+pub fn trouble(kind: Trouble, now: Instant, args: fmt::Arguments<'_>) {
     let (say, due) = {
         let mut repeats = TROUBLE.lock().unwrap_or_else(|e| e.into_inner());
         let mut due = [0u32; Trouble::ALL.len()];
@@ -77,26 +83,28 @@ pub fn trouble(kind: Trouble, now: Instant, level: Level, args: fmt::Arguments<'
     };
     for (k, held) in Trouble::ALL.iter().zip(due) {
         if held > 0 {
-            held_back(*k, held, level);
+            held_back(*k, held);
         }
     }
     if say == Say::Line {
-        write(level, args);
+        write(kind.level(), args);
     }
 }
 
-/// The trouble of `kind` is over: the count of lines held back, if any.
-pub fn trouble_over(kind: Trouble, level: Level) {
+/// The trouble of `kind` is over (the driver said so: the databases are
+/// reachable again, refused writes were written; or a save succeeded): the
+/// count of lines held back, if any.
+pub fn trouble_over(kind: Trouble) {
     let held = TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).ended(kind as usize);
     if let Some(held) = held {
-        held_back(kind, held, level);
+        held_back(kind, held);
     }
 }
 
-fn held_back(kind: Trouble, held: u32, level: Level) {
+fn held_back(kind: Trouble, held: u32) {
     let window = TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).window();
     write(
-        level,
+        kind.level(),
         format_args!(
             "{}: {held} more lines like the last held back over {} s",
             kind.what(),

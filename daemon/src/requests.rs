@@ -15,12 +15,13 @@ use portsyncd_core::driver::{
     DefaultDriver, Failure, Io, Keep, Notify, Read, Reply, SnapshotLoad, Unasked, WriteResult,
 };
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+use portsyncd_core::event::Event;
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Instant, PortName};
 
 use crate::ferry::Clock;
 use crate::log;
-use crate::logging::{self, Level, Trouble};
+use crate::logging::{self, Trouble};
 
 /// The service manager (systemd, or nothing).
 pub trait Supervisor {
@@ -78,12 +79,12 @@ where
 {
     loop {
         while let Some(event) = driver.poll_event() {
-            logging::write(event.level(), format_args!("{event}"));
+            say(&event);
         }
         let Some(io) = driver.poll_io() else {
             match driver.poll_event() {
                 Some(event) => {
-                    logging::write(event.level(), format_args!("{event}"));
+                    say(&event);
                     continue;
                 }
                 None => return None,
@@ -99,11 +100,8 @@ where
                 report(driver.handle_write(now, result));
             }
             Io::RequestDump => {
-                let seq = parts
-                    .links
-                    .request_dump()
-                    .map_err(|e| logging::trouble(Trouble::Dump, now, Level::Error, format_args!("{e}")))
-                    .ok();
+                // A dump that cannot be asked for ends the run: said once.
+                let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();
                 report(driver.handle_dump_requested(now, seq));
             }
             Io::BringLinkDown { ifindex, name } => {
@@ -126,11 +124,11 @@ where
                 let snapshot = engine.snapshot();
                 let saved = match parts.snapshots.save(&snapshot) {
                     Ok(bytes) => {
-                        logging::trouble_over(Trouble::SnapshotSave, Level::Warn);
+                        logging::trouble_over(Trouble::SnapshotSave);
                         Some(bytes)
                     }
                     Err(e) => {
-                        logging::trouble(Trouble::SnapshotSave, now, Level::Warn, format_args!("{e}"));
+                        logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
                         None
                     }
                 };
@@ -162,6 +160,20 @@ where
     }
 }
 
+/// Logs what the driver says. When it says a trouble is over, the adapter
+/// errors held back meanwhile are counted first.
+fn say(event: &Event) {
+    match event {
+        Event::BackendConnected => {
+            logging::trouble_over(Trouble::Read);
+            logging::trouble_over(Trouble::Write);
+        }
+        Event::RefusedWritesDone => logging::trouble_over(Trouble::Write),
+        _ => {}
+    }
+    logging::write(event.level(), format_args!("{event}"));
+}
+
 /// The ferry answers only what was asked; if it ever did not, that is a bug
 /// worth a line, not a reason to stop.
 fn report(result: Result<(), Unasked>) {
@@ -184,27 +196,37 @@ impl Answer {
         match self {
             Answer::Fields(fields) => {
                 for (index, f, v) in &fields {
-                    report(driver.handle_reply(now, Reply::Field { index: *index, field: f, value: v }));
+                    reply(driver, now, Reply::Field { index: *index, field: f, value: v });
                 }
             }
             Answer::Value(value) => {
                 if let Some(v) = value {
-                    report(driver.handle_reply(now, Reply::Value(&v)));
+                    reply(driver, now, Reply::Value(&v));
                 }
             }
             Answer::Keys(keys) => {
                 for k in &keys {
-                    report(driver.handle_reply(now, Reply::Key(k)));
+                    reply(driver, now, Reply::Key(k));
                 }
             }
             Answer::Flags(flags) => {
                 for (index, present) in flags.into_iter().enumerate() {
-                    report(driver.handle_reply(now, Reply::Flag { index, present }));
+                    reply(driver, now, Reply::Flag { index, present });
                 }
             }
-            Answer::Failed => return report(driver.handle_reply(now, Reply::Failed)),
+            Answer::Failed => return reply(driver, now, Reply::Failed),
         }
-        report(driver.handle_reply(now, Reply::Done));
+        reply(driver, now, Reply::Done);
+    }
+}
+
+/// One part of an answer; what the driver has to say about it is logged at
+/// once (an answer of a thousand keys may be a line each, more than its
+/// queue of lines holds).
+fn reply(driver: &mut DefaultDriver, now: Instant, part: Reply<'_>) {
+    report(driver.handle_reply(now, part));
+    while let Some(event) = driver.poll_event() {
+        say(&event);
     }
 }
 
@@ -233,7 +255,7 @@ async fn perform_read<D: Databases>(
         }
         Read::Hashes { db: which, table, keys, keep: Keep::ConfigPortFields } => {
             // Kept here, each string once, for the writes that produce them;
-            // the driver asked only that they be kept.
+            // the driver hears only which keys had any field.
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
             let mut kept: Vec<Vec<OwnedField>> = vec![Vec::new(); keys.len()];
             let mut visit = |i: usize, f: &[u8], v: &[u8]| {
@@ -242,8 +264,9 @@ async fn perform_read<D: Databases>(
                 }
             };
             db.get_many(which, table, &names, &mut visit).await.map(|()| {
+                let had_fields = kept.iter().map(|f| !f.is_empty()).collect();
                 config_fields.0.extend(keys.iter().copied().zip(kept));
-                Answer::Fields(Vec::new())
+                Answer::Flags(had_fields)
             })
         }
         Read::Hashes { db: which, table, keys, keep: Keep::Nothing } => {
@@ -263,16 +286,10 @@ async fn perform_read<D: Databases>(
             db.has_field(which, table, &names, field, &mut present).await.map(|()| Answer::Flags(present))
         }
     };
-    match result {
-        Ok(answer) => {
-            logging::trouble_over(Trouble::Read, Level::Warn);
-            answer
-        }
-        Err(e) => {
-            logging::trouble(Trouble::Read, now, Level::Warn, format_args!("{e}"));
-            Answer::Failed
-        }
-    }
+    result.unwrap_or_else(|e| {
+        logging::trouble(Trouble::Read, now, format_args!("{e}"));
+        Answer::Failed
+    })
 }
 
 /// The decided writes, mapped to SONiC writes by the core, in one call.
@@ -298,12 +315,9 @@ async fn perform_write<D: Databases>(
         })
         .collect();
     match db.write(&writes).await {
-        Ok(()) => {
-            logging::trouble_over(Trouble::Write, Level::Error);
-            WriteResult::Done
-        }
+        Ok(()) => WriteResult::Done,
         Err(e) => {
-            logging::trouble(Trouble::Write, now, Level::Error, format_args!("{e}"));
+            logging::trouble(Trouble::Write, now, format_args!("{e}"));
             WriteResult::Refused
         }
     }

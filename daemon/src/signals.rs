@@ -54,9 +54,11 @@ impl Signals for ProcessSignals {
                 Some(Ok(Signal::Usr2)) => log!(Notice, "SIGUSR2 received: ignored"),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    log!(Error, "signals: {e}");
-                    // Never a busy loop, should the errors go on.
-                    smol::future::yield_now().await;
+                    // Signals can no longer be told apart (the handler's pipe
+                    // failed): one line, and no more asking, which would only
+                    // spin. SIGKILL still ends the process.
+                    log!(Error, "signals: {e}; signals are no longer handled");
+                    std::future::pending::<()>().await;
                 }
                 None => std::future::pending().await,
             }

@@ -105,7 +105,7 @@ pub fn read_config_file(path: &Path) -> io::Result<String> {
     if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("not a regular file ({})", kind(meta.file_type())),
+            format!("not a regular file ({})", file_kind(meta.file_type())),
         ));
     }
     let too_big = || {
@@ -126,9 +126,11 @@ pub fn read_config_file(path: &Path) -> io::Result<String> {
     Ok(text)
 }
 
-/// What a file that is not a regular one is.
-fn kind(t: FileType) -> &'static str {
-    if t.is_dir() {
+/// What kind of file this is, in words (for errors about a path).
+pub fn file_kind(t: FileType) -> &'static str {
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
         "a FIFO"
@@ -139,7 +141,7 @@ fn kind(t: FileType) -> &'static str {
     } else if t.is_socket() {
         "a socket"
     } else {
-        "not a file"
+        "a symbolic link"
     }
 }
 

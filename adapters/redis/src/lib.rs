@@ -204,6 +204,9 @@ pub struct RedisConnections {
     counters: RedisCounters,
 }
 
+/// One HGETALL's reply: field names and values, as bytes.
+type HashReply = Vec<(Vec<u8>, Vec<u8>)>;
+
 fn is_connection_error(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
 }
@@ -564,14 +567,17 @@ impl DatabaseReads for RedisConnections {
         }
         self.counters.round_trips += 1;
         self.counters.commands += keys.len() as u64;
-        let hashes: Vec<Vec<(Vec<u8>, Vec<u8>)>> = pipe.query_async(&mut conn).await.map_err(|source| {
-            if is_connection_error(&source) {
-                self.mark_down(db);
-            }
-            RedisError::Command { db, key: pattern.clone(), op: "HGETALL", source }
-        })?;
+        // A key that is not a hash (WRONGTYPE) is an error of its own command
+        // only: it reads as a key with no fields, and the rest are read.
+        let hashes: Vec<redis::RedisResult<HashReply>> =
+            pipe.ignore_errors().query_async(&mut conn).await.map_err(|source| {
+                if is_connection_error(&source) {
+                    self.mark_down(db);
+                }
+                RedisError::Command { db, key: pattern.clone(), op: "HGETALL", source }
+            })?;
         for (i, fields) in hashes.iter().enumerate() {
-            for (f, v) in fields {
+            for (f, v) in fields.iter().flatten() {
                 visit(i, swss_cut(f), v);
             }
         }

@@ -22,7 +22,8 @@ pub enum Keep {
     Nothing,
     /// Keep each key's fields, verbatim and in order: later
     /// [`WriteOp::ProduceConfigPort`] writes produce them. The driver needs
-    /// nothing of them: [`Reply::Done`] alone answers such a read.
+    /// only whether each key had any: a [`Reply::Flag`] per key (a key with
+    /// none is dropped from the configuration), then [`Reply::Done`].
     ConfigPortFields,
 }
 
@@ -200,11 +201,21 @@ impl fmt::Display for Failure {
             Failure::BadRestoreCount => crate::warm::BadRestoreCount.fmt(f),
             Failure::DumpRequest => f.write_str("cannot ask the kernel for its links"),
             Failure::Links => f.write_str("the kernel's link notifications cannot be read"),
-            Failure::TooManyPorts { ports, capacity } => write!(
-                f,
-                "CONFIG_DB holds {ports} PORT keys but this build has room for {capacity} ports; nothing was \
-                 written. Use a build for more ports (cargo feature max-ports-2048 or max-ports-4096)"
-            ),
+            Failure::TooManyPorts { ports, capacity } => {
+                write!(
+                    f,
+                    "CONFIG_DB holds {ports} PORT keys but this build has room for {capacity} ports; nothing was written"
+                )?;
+                match (*ports, *capacity) {
+                    (p, c) if c < 2048 && p <= 2048 => f.write_str(
+                        ". Use a build for more ports (cargo feature max-ports-2048 or max-ports-4096)",
+                    ),
+                    (p, c) if c < 4096 && p <= 4096 => {
+                        f.write_str(". Use a build for more ports (cargo feature max-ports-4096)")
+                    }
+                    _ => f.write_str(". No build offered has room for that many"),
+                }
+            }
             Failure::DatabaseRestarted => f.write_str(
                 "a database server restarted and lost what this run wrote; exiting so that the \
                  supervisor starts portsyncd again against the CONFIG_DB there is now",

@@ -648,7 +648,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     }
                 }
             }
-            ReadFor::ConfigFields => {}
+            ReadFor::ConfigFields => {
+                if let Reply::Flag { index, present: false } = reply {
+                    if let Some(name) = self.keys.get(index).copied() {
+                        match self.engine.drop_config_port(&name) {
+                            Ok(()) => self.emit(Event::ConfigPortEmpty { name }),
+                            Err(e) => self.emit(Event::Engine(e)),
+                        }
+                    }
+                }
+            }
             ReadFor::Baseline => self.baseline_reply(reply),
             ReadFor::Presence => {
                 if let Reply::Flag { index, present } = reply {

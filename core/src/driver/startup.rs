@@ -1,9 +1,10 @@
 //! Start-up: LOGGER, DEVICE_METADATA, the WarmStart keys, CONFIG_DB ports,
 //! the warm-restart snapshot and the baseline STATE_DB gives it, then the
 //! first dump — in the C++ daemon's order (SONIC.md §5, §11), except that
-//! every read that can refuse the run comes before the first write: the
-//! LOGGER defaults and `restore_count` are written once the CONFIG_DB port
-//! keys are known to fit, so that a refused start writes nothing.
+//! the reads that decide whether the run can start at all (LOGGER,
+//! DEVICE_METADATA, the WarmStart keys, whether the CONFIG_DB port keys fit)
+//! come before the first write: the LOGGER defaults and `restore_count` are
+//! written after them, so that a start refused for those writes nothing.
 //!
 //! What each answer means for the start lives here; which request comes
 //! next lives in `next_start`. A failed start-up read or a refused start-up

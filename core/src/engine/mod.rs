@@ -298,6 +298,17 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         Ok(())
     }
 
+    /// Drops a configured port before the dump begins (its CONFIG_DB hash
+    /// turned out empty, or not a hash): it is neither produced nor counted
+    /// nor awaited.
+    pub fn drop_config_port(&mut self, name: &PortName) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        if self.ports.remove(name) == Some(true) {
+            self.awaiting -= 1;
+        }
+        Ok(())
+    }
+
     /// The configuration is complete; the kernel dump begins.
     pub fn begin_initial_dump(&mut self) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
