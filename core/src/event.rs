@@ -284,6 +284,8 @@ pub enum Event {
     },
     /// Stopping on a signal.
     Stopping,
+    /// Health changed state.
+    Health(crate::health::HealthChange),
     /// Lines of one kind held back (see [`crate::repeats`]).
     Repeated {
         /// Their kind.
@@ -386,6 +388,11 @@ impl Event {
             BackendRestarted => Level::Error,
             Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
             Repeated { kind: Repeat::WritesRefused | Repeat::Engine, .. } => Level::Error,
+            Health(change) => match change.new {
+                crate::health::HealthState::Healthy => Level::Notice,
+                crate::health::HealthState::Degraded => Level::Warn,
+                crate::health::HealthState::Unhealthy => Level::Error,
+            },
             Repeated { .. } => Level::Warn,
             _ => Level::Notice,
         }
@@ -515,6 +522,7 @@ impl fmt::Display for Event {
             ),
             SnapshotSaved { ports, bytes } => write!(f, "snapshot saved: {ports} ports, {bytes} bytes"),
             Stopping => f.write_str("stopping on signal"),
+            Health(change) => change.fmt(f),
             Repeated { kind, held, window_s } => {
                 write!(f, "{}: {held} more lines like the last held back over {window_s} s", kind.what())
             }
@@ -522,22 +530,39 @@ impl fmt::Display for Event {
     }
 }
 
-/// The status line for a supervisor.
+/// The status line for a supervisor (systemd's `STATUS=`): the ports, the
+/// health and the last thing worth a NOTICE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub struct Status {
     /// The initial sync is over.
-    InitialSyncDone {
-        /// Configured ports still without a host interface.
-        awaiting: usize,
-    },
+    pub synced: bool,
+    /// Ports whose state is published to STATE_DB.
+    pub published: usize,
+    /// Configured ports still without a host interface.
+    pub awaiting: usize,
+    /// Health.
+    pub health: crate::health::HealthState,
+    /// Why.
+    pub reason: crate::health::Reason,
+    /// The last line said at NOTICE or above, if any.
+    pub last: Option<Event>,
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::InitialSyncDone { awaiting } => {
-                write!(f, "initial sync done; {awaiting} ports await their host interface")
-            }
+        let Status { synced, published, awaiting, health, reason, last } = self;
+        if *synced {
+            write!(
+                f,
+                "initial sync done; {awaiting} ports await their host interface, {published} published"
+            )?;
+        } else {
+            f.write_str("initial sync under way")?;
         }
+        write!(f, "; health {health} ({reason})")?;
+        if let Some(last) = last {
+            write!(f, "; last: {last}")?;
+        }
+        Ok(())
     }
 }

@@ -27,6 +27,12 @@ impl Instant {
         Self(self.0.saturating_add(millis))
     }
 
+    /// `self - duration`, saturating at the clock's origin.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Self::from_millis(self.as_millis().saturating_sub(ms))
+    }
+
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))

@@ -129,6 +129,13 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
         other => panic!("{other:?}"),
     }
     d.handle_backend_status(at(30), BackendStatus::Degraded { pending: 3 }).unwrap();
+    // Health went to degraded: the status line says so.
+    match d.poll_io() {
+        Some(Io::Notify(Notify::Status(status))) => {
+            assert!(status.to_string().contains("health degraded (databases unreachable, 3 keys' writes kept)"))
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
     d.handle_snapshot_saved(at(30), Some(10)).unwrap();
     assert!(matches!(d.poll_io(), Some(Io::Exit(Ok(())))));
@@ -158,6 +165,8 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
         said.push(e.to_string());
     }
     assert!(said.iter().any(|l| l.contains("restarted (new run id)")), "{said:?}");
+    assert!(said.iter().any(|l| l == "health: healthy => unhealthy (a database server restarted)"), "{said:?}");
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Status(_)))));
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
     assert!(matches!(d.poll_io(), Some(Io::Maintain { deadline: Some(_) })));
     d.handle_backend_status(at(1001), BackendStatus::Restarted).unwrap();
@@ -181,6 +190,7 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
     assert!(matches!(d.poll_io(), Some(Io::Maintain { .. })));
     d.handle_backend_status(at(30), BackendStatus::Restarted).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Status(_)))));
     assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
     d.handle_snapshot_saved(at(30), Some(10)).unwrap();
     assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+use portsyncd_core::health::HealthThresholds;
 use portsyncd_core::writes::{self, KEYS_BESIDE_PORTS, KEYS_PER_PORT};
 use portsyncd_redis::config::read_config_file;
 use serde::Deserialize;
@@ -51,6 +52,10 @@ pub struct Config {
     /// Repeated trouble of one kind is said once per this window, then
     /// counted.
     pub log_repeat_window: Duration,
+    /// When health changes state.
+    pub health: HealthThresholds,
+    /// supervisord's heartbeat on stdout every this long (`None`: off).
+    pub supervisor_heartbeat: Option<Duration>,
 }
 
 impl Default for Config {
@@ -65,6 +70,8 @@ impl Default for Config {
             memory_ports: Vec::new(),
             snapshot_interval: Duration::from_secs(1),
             log_repeat_window: Duration::from_secs(10),
+            health: HealthThresholds::default(),
+            supervisor_heartbeat: None,
         }
     }
 }
@@ -77,6 +84,24 @@ struct RawConfig {
     log: RawLog,
     memory: RawMemory,
     state: RawState,
+    health: RawHealth,
+    liveness: RawLiveness,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawHealth {
+    unhealthy_after_ms: Option<i64>,
+    stall_after_ms: Option<i64>,
+    slow_request_hold_ms: Option<i64>,
+    overruns_per_minute: Option<i64>,
+    port_init_within_ms: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawLiveness {
+    supervisor_heartbeat_ms: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -190,6 +215,28 @@ impl Config {
         if let Some(v) = in_range("log.repeat_window_ms", raw.log.repeat_window_ms, 0, 3_600_000)? {
             c.log_repeat_window = Duration::from_millis(v);
         }
+        let ms = |key, v, min| in_range(key, v, min, 86_400_000).map(|v| v.map(Duration::from_millis));
+        let h = &raw.health;
+        if let Some(v) = ms("health.unhealthy_after_ms", h.unhealthy_after_ms, 1000)? {
+            c.health.unhealthy_after = v;
+        }
+        if let Some(v) = ms("health.stall_after_ms", h.stall_after_ms, 100)? {
+            c.health.stall_after = v;
+        }
+        if let Some(v) = ms("health.slow_request_hold_ms", h.slow_request_hold_ms, 0)? {
+            c.health.slow_request_hold = v;
+        }
+        if let Some(v) = in_range("health.overruns_per_minute", h.overruns_per_minute, 0, 1_000_000)? {
+            c.health.overruns_per_minute = v as usize;
+        }
+        if let Some(v) = ms("health.port_init_within_ms", h.port_init_within_ms, 1000)? {
+            c.health.port_init_within = v;
+        }
+        if let Some(v) =
+            in_range("liveness.supervisor_heartbeat_ms", raw.liveness.supervisor_heartbeat_ms, 0, 3_600_000)?
+        {
+            c.supervisor_heartbeat = (v > 0).then(|| Duration::from_millis(v));
+        }
         if let Some(v) = in_range("state.save_interval_ms", raw.state.save_interval_ms, 0, 3_600_000)? {
             c.snapshot_interval = Duration::from_millis(v);
         }
@@ -219,7 +266,7 @@ pub struct Change {
 impl Config {
     /// Every setting: its key, its value as shown, and whether a running
     /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
-    fn settings(&self) -> [(&'static str, String, bool); 9] {
+    fn settings(&self) -> [(&'static str, String, bool); 15] {
         // Destructured: a setting added to Config does not compile until it
         // is listed here, with when it takes effect.
         let Config {
@@ -232,6 +279,8 @@ impl Config {
             memory_ports,
             snapshot_interval,
             log_repeat_window,
+            health,
+            supervisor_heartbeat,
         } = self;
         let ms = |d: &Duration| d.as_millis().to_string();
         [
@@ -242,6 +291,16 @@ impl Config {
             ("redis.journal_keys", redis_journal_keys.to_string(), false),
             ("log.output", log_output.map_or("unset", crate::logging::Output::name).to_owned(), true),
             ("log.repeat_window_ms", ms(log_repeat_window), true),
+            ("health.unhealthy_after_ms", ms(&health.unhealthy_after), true),
+            ("health.stall_after_ms", ms(&health.stall_after), true),
+            ("health.slow_request_hold_ms", ms(&health.slow_request_hold), true),
+            ("health.overruns_per_minute", health.overruns_per_minute.to_string(), true),
+            ("health.port_init_within_ms", ms(&health.port_init_within), true),
+            (
+                "liveness.supervisor_heartbeat_ms",
+                supervisor_heartbeat.as_ref().map_or("off".into(), ms),
+                false,
+            ),
             ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
             ("state.save_interval_ms", ms(snapshot_interval), true),
         ]
@@ -265,6 +324,7 @@ impl Config {
             log_output: new.log_output,
             snapshot_interval: new.snapshot_interval,
             log_repeat_window: new.log_repeat_window,
+            health: new.health,
             ..self.clone()
         }
     }

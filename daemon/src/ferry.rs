@@ -37,14 +37,15 @@ pub trait Clock {
 
 /// What a process signal asks of the driver, once the process has done its
 /// part of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Signalled {
     /// SIGTERM or SIGINT: stop.
     Terminate,
     /// SIGHUP: read CONFIG_DB's LOGGER again at once, and, when the settings
     /// file was read again and is good, run on these driver settings
-    /// (`None`: the ones in force stay).
-    Reload(Option<DriverConfig>),
+    /// (`None`: the ones in force stay). Boxed: a reload is rare, and the
+    /// settings are large next to the other signals.
+    Reload(Option<Box<DriverConfig>>),
 }
 
 /// Where the loop's signals come from.
@@ -137,7 +138,7 @@ where
             Wake::Signal(Signalled::Terminate) => driver.handle_signal(now, Signal::Terminate),
             Wake::Signal(Signalled::Reload(config)) => {
                 if let Some(config) = config {
-                    driver.reconfigure(now, config);
+                    driver.reconfigure(now, *config);
                 }
                 driver.handle_signal(now, Signal::Reload);
             }
@@ -255,6 +256,7 @@ pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
         snapshot_interval: config.snapshot_interval,
         log_output: config.log_output,
         repeat_window: config.log_repeat_window,
+        health: config.health,
         seed: u64::from(std::process::id()),
         ..DriverConfig::default()
     }

@@ -22,7 +22,7 @@ mod linux {
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
     use portsyncd::instance::Instance;
     use portsyncd::signals::ProcessSignals;
-    use portsyncd::supervisor::Systemd;
+    use portsyncd::supervisor::{Heartbeat, Supervisors, Systemd};
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
     use portsyncd_core::driver::DefaultDriver;
@@ -76,19 +76,33 @@ mod linux {
         };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
         logging::set_repeat_window(config.log_repeat_window);
+        let supervisors = Supervisors {
+            systemd: Systemd::from_env().unwrap_or_else(|e| {
+                log!(Warn, "NOTIFY_SOCKET is set but cannot be reached ({e}); systemd is not told anything");
+                None
+            }),
+            heartbeat: config.supervisor_heartbeat.map(|_| Heartbeat),
+        };
+        // Alive as often as the most demanding supervisor needs: half of
+        // systemd's watchdog timeout, supervisord's heartbeat interval.
+        let watchdog = supervisors.systemd.as_ref().and_then(Systemd::watchdog).map(|w| w / 2);
+        let liveness = match (watchdog, config.supervisor_heartbeat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         // The loop runs on smol's executor thread, where the redis crate also runs
         // its connection tasks: each round trip then stays on one thread instead
         // of waking another one twice (measured: the wake-ups were most of the
         // daemon's CPU time).
         let result = match args.backend {
-            Backend::Redis => match start(&config) {
-                Ok(start) => smol::block_on(smol::spawn(run(args, config, start, signals))),
+            Backend::Redis => match start(&config, liveness) {
+                Ok(start) => smol::block_on(smol::spawn(run(args, config, start, signals, supervisors))),
                 Err(e) => Err(e),
             },
             // The in-memory databases are single-threaded (and there is no
             // Redis task to share a thread with).
-            Backend::Memory => match start(&config) {
-                Ok(start) => smol::block_on(run_memory(args, config, start, signals)),
+            Backend::Memory => match start(&config, liveness) {
+                Ok(start) => smol::block_on(run_memory(args, config, start, signals, supervisors)),
                 Err(e) => Err(e),
             },
         };
@@ -118,7 +132,8 @@ mod linux {
         config: &Config,
         (clock, mut driver): Start,
         signals: ProcessSignals,
-    ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Systemd>, String> {
+        supervisor: Supervisors,
+    ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Supervisors>, String> {
         let (links, control) = prelude(config).await?;
         let db = connect.await?;
 
@@ -127,7 +142,7 @@ mod linux {
             links,
             control,
             snapshots: StateFile::new(&args.state_dir),
-            supervisor: Systemd,
+            supervisor,
             config_fields: Default::default(),
         };
         ferry::run(&mut driver, &mut parts, &clock, signals).await.map_err(|e| e.to_string())?;
@@ -147,10 +162,12 @@ mod linux {
     /// `Box::default()` builds the driver (a few hundred KiB) in its heap
     /// block, without a copy on the stack first (measured: the peak RSS of
     /// building it on a stack and moving it was twice its size).
-    fn start(config: &Config) -> Result<Start, String> {
+    fn start(config: &Config, liveness_interval: Option<std::time::Duration>) -> Result<Start, String> {
         let clock = MonotonicClock::default();
         let mut driver: Box<DefaultDriver> = Box::default();
-        driver.configure(clock.now(), ferry::driver_config(config)).map_err(|e| e.to_string())?;
+        let settings =
+            portsyncd_core::driver::DriverConfig { liveness_interval, ..ferry::driver_config(config) };
+        driver.configure(clock.now(), settings).map_err(|e| e.to_string())?;
         Ok((clock, driver))
     }
 
@@ -159,6 +176,7 @@ mod linux {
         config: Config,
         start: Start,
         signals: ProcessSignals,
+        supervisors: Supervisors,
     ) -> Result<(), String> {
         let options = RedisOptions {
             response_timeout: config.redis_response_timeout,
@@ -169,7 +187,7 @@ mod linux {
         let connect = async {
             RedisConnections::journaled_from_file(&args.db_config, options).await.map_err(|e| e.to_string())
         };
-        let parts = drive(connect, &args, &config, start, signals).await?;
+        let parts = drive(connect, &args, &config, start, signals, supervisors).await?;
         log!(Notice, "redis: {}", parts.db.counters());
         Ok(())
     }
@@ -179,6 +197,7 @@ mod linux {
         config: Config,
         start: Start,
         signals: ProcessSignals,
+        supervisors: Supervisors,
     ) -> Result<(), String> {
         let db = MemoryDatabases::journaled();
         db.consume_produced_at_once();
@@ -190,7 +209,7 @@ mod linux {
                 &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
             );
         }
-        let parts = drive(async { Ok(db) }, &args, &config, start, signals).await?;
+        let parts = drive(async { Ok(db) }, &args, &config, start, signals, supervisors).await?;
         print_tables(&parts.db);
         Ok(())
     }

@@ -49,7 +49,7 @@ impl Signals for ProcessSignals {
         loop {
             match self.signals.next().await {
                 Some(Ok(Signal::Term | Signal::Int)) => return Signalled::Terminate,
-                Some(Ok(Signal::Hup)) => return Signalled::Reload(self.reload.read_again()),
+                Some(Ok(Signal::Hup)) => return Signalled::Reload(self.reload.read_again().map(Box::new)),
                 Some(Ok(Signal::Usr1)) => log!(Notice, "SIGUSR1 received: ignored"),
                 Some(Ok(Signal::Usr2)) => log!(Notice, "SIGUSR2 received: ignored"),
                 Some(Ok(_)) => {}

@@ -158,6 +158,16 @@ pub enum Signal {
 pub enum Notify {
     /// Ready (the initial sync is applied), with a status line.
     Ready(Status),
+    /// The status line changed.
+    Status(Status),
+    /// The loop makes progress (systemd `WATCHDOG=1`, supervisord's
+    /// heartbeat): said every [`DriverConfig::liveness_interval`](super::DriverConfig::liveness_interval)
+    /// while answers and input keep coming, never by a loop that is stuck.
+    Alive,
+    /// Start-up runs long: allow it this much more (systemd
+    /// `EXTEND_TIMEOUT_USEC`), said with each [`Alive`](Notify::Alive)
+    /// until ready.
+    ExtendTimeout(core::time::Duration),
     /// Stopping.
     Stopping,
 }

@@ -35,6 +35,7 @@
 
 pub mod canned;
 mod io;
+mod liveness;
 mod reload;
 mod running;
 mod startup;
@@ -54,6 +55,7 @@ use crate::engine::{
 };
 use crate::eoiu::{Eoiu, EoiuDetector};
 use crate::event::{Event, Repeat, Status, Text};
+use crate::health::{Health, HealthThresholds};
 use crate::logger::{self, Level, Output};
 use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, Message, messages};
@@ -100,6 +102,12 @@ pub struct DriverConfig {
     /// Trouble that repeats is said once per this window, then counted
     /// (see [`crate::repeats`]).
     pub repeat_window: Duration,
+    /// When health changes state (see [`crate::health`]).
+    pub health: HealthThresholds,
+    /// How often [`Notify::Alive`] is said while the loop makes progress
+    /// (`None`: never; the daemon sets half of systemd's `WATCHDOG_USEC`, or
+    /// supervisord's heartbeat interval, whichever is shorter).
+    pub liveness_interval: Option<Duration>,
 }
 
 impl Default for DriverConfig {
@@ -117,6 +125,8 @@ impl Default for DriverConfig {
             datagrams_per_batch: 256,
             seed: 1,
             repeat_window: Duration::from_secs(10),
+            health: HealthThresholds::default(),
+            liveness_interval: None,
         }
     }
 }
@@ -281,7 +291,7 @@ pub struct Driver<const P: usize, const B: usize> {
     /// Writes being collected, then in flight.
     ops: heapless::Vec<WriteOp, B>,
     events: Deque<Event, EVENT_CAPACITY>,
-    direct: Deque<Direct, 4>,
+    direct: Deque<Direct, 8>,
     learnt: Learnt,
     level: Level,
     /// Hash of the last LOGLEVEL value warned about.
@@ -316,6 +326,21 @@ pub struct Driver<const P: usize, const B: usize> {
     stop_result: Result<(), Failure>,
     /// Which repeated lines are said.
     repeats: Repeats<{ Repeat::COUNT }>,
+    /// How well it is doing.
+    health: Health,
+    /// Since when the backend is degraded (unreachable or refusing the
+    /// writes it keeps).
+    degraded_since: Option<Instant>,
+    /// Since when refused writes are kept.
+    refused_since: Option<Instant>,
+    /// When the request awaited was handed out.
+    asked_at: Instant,
+    /// The next [`Notify::Alive`].
+    liveness_at: Option<Instant>,
+    /// READY was said.
+    ready: bool,
+    /// The last event said at NOTICE or above (for the status line).
+    last_event: Option<Event>,
     maintain_due: bool,
     logger_due: bool,
     retry_due: bool,
@@ -379,6 +404,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             stop_deadline: now,
             stop_result: Ok(()),
             repeats: Repeats::new(config.repeat_window),
+            health: Health::new(now, config.health),
+            degraded_since: None,
+            refused_since: None,
+            asked_at: now,
+            liveness_at: config.liveness_interval.map(|i| now.saturating_add(i)),
+            ready: false,
+            last_event: None,
             maintain_due: false,
             logger_due: false,
             retry_due: false,
@@ -486,6 +518,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if event.level() > self.level {
             return;
         }
+        if event.level() <= Level::Notice {
+            self.last_event = Some(event);
+        }
         if let Some(kind) = event.repeat() {
             if self.repeats.happened(self.now, kind as usize) == Say::Quiet {
                 return;
@@ -519,12 +554,18 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let repeats = self.repeats.poll_timeout();
+        let soonest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let repeats = soonest(self.repeats.poll_timeout(), self.liveness_at);
         match self.stage {
             Stage::Run => {}
             Stage::Stop(StopStep::Flush) => return Some(self.stop_deadline),
+            Stage::Exit(_) | Stage::Done(_) => return None,
             _ => return repeats,
         }
+        let repeats = soonest(repeats, self.health.poll_timeout(&self.health_facts()));
         let mut at = self.maintain_at.min(self.logger_at);
         if let Some(t) = self.eoiu.poll_timeout() {
             at = at.min(t);
@@ -549,7 +590,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// Time has come to `now`: whatever is due becomes work. Call it on every
     /// wake-up (it does nothing when nothing is due).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = self.now.max(now);
+        self.advance(now);
         while let Some((kind, held)) = self.repeats.poll(now) {
             if let Some(kind) = Repeat::ALL.get(kind) {
                 self.emit_repeated(*kind, held);
@@ -558,6 +599,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.stage != Stage::Run {
             return;
         }
+        self.note_trouble_starts();
+        self.assess_health();
         if let Some(end) = self.eoiu.handle_timeout(now) {
             self.dump_ended(end);
         }
@@ -580,7 +623,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// A signal arrived.
     pub fn handle_signal(&mut self, now: Instant, signal: Signal) {
-        self.now = self.now.max(now);
+        self.advance(now);
         match signal {
             Signal::Terminate => {
                 if matches!(self.stage, Stage::Stop(_) | Stage::Exit(_) | Stage::Done(_)) {
@@ -611,7 +654,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// Part of the answer to the [`Io::Read`] handed out.
     pub fn handle_reply(&mut self, now: Instant, reply: Reply<'_>) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         let Awaiting::Read(purpose) = self.awaiting else { return Err(Unasked { answer: "a read reply" }) };
         let end = matches!(reply, Reply::Done | Reply::Failed);
         let failed = reply == Reply::Failed;
@@ -686,7 +729,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
         }
         if end {
-            self.awaiting = Awaiting::Nothing;
+            self.answered();
             self.read_ended(now, purpose, failed);
         }
         Ok(())
@@ -733,6 +776,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The view of a request whose answer is now awaited.
     fn request(&mut self, request: Request) -> Io<'_, P, B> {
+        self.asked_at = self.now;
         self.awaiting = match request {
             Request::Read(purpose) => Awaiting::Read(purpose),
             Request::Write(purpose) => Awaiting::Write(purpose),

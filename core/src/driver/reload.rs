@@ -31,11 +31,14 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// - `log_output`: handed out at once ([`Io::SetLogOutput`]) if the
     ///   output in use changes (without it, CONFIG_DB's LOGOUTPUT rules);
     /// - `repeat_window`: windows opened from now;
-    /// - `seed` is kept from the start.
+    /// - `health`: from the next assessment;
+    /// - `seed` and `liveness_interval` are kept from the start (the
+    ///   supervisor's, not a setting of the file).
     pub fn reconfigure(&mut self, now: Instant, config: DriverConfig) {
-        self.now = self.now.max(now);
+        self.advance(now);
         let old = self.config;
-        self.config = DriverConfig { seed: old.seed, ..config };
+        self.config = DriverConfig { seed: old.seed, liveness_interval: old.liveness_interval, ..config };
+        self.health.set_thresholds(config.health);
         if config.maintain_interval != old.maintain_interval {
             self.maintain_at = self.maintain_at.min(now.saturating_add(config.maintain_interval));
         }

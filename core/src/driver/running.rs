@@ -12,7 +12,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// [`poll_event`](Self::poll_event), and feed the rest.
     #[must_use]
     pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> usize {
-        self.now = self.now.max(now);
+        self.advance(now);
         if !self.takes_input() {
             return 0;
         }
@@ -100,16 +100,18 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The kernel dropped notifications: everything is dumped again.
     pub fn handle_overrun(&mut self, now: Instant) {
-        self.now = self.now.max(now);
+        self.advance(now);
         self.counters.overruns += 1;
+        self.health.overrun(now);
         self.emit(Event::Overrun);
+        self.assess_health();
         self.overrun = true;
         self.in_batch = true;
     }
 
     /// No more datagrams are queued: the batch is committed.
     pub fn handle_batch_end(&mut self, now: Instant) {
-        self.now = self.now.max(now);
+        self.advance(now);
         if !self.in_batch {
             return;
         }
@@ -125,11 +127,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// How the [`Io::Write`] handed out went.
     pub fn handle_write(&mut self, now: Instant, result: WriteResult) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         let Awaiting::Write(purpose) = self.awaiting else {
             return Err(Unasked { answer: "a write result" });
         };
-        self.awaiting = Awaiting::Nothing;
+        self.answered();
         if let WriteFor::Startup(what) = purpose {
             self.ops.clear();
             if result == WriteResult::Refused {
@@ -176,17 +178,19 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
         }
         self.ops.clear();
+        self.note_trouble_starts();
+        self.assess_health();
         Ok(())
     }
 
     /// The dump asked for with [`Io::RequestDump`] went out with sequence
     /// number `seq` (or could not be asked for: `None`).
     pub fn handle_dump_requested(&mut self, now: Instant, seq: Option<u32>) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         if self.awaiting != Awaiting::Dump {
             return Err(Unasked { answer: "a dump request outcome" });
         }
-        self.awaiting = Awaiting::Nothing;
+        self.answered();
         let Some(seq) = seq else {
             self.exit(Err(Failure::DumpRequest));
             return Ok(());
@@ -204,7 +208,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// learnt from the kernel, so the daemon exits for its supervisor to
     /// restart it.
     pub fn handle_link_source_failed(&mut self, now: Instant) {
-        self.now = self.now.max(now);
+        self.advance(now);
         if !matches!(self.stage, Stage::Exit(_) | Stage::Done(_)) {
             self.exit(Err(Failure::Links));
         }
@@ -213,11 +217,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// The link of [`Io::BringLinkDown`] is down (`true`) or could not be
     /// brought down (`false`; the caller logs why).
     pub fn handle_link_down(&mut self, now: Instant, done: bool) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         let Awaiting::LinkDown { ifindex, name } = self.awaiting else {
             return Err(Unasked { answer: "a link-down outcome" });
         };
-        self.awaiting = Awaiting::Nothing;
+        self.answered();
         self.emit(if done {
             Event::BroughtDown { name, ifindex }
         } else {
@@ -229,11 +233,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// The answer to [`Io::SaveSnapshot`]: bytes written, or `None` if it
     /// failed (the caller logs why).
     pub fn handle_snapshot_saved(&mut self, now: Instant, bytes: Option<usize>) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         if self.awaiting != Awaiting::SnapshotSave {
             return Err(Unasked { answer: "a snapshot save outcome" });
         }
-        self.awaiting = Awaiting::Nothing;
+        self.answered();
         self.last_save = now;
         if let Some(bytes) = bytes {
             self.counters.snapshots += 1;
@@ -248,11 +252,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The answer to [`Io::Maintain`].
     pub fn handle_backend_status(&mut self, now: Instant, status: BackendStatus) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         if self.awaiting != Awaiting::Maintain {
             return Err(Unasked { answer: "a backend status" });
         }
-        self.awaiting = Awaiting::Nothing;
+        self.answered();
         if self.stage == Stage::Stop(StopStep::Flush) {
             self.stage = Stage::Stop(StopStep::Save);
         }
@@ -282,6 +286,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
         }
         self.backend = status;
+        self.note_trouble_starts();
+        self.assess_health();
         Ok(())
     }
 
@@ -452,9 +458,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             AfterDrain::InitialSyncDone => {
                 let awaiting = self.engine.awaiting_ports().count();
                 self.emit(Event::InitialSyncDone { after: self.since_start(now), awaiting });
-                let _ = self
-                    .direct
-                    .push_back(Direct::Notify(Notify::Ready(Status::InitialSyncDone { awaiting })));
+                self.ready = true;
+                let status = self.status();
+                let _ = self.direct.push_back(Direct::Notify(Notify::Ready(status)));
             }
             AfterDrain::DumpChecked { complete } => {
                 if complete {

@@ -242,11 +242,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The answer to [`Io::LoadSnapshot`].
     pub fn handle_snapshot(&mut self, now: Instant, load: SnapshotLoad<'_, P>) -> Result<(), Unasked> {
-        self.now = self.now.max(now);
+        self.advance(now);
         if self.awaiting != Awaiting::SnapshotLoad {
             return Err(Unasked { answer: "a snapshot load" });
         }
-        self.awaiting = Awaiting::Nothing;
+        self.answered();
         self.start_step(StartStep::Dump);
         let ports: &[SnapshotPort] = match load {
             SnapshotLoad::Missing => {

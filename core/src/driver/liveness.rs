@@ -1,0 +1,99 @@
+//! Health and liveness: what the driver tells about itself. It assesses
+//! [`Health`] from what it knows (the backend's status and since when,
+//! refused writes, overruns, how long each request took, the milestones),
+//! says each change once, and hands out [`Notify::Alive`] (and, until ready,
+//! [`Notify::ExtendTimeout`]) every `liveness_interval` — only from inputs
+//! and answers it is given, so a loop that stops giving them stops being
+//! called alive.
+//!
+//! It decides nothing about ports or writes.
+
+use super::*;
+use crate::health::{HealthFacts, HealthState};
+
+impl<const P: usize, const B: usize> Driver<P, B> {
+    /// Time has come to at least `now` (every input and answer says so).
+    pub(super) fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let (Some(at), Some(interval)) = (self.liveness_at, self.config.liveness_interval) else { return };
+        if now < at || matches!(self.stage, Stage::Exit(_) | Stage::Done(_)) {
+            return;
+        }
+        self.liveness_at = Some(now.saturating_add(interval));
+        let _ = self.direct.push_back(Direct::Notify(Notify::Alive));
+        if !self.ready {
+            // Room for three more intervals; said again at each while start-up goes on.
+            let more = interval.saturating_mul(3);
+            let _ = self.direct.push_back(Direct::Notify(Notify::ExtendTimeout(more)));
+        }
+    }
+
+    /// The request awaited has been answered at `self.now`.
+    pub(super) fn answered(&mut self) {
+        self.awaiting = Awaiting::Nothing;
+        let took = self.now.saturating_since(self.asked_at);
+        self.health.request_took(self.now, took);
+    }
+
+    /// What health is assessed from.
+    pub(super) fn health_facts(&self) -> HealthFacts {
+        let kept = |since: Option<Instant>, n: usize| since.map(|s| (s, n));
+        HealthFacts {
+            database_restarted: self.backend == BackendStatus::Restarted,
+            unreachable: match self.backend {
+                BackendStatus::Degraded { pending } => kept(self.degraded_since, pending),
+                _ => None,
+            },
+            refused: if self.refused.is_empty() {
+                None
+            } else {
+                kept(self.refused_since, self.refused.len())
+            },
+            port_init_done: self.milestones.port_init_done.is_some(),
+            awaiting: self.engine.awaiting_ports().count(),
+        }
+    }
+
+    /// Assesses health; a change is said (a line, and the status line).
+    pub(super) fn assess_health(&mut self) {
+        let facts = self.health_facts();
+        if let Some(change) = self.health.assess(self.now, &facts) {
+            self.emit(Event::Health(change));
+            if self.ready {
+                let _ = self.direct.push_back(Direct::Notify(Notify::Status(self.status())));
+            }
+        }
+    }
+
+    /// The status line now.
+    pub(super) fn status(&self) -> Status {
+        Status {
+            synced: self.milestones.eoiu.is_some(),
+            published: self.engine.published().count(),
+            awaiting: self.engine.awaiting_ports().count(),
+            health: self.health.state(),
+            reason: self.health.reason(),
+            last: self.last_event,
+        }
+    }
+
+    /// Health as last assessed.
+    pub fn health(&self) -> (HealthState, crate::health::Reason) {
+        (self.health.state(), self.health.reason())
+    }
+
+    /// Notes when the backend's degradation and the refused writes began.
+    pub(super) fn note_trouble_starts(&mut self) {
+        let degraded = matches!(self.backend, BackendStatus::Degraded { .. });
+        match (degraded, self.degraded_since) {
+            (true, None) => self.degraded_since = Some(self.now),
+            (false, Some(_)) => self.degraded_since = None,
+            _ => {}
+        }
+        match (self.refused.is_empty(), self.refused_since) {
+            (false, None) => self.refused_since = Some(self.now),
+            (true, Some(_)) => self.refused_since = None,
+            _ => {}
+        }
+    }
+}
