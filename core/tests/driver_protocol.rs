@@ -132,7 +132,9 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
     // Health went to degraded: the status line says so.
     match d.poll_io() {
         Some(Io::Notify(Notify::Status(status))) => {
-            assert!(status.to_string().contains("health degraded (databases unreachable, 3 keys' writes kept)"))
+            assert!(
+                status.to_string().contains("health degraded (databases unreachable, 3 keys' writes kept)")
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -165,7 +167,10 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
         said.push(e.to_string());
     }
     assert!(said.iter().any(|l| l.contains("restarted (new run id)")), "{said:?}");
-    assert!(said.iter().any(|l| l == "health: healthy => unhealthy (a database server restarted)"), "{said:?}");
+    assert!(
+        said.iter().any(|l| l == "health: healthy => unhealthy (a database server restarted)"),
+        "{said:?}"
+    );
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Status(_)))));
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
     assert!(matches!(d.poll_io(), Some(Io::Maintain { deadline: Some(_) })));

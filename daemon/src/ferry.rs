@@ -7,7 +7,8 @@
 //! on the process (log level, service manager), and every outcome goes back
 //! to the driver as data.
 //!
-//! The loop reads the clock once per wake-up, feeds what woke it (datagrams
+//! The loop reads the clock once per wake-up (and once more after each
+//! awaited request, so that the driver knows how long it took), feeds what woke it (datagrams
 //! already queued form one batch; an overrun; a signal) and lets due timers
 //! fire. Nothing here depends on Linux: the in-process tests run it over the
 //! in-memory adapters on a manual clock.

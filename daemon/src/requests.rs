@@ -68,7 +68,7 @@ pub async fn carry_out<D, L, C, S, V>(
     driver: &mut DefaultDriver,
     parts: &mut Parts<D, L, C, S, V>,
     clock: &impl Clock,
-    now: Instant,
+    mut now: Instant,
 ) -> Option<Result<(), Failure>>
 where
     D: Databases,
@@ -93,10 +93,13 @@ where
         match io {
             Io::Read(read) => {
                 let answer = perform_read(&mut parts.db, read, &mut parts.config_fields, now).await;
+                // The answer's time is when it came (how long it took matters).
+                now = clock.now();
                 answer.hand_to(driver, now);
             }
             Io::Write(ops) => {
                 let result = perform_write(&mut parts.db, ops, &parts.config_fields, now).await;
+                now = clock.now();
                 report(driver.handle_write(now, result));
             }
             Io::RequestDump => {
@@ -106,6 +109,7 @@ where
             }
             Io::BringLinkDown { ifindex, name } => {
                 let done = parts.control.set_admin_down(ifindex).await;
+                now = clock.now();
                 if let Err(e) = &done {
                     log!(Warn, "bringing {name} (ifindex {ifindex}) down: {e}");
                 }
@@ -148,6 +152,7 @@ where
                         flushed.unwrap_or_else(|| parts.db.status())
                     }
                 };
+                now = clock.now();
                 report(driver.handle_backend_status(now, status));
             }
             Io::SetLogLevel(level) => {

@@ -657,3 +657,88 @@ fn the_real_loop_hands_reloads_to_the_driver() {
     let published: Vec<_> = db.hash(Db::State, "PORT_TABLE|Ethernet0").unwrap().into_iter().collect();
     assert_eq!(published, state("down", "up", "9100"));
 }
+
+/// Liveness through the daemon's own loop: READY once synced, Alive every
+/// interval while the loop goes on — none while a database write hangs (a
+/// stuck loop must get killed by the supervisor's watchdog), again once it
+/// is answered — the slow request said in the status line, STOPPING on
+/// SIGTERM. The scenario and the loop run as two tasks, so that the
+/// scenario goes on while the loop is stuck.
+#[test]
+fn the_loop_is_called_alive_only_while_it_makes_progress() {
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let clock = TestClock::default();
+    let (links, control) = kernel.endpoints();
+    let told = Told::default();
+    let faulty = FaultInjector::new(db.clone(), 1);
+    let faults = faulty.handle();
+    let mut parts = Parts {
+        db: faulty,
+        links,
+        control,
+        snapshots: MemorySnapshots::new(),
+        supervisor: told.clone(),
+        config_fields: Default::default(),
+    };
+    let settings = DriverConfig {
+        liveness_interval: Some(Duration::from_millis(500)),
+        health: portsyncd_core::health::HealthThresholds {
+            stall_after: Duration::from_secs(2),
+            ..Default::default()
+        },
+        ..config()
+    };
+    let mut driver = Box::new(DefaultDriver::new(clock.now(), settings));
+    let alive = |told: &Told| told.0.borrow().iter().filter(|n| **n == Notify::Alive).count();
+    let (tx, rx) = smol::channel::unbounded();
+    let ex = smol::LocalExecutor::new();
+    let scenario = ex.spawn(async {
+        let settle = || async {
+            for _ in 0..8 {
+                smol::future::yield_now().await;
+            }
+        };
+        settle().await;
+        kernel.push(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+        // Two seconds of a healthy loop: an Alive every 500 ms.
+        for ms in (100..=2000).step_by(100) {
+            clock.set(Instant::from_millis(ms));
+            settle().await;
+        }
+        let healthy = alive(&told);
+        assert!((3..=5).contains(&healthy), "{healthy} Alive in 2 s at 500 ms: {:?}", told.0.borrow());
+        assert!(matches!(told.0.borrow().first(), Some(Notify::Ready(_))), "{:?}", told.0.borrow());
+        // A write that is never answered: the loop is stuck in it.
+        faults.hang_writes();
+        kernel.push(newlink("Ethernet0", 10, iff::UP, 9100));
+        for ms in (2100..=5000).step_by(100) {
+            clock.set(Instant::from_millis(ms));
+            settle().await;
+        }
+        assert_eq!(alive(&told), healthy, "Alive said by a stuck loop: {:?}", told.0.borrow());
+        // Answered (after 3 s): alive again.
+        faults.answer_writes();
+        for ms in (5100..=6000).step_by(100) {
+            clock.set(Instant::from_millis(ms));
+            settle().await;
+        }
+        assert!(alive(&told) > healthy, "{:?}", told.0.borrow());
+        tx.send(Signalled::Terminate).await.unwrap();
+    });
+    // Both as tasks: the executor takes turns between them.
+    let ferry = ex.spawn(ferry::run(&mut driver, &mut parts, &clock, TestSignals(rx)));
+    let result = smol::block_on(ex.run(async {
+        scenario.await;
+        ferry.await
+    }));
+    assert_eq!(result, Ok(()));
+    let told = told.0.borrow();
+    assert!(
+        told.iter().any(|n| matches!(n, Notify::Status(s) if s.to_string().contains("health unhealthy (a database request took 3"))),
+        "{told:?}"
+    );
+    assert_eq!(told.last(), Some(&Notify::Stopping));
+    assert_eq!(db.hash(Db::State, "PORT_TABLE|Ethernet0").unwrap()["netdev_oper_status"], "down");
+}

@@ -4,7 +4,9 @@
 //! decides, per operation, whether to let it through or fail it: the next N
 //! operations; every write, refused as Redis refuses writes when it is out of
 //! memory (`CONFIG SET maxmemory 1`: an OOM error, reads still served,
-//! nothing of the batch written); every read; or each operation with a
+//! nothing of the batch written); every write left unanswered, as by a
+//! server that stopped answering (a stuck loop, for liveness tests); every
+//! read; or each operation with a
 //! probability, drawn from a seed (no global RNG, so a failing run repeats).
 //! The test drives it through a [`FaultHandle`], a cloneable handle it keeps
 //! while the code under test owns the decorated backend.
@@ -61,6 +63,10 @@ pub enum FaultError<E> {
 struct Plan {
     fail_next: usize,
     refuse_writes: bool,
+    /// Writes wait (unanswered) until this is cleared; the wakers of those
+    /// waiting.
+    hang_writes: bool,
+    hung: Vec<std::task::Waker>,
     fail_reads: bool,
     /// Chance that any operation fails, in `[0, 1]`.
     probability: f64,
@@ -112,6 +118,21 @@ impl FaultHandle {
         self.plan.borrow_mut().refuse_writes = false;
     }
 
+    /// From now on every write waits, unanswered, until
+    /// [`answer_writes`](Self::answer_writes) or [`stop`](Self::stop).
+    pub fn hang_writes(&self) {
+        self.plan.borrow_mut().hang_writes = true;
+    }
+
+    /// Waiting writes go on (and later ones are not held).
+    pub fn answer_writes(&self) {
+        let mut plan = self.plan.borrow_mut();
+        plan.hang_writes = false;
+        for waker in plan.hung.drain(..) {
+            waker.wake();
+        }
+    }
+
     /// From now on every read fails (writes go through) until
     /// [`serve_reads`](Self::serve_reads) or [`stop`](Self::stop).
     pub fn fail_reads(&self) {
@@ -131,11 +152,14 @@ impl FaultHandle {
 
     /// No more faults of any kind; the counts are kept.
     pub fn stop(&self) {
-        let mut plan = self.plan.borrow_mut();
-        plan.fail_next = 0;
-        plan.refuse_writes = false;
-        plan.fail_reads = false;
-        plan.probability = 0.0;
+        {
+            let mut plan = self.plan.borrow_mut();
+            plan.fail_next = 0;
+            plan.refuse_writes = false;
+            plan.fail_reads = false;
+            plan.probability = 0.0;
+        }
+        self.answer_writes();
     }
 
     /// Operations seen so far (reads, and writes of at least one write),
@@ -170,6 +194,8 @@ impl<D: Databases> FaultInjector<D> {
         let plan = Plan {
             fail_next: 0,
             refuse_writes: false,
+            hang_writes: false,
+            hung: Vec::new(),
             fail_reads: false,
             probability: 0.0,
             rng: seed,
@@ -310,6 +336,17 @@ impl<D: Databases> Databases for FaultInjector<D> {
         };
         let (table, key) = first.target();
         self.check(Kind::Write, first.db(), table, key, "write")?;
+        let plan = &self.handle.plan;
+        std::future::poll_fn(|cx| {
+            let mut plan = plan.borrow_mut();
+            if plan.hang_writes {
+                plan.hung.push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
         self.inner.write(writes).await.map_err(FaultError::Backend)
     }
 
