@@ -261,6 +261,12 @@ fn repeated_trouble_is_said_once_then_counted() {
     assert!(count("held back") >= 2, "no count of what was held back:\n{shown}");
     assert!(count("reachable again") >= 1, "no line when Redis was back:\n{shown}");
     assert!(count("refused writes written") >= 1, "no line when writes were accepted again:\n{shown}");
+    // Health said each change once, and ended healthy.
+    assert!(count("health: healthy => degraded") >= 1, "{shown}");
+    assert!(
+        lines.iter().rev().find(|l| l.contains("health: ")).is_some_and(|l| l.contains("=> healthy")),
+        "{shown}"
+    );
 }
 
 /// CONFIG_DB keys that cannot be port names (a key separator, more than 15

@@ -10,5 +10,6 @@
 mod bad_data;
 mod hardening;
 mod harness;
+mod liveness;
 mod scenarios;
 mod warm;

@@ -437,6 +437,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.presence = PresenceTrust::new(config.presence_trust);
         self.retry = Backoff::new(config.retry_base, config.retry_max, config.seed);
         self.repeats = Repeats::new(config.repeat_window);
+        self.health = Health::new(now, config.health);
+        self.asked_at = now;
+        self.liveness_at = config.liveness_interval.map(|i| now.saturating_add(i));
         self.maintain_at = now.saturating_add(config.maintain_interval);
         self.logger_at = now.saturating_add(config.logger_poll_interval);
         self.last_save = now;
