@@ -254,3 +254,33 @@ fn a_config_port_without_fields_is_neither_produced_nor_counted() {
     assert!(written.contains(&WriteOp::PortConfigDone { count: 1 }), "{written:?}");
     assert!(said.iter().any(|l| l.contains("PORT|Ethernet0 has no fields")), "{said:?}");
 }
+
+/// Liveness as the daemon builds the driver (`Box::default()`, then
+/// `configure`): Alive every interval from any input or answer, and, until
+/// ready, room to start asked for with each.
+#[test]
+fn alive_every_interval_from_inputs_and_extend_timeout_until_ready() {
+    let mut d: Box<DefaultDriver> = Box::default();
+    let settings =
+        DriverConfig { liveness_interval: Some(Duration::from_millis(100)), ..DriverConfig::default() };
+    d.configure(at(0), settings).unwrap();
+    // Start-up answers arrive late: the first one past the interval says alive.
+    assert!(matches!(d.poll_io(), Some(Io::Read(_))));
+    d.handle_reply(at(150), Reply::Done).unwrap();
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Alive))));
+    match d.poll_io() {
+        Some(Io::Notify(Notify::ExtendTimeout(more))) => assert_eq!(more, Duration::from_millis(300)),
+        other => panic!("{other:?}"),
+    }
+    assert!(canned::answer_all(&mut d, at(160), &mut Empty).is_none());
+    let mut done = [0u8; 20];
+    emit_done(&mut done, 1).unwrap();
+    assert_eq!(d.handle_datagram(at(170), &done), 20);
+    d.handle_batch_end(at(170));
+    assert!(canned::answer_all(&mut d, at(170), &mut Empty).is_none());
+    // Ready: Alive at the next deadline, without ExtendTimeout.
+    assert_eq!(d.poll_timeout(), Some(at(250)));
+    d.handle_timeout(at(250));
+    assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Alive))));
+    assert!(d.poll_io().is_none());
+}

@@ -50,7 +50,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 kept(self.refused_since, self.refused.len())
             },
             port_init_done: self.milestones.port_init_done.is_some(),
-            awaiting: self.engine.awaiting_ports().count(),
+            awaiting: self.engine.awaiting_count(),
         }
     }
 
@@ -70,7 +70,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         Status {
             synced: self.milestones.eoiu.is_some(),
             published: self.engine.published().count(),
-            awaiting: self.engine.awaiting_ports().count(),
+            awaiting: self.engine.awaiting_count(),
             health: self.health.state(),
             reason: self.health.reason(),
             last: self.last_event,

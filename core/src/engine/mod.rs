@@ -241,6 +241,11 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         self.ports.len()
     }
 
+    /// How many configured ports still wait for their host interface.
+    pub const fn awaiting_count(&self) -> usize {
+        self.awaiting
+    }
+
     /// Configured ports still waiting for their host interface, in config order.
     pub fn awaiting_ports(&self) -> impl Iterator<Item = &PortName> + '_ {
         self.ports.iter().filter(|(_, awaiting)| **awaiting).map(|(name, _)| name)
