@@ -16,9 +16,8 @@
 
 use std::ffi::OsStr;
 use std::io::{self, Write as _};
-use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use portsyncd_core::driver::Notify;
@@ -64,10 +63,22 @@ impl Systemd {
 fn connect(path: &OsStr) -> io::Result<UnixDatagram> {
     let socket = UnixDatagram::unbound()?;
     match path.as_bytes().strip_prefix(b"@") {
-        Some(name) => socket.connect_addr(&SocketAddr::from_abstract_name(name)?)?,
+        Some(name) => connect_abstract(&socket, name)?,
         None => socket.connect(path)?,
     }
     Ok(socket)
+}
+
+#[cfg(target_os = "linux")]
+fn connect_abstract(socket: &UnixDatagram, name: &[u8]) -> io::Result<()> {
+    use std::os::linux::net::SocketAddrExt as _;
+    socket.connect_addr(&std::os::unix::net::SocketAddr::from_abstract_name(name)?)
+}
+
+/// Abstract sockets are Linux's (systemd runs nowhere else).
+#[cfg(not(target_os = "linux"))]
+fn connect_abstract(_: &UnixDatagram, _: &[u8]) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "abstract sockets are Linux only"))
 }
 
 fn usec(d: Duration) -> u32 {
