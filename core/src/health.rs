@@ -352,12 +352,17 @@ impl Health {
         Reason::AllWell
     }
 
-    /// When the state could next change with no new fact: a threshold
-    /// crossed by time alone.
-    pub fn poll_timeout(&self, facts: &HealthFacts) -> Option<Instant> {
+    /// When the state could next change with no new fact: the next
+    /// threshold after `now` that time alone crosses (one already crossed is
+    /// no deadline: a loop waiting for it would never sleep).
+    pub fn poll_timeout(&self, now: Instant, facts: &HealthFacts) -> Option<Instant> {
         let t = self.thresholds;
         let mut at: Option<Instant> = None;
-        let mut consider = |when: Instant| at = Some(at.map_or(when, |a| a.min(when)));
+        let mut consider = |when: Instant| {
+            if when > now {
+                at = Some(at.map_or(when, |a| a.min(when)));
+            }
+        };
         if let Some((since, _)) = facts.unreachable {
             consider(since.saturating_add(t.unhealthy_after));
         }
@@ -409,7 +414,8 @@ mod tests {
             change.to_string(),
             "health: healthy => degraded (databases unreachable, 4 keys' writes kept)"
         );
-        assert_eq!(h.poll_timeout(&out), Some(at(40)));
+        assert_eq!(h.poll_timeout(at(10), &out), Some(at(40)));
+        assert_eq!(h.poll_timeout(at(40), &out), None, "crossed: no deadline in the past");
         assert_eq!(h.assess(at(39), &out), None);
         let change = h.assess(at(40), &out).unwrap();
         assert_eq!(change.to_string(), "health: degraded => unhealthy (databases unreachable for 30 s)");
@@ -431,7 +437,7 @@ mod tests {
         h.overrun(at(3));
         assert_eq!(h.assess(at(3), &WELL).unwrap().new, HealthState::Degraded);
         assert_eq!(h.reason(), Reason::Overruns { last_minute: 3 });
-        assert_eq!(h.poll_timeout(&WELL), Some(at(61)));
+        assert_eq!(h.poll_timeout(at(3), &WELL), Some(at(61)));
         assert_eq!(h.assess(at(61), &WELL).unwrap().new, HealthState::Healthy, "the first is a minute old");
     }
 
@@ -451,7 +457,8 @@ mod tests {
     fn port_init_done_late_and_restart() {
         let mut h = health();
         let waiting = HealthFacts { port_init_done: false, awaiting: 2, ..WELL };
-        assert_eq!(h.poll_timeout(&waiting), Some(at(300)));
+        assert_eq!(h.poll_timeout(at(0), &waiting), Some(at(300)));
+        assert_eq!(h.poll_timeout(at(301), &waiting), None);
         assert_eq!(h.assess(at(299), &waiting), None);
         let change = h.assess(at(300), &waiting).unwrap();
         assert_eq!(

@@ -284,3 +284,47 @@ fn alive_every_interval_from_inputs_and_extend_timeout_until_ready() {
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Alive))));
     assert!(d.poll_io().is_none());
 }
+
+/// Every deadline handed out is ahead of the driver's time, whatever has
+/// been crossed: databases away past the unhealthy threshold, PortInitDone
+/// never reached (a deadline in the past would make the loop spin).
+#[test]
+fn no_deadline_is_ever_in_the_past() {
+    struct OnePort;
+    impl Facts for OnePort {
+        fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+            key(b"Ethernet0");
+        }
+    }
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    assert!(canned::answer_all(&mut d, at(0), &mut OnePort).is_none());
+    let mut done = [0u8; 20];
+    emit_done(&mut done, 1).unwrap();
+    assert_eq!(d.handle_datagram(at(10), &done), 20);
+    d.handle_batch_end(at(10));
+    assert!(canned::answer_all(&mut d, at(10), &mut OnePort).is_none());
+    assert!(d.milestones().port_init_done.is_none(), "Ethernet0 never comes");
+    let mut now = at(10);
+    let mut degraded_once = false;
+    while now < at(400_000) {
+        now = d.poll_timeout().expect("a deadline");
+        d.handle_timeout(now);
+        while let Some(io) = d.poll_io() {
+            match io {
+                Io::Maintain { .. } => {
+                    let status = BackendStatus::Degraded { pending: 1 };
+                    d.handle_backend_status(now, status).unwrap();
+                    degraded_once = true;
+                }
+                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
+                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
+                Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
+                _ => {}
+            }
+        }
+        while d.poll_event().is_some() {}
+        assert!(d.poll_timeout().is_some_and(|t| t > now), "deadline {:?} at {now:?}", d.poll_timeout());
+    }
+    assert!(degraded_once);
+    assert_eq!(d.health().0, portsyncd_core::health::HealthState::Unhealthy);
+}

@@ -30,7 +30,31 @@ fn bind_in(ns: &Netns, addr: &SocketAddr) -> UnixDatagram {
     })
 }
 
-fn spawn(sw: &Switch, env: &[(&str, &str)], stdout: Stdio) -> Child {
+/// The daemon, killed if the test ends first (a failed assertion must not
+/// leave it running after its Redis and namespace are gone).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn(sw: &Switch, env: &[(&str, &str)], stdout: Stdio) -> Running {
     let state = sw.state_dir();
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &sw.ns.name, env!("CARGO_BIN_EXE_portsyncd")])
@@ -42,7 +66,7 @@ fn spawn(sw: &Switch, env: &[(&str, &str)], stdout: Stdio) -> Child {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    Running(cmd.spawn().unwrap())
 }
 
 fn signal(child: &Child, name: &str) {

@@ -568,7 +568,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Stage::Exit(_) | Stage::Done(_) => return None,
             _ => return repeats,
         }
-        let repeats = soonest(repeats, self.health.poll_timeout(&self.health_facts()));
+        let repeats = soonest(repeats, self.health.poll_timeout(self.now, &self.health_facts()));
         let mut at = self.maintain_at.min(self.logger_at);
         if let Some(t) = self.eoiu.poll_timeout() {
             at = at.min(t);
