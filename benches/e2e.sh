@@ -28,13 +28,19 @@
 # per link event) to stderr, into a file nobody reads: CONFIG_DB
 # LOGGER|portsyncd LOGOUTPUT=STDERR, as syslog has no /dev/log here.
 #
+# --syscalls DIR counts each daemon's syscalls (per kind, from the kernel's
+# syscall tracepoints: `perf stat -p`, no ptrace) and context switches during
+# the storm into DIR/<kind>-<ports>-<k>.txt, and prints them per 1000 link
+# events. Counting costs a little per syscall: a run with it is for the
+# counts, not for the CPU figures.
+#
 # --floor-only runs only the floor, once per receive path (MODEs; default all
 # four), under the same storms, to choose the floor's path.
 #
 # The one command of issue 13:  benches/e2e.sh -n 512 -r 3 --compare-cpp
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recvmmsg; floor_only=""
+sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recvmmsg; floor_only=""; sys_dir=""
 usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD' | --compare-cpp] [--floor-mode recvmmsg|recv|epoll-recvmmsg|epoll-recv]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
         --compare) [ $# -ge 2 ] || usage; compare="$2"; shift 2 ;;
         --compare-cpp) cpp="${CPP_PORTSYNCD_DIR:-$PWD/../shared/reference/cpp-portsyncd}"; shift ;;
         --floor-mode) [ $# -ge 2 ] || usage; floor_mode="$2"; shift 2 ;;
+        --syscalls) [ $# -ge 2 ] || usage; sys_dir="$(realpath -m "$2")"; mkdir -p "$sys_dir"; shift 2 ;;
         --floor-only)
             floor_only="recvmmsg recv epoll-recvmmsg epoll-recv"
             if [ $# -ge 2 ] && [[ "$2" != -* ]]; then floor_only="$2"; shift; fi
@@ -76,6 +83,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The tracepoints --syscalls counts: every syscall, the context switches, and
+# the syscalls of a receive / send / wait loop one by one.
+syscall_events() {
+    local s out="raw_syscalls:sys_enter,cs"
+    for s in recvfrom recvmsg recvmmsg sendto sendmsg sendmmsg read write writev epoll_wait epoll_pwait epoll_pwait2 select pselect6 poll ppoll futex; do
+        out+=",syscalls:sys_enter_$s"
+    done
+    echo "$out"
+}
 storm() {  # file final_mtu
     local i k
     for k in $(seq "$cycles"); do
@@ -84,16 +100,23 @@ storm() {  # file final_mtu
     done > "$1"
     for i in $(seq 0 $((n - 1))); do echo "link set Ethernet$((i * 4)) mtu $2"; done >> "$1"
 }
-# Counts the link notifications of the namespace (benches/linkcount.py, 64 MiB
-# buffer: it loses none) while CMD... runs; prints the count.
-counted() {  # ns work cmd...
-    local ns=$1 work=$2 c; shift 2
-    : > "$work/count"
-    ip netns exec "$ns" python3 benches/linkcount.py > "$work/count" & c=$!
-    until grep -q ready "$work/count" 2>/dev/null; do sleep 0.01; done
-    "$@"
-    kill -TERM "$c"; wait "$c" || true
-    tail -1 "$work/count" | cut -d' ' -f1
+# Counts the link notifications of namespace NS (benches/linkcount.py, 64 MiB
+# buffer: it loses none) from counter_start until counter_stop, which first
+# lets it read all that is queued (a Python reader can lag a busy storm), then
+# sets `counted` to the count. Not in $(...): the counter must be our child.
+counter_start() {  # ns work
+    : > "$2/count"
+    ip netns exec "$1" python3 benches/linkcount.py > "$2/count" & counter=$!
+    until grep -q ready "$2/count" 2>/dev/null; do sleep 0.01; done
+}
+counter_stop() {  # work
+    local quiet=0
+    while [ "$quiet" -lt 3 ]; do
+        if [ "$(netlink_queued "$counter")" = 0 ]; then quiet=$((quiet + 1)); else quiet=0; fi
+        sleep 0.02
+    done
+    kill -TERM "$counter"; wait "$counter" || true
+    counted=$(tail -1 "$1/count" | cut -d' ' -f1)
 }
 # Waits (up to 60 s) for a milestone; status 1 if it did not come or PID ended.
 wait_for() {  # what socket pid
@@ -118,9 +141,11 @@ wait_for() {  # what socket pid
 # notifications the kernel dropped for the daemon during storm / drain; 23 threads; 24 CPU of the
 # threads other than the main one over the whole run µs; 25 redis-server CPU in the storm µs;
 # 26 drain link events; 27 CPU ms of each thread over the whole run ("comm:ms,..."; the first is
-# the main thread). "-": not measured for this daemon.
+# the main thread); 28 the receive buffer of its link socket (sk_rcvbuf, bytes, from ss).
+# "-": not measured for this daemon.
 one_run() {  # kind (ours|other|cpp) command
     local kind="$1" cmd="$2" work ns sock redis_pid pid t0 tcfg tinit cpu_init port="" orch="" hostifs=""
+    wait_quiet >/dev/null
     work="$(mktemp -d)"; ns="psb$$x$RANDOM"; sock="$work/redis.sock"
     [ -z "$cpp" ] || port=$(free_port)
     redis_start "$work" "$port"; live_pids+=("$redis_pid")
@@ -153,6 +178,7 @@ one_run() {  # kind (ours|other|cpp) command
     fi
     wait_for init "$sock" "$pid" || { echo "e2e: $kind: no PortInitDone within 60 s" >&2; return 1; }
     tinit=$(( $(now_ms) - t0 )); cpu_init=$(cpu_us "$pid")
+    local rcvbuf; rcvbuf=$(link_rcvbuf "$ns")
     ip -n "$ns" -batch "$work/peers.batch"
     wait_idle "$pid" >/dev/null
 
@@ -160,9 +186,21 @@ one_run() {  # kind (ours|other|cpp) command
     storm "$work/storm.batch" 9000
     local c0 w0 u0 s0 r0 d0 ts tidle events
     c0=$(commands "$sock"); w0=$(calls "$sock" hset hmset del); u0=$(cpu_us "$pid"); s0=$(cpu_stat "$pid")
+    local tracer="" trace_out=""
+    if [ -n "$sys_dir" ]; then
+        trace_out="$sys_dir/$kind-$n-$(( $(find "$sys_dir" -name "$kind-$n-*.txt" | wc -l) + 1 )).txt"
+        perf stat -x, -o "$trace_out.raw" -e "$(syscall_events)" -p "$pid" & tracer=$!
+        sleep 0.5
+    fi
+    local counter; counter_start "$ns" "$work"
     r0=$(cpu_us "$redis_pid"); d0=$(netlink_drops "$pid"); ts=$(now_ms)
-    events=$(counted "$ns" "$work" ip -n "$ns" -batch "$work/storm.batch")
+    ip -n "$ns" -batch "$work/storm.batch"
     tidle=$(wait_idle "$pid")
+    counter_stop "$work"; events=$counted
+    if [ -n "$tracer" ]; then
+        kill -INT "$tracer"; wait "$tracer" || true
+        { echo "link events $events"; grep -v '^#' "$trace_out.raw" | grep .; } > "$trace_out"; rm -f "$trace_out.raw"
+    fi
     local storm_ms=$(( tidle - ts )) storm_cpu=$(( $(cpu_us "$pid") - u0 )) storm_cmds=$(( $(commands "$sock") - c0 ))
     local storm_writes=$(( $(calls "$sock" hset hmset del) - w0 )) storm_redis=$(( $(cpu_us "$redis_pid") - r0 ))
     local storm_drops=$(( $(netlink_drops "$pid") - d0 )) s1 storm_user storm_sys
@@ -177,7 +215,10 @@ one_run() {  # kind (ours|other|cpp) command
     d0=$(netlink_drops "$pid")
     kill -STOP "$pid"
     local drain_events ud td
-    drain_events=$(counted "$ns" "$work" ip -n "$ns" -batch "$work/drain.batch")
+    counter_start "$ns" "$work"
+    ip -n "$ns" -batch "$work/drain.batch"
+    sleep 1.2  # the kernel's linkwatch sends the last carrier changes up to a second later
+    counter_stop "$work"; drain_events=$counted
     ud=$(cpu_us "$pid"); td=$(now_ms)
     kill -CONT "$pid"
     tidle=$(wait_idle "$pid")
@@ -200,7 +241,7 @@ one_run() {  # kind (ours|other|cpp) command
     if [ -n "$hostifs" ]; then kill -TERM "$hostifs" 2>/dev/null || true; wait "$hostifs" 2>/dev/null || true; fi
     kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
     ip netns del "$ns"; rm -rf "$work"
-    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps $storm_user $storm_sys $storm_writes $storm_diff $drain_diff $storm_drops $drain_drops $threads $others $storm_redis $drain_events $by_thread"
+    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps $storm_user $storm_sys $storm_writes $storm_diff $drain_diff $storm_drops $drain_drops $threads $others $storm_redis $drain_events $by_thread $rcvbuf"
 }
 
 # The floor under the same storm and drain: N veth ports in a namespace, the
@@ -208,6 +249,7 @@ one_run() {  # kind (ours|other|cpp) command
 # same line as one_run, "-" where nothing applies (4: VmHWM; 21/22: drops).
 floor_run() {
     local work ns pid
+    wait_quiet >/dev/null
     work="$(mktemp -d)"; ns="psf$$x$RANDOM"
     ip netns add "$ns"; live_ns+=("$ns")
     host_batches "$n" "$work"
@@ -215,18 +257,34 @@ floor_run() {
     ip netns exec "$ns" "$floor_bin" --mode "$floor_mode" > "$work/out" & pid=$!; live_pids+=("$pid")
     until grep -q ready "$work/out" 2>/dev/null; do sleep 0.01; done
     wait_idle "$pid" >/dev/null
+    local rcvbuf; rcvbuf=$(link_rcvbuf "$ns")
     storm "$work/storm.batch" 9000
     local u0 s0 d0 ts tidle events
+    local tracer="" trace_out=""
+    if [ -n "$sys_dir" ]; then
+        trace_out="$sys_dir/floor-$n-$(( $(find "$sys_dir" -name "floor-$n-*.txt" | wc -l) + 1 )).txt"
+        perf stat -x, -o "$trace_out.raw" -e "$(syscall_events)" -p "$pid" & tracer=$!
+        sleep 0.5
+    fi
+    local counter; counter_start "$ns" "$work"
     u0=$(cpu_us "$pid"); s0=$(cpu_stat "$pid"); d0=$(netlink_drops "$pid"); ts=$(now_ms)
-    events=$(counted "$ns" "$work" ip -n "$ns" -batch "$work/storm.batch")
+    ip -n "$ns" -batch "$work/storm.batch"
     tidle=$(wait_idle "$pid")
+    counter_stop "$work"; events=$counted
+    if [ -n "$tracer" ]; then
+        kill -INT "$tracer"; wait "$tracer" || true
+        { echo "link events $events"; grep -v '^#' "$trace_out.raw" | grep .; } > "$trace_out"; rm -f "$trace_out.raw"
+    fi
     local storm_ms=$(( tidle - ts )) storm_cpu=$(( $(cpu_us "$pid") - u0 )) storm_drops=$(( $(netlink_drops "$pid") - d0 )) s1
     s1=$(cpu_stat "$pid")
     storm "$work/drain.batch" 9100
     d0=$(netlink_drops "$pid")
     kill -STOP "$pid"
     local drain_events ud td
-    drain_events=$(counted "$ns" "$work" ip -n "$ns" -batch "$work/drain.batch")
+    counter_start "$ns" "$work"
+    ip -n "$ns" -batch "$work/drain.batch"
+    sleep 1.2  # the kernel's linkwatch sends the last carrier changes up to a second later
+    counter_stop "$work"; drain_events=$counted
     ud=$(cpu_us "$pid"); td=$(now_ms)
     kill -CONT "$pid"
     tidle=$(wait_idle "$pid")
@@ -234,7 +292,7 @@ floor_run() {
     local hwm; hwm=$(grep VmHWM "/proc/$pid/status" | tr -s ' ' | cut -d' ' -f2)
     kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
     ip netns del "$ns"; rm -rf "$work"
-    echo "- - - $hwm - $storm_ms $events $storm_cpu - - $drain_ms $drain_cpu - - - $(( ${s1% *} - ${s0% *} )) $(( ${s1#* } - ${s0#* } )) - - - $storm_drops $drain_drops 1 0 - $drain_events -"
+    echo "- - - $hwm - $storm_ms $events $storm_cpu - - $drain_ms $drain_cpu - - - $(( ${s1% *} - ${s0% *} )) $(( ${s1#* } - ${s0#* } )) - - - $storm_drops $drain_drops 1 0 - $drain_events - $rcvbuf"
 }
 
 col() { printf '%s\n' "${@:2}" | cut -d' ' -f"$1"; }
@@ -314,6 +372,7 @@ issue13() {  # cpp-file ours-file floor-file
     row "peak RSS (MiB, VmHWM)" '$4 / 1024' '%.2f' '$4 / 1024'
     row "drain CPU (ms, same backlog)" '$12 / 1000' '%.1f' '$12 / 1000'
     row "drain: link events" '$26' '%d' '$26'
+    row "link socket receive buffer (MiB, sk_rcvbuf)" '$28 / 1048576' '%.0f' '$28 / 1048576'
     row "drain: notifications lost (kernel drops)" '$22' '%d' '$22'
     row "ports differing from the kernel after the drain" '$20' '%d'
     count "drains reaching the kernel's final state" 10
@@ -334,7 +393,10 @@ if [ -n "$floor_only" ]; then
     for n in $sizes; do
         declare -A by_mode=()
         for _ in $(seq "$runs"); do
-            for floor_mode in $floor_only; do by_mode[$floor_mode]+="$(floor_run)"$'\n'; done
+            for floor_mode in $floor_only; do
+                [ -z "$sys_dir" ] || mkdir -p "$sys_dir/$floor_mode"
+                by_mode[$floor_mode]+="$(sys_dir=${sys_dir:+$sys_dir/$floor_mode} floor_run)"$'\n'
+            done
         done
         for floor_mode in $floor_only; do
             mapfile -t r < <(printf '%s' "${by_mode[$floor_mode]}")
@@ -385,5 +447,26 @@ for n in "${issue13_tables[@]}"; do
     echo
     issue13 "/tmp/portsyncd-e2e-$n.compare.raw" "/tmp/portsyncd-e2e-$n.raw" "/tmp/portsyncd-e2e-$n.floor.raw"
 done
+if [ -n "$sys_dir" ]; then
+    # Per 1000 link events of the storm, each daemon's median over its runs.
+    for n in $sizes; do
+        echo
+        echo "### syscalls and context switches per 1000 link events in the storm ($n ports; perf stat -p; median of the runs)"
+        echo
+        for f in "$sys_dir"/*-"$n"-*.txt; do
+            awk -F, -v kind="$(basename "$f" | cut -d- -f1)" 'NR == 1 { split($0, h, " "); ev = h[3]; next }
+                { e = $3; sub(/^(raw_)?syscalls:sys_enter_?/, "", e); if (e == "") e = "all syscalls"; if (e == "cs") e = "context switches"
+                  print kind "\t" e "\t" ($1 ~ /^[0-9]+$/ ? $1 * 1000 / ev : 0) }' "$f"
+        done | sort -t$'\t' -k1,1 -k2,2 -k3,3g | awk -F'\t' '
+            { k = $1 "\t" $2; n[k]++; v[k, n[k]] = $3; kinds[$1] = 1; evs[$2] = 1 }
+            END { nk = 0; for (k in kinds) kk[++nk] = k
+                  printf "| per 1000 link events |"; for (i = 1; i <= nk; i++) printf " %s |", kk[i]; print ""
+                  printf "|---|"; for (i = 1; i <= nk; i++) printf "---:|"; print ""
+                  for (e in evs) { line = "| " e " |"; any = 0
+                      for (i = 1; i <= nk; i++) { k = kk[i] "\t" e; m = n[k] ? v[k, int((n[k] + 1) / 2)] : 0
+                          if (m > 0) any = 1; line = line sprintf(" %.0f |", m) }
+                      if (any) print line } }'
+    done
+fi
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); raw lines: /tmp/portsyncd-e2e-<ports>{,.compare,.floor}.raw"

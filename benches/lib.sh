@@ -21,6 +21,21 @@ machine_line() {
     echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r), redis $(redis-server --version | grep -o 'v=[0-9.]*'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes')"
 }
 
+# Waits until the machine is quiet: under 15 % of all CPUs busy in two 0.5 s
+# windows in a row (the previous run's namespace is torn down by kernel workers
+# after `ip netns del` returns; another build may be running). Gives up after
+# 60 s with a note on stderr. Prints the busy % of the last window.
+wait_quiet() {
+    local deadline=$(( $(date +%s) + 60 )) ok=0 a b busy
+    while [ "$ok" -lt 2 ]; do
+        a=$(awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat); sleep 0.5
+        b=$(awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+        busy=$(echo "$a $b" | awk '{ t = $3 - $1; i = $4 - $2; v = 0; if (t > 0) v = 100 * (t - i) / t; printf "%d\n", v }')
+        if [ "$busy" -lt 15 ]; then ok=$((ok + 1)); else ok=0; fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then echo "bench: machine still ${busy}% busy after 60 s; measuring anyway" >&2; break; fi
+    done
+    echo "$busy"
+}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # CPU time of the whole process (every thread: the redis crate runs tasks on its own), in µs.
 cpu_us() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%d\n", ns / 1000}'; }
@@ -53,6 +68,19 @@ netlink_drops() {  # pid
     local inodes
     inodes=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | paste -sd' ' -)
     awk -v inodes=" $inodes " 'NR > 1 && index(inodes, " " $10 " ") { d += $9 } END { printf "%d\n", d }' "/proc/$1/net/netlink"
+}
+# The receive buffer (sk_rcvbuf, bytes) of the rtnetlink socket in namespace
+# NS that joined the link group, the largest if several (run it when only the
+# daemon listens there).
+link_rcvbuf() {  # ns
+    ip netns exec "$1" ss -f netlink -e -m | awk '$3 ~ /^rtnl:/ && $3 !~ /:kernel$/ && /groups=0x[0-9a-f]*[13579bdf][^0-9a-f]/ {
+        if (match($0, /rb[0-9]+/)) { v = substr($0, RSTART + 2, RLENGTH - 2) + 0; if (v > m) m = v } } END { printf "%d\n", m }'
+}
+# Bytes queued in PID's netlink sockets, not yet read (their Rmem).
+netlink_queued() {  # pid
+    local inodes
+    inodes=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | paste -sd' ' -)
+    awk -v inodes=" $inodes " 'NR > 1 && index(inodes, " " $10 " ") { q += $5 } END { printf "%d\n", q }' "/proc/$1/net/netlink"
 }
 # Calls of the given Redis commands so far, added up (INFO commandstats; a
 # command a script runs counts too), e.g. `calls SOCK hset del`.
