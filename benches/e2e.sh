@@ -83,11 +83,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The tracepoints --syscalls counts: every syscall, the context switches, and
-# the syscalls of a receive / send / wait loop one by one.
+# The tracepoints --syscalls counts: every syscall in all, the context
+# switches, and the syscalls of receive / send / wait loops one by one (all
+# ~360 syscall tracepoints at once would slow the daemons threefold).
 syscall_events() {
     local s out="raw_syscalls:sys_enter,cs"
-    for s in recvfrom recvmsg recvmmsg sendto sendmsg sendmmsg read write writev epoll_wait epoll_pwait epoll_pwait2 select pselect6 poll ppoll futex; do
+    for s in recvfrom recvmsg recvmmsg sendto sendmsg sendmmsg read write writev epoll_wait epoll_pwait epoll_ctl timerfd_settime futex select pselect6 poll ppoll; do
         out+=",syscalls:sys_enter_$s"
     done
     echo "$out"
@@ -464,7 +465,7 @@ if [ -n "$sys_dir" ]; then
                   printf "|---|"; for (i = 1; i <= nk; i++) printf "---:|"; print ""
                   for (e in evs) { line = "| " e " |"; any = 0
                       for (i = 1; i <= nk; i++) { k = kk[i] "\t" e; m = n[k] ? v[k, int((n[k] + 1) / 2)] : 0
-                          if (m > 0) any = 1; line = line sprintf(" %.0f |", m) }
+                          if (m >= 0.5) any = 1; line = line sprintf(" %.0f |", m) }
                       if (any) print line } }'
     done
 fi
