@@ -34,14 +34,19 @@
 # events. Counting costs a little per syscall: a run with it is for the
 # counts, not for the CPU figures.
 #
+# --floor-alongside also runs the floor in each daemon's namespace during its
+# storm (a third reader, competing for the same two cores) and prints its CPU
+# per 1000 link events there; it takes CPU from the daemon under test, so the
+# main figures of such a run are not the official ones.
+#
 # --floor-only runs only the floor, once per receive path (MODEs; default all
 # four), under the same storms, to choose the floor's path.
 #
 # The one command of issue 13:  benches/e2e.sh -n 512 -r 3 --compare-cpp
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recvmmsg; floor_only=""; sys_dir=""
-usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD' | --compare-cpp] [--floor-mode recvmmsg|recv|epoll-recvmmsg|epoll-recv]" >&2; exit 2; }
+sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recv; floor_only=""; sys_dir=""; alongside=""
+usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD' | --compare-cpp] [--floor-mode recv|recvmmsg|epoll-recv|epoll-recvmmsg]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) [ $# -ge 2 ] || usage; sizes="$2"; shift 2 ;;
@@ -50,9 +55,10 @@ while [ $# -gt 0 ]; do
         --compare) [ $# -ge 2 ] || usage; compare="$2"; shift 2 ;;
         --compare-cpp) cpp="${CPP_PORTSYNCD_DIR:-$PWD/../shared/reference/cpp-portsyncd}"; shift ;;
         --floor-mode) [ $# -ge 2 ] || usage; floor_mode="$2"; shift 2 ;;
+        --floor-alongside) alongside=1; shift ;;
         --syscalls) [ $# -ge 2 ] || usage; sys_dir="$(realpath -m "$2")"; mkdir -p "$sys_dir"; shift 2 ;;
         --floor-only)
-            floor_only="recvmmsg recv epoll-recvmmsg epoll-recv"
+            floor_only="recv recvmmsg epoll-recv epoll-recvmmsg"
             if [ $# -ge 2 ] && [[ "$2" != -* ]]; then floor_only="$2"; shift; fi
             shift ;;
         *) usage ;;
@@ -63,7 +69,7 @@ done
 bench_tools
 cargo build -q --release -p portsyncd
 ours="$PWD/target/release/portsyncd --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
-if [ -n "$cpp" ] || [ -n "$floor_only" ]; then
+if [ -n "$cpp" ] || [ -n "$floor_only" ] || [ -n "$alongside" ]; then
     cargo build -q --release --manifest-path benches/floor/Cargo.toml --target-dir target
     floor_bin="$PWD/target/release/portsyncd-floor"
 fi
@@ -74,7 +80,9 @@ if [ -n "$cpp" ]; then
     compare="$cpp/sonic-run \$DB_CONFIG portsyncd"
 fi
 
-# Whatever a run left behind if the script stops half-way.
+# Whatever a run left behind if the script stops half-way. Each run is a
+# subshell ($(one_run ...)), which does not inherit traps: each sets its own,
+# and empties the lists when it has cleaned up itself.
 live_pids=(); live_ns=()
 cleanup() {
     local p n
@@ -108,6 +116,7 @@ storm() {  # file final_mtu
 counter_start() {  # ns work
     : > "$2/count"
     ip netns exec "$1" python3 benches/linkcount.py > "$2/count" & counter=$!
+    live_pids+=("$counter")
     until grep -q ready "$2/count" 2>/dev/null; do sleep 0.01; done
 }
 counter_stop() {  # work
@@ -143,9 +152,10 @@ wait_for() {  # what socket pid
 # threads other than the main one over the whole run µs; 25 redis-server CPU in the storm µs;
 # 26 drain link events; 27 CPU ms of each thread over the whole run ("comm:ms,..."; the first is
 # the main thread); 28 the receive buffer of its link socket (sk_rcvbuf, bytes, from ss).
-# "-": not measured for this daemon.
+# 29 the floor's CPU alongside in the storm µs (--floor-alongside). "-": not measured for this daemon.
 one_run() {  # kind (ours|other|cpp) command
     local kind="$1" cmd="$2" work ns sock redis_pid pid t0 tcfg tinit cpu_init port="" orch="" hostifs=""
+    trap cleanup EXIT
     wait_quiet >/dev/null
     work="$(mktemp -d)"; ns="psb$$x$RANDOM"; sock="$work/redis.sock"
     [ -z "$cpp" ] || port=$(free_port)
@@ -193,11 +203,21 @@ one_run() {  # kind (ours|other|cpp) command
         perf stat -x, -o "$trace_out.raw" -e "$(syscall_events)" -p "$pid" & tracer=$!
         sleep 0.5
     fi
-    local counter; counter_start "$ns" "$work"
+    local counter fpid="" f0=0 floor_cpu=-; counter_start "$ns" "$work"
+    if [ -n "$alongside" ]; then
+        ip netns exec "$ns" "$floor_bin" --mode "$floor_mode" > "$work/floor.out" & fpid=$!; live_pids+=("$fpid")
+        until grep -q ready "$work/floor.out" 2>/dev/null; do sleep 0.01; done
+        f0=$(cpu_us "$fpid")
+    fi
     r0=$(cpu_us "$redis_pid"); d0=$(netlink_drops "$pid"); ts=$(now_ms)
     ip -n "$ns" -batch "$work/storm.batch"
     tidle=$(wait_idle "$pid")
     counter_stop "$work"; events=$counted
+    if [ -n "$fpid" ]; then
+        floor_cpu=$(( $(cpu_us "$fpid") - f0 ))
+        echo "e2e: $kind, $n ports: the floor alongside: $floor_cpu µs for $events link events, $(echo "scale=2; $floor_cpu / $events" | bc) ms per 1000 ($(netlink_drops "$fpid") lost)" >&2
+        kill -KILL "$fpid"; wait "$fpid" 2>/dev/null || true
+    fi
     if [ -n "$tracer" ]; then
         kill -INT "$tracer"; wait "$tracer" || true
         { echo "link events $events"; grep -v '^#' "$trace_out.raw" | grep .; } > "$trace_out"; rm -f "$trace_out.raw"
@@ -241,8 +261,8 @@ one_run() {  # kind (ours|other|cpp) command
     if [ -n "$orch" ]; then kill -TERM "$orch" 2>/dev/null || true; wait "$orch" 2>/dev/null || true; fi
     if [ -n "$hostifs" ]; then kill -TERM "$hostifs" 2>/dev/null || true; wait "$hostifs" 2>/dev/null || true; fi
     kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
-    ip netns del "$ns"; rm -rf "$work"
-    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps $storm_user $storm_sys $storm_writes $storm_diff $drain_diff $storm_drops $drain_drops $threads $others $storm_redis $drain_events $by_thread $rcvbuf"
+    ip netns del "$ns"; rm -rf "$work"; live_pids=(); live_ns=()
+    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps $storm_user $storm_sys $storm_writes $storm_diff $drain_diff $storm_drops $drain_drops $threads $others $storm_redis $drain_events $by_thread $rcvbuf $floor_cpu"
 }
 
 # The floor under the same storm and drain: N veth ports in a namespace, the
@@ -250,6 +270,7 @@ one_run() {  # kind (ours|other|cpp) command
 # same line as one_run, "-" where nothing applies (4: VmHWM; 21/22: drops).
 floor_run() {
     local work ns pid
+    trap cleanup EXIT
     wait_quiet >/dev/null
     work="$(mktemp -d)"; ns="psf$$x$RANDOM"
     ip netns add "$ns"; live_ns+=("$ns")
@@ -292,7 +313,7 @@ floor_run() {
     local drain_ms=$(( tidle - td )) drain_cpu=$(( $(cpu_us "$pid") - ud )) drain_drops=$(( $(netlink_drops "$pid") - d0 ))
     local hwm; hwm=$(grep VmHWM "/proc/$pid/status" | tr -s ' ' | cut -d' ' -f2)
     kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
-    ip netns del "$ns"; rm -rf "$work"
+    ip netns del "$ns"; rm -rf "$work"; live_pids=(); live_ns=()
     echo "- - - $hwm - $storm_ms $events $storm_cpu - - $drain_ms $drain_cpu - - - $(( ${s1% *} - ${s0% *} )) $(( ${s1#* } - ${s0#* } )) - - - $storm_drops $drain_drops 1 0 - $drain_events - $rcvbuf"
 }
 
