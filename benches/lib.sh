@@ -24,15 +24,15 @@ machine_line() {
 # Waits until the machine is quiet: under 15 % of all CPUs busy in two 0.5 s
 # windows in a row (the previous run's namespace is torn down by kernel workers
 # after `ip netns del` returns; another build may be running). Gives up after
-# 60 s with a note on stderr. Prints the busy % of the last window.
+# 20 s with a note on stderr. Prints the busy % of the last window.
 wait_quiet() {
-    local deadline=$(( $(date +%s) + 60 )) ok=0 a b busy
+    local deadline=$(( $(date +%s) + 20 )) ok=0 a b busy
     while [ "$ok" -lt 2 ]; do
         a=$(awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat); sleep 0.5
         b=$(awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
         busy=$(echo "$a $b" | awk '{ t = $3 - $1; i = $4 - $2; v = 0; if (t > 0) v = 100 * (t - i) / t; printf "%d\n", v }')
         if [ "$busy" -lt 15 ]; then ok=$((ok + 1)); else ok=0; fi
-        if [ "$(date +%s)" -ge "$deadline" ]; then echo "bench: machine still ${busy}% busy after 60 s; measuring anyway" >&2; break; fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then echo "bench: machine still ${busy}% busy after 20 s; measuring anyway" >&2; break; fi
     done
     echo "$busy"
 }
