@@ -8,6 +8,7 @@
 #
 # usage (root): benches/e2e.sh [-n "32 128 512"] [-r RUNS=3] [-k CYCLES=10]
 #                              [--compare 'CMD' | --compare-cpp] [--floor-mode MODE]
+#                              [--syscalls DIR] [--floor-alongside]
 #        benches/e2e.sh --floor-only ["MODE..."] [-n ...] [-r ...] [-k ...]
 #
 # --compare 'CMD' runs CMD the same way in the same run (inside the namespace,
@@ -46,7 +47,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recv; floor_only=""; sys_dir=""; alongside=""
-usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD' | --compare-cpp] [--floor-mode recv|recvmmsg|epoll-recv|epoll-recvmmsg]" >&2; exit 2; }
+usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD' | --compare-cpp] [--floor-mode recv|recvmmsg|epoll-recv|epoll-recvmmsg] [--syscalls DIR] [--floor-alongside] | --floor-only [\"MODE...\"]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) [ $# -ge 2 ] || usage; sizes="$2"; shift 2 ;;
