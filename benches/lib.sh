@@ -18,9 +18,24 @@ bench_tools() {
 
 # The machine, Redis and commit the figures come from, as one line.
 machine_line() {
-    echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r), redis $(redis-server --version | grep -o 'v=[0-9.]*'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r), redis $(redis-server --version | grep -o 'v=[0-9.]*'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes')"
 }
 
+# Waits until the machine is quiet: under 15 % of all CPUs busy in two 0.5 s
+# windows in a row (the previous run's namespace is torn down by kernel workers
+# after `ip netns del` returns; another build may be running). Gives up after
+# 20 s with a note on stderr. Prints the busy % of the last window.
+wait_quiet() {
+    local deadline=$(( $(date +%s) + 20 )) ok=0 a b busy
+    while [ "$ok" -lt 2 ]; do
+        a=$(awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat); sleep 0.5
+        b=$(awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+        busy=$(echo "$a $b" | awk '{ t = $3 - $1; i = $4 - $2; v = 0; if (t > 0) v = 100 * (t - i) / t; printf "%d\n", v }')
+        if [ "$busy" -lt 15 ]; then ok=$((ok + 1)); else ok=0; fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then echo "bench: machine still ${busy}% busy after 20 s; measuring anyway" >&2; break; fi
+    done
+    echo "$busy"
+}
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # CPU time of the whole process (every thread: the redis crate runs tasks on its own), in µs.
 cpu_us() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%d\n", ns / 1000}'; }
@@ -35,6 +50,51 @@ wait_idle() {
     done
     echo "$moved"
 }
+# CPU time from /proc/PID/stat: "utime stime" in ms (clock ticks of 10 ms).
+# The process's own line sums every thread, those that ended included.
+cpu_stat() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%d %d\n", $12 * 1000 / hz, $13 * 1000 / hz }' "/proc/$1/stat"; }
+# CPU time of each live thread: "tid comm µs" per line (schedstat: ns).
+thread_cpu() {  # pid
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %d\n' "${t##*/}" "$(tr ' ' _ < "$t/comm")" "$(awk '{print int($1 / 1000)}' "$t/schedstat")"
+    done
+}
+# CPU time of every thread but the main one (µs).
+other_threads_us() { thread_cpu "$1" | awk -v main="$1" '$1 != main {s += $3} END {printf "%d\n", s}'; }
+# Notifications the kernel dropped for PID's netlink sockets (their sk_drops in
+# /proc/PID/net/netlink, matched by inode): events the process never saw.
+netlink_drops() {  # pid
+    local inodes
+    inodes=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | paste -sd' ' -)
+    awk -v inodes=" $inodes " 'NR > 1 && index(inodes, " " $10 " ") { d += $9 } END { printf "%d\n", d }' "/proc/$1/net/netlink"
+}
+# The receive buffer (sk_rcvbuf, bytes) of the rtnetlink socket in namespace
+# NS that joined the link group, the largest if several (run it when only the
+# daemon listens there).
+link_rcvbuf() {  # ns
+    ip netns exec "$1" ss -f netlink -e -m | awk '$3 ~ /^rtnl:/ && $3 !~ /:kernel$/ && /groups=0x[0-9a-f]*[13579bdf][^0-9a-f]/ {
+        if (match($0, /rb[0-9]+/)) { v = substr($0, RSTART + 2, RLENGTH - 2) + 0; if (v > m) m = v } } END { printf "%d\n", m }'
+}
+# Bytes queued in PID's netlink sockets, not yet read (their Rmem).
+netlink_queued() {  # pid
+    local inodes
+    inodes=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | paste -sd' ' -)
+    awk -v inodes=" $inodes " 'NR > 1 && index(inodes, " " $10 " ") { q += $5 } END { printf "%d\n", q }' "/proc/$1/net/netlink"
+}
+# Calls of the given Redis commands so far, added up (INFO commandstats; a
+# command a script runs counts too), e.g. `calls SOCK hset del`.
+calls() {  # socket command...
+    local sock=$1; shift
+    redis-cli -s "$sock" INFO commandstats | tr -d '\r' | awk -v want=" $* " -F'[:=,]' \
+        '/^cmdstat_/ { c = substr($1, 9); if (index(want, " " c " ")) n += $3 } END { printf "%d\n", n }'
+}
+# STATE_DB against the kernel for every Ethernet* link in namespace NS (admin =
+# IFF_UP, oper = IFF_RUNNING, mtu; a STATE_DB port without a link counts too):
+# prints "<links that differ> <links>", and the first differences on stderr.
+state_vs_kernel() {  # socket ns
+    ip netns exec "$2" python3 "$(dirname "${BASH_SOURCE[0]}")/statecheck.py" "$1"
+}
 # Redis commands served so far, without the benchmark's own (INFO, EVAL, ...).
 commands() { redis-cli -s "$1" INFO commandstats | grep -v -E '^cmdstat_(info|eval|script|ping|config|select|client|hello)' | grep -o 'calls=[0-9]*' | cut -d= -f2 | paste -sd+ - | bc; }
 # Counts STATE_DB ports matching admin/oper/mtu.
@@ -44,18 +104,23 @@ matching() {
         if f.admin_status == ARGV[1] and f.netdev_oper_status == ARGV[2] and f.mtu == ARGV[3] then n = n + 1 end end; return n" 0 "$2" "$3" "$4"
 }
 
-# Starts a redis-server on the unix socket DIR/redis.sock (no TCP, no persistence)
-# and waits for it to answer. Sets redis_pid (declare it local in the caller to
-# keep it there).
-redis_start() {  # dir
-    redis-server --port 0 --unixsocket "$1/redis.sock" --save "" --appendonly no --dir "$1" --daemonize no --loglevel warning >/dev/null &
+# Starts a redis-server on the unix socket DIR/redis.sock (no persistence; no
+# TCP unless PORT is given: then also 127.0.0.1:PORT) and waits for it to
+# answer. Sets redis_pid (declare it local in the caller to keep it there).
+redis_start() {  # dir [tcp-port]
+    redis-server --port "${2:-0}" --bind 127.0.0.1 --unixsocket "$1/redis.sock" --save "" --appendonly no --dir "$1" --daemonize no --loglevel warning >/dev/null &
     redis_pid=$!
     for _ in $(seq 100); do redis-cli -s "$1/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.02; done
 }
 # A SONiC database_config.json for that Redis: APPL_DB 0, CONFIG_DB 4, STATE_DB 6.
-db_config() {  # socket file
-    printf '{"INSTANCES":{"redis":{"hostname":"127.0.0.1","port":6379,"unix_socket_path":"%s"}},"DATABASES":{"APPL_DB":{"id":0,"separator":":","instance":"redis"},"CONFIG_DB":{"id":4,"separator":"|","instance":"redis"},"STATE_DB":{"id":6,"separator":"|","instance":"redis"}},"VERSION":"1.0"}' "$1" > "$2"
+# PORT: the instance's TCP port (default 6379, which nothing listens on unless
+# redis_start was given it); clients that connect over TCP (swss-common's
+# mock_orchagent) need the real one.
+db_config() {  # socket file [tcp-port]
+    printf '{"INSTANCES":{"redis":{"hostname":"127.0.0.1","port":%s,"unix_socket_path":"%s"}},"DATABASES":{"APPL_DB":{"id":0,"separator":":","instance":"redis"},"CONFIG_DB":{"id":4,"separator":"|","instance":"redis"},"STATE_DB":{"id":6,"separator":"|","instance":"redis"}},"VERSION":"1.0"}' "${3:-6379}" "$1" > "$2"
 }
+# A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # CONFIG_DB PORT|Ethernet0, Ethernet4, ... : N ports.
 seed_ports() {  # socket N
     local i
