@@ -19,6 +19,22 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// The end of our first dump (sequence 1, as the canned world numbers it).
+fn dump_done() -> [u8; 20] {
+    let mut done = [0u8; 20];
+    emit_done(&mut done, 1).unwrap();
+    done
+}
+
+/// Start-up answered by `facts` at `start`, then the dump's end at `end`
+/// and whatever follows answered: the initial sync is over.
+fn synced(d: &mut DefaultDriver, facts: &mut impl Facts, start: u64, end: u64) {
+    assert!(canned::answer_all(d, at(start), facts).is_none());
+    assert_eq!(d.handle_datagram(at(end), &dump_done()), 20);
+    d.handle_batch_end(at(end));
+    assert!(canned::answer_all(d, at(end), facts).is_none());
+}
+
 #[test]
 fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
@@ -112,12 +128,7 @@ fn more_ports_than_the_capacity_refuse_the_run_before_any_write() {
 #[test]
 fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
-    assert!(canned::answer_all(&mut d, at(0), &mut Empty).is_none());
-    let mut done = [0u8; 20];
-    emit_done(&mut done, 1).unwrap();
-    assert_eq!(d.handle_datagram(at(10), &done), 20);
-    d.handle_batch_end(at(10));
-    assert!(canned::answer_all(&mut d, at(10), &mut Empty).is_none());
+    synced(&mut d, &mut Empty, 0, 10);
     assert!(d.milestones().port_init_done.is_some(), "no ports: PortInitDone after the dump");
     d.handle_signal(at(20), Signal::Terminate);
     while d.poll_event().is_some() {}
@@ -149,12 +160,7 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
 #[test]
 fn a_restarted_database_ends_the_run_with_a_failure() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
-    assert!(canned::answer_all(&mut d, at(0), &mut Empty).is_none());
-    let mut done = [0u8; 20];
-    emit_done(&mut done, 1).unwrap();
-    assert_eq!(d.handle_datagram(at(10), &done), 20);
-    d.handle_batch_end(at(10));
-    assert!(canned::answer_all(&mut d, at(10), &mut Empty).is_none());
+    synced(&mut d, &mut Empty, 0, 10);
     // The next maintenance hears of the restart.
     d.handle_timeout(at(1000));
     match d.poll_io() {
@@ -186,10 +192,7 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
     // Stopping on SIGTERM when the flush finds the server restarted: the
     // stop goes on, and ends with the failure.
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
-    assert!(canned::answer_all(&mut d, at(0), &mut Empty).is_none());
-    assert_eq!(d.handle_datagram(at(10), &done), 20);
-    d.handle_batch_end(at(10));
-    assert!(canned::answer_all(&mut d, at(10), &mut Empty).is_none());
+    synced(&mut d, &mut Empty, 0, 10);
     d.handle_signal(at(20), Signal::Terminate);
     while d.poll_event().is_some() {}
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
@@ -240,9 +243,7 @@ fn a_config_port_without_fields_is_neither_produced_nor_counted() {
             }
             Some(_) => {}
             None if dumped => {
-                let mut done = [0u8; 20];
-                emit_done(&mut done, 1).unwrap();
-                assert_eq!(d.handle_datagram(at(10), &done), 20);
+                assert_eq!(d.handle_datagram(at(10), &dump_done()), 20);
                 d.handle_batch_end(at(10));
                 dumped = false;
             }
@@ -272,12 +273,7 @@ fn alive_every_interval_from_inputs_and_extend_timeout_until_ready() {
         Some(Io::Notify(Notify::ExtendTimeout(more))) => assert_eq!(more, Duration::from_millis(300)),
         other => panic!("{other:?}"),
     }
-    assert!(canned::answer_all(&mut d, at(160), &mut Empty).is_none());
-    let mut done = [0u8; 20];
-    emit_done(&mut done, 1).unwrap();
-    assert_eq!(d.handle_datagram(at(170), &done), 20);
-    d.handle_batch_end(at(170));
-    assert!(canned::answer_all(&mut d, at(170), &mut Empty).is_none());
+    synced(&mut d, &mut Empty, 160, 170);
     // Ready: Alive at the next deadline, without ExtendTimeout.
     assert_eq!(d.poll_timeout(), Some(at(250)));
     d.handle_timeout(at(250));
@@ -297,12 +293,7 @@ fn no_deadline_is_ever_in_the_past() {
         }
     }
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
-    assert!(canned::answer_all(&mut d, at(0), &mut OnePort).is_none());
-    let mut done = [0u8; 20];
-    emit_done(&mut done, 1).unwrap();
-    assert_eq!(d.handle_datagram(at(10), &done), 20);
-    d.handle_batch_end(at(10));
-    assert!(canned::answer_all(&mut d, at(10), &mut OnePort).is_none());
+    synced(&mut d, &mut OnePort, 0, 10);
     assert!(d.milestones().port_init_done.is_none(), "Ethernet0 never comes");
     let mut now = at(10);
     let mut degraded_once = false;
