@@ -14,7 +14,10 @@
 #  6. bad input: a second portsyncd is refused before touching anything; a
 #     free-text description that is not UTF-8 is carried byte for byte (as
 #     SONiC does); LOGLEVEL changed + SIGHUP takes effect at once;
-#  7. stops portsyncd with SIGTERM and cleans everything up.
+#  7. health and liveness: supervisord's heartbeat on stdout every 2 s (as
+#     SONiC's swss container would watch it); Redis stopped for 3 s while a
+#     port flaps: health degrades, recovers, and STATE_DB catches up;
+#  8. stops portsyncd with SIGTERM and cleans everything up.
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +60,7 @@ cat > "$work/database_config.json" <<JSON
   "VERSION": "1.0"
 }
 JSON
-printf '[log]\noutput = "STDERR"\n' > "$work/portsyncd.conf"
+printf '[log]\noutput = "STDERR"\n[liveness]\nsupervisor_heartbeat_ms = 2000\n' > "$work/portsyncd.conf"
 cfg() { redis-cli -s "$sock" -n 4 "$@" >/dev/null; }
 appl() { redis-cli -s "$sock" -n 0 "$@"; }
 state_db() { redis-cli -s "$sock" -n 6 "$@"; }
@@ -117,6 +120,14 @@ echo "-- LOGLEVEL INFO in CONFIG_DB, then SIGHUP (read at once; each link event 
 cfg HSET "LOGGER|portsyncd" LOGLEVEL INFO
 kill -HUP "$daemon_pid"; sleep 0.3
 ip -n "$ns" link set Ethernet4 down; sleep 0.3
+
+echo "== health: Redis stopped (SIGSTOP) for 3 s while Ethernet4 comes back up"
+kill -STOP "$redis_pid"
+ip -n "$ns" link set Ethernet4 up
+sleep 3
+kill -CONT "$redis_pid"
+sleep 1.5
+show "Redis answering again"
 
 echo "== stopping portsyncd (SIGTERM)"
 kill -TERM "$daemon_pid"
