@@ -382,8 +382,10 @@ fuzz_target!(|input: Input| {
     }
     // Liveness on, as under a systemd watchdog: its timer and its
     // notifications are part of every run.
-    let settings =
-        DriverConfig { liveness_interval: Some(core::time::Duration::from_millis(100)), ..DriverConfig::default() };
+    let settings = DriverConfig {
+        liveness_interval: Some(core::time::Duration::from_millis(100)),
+        ..DriverConfig::default()
+    };
     let mut d = Box::new(Small::new(Instant::from_millis(0), settings));
     w.serve(&mut d);
     w.receive(&mut d);
