@@ -741,4 +741,13 @@ fn the_loop_is_called_alive_only_while_it_makes_progress() {
     );
     assert_eq!(told.last(), Some(&Notify::Stopping));
     assert_eq!(db.hash(Db::State, "PORT_TABLE|Ethernet0").unwrap()["netdev_oper_status"], "down");
+    // The histograms saw the three decided writes (the ports produced after
+    // the dump, the first link change, the hung one): two at once, one
+    // about 3 s after its notification.
+    drop(ex);
+    let m = driver.metrics();
+    assert_eq!(m.write_batch_ops.count(), 3, "{m:?}");
+    let within_1s = m.event_to_write_ms.cumulative().find(|(bound, _)| *bound == 1_000).map(|(_, n)| n);
+    assert_eq!((within_1s, m.event_to_write_ms.count()), (Some(2), 3), "{m:?}");
+    assert!(m.event_to_write_ms.sum() >= 2_900, "{m:?}");
 }

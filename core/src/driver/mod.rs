@@ -57,6 +57,7 @@ use crate::eoiu::{Eoiu, EoiuDetector};
 use crate::event::{Event, Repeat, Status, Text};
 use crate::health::{Health, HealthThresholds};
 use crate::logger::{self, Level, Output};
+use crate::metrics::DriverMetrics;
 use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, Message, messages};
 use crate::presence::PresenceTrust;
@@ -341,6 +342,12 @@ pub struct Driver<const P: usize, const B: usize> {
     ready: bool,
     /// The last event said at NOTICE or above (for the status line).
     last_event: Option<Event>,
+    /// Histograms of the hot path.
+    metrics: DriverMetrics,
+    /// When the first datagram of the batch being read came.
+    batch_received: Instant,
+    /// When the first datagram behind the writes being collected came.
+    ops_received: Instant,
     maintain_due: bool,
     logger_due: bool,
     retry_due: bool,
@@ -411,6 +418,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             liveness_at: config.liveness_interval.map(|i| now.saturating_add(i)),
             ready: false,
             last_event: None,
+            metrics: DriverMetrics::default(),
+            batch_received: now,
+            ops_received: now,
             maintain_due: false,
             logger_due: false,
             retry_due: false,
@@ -455,6 +465,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// What the driver counted.
     pub const fn counters(&self) -> &DriverCounters {
         &self.counters
+    }
+
+    /// Its histograms (write batch sizes, notification-to-write latency).
+    pub const fn metrics(&self) -> &DriverMetrics {
+        &self.metrics
     }
 
     /// When things happened.

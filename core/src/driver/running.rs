@@ -19,6 +19,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         // The rest of a datagram fed in parts counts again: rare, and harmless.
         self.counters.datagrams += 1;
         self.batch_datagrams = self.batch_datagrams.saturating_add(1);
+        if !self.in_batch {
+            self.batch_received = now;
+        }
         self.in_batch = true;
         let mut parsed = messages(bytes);
         loop {
@@ -151,6 +154,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         match result {
             WriteResult::Done => {
                 self.counters.writes_sent += 1;
+                if purpose == WriteFor::Decided {
+                    self.metrics.write_batch_ops.observe(self.ops.len() as u64);
+                    let took = now.saturating_since(self.ops_received);
+                    self.metrics.event_to_write_ms.observe(took.as_millis().try_into().unwrap_or(u64::MAX));
+                }
                 if purpose == WriteFor::Retry {
                     self.retry.reset();
                     if self.refused.is_empty() {
@@ -438,6 +446,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return;
         }
         // next_run writes the batch out before it is full.
+        if self.ops.is_empty() {
+            self.ops_received = self.batch_received;
+        }
         let _ = self.ops.push(op);
     }
 
