@@ -101,6 +101,11 @@ pub fn fv(pairs: &[(&'static str, &'static str)]) -> &'static [Field<'static>] {
     pairs.iter().map(|(f, v)| (f.as_bytes(), v.as_bytes())).collect::<Vec<_>>().leak()
 }
 
+/// A plain set of STATE_DB `PORT_TABLE|<key>` (leaked fields: test support only).
+fn set(key: &'static str, pairs: &[(&'static str, &'static str)]) -> Write<'static> {
+    Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: fv(pairs) }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 in this test")
 }
@@ -252,12 +257,7 @@ pub async fn at_sign_cuts<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
 /// ProducerStateTable set: key set, staging hash, one publish per newly queued key; the consumer sees the merge.
 pub async fn producer_set_and_pop<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
     let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
-    let p = |key, pairs: &[(&'static str, &'static str)]| Write::Produce {
-        db: Db::Appl,
-        table: "PORT_TABLE",
-        key,
-        fields: fv(pairs),
-    };
+    let p = |key, pairs| Write::Produce { db: Db::Appl, table: "PORT_TABLE", key, fields: fv(pairs) };
     db.write(&[p("Ethernet0", &[("lanes", "0,1"), ("mtu", "9100")])]).await.unwrap();
     db.write(&[p("Ethernet0", &[("mtu", "1500")]), p("Ethernet4", &[("lanes", "4,5")])]).await.unwrap();
     assert_eq!(
@@ -387,12 +387,6 @@ pub async fn producer_stream_matches_model<D: Databases, R: RawView>(db: &mut D,
 /// While the backend is away: reads fail, writes are kept (latest per key),
 /// the backend reports Degraded, and everything lands once it is back.
 pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
-    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
-        db: Db::State,
-        table: "PORT_TABLE",
-        key,
-        fields: fv(pairs),
-    };
     db.write(&[set("Ethernet0", &[("mtu", "1500")]), set("Ethernet4", &[("mtu", "1500")])]).await.unwrap();
     assert_eq!(db.status(), BackendStatus::Connected);
     raw.outage().await;
@@ -467,12 +461,6 @@ pub async fn bytes_are_carried_verbatim<D: Databases, R: RawView>(db: &mut D, _r
 /// and the status says so. What this client wrote came from a CONFIG_DB that
 /// may be gone; the driver decides what follows.
 pub async fn a_restarted_backend_is_written_nothing<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
-    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
-        db: Db::State,
-        table: "PORT_TABLE",
-        key,
-        fields: fv(pairs),
-    };
     db.write(&[set("Ethernet0", &[("mtu", "1500")])]).await.unwrap();
     raw.crash().await;
     db.write(&[set("Ethernet4", &[("mtu", "9100")])]).await.unwrap();
@@ -511,12 +499,6 @@ pub async fn refused_writes_leave_the_backend_untouched<D: Databases, R: RawView
 ) {
     let s = raw.separator(Db::State);
     let channel = format!("PORT_TABLE_CHANNEL@{}", raw.db_id(Db::Appl));
-    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
-        db: Db::State,
-        table: "PORT_TABLE",
-        key,
-        fields: fv(pairs),
-    };
     db.write(&[set("Ethernet0", &[("mtu", "1500")])]).await.unwrap();
     let before = (raw.keys(Db::State).await, raw.keys(Db::Appl).await, raw.publishes(&channel).await);
 
@@ -559,12 +541,6 @@ pub async fn injected_failures_fail_only_what_they_say<D: Databases, R: RawView,
     faults: &F,
 ) {
     let s = raw.separator(Db::State);
-    let set = |key, pairs: &[(&'static str, &'static str)]| Write::Set {
-        db: Db::State,
-        table: "PORT_TABLE",
-        key,
-        fields: fv(pairs),
-    };
     faults.fail_reads();
     db.write(&[set("Ethernet0", &[("mtu", "9100")])]).await.unwrap();
     assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await, fields(&[("mtu", "9100")]));
