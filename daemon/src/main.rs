@@ -83,29 +83,21 @@ mod linux {
             }),
             heartbeat: config.supervisor_heartbeat.map(|_| Heartbeat),
         };
-        // Alive as often as the most demanding supervisor needs: half of
-        // systemd's watchdog timeout, supervisord's heartbeat interval.
-        let watchdog = supervisors.systemd.as_ref().and_then(Systemd::watchdog).map(|w| w / 2);
-        let liveness = match (watchdog, config.supervisor_heartbeat) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let watchdog = supervisors.systemd.as_ref().and_then(Systemd::watchdog);
+        let liveness = portsyncd_core::driver::liveness_interval(watchdog, config.supervisor_heartbeat);
         // The loop runs on smol's executor thread, where the redis crate also runs
         // its connection tasks: each round trip then stays on one thread instead
         // of waking another one twice (measured: the wake-ups were most of the
         // daemon's CPU time).
-        let result = match args.backend {
-            Backend::Redis => match start(&config, liveness) {
-                Ok(start) => smol::block_on(smol::spawn(run(args, config, start, signals, supervisors))),
-                Err(e) => Err(e),
-            },
-            // The in-memory databases are single-threaded (and there is no
-            // Redis task to share a thread with).
-            Backend::Memory => match start(&config, liveness) {
-                Ok(start) => smol::block_on(run_memory(args, config, start, signals, supervisors)),
-                Err(e) => Err(e),
-            },
-        };
+        let result = start(&config, liveness).and_then(|(clock, driver)| {
+            let run = Run { args, config, clock, driver, signals, supervisors };
+            match run.args.backend {
+                Backend::Redis => smol::block_on(smol::spawn(run_redis(run))),
+                // The in-memory databases are single-threaded (and there is no
+                // Redis task to share a thread with).
+                Backend::Memory => smol::block_on(run_memory(run)),
+            }
+        });
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -125,16 +117,23 @@ mod linux {
         Ok((monitor, control))
     }
 
+    /// Everything a run needs but its databases.
+    struct Run {
+        args: cli::Args,
+        config: Config,
+        clock: MonotonicClock,
+        driver: Box<DefaultDriver>,
+        signals: ProcessSignals,
+        supervisors: Supervisors,
+    }
+
     /// Runs the driver over `db` until it exits.
     async fn drive<D: Databases>(
         connect: impl Future<Output = Result<D, String>>,
-        args: &cli::Args,
-        config: &Config,
-        (clock, mut driver): Start,
-        signals: ProcessSignals,
-        supervisor: Supervisors,
+        run: Run,
     ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Supervisors>, String> {
-        let (links, control) = prelude(config).await?;
+        let Run { args, config, clock, mut driver, signals, supervisors } = run;
+        let (links, control) = prelude(&config).await?;
         let db = connect.await?;
 
         let mut parts = Parts {
@@ -142,7 +141,7 @@ mod linux {
             links,
             control,
             snapshots: StateFile::new(&args.state_dir),
-            supervisor,
+            supervisor: supervisors,
             config_fields: Default::default(),
         };
         ferry::run(&mut driver, &mut parts, &clock, signals).await.map_err(|e| e.to_string())?;
@@ -171,37 +170,26 @@ mod linux {
         Ok((clock, driver))
     }
 
-    async fn run(
-        args: cli::Args,
-        config: Config,
-        start: Start,
-        signals: ProcessSignals,
-        supervisors: Supervisors,
-    ) -> Result<(), String> {
+    async fn run_redis(run: Run) -> Result<(), String> {
         let options = RedisOptions {
-            response_timeout: config.redis_response_timeout,
-            backoff_max: config.redis_reconnect_max,
-            journal_capacity: config.redis_journal_keys,
+            response_timeout: run.config.redis_response_timeout,
+            backoff_max: run.config.redis_reconnect_max,
+            journal_capacity: run.config.redis_journal_keys,
             ..RedisOptions::default()
         };
+        let db_config = run.args.db_config.clone();
         let connect = async {
-            RedisConnections::journaled_from_file(&args.db_config, options).await.map_err(|e| e.to_string())
+            RedisConnections::journaled_from_file(&db_config, options).await.map_err(|e| e.to_string())
         };
-        let parts = drive(connect, &args, &config, start, signals, supervisors).await?;
+        let parts = drive(connect, run).await?;
         log!(Notice, "redis: {}", parts.db.counters());
         Ok(())
     }
 
-    async fn run_memory(
-        args: cli::Args,
-        config: Config,
-        start: Start,
-        signals: ProcessSignals,
-        supervisors: Supervisors,
-    ) -> Result<(), String> {
+    async fn run_memory(run: Run) -> Result<(), String> {
         let db = MemoryDatabases::journaled();
         db.consume_produced_at_once();
-        for (i, port) in config.memory_ports.iter().enumerate() {
+        for (i, port) in run.config.memory_ports.iter().enumerate() {
             let index = i.to_string();
             db.hset(
                 Db::Config,
@@ -209,7 +197,7 @@ mod linux {
                 &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
             );
         }
-        let parts = drive(async { Ok(db) }, &args, &config, start, signals, supervisors).await?;
+        let parts = drive(async { Ok(db) }, run).await?;
         print_tables(&parts.db);
         Ok(())
     }

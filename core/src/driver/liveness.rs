@@ -11,6 +11,17 @@
 use super::*;
 use crate::health::{HealthFacts, HealthState};
 
+/// How often to say [`Notify::Alive`] for the supervisors there are: half
+/// of systemd's watchdog timeout (`WATCHDOG_USEC`, as sd_watchdog_enabled(3)
+/// advises), or supervisord's heartbeat interval, whichever is shorter;
+/// `None` without either.
+pub fn liveness_interval(watchdog: Option<Duration>, heartbeat: Option<Duration>) -> Option<Duration> {
+    match (watchdog.map(|w| w / 2), heartbeat) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl<const P: usize, const B: usize> Driver<P, B> {
     /// Time has come to at least `now` (every input and answer says so).
     pub(super) fn advance(&mut self, now: Instant) {
@@ -95,5 +106,20 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             (true, Some(_)) => self.refused_since = None,
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alive_at_half_the_watchdog_or_the_heartbeat_whichever_is_sooner() {
+        let s = Duration::from_secs;
+        assert_eq!(liveness_interval(None, None), None);
+        assert_eq!(liveness_interval(Some(s(20)), None), Some(s(10)));
+        assert_eq!(liveness_interval(None, Some(s(3))), Some(s(3)));
+        assert_eq!(liveness_interval(Some(s(20)), Some(s(15))), Some(s(10)));
+        assert_eq!(liveness_interval(Some(s(4)), Some(s(1))), Some(s(1)));
     }
 }

@@ -36,6 +36,7 @@
 pub mod canned;
 mod io;
 mod liveness;
+pub use liveness::liveness_interval;
 mod reload;
 mod running;
 mod startup;
