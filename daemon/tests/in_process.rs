@@ -69,6 +69,27 @@ impl Supervisor for Told {
 
 type TestParts = Parts<FaultInjector<MockDatabases>, ScriptedLinks, RecordingControl, MemorySnapshots, Told>;
 
+/// What the daemon's loop runs on: `db` behind a fault injector (random
+/// failures drawn from `seed`), `kernel`'s endpoints, `snapshots`, and
+/// `told` as the service manager.
+fn parts(
+    db: &MockDatabases,
+    kernel: &LinkScript,
+    snapshots: &MemorySnapshots,
+    told: &Told,
+    seed: u64,
+) -> TestParts {
+    let (links, control) = kernel.endpoints();
+    Parts {
+        db: FaultInjector::new(db.clone(), seed),
+        links,
+        control,
+        snapshots: snapshots.clone(),
+        supervisor: told.clone(),
+        config_fields: Default::default(),
+    }
+}
+
 /// A switch: the daemon's logic and everything around it, in memory.
 struct Switch {
     driver: Box<DefaultDriver>,
@@ -113,18 +134,9 @@ impl Switch {
         config: DriverConfig,
     ) -> Self {
         let clock = TestClock::default();
-        let (links, control) = kernel.endpoints();
         let told = Told::default();
-        let faulty = FaultInjector::new(db.clone(), 7);
-        let faults = faulty.handle();
-        let parts = Parts {
-            db: faulty,
-            links,
-            control,
-            snapshots: snapshots.clone(),
-            supervisor: told.clone(),
-            config_fields: Default::default(),
-        };
+        let parts = parts(db, kernel, snapshots, &told, 7);
+        let faults = parts.db.handle();
         let mut sw = Switch {
             driver: Box::new(DefaultDriver::new(clock.now(), config)),
             parts,
@@ -485,15 +497,7 @@ fn the_real_loop_does_periodic_work_under_continuous_events() {
     let kernel = LinkScript::new();
     let snapshots = MemorySnapshots::new();
     let clock = TestClock::default();
-    let (links, control) = kernel.endpoints();
-    let mut parts = Parts {
-        db: FaultInjector::new(db.clone(), 1),
-        links,
-        control,
-        snapshots: snapshots.clone(),
-        supervisor: Told::default(),
-        config_fields: Default::default(),
-    };
+    let mut parts = parts(&db, &kernel, &snapshots, &Told::default(), 1);
     let mut driver = Box::new(DefaultDriver::new(clock.now(), config()));
     let scenario = async {
         // Let the start-up happen, then the host interface appear.
@@ -608,15 +612,7 @@ fn the_real_loop_hands_reloads_to_the_driver() {
     let kernel = LinkScript::new();
     let snapshots = MemorySnapshots::new();
     let clock = TestClock::default();
-    let (links, control) = kernel.endpoints();
-    let mut parts = Parts {
-        db: FaultInjector::new(db.clone(), 1),
-        links,
-        control,
-        snapshots: snapshots.clone(),
-        supervisor: Told::default(),
-        config_fields: Default::default(),
-    };
+    let mut parts = parts(&db, &kernel, &snapshots, &Told::default(), 1);
     let mut driver = Box::new(DefaultDriver::new(clock.now(), config()));
     let (tx, rx) = smol::channel::unbounded();
     let levels = std::cell::RefCell::new(Vec::new());
@@ -670,18 +666,9 @@ fn the_loop_is_called_alive_only_while_it_makes_progress() {
     db.consume_produced_at_once();
     let kernel = LinkScript::new();
     let clock = TestClock::default();
-    let (links, control) = kernel.endpoints();
     let told = Told::default();
-    let faulty = FaultInjector::new(db.clone(), 1);
-    let faults = faulty.handle();
-    let mut parts = Parts {
-        db: faulty,
-        links,
-        control,
-        snapshots: MemorySnapshots::new(),
-        supervisor: told.clone(),
-        config_fields: Default::default(),
-    };
+    let mut parts = parts(&db, &kernel, &MemorySnapshots::new(), &told, 1);
+    let faults = parts.db.handle();
     let settings = DriverConfig {
         liveness_interval: Some(Duration::from_millis(500)),
         health: portsyncd_core::health::HealthThresholds {
