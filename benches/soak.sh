@@ -110,36 +110,16 @@ converged() {  # ports mtu marker
     done
 }
 
-# STATE_DB against the kernel, every Ethernet* link: admin = IFF_UP, oper =
-# IFF_RUNNING (SIOCGIFFLAGS: the same flags rtnetlink reports), mtu; and no
-# STATE_DB port without a link. Prints one line; status 1 on a difference.
+# STATE_DB against the kernel, every Ethernet* link (lib.sh's state_vs_kernel):
+# prints one line; status 1 on a difference (the differences on stderr).
 full_check() {
-    ip netns exec "$ns" python3 - "$sock" <<'PY'
-import fcntl, os, socket, struct, subprocess, sys
-sock = sys.argv[1]
-lua = ("local out = {}; for _, k in ipairs(redis.call('KEYS', 'PORT_TABLE|Ethernet*')) do "
-       "local v = redis.call('HMGET', k, 'admin_status', 'netdev_oper_status', 'mtu'); "
-       "out[#out + 1] = string.sub(k, 12) .. ' ' .. tostring(v[1]) .. ' ' .. tostring(v[2]) .. ' ' .. tostring(v[3]) end; return out")
-db = {}
-for line in subprocess.run(["redis-cli", "-s", sock, "-n", "6", "--raw", "EVAL", lua, "0"],
-                           check=True, capture_output=True, text=True).stdout.splitlines():
-    name, *fields = line.split()
-    db[name] = tuple(fields)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-kernel = {}
-for name in os.listdir("/sys/class/net"):
-    if not name.startswith("Ethernet"):
-        continue
-    flags = struct.unpack_from("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH22x", name.encode(), 0)))[1]
-    with open(f"/sys/class/net/{name}/mtu") as f:
-        mtu = f.read().strip()
-    kernel[name] = ("up" if flags & 0x1 else "down", "up" if flags & 0x40 else "down", mtu)
-bad = [f"{n}: kernel {kernel.get(n)} STATE_DB {db.get(n)}" for n in sorted(set(kernel) | set(db)) if kernel.get(n) != db.get(n)]
-if bad:
-    print(f"STATE_DB differs from the kernel for {len(bad)} of {len(kernel)} links: " + "; ".join(bad[:8]))
-    sys.exit(1)
-print(f"STATE_DB = kernel for all {len(kernel)} links (admin, oper, mtu)")
-PY
+    local bad links
+    read -r bad links < <(state_vs_kernel "$sock" "$ns")
+    if [ "$bad" -ne 0 ]; then
+        echo "STATE_DB differs from the kernel for $bad of $links links"
+        return 1
+    fi
+    echo "STATE_DB = kernel for all $links links (admin, oper, mtu)"
 }
 
 # Resident KiB of each mapping of the daemon ("file" or "anon@start"), sorted.
