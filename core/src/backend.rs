@@ -168,6 +168,16 @@ pub enum BackendStatus {
     Restarted,
 }
 
+impl BackendStatus {
+    /// Keys with writes waiting (0 unless degraded).
+    pub const fn pending(&self) -> usize {
+        match self {
+            BackendStatus::Degraded { pending } => *pending,
+            _ => 0,
+        }
+    }
+}
+
 /// What portsyncd reads from SONiC's databases. Every method may fail with
 /// the adapter's error; a read never waits for a backend that is away.
 ///
@@ -255,6 +265,31 @@ pub trait Databases: DatabaseReads {
 
     /// Reachable or not, and how much is waiting.
     fn status(&self) -> BackendStatus;
+
+    /// What it has done so far, for metrics (zeros from a backend that
+    /// counts nothing).
+    fn stats(&self) -> DatabaseStats {
+        DatabaseStats::default()
+    }
+}
+
+/// What a [`Databases`] backend has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatabaseStats {
+    /// Round trips (a pipeline is one).
+    pub round_trips: u64,
+    /// Commands sent.
+    pub commands: u64,
+    /// Commands or pipelines answered with an error, or lost with their connection.
+    pub errors: u64,
+    /// Successful reconnects.
+    pub reconnects: u64,
+    /// Failed connection attempts.
+    pub connect_failures: u64,
+    /// Servers found restarted (a new run id).
+    pub server_restarts: u64,
+    /// Keys whose writes are kept until the backend is back.
+    pub kept: u64,
 }
 
 /// What one receive from a [`LinkSource`] produced.

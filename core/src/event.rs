@@ -35,6 +35,13 @@ impl Text {
     }
 }
 
+impl Text {
+    /// The bytes kept.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"")?;
@@ -286,6 +293,8 @@ pub enum Event {
     Stopping,
     /// Health changed state.
     Health(crate::health::HealthChange),
+    /// An alert rule fired, still fires, or resolved.
+    Alert(AlertLine),
     /// Lines of one kind held back (see [`crate::repeats`]).
     Repeated {
         /// Their kind.
@@ -295,6 +304,76 @@ pub enum Event {
         /// Over how long (the window), in seconds.
         window_s: u32,
     },
+}
+
+/// An alert rule's notice as a log line (its own repetition is the rule
+/// engine's: it is never held back as repeated trouble).
+#[derive(Clone, Copy, Debug)]
+pub struct AlertLine {
+    /// The rule.
+    pub name: Text,
+    /// Its severity.
+    pub severity: crate::alerts::Severity,
+    /// Fired, still firing, resolved.
+    pub kind: crate::alerts::NoticeKind,
+    /// The value at the evaluation (`None`: absent).
+    pub value: Option<f64>,
+    /// How long it has been (or was) active, in seconds.
+    pub since_s: u64,
+}
+
+impl From<&crate::alerts::AlertNotice> for AlertLine {
+    fn from(n: &crate::alerts::AlertNotice) -> Self {
+        Self {
+            name: Text::new(n.name.as_bytes()),
+            severity: n.severity,
+            kind: n.kind,
+            value: n.value,
+            since_s: n.since.as_secs(),
+        }
+    }
+}
+
+// The value compares by its bits, so that a line equals itself (NaN too).
+impl PartialEq for AlertLine {
+    fn eq(&self, other: &Self) -> bool {
+        (self.name, self.severity, self.kind, self.value.map(f64::to_bits), self.since_s)
+            == (other.name, other.severity, other.kind, other.value.map(f64::to_bits), other.since_s)
+    }
+}
+
+impl Eq for AlertLine {}
+
+impl AlertLine {
+    /// Its level: by severity while firing (CRITICAL is CRIT, MAJOR is
+    /// ERROR, MINOR and WARNING are WARN, INFORMATIONAL is NOTICE), NOTICE
+    /// once resolved.
+    pub fn level(&self) -> Level {
+        use crate::alerts::{NoticeKind, Severity};
+        if self.kind == NoticeKind::Resolved {
+            return Level::Notice;
+        }
+        match self.severity {
+            Severity::Critical => Level::Crit,
+            Severity::Major => Level::Error,
+            Severity::Minor | Severity::Warning => Level::Warn,
+            Severity::Informational => Level::Notice,
+        }
+    }
+}
+
+impl fmt::Display for AlertLine {
+    /// `alert RedisUnreachable firing (CRITICAL): value 0, active for 30 s`
+    /// (the name unquoted: rule names are `[A-Za-z0-9_]`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = core::str::from_utf8(self.name.bytes()).unwrap_or("?");
+        write!(f, "alert {name} {} ({}): value ", self.kind.name(), self.severity)?;
+        match self.value {
+            Some(v) => write!(f, "{v}")?,
+            None => f.write_str("absent")?,
+        }
+        write!(f, ", active for {} s", self.since_s)
+    }
 }
 
 /// Kinds of trouble whose lines are rate-limited: the first is said, then
@@ -388,6 +467,7 @@ impl Event {
             BackendRestarted => Level::Error,
             Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
             Repeated { kind: Repeat::WritesRefused | Repeat::Engine, .. } => Level::Error,
+            Alert(line) => line.level(),
             Health(change) => match change.new {
                 crate::health::HealthState::Healthy => Level::Notice,
                 crate::health::HealthState::Degraded => Level::Warn,
@@ -523,6 +603,7 @@ impl fmt::Display for Event {
             SnapshotSaved { ports, bytes } => write!(f, "snapshot saved: {ports} ports, {bytes} bytes"),
             Stopping => f.write_str("stopping on signal"),
             Health(change) => change.fmt(f),
+            Alert(line) => line.fmt(f),
             Repeated { kind, held, window_s } => {
                 write!(f, "{}: {held} more lines like the last held back over {window_s} s", kind.what())
             }

@@ -49,6 +49,16 @@ impl<const N: usize> Histogram<N> {
         })
     }
 
+    /// `(upper bound, observations in this bucket alone)` per bucket.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.bounds.iter().copied().zip(self.counts.iter().copied())
+    }
+
+    /// Observations above the highest bound.
+    pub const fn above(&self) -> u64 {
+        self.above
+    }
+
     /// All observations.
     pub fn count(&self) -> u64 {
         self.counts.iter().fold(self.above, |a, &c| a.saturating_add(c))

@@ -37,7 +37,7 @@ pub struct Args {
     /// `--state-dir`.
     pub state_dir: PathBuf,
     /// `--metrics-addr`.
-    pub metrics_addr: Option<String>,
+    pub metrics_addr: Option<crate::metrics::MetricsAddr>,
 }
 
 /// Default `--config`.
@@ -60,7 +60,9 @@ Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
   --db redis|memory   memory: run on an in-memory database (no Redis), seeded
                       from [memory] in the config, printed on exit
   --state-dir DIR     warm-restart snapshot directory (default /var/lib/sonic/portsyncd)
-  --metrics-addr ADDR Prometheus endpoint; not served yet: giving it is an error
+  --metrics-addr ADDR Prometheus endpoint (off unless given here or in [metrics]):
+                      PORT or :PORT (loopback), IP:PORT, [IPv6]:PORT,
+                      unix:PATH or an absolute PATH
   --version, --help
 ";
 
@@ -107,9 +109,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if let Some(addr) = &metrics_addr {
-        return Err(format!("--metrics-addr {addr}: the metrics endpoint is not implemented yet"));
-    }
+    let metrics_addr = metrics_addr.map(|a| crate::metrics::MetricsAddr::parse(&a)).transpose()?;
     Ok(Command::Run(Args {
         config_given: config.is_some(),
         config: config.unwrap_or_else(|| DEFAULT_CONFIG.into()),
@@ -156,6 +156,12 @@ mod tests {
         assert_eq!(p(&["--config"]), Err("--config needs a value".into()));
         assert_eq!(p(&["--db", "mysql"]), Err("--db must be redis or memory, not \"mysql\"".into()));
         assert_eq!(p(&["--db", "redis", "--db", "memory"]), Err("--db given twice".into()));
-        assert!(p(&["--metrics-addr", "127.0.0.1:9100"]).unwrap_err().contains("not implemented yet"));
+        assert!(
+            p(&["--metrics-addr", "localhost:9100"])
+                .unwrap_err()
+                .contains("metrics address \"localhost:9100\"")
+        );
+        let Command::Run(a) = p(&["--metrics-addr=9100"]).unwrap() else { panic!() };
+        assert_eq!(a.metrics_addr, Some(crate::metrics::MetricsAddr::Tcp("127.0.0.1:9100".parse().unwrap())));
     }
 }

@@ -56,6 +56,11 @@ pub struct Config {
     pub health: HealthThresholds,
     /// supervisord's heartbeat on stdout every this long (`None`: off).
     pub supervisor_heartbeat: Option<Duration>,
+    /// Where the metrics endpoint listens (`None`: off; `--metrics-addr`
+    /// wins).
+    pub metrics_addr: Option<crate::metrics::MetricsAddr>,
+    /// Alert rules, their intervals, silences.
+    pub alerts: crate::alerting::Alerting,
 }
 
 impl Default for Config {
@@ -72,6 +77,8 @@ impl Default for Config {
             log_repeat_window: Duration::from_secs(10),
             health: HealthThresholds::default(),
             supervisor_heartbeat: None,
+            metrics_addr: None,
+            alerts: crate::alerting::Alerting::default(),
         }
     }
 }
@@ -86,6 +93,14 @@ struct RawConfig {
     state: RawState,
     health: RawHealth,
     liveness: RawLiveness,
+    metrics: RawMetrics,
+    alerts: crate::alerting::RawAlerts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    addr: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -240,6 +255,11 @@ impl Config {
         if let Some(v) = in_range("state.save_interval_ms", raw.state.save_interval_ms, 0, 3_600_000)? {
             c.snapshot_interval = Duration::from_millis(v);
         }
+        if let Some(addr) = &raw.metrics.addr {
+            c.metrics_addr =
+                Some(crate::metrics::MetricsAddr::parse(addr).map_err(|e| format!("metrics.addr: {e}"))?);
+        }
+        c.alerts = raw.alerts.build()?;
         for port in &raw.memory.ports {
             portsyncd_core::PortName::try_from(port.as_str())
                 .map_err(|e| format!("memory.ports: {port:?} is not a port name: {e}"))?;
@@ -266,7 +286,7 @@ pub struct Change {
 impl Config {
     /// Every setting: its key, its value as shown, and whether a running
     /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
-    fn settings(&self) -> [(&'static str, String, bool); 15] {
+    fn settings(&self) -> [(&'static str, String, bool); 20] {
         // Destructured: a setting added to Config does not compile until it
         // is listed here, with when it takes effect.
         let Config {
@@ -281,6 +301,8 @@ impl Config {
             log_repeat_window,
             health,
             supervisor_heartbeat,
+            metrics_addr,
+            alerts,
         } = self;
         let ms = |d: &Duration| d.as_millis().to_string();
         [
@@ -302,6 +324,27 @@ impl Config {
                 false,
             ),
             ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
+            ("metrics.addr", metrics_addr.as_ref().map_or("off".into(), ToString::to_string), false),
+            ("alerts.interval_ms", ms(&alerts.settings.interval), true),
+            ("alerts.repeat_interval_ms", ms(&alerts.settings.repeat_interval), true),
+            (
+                "alerts.rule",
+                format!("[{}]", alerts.rules.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")),
+                true,
+            ),
+            (
+                "alerts.silence",
+                format!(
+                    "[{}]",
+                    alerts
+                        .silences
+                        .iter()
+                        .map(|(r, d)| format!("{r} {}ms", d.as_millis()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                true,
+            ),
             ("state.save_interval_ms", ms(snapshot_interval), true),
         ]
     }
@@ -325,6 +368,7 @@ impl Config {
             snapshot_interval: new.snapshot_interval,
             log_repeat_window: new.log_repeat_window,
             health: new.health,
+            alerts: new.alerts.clone(),
             ..self.clone()
         }
     }

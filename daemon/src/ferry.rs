@@ -38,15 +38,15 @@ pub trait Clock {
 
 /// What a process signal asks of the driver, once the process has done its
 /// part of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Signalled {
     /// SIGTERM or SIGINT: stop.
     Terminate,
     /// SIGHUP: read CONFIG_DB's LOGGER again at once, and, when the settings
-    /// file was read again and is good, run on these driver settings
-    /// (`None`: the ones in force stay). Boxed: a reload is rare, and the
-    /// settings are large next to the other signals.
-    Reload(Option<Box<DriverConfig>>),
+    /// file was read again and is good, run on these driver settings and
+    /// alert rules (`None`: the ones in force stay). Boxed: a reload is
+    /// rare, and the settings are large next to the other signals.
+    Reload(Option<Box<(DriverConfig, crate::alerting::Alerting)>>),
 }
 
 /// Where the loop's signals come from.
@@ -106,11 +106,15 @@ where
 {
     let mut now = clock.now();
     loop {
-        if let Some(exit) = carry_out(driver, parts, clock, now).await {
-            return exit;
+        let exit = match carry_out(driver, parts, clock, now).await {
+            Some(exit) => Some(exit),
+            // An exit met while a datagram was fed in parts.
+            None => driver.exited(),
+        };
+        if let Some(metrics) = parts.metrics.as_mut() {
+            metrics.tick(now, driver, &parts.db, exit.is_some());
         }
-        // An exit met while a datagram was fed in parts.
-        if let Some(exit) = driver.exited() {
+        if let Some(exit) = exit {
             return exit;
         }
         let deadline = driver.poll_timeout();
@@ -139,7 +143,9 @@ where
             Wake::Signal(Signalled::Terminate) => driver.handle_signal(now, Signal::Terminate),
             Wake::Signal(Signalled::Reload(config)) => {
                 if let Some(config) = config {
-                    driver.reconfigure(now, *config);
+                    let (config, alerting) = *config;
+                    driver.reconfigure(now, config);
+                    apply_alerting(driver, now, &alerting);
                 }
                 driver.handle_signal(now, Signal::Reload);
             }
@@ -246,6 +252,20 @@ impl Clock for MonotonicClock {
         let when = self.origin + std::time::Duration::from_millis(at.as_millis());
         async move {
             async_io::Timer::at(when).await;
+        }
+    }
+}
+
+/// Sets the alert rules (checked when the settings were read, so a refusal
+/// here is a bug worth a line, not a stop) and the silences.
+pub fn apply_alerting(driver: &mut DefaultDriver, now: Instant, alerting: &crate::alerting::Alerting) {
+    if let Err(e) = driver.set_alert_rules(now, alerting.settings, &alerting.rules) {
+        log!(Error, "alert rules refused: {e}; the rules in force stay");
+        return;
+    }
+    for (rule, for_) in &alerting.silences {
+        if let Err(e) = driver.silence_alert(now, rule, *for_) {
+            log!(Error, "alert silence for {rule}: {e}");
         }
     }
 }

@@ -5,13 +5,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod cli;
 pub mod config;
 pub mod ferry;
 #[cfg(target_os = "linux")]
 pub mod instance;
 pub mod logging;
+pub mod metrics;
 pub mod requests;
 pub mod signals;
 pub mod supervisor;
-pub mod sync;
+/// Everything shared between threads (std, or loom under `--cfg loom`).
+pub use portsyncd_sync as sync;

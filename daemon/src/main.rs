@@ -21,6 +21,7 @@ mod linux {
     use portsyncd::config::Config;
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
     use portsyncd::instance::Instance;
+    use portsyncd::metrics::{self, MetricsBoard, MetricsPublisher, http::MetricsEndpoint};
     use portsyncd::signals::ProcessSignals;
     use portsyncd::supervisor::{Heartbeat, Supervisors, Systemd};
     use portsyncd::{log, logging};
@@ -74,6 +75,20 @@ mod linux {
                 return ExitCode::FAILURE;
             }
         };
+        // Bound before anything is written: an address in use stops the start.
+        let metrics = match args.metrics_addr.clone().or_else(|| config.metrics_addr.clone()) {
+            None => None,
+            Some(addr) => {
+                let board = metrics::board();
+                match MetricsEndpoint::bind(&addr, board.clone()) {
+                    Ok(endpoint) => Some((endpoint, board)),
+                    Err(e) => {
+                        eprintln!("portsyncd: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
         logging::set_repeat_window(config.log_repeat_window);
         let supervisors = Supervisors {
@@ -90,7 +105,7 @@ mod linux {
         // of waking another one twice (measured: the wake-ups were most of the
         // daemon's CPU time).
         let result = start(&config, liveness).and_then(|(clock, driver)| {
-            let run = Run { args, config, clock, driver, signals, supervisors };
+            let run = Run { args, config, clock, driver, signals, supervisors, metrics };
             match run.args.backend {
                 Backend::Redis => smol::block_on(smol::spawn(run_redis(run))),
                 // The in-memory databases are single-threaded (and there is no
@@ -125,6 +140,8 @@ mod linux {
         driver: Box<DefaultDriver>,
         signals: ProcessSignals,
         supervisors: Supervisors,
+        /// The metrics endpoint, bound, and the board it reads.
+        metrics: Option<(MetricsEndpoint, MetricsBoard)>,
     }
 
     /// Runs the driver over `db` until it exits.
@@ -132,9 +149,18 @@ mod linux {
         connect: impl Future<Output = Result<D, String>>,
         run: Run,
     ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Supervisors>, String> {
-        let Run { args, config, clock, mut driver, signals, supervisors } = run;
+        let Run { args, config, clock, mut driver, signals, supervisors, metrics } = run;
         let (links, control) = prelude(&config).await?;
         let db = connect.await?;
+        // Served from here on; cancelled when the run ends (dropped).
+        let (_server, publisher) = match metrics {
+            Some((endpoint, board)) => {
+                let addr = endpoint.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+                log!(Notice, "metrics at {addr}/metrics");
+                (Some(smol::spawn(endpoint.serve())), Some(MetricsPublisher::new(board)))
+            }
+            None => (None, None),
+        };
 
         let mut parts = Parts {
             db,
@@ -143,6 +169,7 @@ mod linux {
             snapshots: StateFile::new(&args.state_dir),
             supervisor: supervisors,
             config_fields: Default::default(),
+            metrics: publisher,
         };
         ferry::run(&mut driver, &mut parts, &clock, signals).await.map_err(|e| e.to_string())?;
         log!(
@@ -167,6 +194,7 @@ mod linux {
         let settings =
             portsyncd_core::driver::DriverConfig { liveness_interval, ..ferry::driver_config(config) };
         driver.configure(clock.now(), settings).map_err(|e| e.to_string())?;
+        ferry::apply_alerting(&mut driver, clock.now(), &config.alerts);
         Ok((clock, driver))
     }
 

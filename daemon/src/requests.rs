@@ -60,6 +60,8 @@ pub struct Parts<D, L, C, S, V> {
     pub supervisor: V,
     /// Kept for producing.
     pub config_fields: ConfigFields,
+    /// Publishes the figures for the metrics endpoint (`None`: no endpoint).
+    pub metrics: Option<crate::metrics::MetricsPublisher>,
 }
 
 /// Logs what the driver has to say and carries out its requests until it

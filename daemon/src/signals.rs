@@ -82,7 +82,9 @@ impl Reload {
 
     /// SIGHUP: reads the file again and logs one line; the driver settings
     /// now in force, or `None` if the file is bad (nothing changes then).
-    pub fn read_again(&mut self) -> Option<portsyncd_core::driver::DriverConfig> {
+    pub fn read_again(
+        &mut self,
+    ) -> Option<(portsyncd_core::driver::DriverConfig, crate::alerting::Alerting)> {
         match Config::load(&self.path, self.required) {
             Err(e) => {
                 log!(Error, "SIGHUP: {e}; the settings in force stay");
@@ -93,7 +95,7 @@ impl Reload {
                 log!(Notice, "SIGHUP: {} read again; {}", self.path.display(), config::describe(&changes));
                 self.in_force = self.in_force.run_time_part_of(&new);
                 crate::logging::set_repeat_window(self.in_force.log_repeat_window);
-                Some(ferry::driver_config(&self.in_force))
+                Some((ferry::driver_config(&self.in_force), self.in_force.alerts.clone()))
             }
         }
     }
@@ -119,10 +121,10 @@ mod tests {
         let mut reload = Reload::new(path.clone(), true, start.clone());
         // Unchanged.
         let same = reload.read_again().unwrap();
-        assert_eq!(same, ferry::driver_config(&start));
+        assert_eq!(same, (ferry::driver_config(&start), start.alerts.clone()));
         // A run-time setting and a start-only one.
         std::fs::write(&path, "[netlink]\ndump_timeout_ms = 250\nreceive_buffer_bytes = 65536\n").unwrap();
-        let new = reload.read_again().unwrap();
+        let (new, _) = reload.read_again().unwrap();
         assert_eq!(new.dump_timeout, Duration::from_millis(250));
         assert_eq!(reload.in_force().dump_timeout, Duration::from_millis(250));
         assert_eq!(

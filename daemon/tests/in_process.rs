@@ -87,6 +87,7 @@ fn parts(
         snapshots: snapshots.clone(),
         supervisor: told.clone(),
         config_fields: Default::default(),
+        metrics: None,
     }
 }
 
@@ -631,7 +632,7 @@ fn the_real_loop_hands_reloads_to_the_driver() {
         levels.borrow_mut().push(portsyncd::logging::level());
         db.hset(Db::Config, "LOGGER|portsyncd", &[("LOGLEVEL", "DEBUG")]);
         let faster = DriverConfig { snapshot_interval: Duration::from_millis(10), ..config() };
-        tx.send(Signalled::Reload(Some(Box::new(faster)))).await.unwrap();
+        tx.send(Signalled::Reload(Some(Box::new((faster, Default::default()))))).await.unwrap();
         settle().await;
         levels.borrow_mut().push(portsyncd::logging::level());
         let saves = snapshots.saves();

@@ -281,8 +281,13 @@ impl Switch {
 
     /// Starts orchagent's stand-in, then portsyncd.
     pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// Starts orchagent's stand-in, then portsyncd with more arguments.
+    pub fn start_with(&mut self, extra: &[&str]) {
         self.orchagent = Some(Orchagent::start(self.raw.socket().to_owned(), self.ns.name.clone()));
-        self.start_daemon();
+        self.start_daemon_with(extra);
     }
 
     /// Starts portsyncd only.

@@ -11,5 +11,6 @@ mod bad_data;
 mod hardening;
 mod harness;
 mod liveness;
+mod metrics;
 mod scenarios;
 mod warm;

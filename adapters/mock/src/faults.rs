@@ -357,6 +357,10 @@ impl<D: Databases> Databases for FaultInjector<D> {
     fn status(&self) -> BackendStatus {
         self.inner.status()
     }
+
+    fn stats(&self) -> portsyncd_core::backend::DatabaseStats {
+        self.inner.stats()
+    }
 }
 
 #[cfg(test)]

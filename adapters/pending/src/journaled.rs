@@ -24,7 +24,7 @@
 //! (the backend's encoding); reads pass straight through.
 
 use portsyncd_core::backend::{
-    BackendStatus, DatabaseReads, Databases, Db, FieldVisitor, KeyFieldVisitor, Write,
+    BackendStatus, DatabaseReads, DatabaseStats, Databases, Db, FieldVisitor, KeyFieldVisitor, Write,
 };
 
 use crate::{BufferFull, PendingWrites, field_lists, replay};
@@ -62,6 +62,11 @@ pub trait RawBackend: DatabaseReads<Error: From<BufferFull>> {
     /// Whether a server came back restarted (a new run id: it lost its
     /// data) since this backend first reached it. It stays so.
     fn restarted(&self) -> bool;
+
+    /// What it has done so far (its `kept` is the journal's to fill in).
+    fn stats(&self) -> DatabaseStats {
+        DatabaseStats::default()
+    }
 }
 
 /// A [`RawBackend`] with the write-journal policy of this module: the
@@ -244,6 +249,10 @@ impl<B: RawBackend> Databases for Journaled<B> {
         } else {
             BackendStatus::Degraded { pending: self.kept.len() }
         }
+    }
+
+    fn stats(&self) -> DatabaseStats {
+        DatabaseStats { kept: self.kept.len() as u64, ..self.backend.stats() }
     }
 }
 

@@ -34,7 +34,9 @@ pub mod config;
 
 use std::time::{Duration, Instant};
 
-use portsyncd_core::backend::{DatabaseReads, Db, FieldVisitor, KeyFieldVisitor, Write, swss_cut};
+use portsyncd_core::backend::{
+    DatabaseReads, DatabaseStats, Db, FieldVisitor, KeyFieldVisitor, Write, swss_cut,
+};
 use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError};
 use redis::aio::MultiplexedConnection;
@@ -158,6 +160,9 @@ pub struct RedisCounters {
     pub server_restarts: u64,
     /// Failed connection attempts.
     pub connect_failures: u64,
+    /// Commands or pipelines answered with an error, or lost with their
+    /// connection.
+    pub errors: u64,
     /// Script reloads after `NOSCRIPT`.
     pub script_reloads: u64,
 }
@@ -172,12 +177,14 @@ impl std::fmt::Display for RedisCounters {
             reconnects,
             server_restarts,
             connect_failures,
+            errors,
             script_reloads,
         } = *self;
         write!(
             f,
             "round trips {round_trips}, commands {commands}, reconnects {reconnects}, \
-             server restarts {server_restarts}, failed connects {connect_failures}, script reloads {script_reloads}"
+             server restarts {server_restarts}, failed connects {connect_failures}, errors {errors}, \
+             script reloads {script_reloads}"
         )
     }
 }
@@ -357,6 +364,7 @@ impl RedisConnections {
         self.counters.round_trips += 1;
         self.counters.commands += 1;
         cmd.query_async(&mut conn).await.map_err(|source| {
+            self.counters.errors += 1;
             if is_connection_error(&source) {
                 self.mark_down(db);
             }
@@ -389,6 +397,7 @@ impl RedisConnections {
         self.counters.round_trips += 1;
         self.counters.commands += keys.len() as u64;
         let answers: Vec<bool> = pipe.query_async(&mut conn).await.map_err(|source| {
+            self.counters.errors += 1;
             if is_connection_error(&source) {
                 self.mark_down(db);
             }
@@ -462,19 +471,25 @@ impl RedisConnections {
         match pipe.query_async::<Vec<Value>>(&mut conn).await {
             Ok(replies) => Ok(replies),
             Err(e) if is_connection_error(&e) => {
+                self.counters.errors += 1;
                 self.mark_down(db);
                 Err(SendError::Down)
             }
-            Err(e) => Err(SendError::Refused(RedisError::Command {
-                db,
-                key: "(pipeline)".into(),
-                op: "pipeline",
-                source: e,
-            })),
+            Err(e) => {
+                self.counters.errors += 1;
+                Err(SendError::Refused(RedisError::Command {
+                    db,
+                    key: "(pipeline)".into(),
+                    op: "pipeline",
+                    source: e,
+                }))
+            }
         }
     }
 
-    fn command_error(&self, w: &Write<'_>, source: redis::RedisError) -> RedisError {
+    /// A write the server answered with an error (counted).
+    fn command_error(&mut self, w: &Write<'_>, source: redis::RedisError) -> RedisError {
+        self.counters.errors += 1;
         let (table, key) = w.target();
         let op = match w {
             Write::Set { .. } => "HSET",
@@ -571,6 +586,7 @@ impl DatabaseReads for RedisConnections {
         // only: it reads as a key with no fields, and the rest are read.
         let hashes: Vec<redis::RedisResult<HashReply>> =
             pipe.ignore_errors().query_async(&mut conn).await.map_err(|source| {
+                self.counters.errors += 1;
                 if is_connection_error(&source) {
                     self.mark_down(db);
                 }
@@ -682,6 +698,19 @@ impl RawBackend for RedisConnections {
     fn restarted(&self) -> bool {
         self.restarted
     }
+
+    fn stats(&self) -> DatabaseStats {
+        let c = self.counters;
+        DatabaseStats {
+            round_trips: c.round_trips,
+            commands: c.commands,
+            errors: c.errors,
+            reconnects: c.reconnects,
+            connect_failures: c.connect_failures,
+            server_restarts: c.server_restarts,
+            kept: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -693,7 +722,7 @@ mod tests {
         let c = RedisCounters { round_trips: 30, commands: 45, ..RedisCounters::default() };
         assert_eq!(
             c.to_string(),
-            "round trips 30, commands 45, reconnects 0, server restarts 0, failed connects 0, script reloads 0"
+            "round trips 30, commands 45, reconnects 0, server restarts 0, failed connects 0, errors 0, script reloads 0"
         );
     }
 }

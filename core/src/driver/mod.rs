@@ -37,6 +37,10 @@ pub mod canned;
 mod io;
 mod liveness;
 pub use liveness::liveness_interval;
+mod observed;
+pub use observed::Observed;
+mod alerting;
+pub use alerting::{Watched, default_rules};
 mod reload;
 mod running;
 mod startup;
@@ -67,6 +71,9 @@ use crate::schema;
 use crate::time::Instant;
 use crate::warm::{self, StatePortReader, WarmStartCheck};
 use crate::writes::{Refused, WriteOp};
+
+/// Flaps are counted per port per this window ("flaps a minute").
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
 
 /// Events waiting to be polled before the driver takes more input.
 const EVENT_CAPACITY: usize = 64;
@@ -157,6 +164,8 @@ pub struct DriverCounters {
     pub redumps: u64,
     /// Ports deleted because a dump no longer had them.
     pub vanished: u64,
+    /// APPL_DB `PORT_TABLE` producer sets decided (ports and markers).
+    pub appl_produces: u64,
     /// Write batches carried out.
     pub writes_sent: u64,
     /// Write batches a database refused.
@@ -167,6 +176,8 @@ pub struct DriverCounters {
     pub presence_reads: u64,
     /// Snapshots saved.
     pub snapshots: u64,
+    /// Snapshot saves that failed.
+    pub snapshot_failures: u64,
 }
 
 /// Where the driver is in its life.
@@ -322,6 +333,8 @@ pub struct Driver<const P: usize, const B: usize> {
     maintain_at: Instant,
     logger_at: Instant,
     retry_at: Option<Instant>,
+    /// When the engine's per-port flap window rolls next.
+    flap_window_at: Instant,
     last_save: Instant,
     stop_deadline: Instant,
     /// How the run ends once the stop sequence is through.
@@ -345,6 +358,8 @@ pub struct Driver<const P: usize, const B: usize> {
     last_event: Option<Event>,
     /// Histograms of the hot path.
     metrics: DriverMetrics,
+    /// Alert rules and their alerts.
+    alerts: crate::alerts::DefaultAlertRules<Watched>,
     /// When the first datagram of the batch being read came.
     batch_received: Instant,
     /// When the first datagram behind the writes being collected came.
@@ -408,6 +423,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             maintain_at: now.saturating_add(config.maintain_interval),
             logger_at: now.saturating_add(config.logger_poll_interval),
             retry_at: None,
+            flap_window_at: now.saturating_add(FLAP_WINDOW),
             last_save: now,
             stop_deadline: now,
             stop_result: Ok(()),
@@ -420,6 +436,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             ready: false,
             last_event: None,
             metrics: DriverMetrics::default(),
+            alerts: crate::alerts::AlertRules::empty(now),
             batch_received: now,
             ops_received: now,
             maintain_due: false,
@@ -453,6 +470,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.liveness_at = config.liveness_interval.map(|i| now.saturating_add(i));
         self.maintain_at = now.saturating_add(config.maintain_interval);
         self.logger_at = now.saturating_add(config.logger_poll_interval);
+        self.flap_window_at = now.saturating_add(FLAP_WINDOW);
         self.last_save = now;
         self.stop_deadline = now;
         Ok(())
@@ -585,7 +603,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             _ => return repeats,
         }
         let repeats = soonest(repeats, self.health.poll_timeout(self.now, &self.health_facts()));
-        let mut at = self.maintain_at.min(self.logger_at);
+        let repeats = soonest(repeats, self.alerts.poll_timeout());
+        let mut at = self.maintain_at.min(self.logger_at).min(self.flap_window_at);
         if let Some(t) = self.eoiu.poll_timeout() {
             at = at.min(t);
         }
@@ -620,12 +639,17 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         self.note_trouble_starts();
         self.assess_health();
+        self.evaluate_alerts(now);
         if let Some(end) = self.eoiu.handle_timeout(now) {
             self.dump_ended(end);
         }
         if now >= self.maintain_at {
             self.maintain_due = true;
             self.maintain_at = now.saturating_add(self.config.maintain_interval);
+        }
+        if now >= self.flap_window_at {
+            self.engine.roll_flap_window();
+            self.flap_window_at = now.saturating_add(FLAP_WINDOW);
         }
         if now >= self.logger_at {
             self.logger_due = true;

@@ -251,6 +251,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.counters.snapshots += 1;
             self.snapshot_dirty = false;
             self.emit(Event::SnapshotSaved { ports: self.engine.published().count(), bytes });
+        } else {
+            self.counters.snapshot_failures += 1;
         }
         if self.stage == Stage::Stop(StopStep::Save) {
             self.stage = Stage::Stop(StopStep::Exit);
@@ -400,8 +402,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         let now = self.now;
         match action {
             Action::BringLinkDown { ifindex, name } => return Step::Ask(Request::LinkDown { ifindex, name }),
-            Action::ProduceAppPort { name } => self.collect(WriteOp::ProduceConfigPort { name }),
+            Action::ProduceAppPort { name } => {
+                self.counters.appl_produces += 1;
+                self.collect(WriteOp::ProduceConfigPort { name });
+            }
             Action::PortConfigDone { count } => {
+                self.counters.appl_produces += 1;
                 self.milestones.port_config_done = Some(self.since_start(now));
                 self.emit(Event::PortConfigDone { count });
                 self.collect(WriteOp::PortConfigDone { count });
@@ -426,6 +432,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 let after = self.since_start(now);
                 self.milestones.port_init_done = Some(after);
                 self.emit(Event::PortInitDone { after });
+                self.counters.appl_produces += 1;
                 self.collect(WriteOp::PortInitDone);
             }
         }

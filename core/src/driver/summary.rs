@@ -60,17 +60,20 @@ impl fmt::Display for DriverCounters {
             overruns,
             redumps,
             vanished,
+            appl_produces,
             writes_sent,
             writes_refused,
             refused_lost,
             presence_reads,
             snapshots,
+            snapshot_failures,
         } = *self;
         write!(
             f,
             "datagrams {datagrams}, malformed {malformed}, overruns {overruns}, redumps {redumps}, \
-             vanished ports {vanished}, writes {writes_sent} (refused {writes_refused}, \
-             lost {refused_lost}), presence reads {presence_reads}, snapshots saved {snapshots}"
+             vanished ports {vanished}, APPL_DB produces {appl_produces}, writes {writes_sent} (refused {writes_refused}, \
+             lost {refused_lost}), presence reads {presence_reads}, snapshots saved {snapshots} \
+             (failed {snapshot_failures})"
         )
     }
 }
@@ -140,8 +143,8 @@ mod tests {
         let d = DriverCounters { datagrams: 120, redumps: 2, writes_sent: 30, ..DriverCounters::default() };
         assert_eq!(
             format!("{d}"),
-            "datagrams 120, malformed 0, overruns 0, redumps 2, vanished ports 0, writes 30 (refused 0, \
-             lost 0), presence reads 0, snapshots saved 0"
+            "datagrams 120, malformed 0, overruns 0, redumps 2, vanished ports 0, APPL_DB produces 0, \
+             writes 30 (refused 0, lost 0), presence reads 0, snapshots saved 0 (failed 0)"
         );
         let mut e = SyncCounters { link_messages: 500, batches: 12, ..SyncCounters::default() };
         let line = format!("{e}");

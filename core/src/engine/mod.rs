@@ -75,7 +75,8 @@ use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, LinkOp};
 pub use crate::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
 pub use types::{
-    Action, Disposition, LinkState, Phase, StartKind, SwitchType, SyncConfig, SyncCounters, SyncError,
+    Action, Disposition, LinkState, Phase, PortFlaps, StartKind, SwitchType, SyncConfig, SyncCounters,
+    SyncError,
 };
 
 /// Default capacity for configured ports and for stale links: 1024, twice
@@ -171,6 +172,25 @@ struct Published {
     seen_in: u32,
 }
 
+/// A configured port as the engine follows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ConfigPort {
+    /// Still awaiting its host interface.
+    awaiting: bool,
+    /// Its oper state as the kernel last reported it (`None`: not yet).
+    oper_up: Option<bool>,
+    flaps: PortFlaps,
+}
+
+impl ConfigPort {
+    fn saw_oper(&mut self, up: bool) {
+        if self.oper_up.is_some_and(|was| was != up) {
+            self.flaps.count();
+        }
+        self.oper_up = Some(up);
+    }
+}
+
 /// The link-sync engine, with room for `P` configured ports (and `P` stale
 /// links) and `B` distinct ports per batch. Both must be powers of two.
 ///
@@ -179,8 +199,8 @@ struct Published {
 pub struct LinkSync<const P: usize, const B: usize> {
     config: SyncConfig,
     phase: Phase,
-    /// CONFIG_DB ports in the order read; `true` while awaiting its host interface.
-    ports: FnvIndexMap<PortName, bool, P>,
+    /// CONFIG_DB ports in the order read.
+    ports: FnvIndexMap<PortName, ConfigPort, P>,
     awaiting: usize,
     /// Links that existed before this cold start, by ifindex. Never shrinks.
     stale: FnvIndexMap<u32, LinkLabel, P>,
@@ -248,7 +268,20 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
 
     /// Configured ports still waiting for their host interface, in config order.
     pub fn awaiting_ports(&self) -> impl Iterator<Item = &PortName> + '_ {
-        self.ports.iter().filter(|(_, awaiting)| **awaiting).map(|(name, _)| name)
+        self.ports.iter().filter(|(_, p)| p.awaiting).map(|(name, _)| name)
+    }
+
+    /// Each configured port's flaps (oper state changes the kernel reported,
+    /// every one, not only those a batch wrote), in config order.
+    pub fn port_flaps(&self) -> impl Iterator<Item = (&PortName, PortFlaps)> + '_ {
+        self.ports.iter().map(|(name, p)| (name, p.flaps))
+    }
+
+    /// Starts a new flap window (see [`PortFlaps`]): the driver's, once a minute.
+    pub fn roll_flap_window(&mut self) {
+        for (_, port) in self.ports.iter_mut() {
+            port.flaps.roll();
+        }
     }
 
     /// Whether `PortInitDone` has been decided.
@@ -298,7 +331,8 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         if self.ports.contains_key(&name) {
             return Ok(());
         }
-        self.ports.insert(name, true).map_err(|_| SyncError::PortTableFull)?;
+        let port = ConfigPort { awaiting: true, ..ConfigPort::default() };
+        self.ports.insert(name, port).map_err(|_| SyncError::PortTableFull)?;
         self.awaiting += 1;
         Ok(())
     }
@@ -308,7 +342,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     /// nor awaited.
     pub fn drop_config_port(&mut self, name: &PortName) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
-        if self.ports.remove(name) == Some(true) {
+        if self.ports.remove(name).is_some_and(|p| p.awaiting) {
             self.awaiting -= 1;
         }
         Ok(())
@@ -367,6 +401,11 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         };
         let state = LinkState::of(link);
         let is_new = link.op == LinkOp::New;
+        if is_new {
+            if let Some(port) = self.ports.get_mut(&name) {
+                port.saw_oper(state.oper_up);
+            }
+        }
         self.dump_message(link.header.seq);
         // Seen by the dump: a reply of it, or a NEWLINK notification queued
         // after its first message (so generated after the request: a link
@@ -408,7 +447,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     /// Presence decides a write, or whether a NEWLINK ended an awaited port's wait.
     fn needs_presence(&self, name: &PortName, pending: &Pending) -> bool {
         pending.change.write().is_some()
-            || (pending.newlink_seen && self.ports.get(name).copied().unwrap_or(false))
+            || (pending.newlink_seen && self.ports.get(name).is_some_and(|p| p.awaiting))
     }
 
     /// Answers a presence question: APPL_DB `PORT_TABLE:<name>` exists (is a
@@ -435,7 +474,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         let ports = &self.ports;
         for (name, p) in self.batch.iter_mut() {
             let asked =
-                p.change.write().is_some() || (p.newlink_seen && ports.get(name).copied().unwrap_or(false));
+                p.change.write().is_some() || (p.newlink_seen && ports.get(name).is_some_and(|p| p.awaiting));
             if asked && p.presence == Presence::Unknown {
                 p.presence = if present(name) { Presence::Present } else { Presence::Absent };
             }
@@ -454,9 +493,9 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
         for (name, pending) in self.batch.iter() {
             if pending.newlink_seen && pending.presence == Presence::Present {
-                if let Some(awaiting) = self.ports.get_mut(name) {
-                    if *awaiting {
-                        *awaiting = false;
+                if let Some(port) = self.ports.get_mut(name) {
+                    if port.awaiting {
+                        port.awaiting = false;
                         self.awaiting -= 1;
                     }
                 }
@@ -502,9 +541,9 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     pub fn prune(&mut self, name: &PortName, has_admin_status: bool) -> Result<(), SyncError> {
         self.expect_phase(Phase::Pruning)?;
         if has_admin_status {
-            if let Some(awaiting) = self.ports.get_mut(name) {
-                if *awaiting {
-                    *awaiting = false;
+            if let Some(port) = self.ports.get_mut(name) {
+                if port.awaiting {
+                    port.awaiting = false;
                     self.awaiting -= 1;
                 }
             }

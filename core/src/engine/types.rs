@@ -203,6 +203,37 @@ impl fmt::Display for SyncError {
 
 impl core::error::Error for SyncError {}
 
+/// How often a configured port's oper state changed (a flap: up to down or
+/// down to up, as the kernel reported it), in all and per window (the
+/// driver starts a new window once a minute).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortFlaps {
+    /// Since the start.
+    pub total: u32,
+    /// In the window so far.
+    pub this_window: u16,
+    /// In the window before.
+    pub last_window: u16,
+}
+
+impl PortFlaps {
+    pub(super) fn count(&mut self) {
+        self.total = self.total.saturating_add(1);
+        self.this_window = self.this_window.saturating_add(1);
+    }
+
+    pub(super) fn roll(&mut self) {
+        self.last_window = self.this_window;
+        self.this_window = 0;
+    }
+
+    /// Flaps in the last whole window or in this one so far, whichever is
+    /// more: "flaps a minute" without keeping each flap's time.
+    pub fn per_window(&self) -> u16 {
+        self.this_window.max(self.last_window)
+    }
+}
+
 /// Counts of what the engine decided, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncCounters {

@@ -3,11 +3,23 @@
 //! of exactly the handoffs the daemon has.
 //!
 //! Clippy's `disallowed-types` (daemon/clippy.toml) keeps every other path
-//! to `std::sync` out of the daemon. Today the only shared state is the
-//! logging sink and level; the operability work (health, metrics snapshot,
-//! shutdown) adds its handoffs here, each with a loom test.
+//! to `std::sync` out of the daemon. What crosses threads:
+//!
+//! - the logging level and sink (the daemon's `logging` module);
+//! - the metrics snapshot, health included, that the loop publishes and the
+//!   metrics endpoint reads: a [`Board`], whose handoff the loom tests in
+//!   `tests/loom.rs` check (`RUSTFLAGS="--cfg loom" cargo test -p
+//!   portsyncd-sync --release --test loom`).
+//!
+//! Shutdown crosses no state of ours: the endpoint's task is cancelled by
+//! dropping it when the run ends.
+//!
+//! This crate depends on nothing but loom (under `cfg(loom)`): the loom
+//! build sets `--cfg loom` for every crate it compiles, and some of the
+//! daemon's dependencies (smol's queues) do not build that way.
 
 #![allow(clippy::disallowed_types)]
+#![forbid(unsafe_code)]
 
 // Aliases, not re-exports: clippy resolves a re-export to the std type and
 // would flag every use; an alias is this module's own path.
@@ -44,3 +56,6 @@ mod imp {
 }
 
 pub use imp::*;
+
+mod board;
+pub use board::Board;

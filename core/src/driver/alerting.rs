@@ -1,0 +1,214 @@
+//! The driver's alert rules: which of its figures a rule can watch, the
+//! rule set SONiC operators get by default, and the evaluation on the
+//! driver's clock (see [`crate::alerts`] for the semantics).
+//!
+//! Alert lines go out as [`Event::Alert`]; the states, for gauges, through
+//! [`Driver::alerts`]. Rules watch figures the driver keeps itself, so
+//! that an alert means the same on a virtual clock as in production.
+
+use core::time::Duration;
+
+use super::Driver;
+use crate::alerts::{AlertSettings, AlertView, Condition, Rule, RuleError, RuleName, Severity};
+use crate::backend::BackendStatus;
+use crate::event::{AlertLine, Event};
+use crate::health::HealthState;
+use crate::time::Instant;
+
+/// A figure an alert rule can watch, named as the metrics endpoint
+/// exports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Watched {
+    /// 1 while every database connection is up and no write is kept.
+    RedisConnected,
+    /// Writes kept (Redis away, or refused and to be tried again).
+    KeptWrites,
+    /// How long writes have been kept, in seconds.
+    KeptWritesAgeSeconds,
+    /// Netlink overruns (a counter).
+    NetlinkOverruns,
+    /// Dumps requested again (a counter).
+    NetlinkRedumps,
+    /// Malformed netlink messages (a counter).
+    NetlinkMalformed,
+    /// Ports deleted because a dump no longer had them (a counter).
+    PortsVanished,
+    /// Write batches a database refused (a counter).
+    WriteBatchesRefused,
+    /// Refused writes with no room to be kept (a counter).
+    WritesLost,
+    /// Snapshot saves that failed (a counter).
+    SnapshotFailures,
+    /// 1 once PortInitDone is written.
+    PortInitDone,
+    /// Configured ports whose host interface has not appeared.
+    AwaitingPorts,
+    /// 0 healthy, 1 degraded, 2 unhealthy.
+    HealthState,
+    /// The most flaps one port had in a minute.
+    PortFlapsMaxPerMinute,
+}
+
+impl Watched {
+    /// Every figure.
+    pub const ALL: [Watched; 14] = [
+        Watched::RedisConnected,
+        Watched::KeptWrites,
+        Watched::KeptWritesAgeSeconds,
+        Watched::NetlinkOverruns,
+        Watched::NetlinkRedumps,
+        Watched::NetlinkMalformed,
+        Watched::PortsVanished,
+        Watched::WriteBatchesRefused,
+        Watched::WritesLost,
+        Watched::SnapshotFailures,
+        Watched::PortInitDone,
+        Watched::AwaitingPorts,
+        Watched::HealthState,
+        Watched::PortFlapsMaxPerMinute,
+    ];
+
+    /// Its metric name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Watched::RedisConnected => "portsyncd_redis_connected",
+            Watched::KeptWrites => "portsyncd_kept_writes",
+            Watched::KeptWritesAgeSeconds => "portsyncd_kept_writes_age_seconds",
+            Watched::NetlinkOverruns => "portsyncd_netlink_overruns_total",
+            Watched::NetlinkRedumps => "portsyncd_netlink_redumps_total",
+            Watched::NetlinkMalformed => "portsyncd_netlink_malformed_total",
+            Watched::PortsVanished => "portsyncd_ports_vanished_total",
+            Watched::WriteBatchesRefused => "portsyncd_write_batches_refused_total",
+            Watched::WritesLost => "portsyncd_writes_lost_total",
+            Watched::SnapshotFailures => "portsyncd_snapshot_failures_total",
+            Watched::PortInitDone => "portsyncd_port_init_done",
+            Watched::AwaitingPorts => "portsyncd_awaiting_ports",
+            Watched::HealthState => "portsyncd_health_state",
+            Watched::PortFlapsMaxPerMinute => "portsyncd_port_flaps_max_per_minute",
+        }
+    }
+
+    /// The figure a metric name names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.name() == name)
+    }
+}
+
+/// The rules shipped: each a SONiC operator's first question.
+pub fn default_rules() -> [Rule<Watched>; 5] {
+    let name = |s: &str| {
+        let mut n = RuleName::new();
+        // The names below fit.
+        let _ = n.push_str(s);
+        n
+    };
+    let secs = Duration::from_secs;
+    let rule = |n: &str, metric, condition, for_: Duration, severity| Rule {
+        name: name(n),
+        metric,
+        condition,
+        for_,
+        keep_firing_for: Duration::ZERO,
+        severity,
+    };
+    [
+        rule(
+            "RedisUnreachable",
+            Watched::RedisConnected,
+            Condition::Below(1.0),
+            secs(30),
+            Severity::Critical,
+        ),
+        rule(
+            "NetlinkOverruns",
+            Watched::NetlinkOverruns,
+            Condition::RateOfChange { over: secs(60), by: 2.0 },
+            Duration::ZERO,
+            Severity::Major,
+        ),
+        rule("PortInitDoneLate", Watched::PortInitDone, Condition::Below(1.0), secs(300), Severity::Major),
+        rule(
+            "PortFlapping",
+            Watched::PortFlapsMaxPerMinute,
+            Condition::Above(5.0),
+            Duration::ZERO,
+            Severity::Minor,
+        ),
+        rule("Unhealthy", Watched::HealthState, Condition::Equals(2.0), secs(10), Severity::Critical),
+    ]
+}
+
+impl<const P: usize, const B: usize> Driver<P, B> {
+    /// Sets the alert rules and their settings (at start, and again on a
+    /// reload: a rule unchanged keeps its state). Refused as a whole.
+    pub fn set_alert_rules(
+        &mut self,
+        now: Instant,
+        settings: AlertSettings,
+        rules: &[Rule<Watched>],
+    ) -> Result<(), RuleError> {
+        self.alerts.reconfigure(now, settings, rules)?;
+        self.drain_alert_notices();
+        Ok(())
+    }
+
+    /// Silences the rule `name` for `for_` from `now` (its state still moves;
+    /// no line is said for it meanwhile).
+    pub fn silence_alert(&mut self, now: Instant, name: &str, for_: Duration) -> Result<(), RuleError> {
+        self.alerts.silence(now, name, for_)
+    }
+
+    /// Every rule and its alert's state, for gauges.
+    pub fn alerts(&self) -> impl Iterator<Item = AlertView<'_>> {
+        self.alerts.alerts()
+    }
+
+    /// The value of `watched` now.
+    fn watched(&self, watched: Watched) -> Option<f64> {
+        let o = self.observed();
+        let kept = (o.refused_kept + self.backend.pending()) as f64;
+        Some(match watched {
+            Watched::RedisConnected => f64::from(u8::from(self.backend == BackendStatus::Connected)),
+            Watched::KeptWrites => kept,
+            Watched::KeptWritesAgeSeconds => match (kept > 0.0, o.kept_since) {
+                (true, Some(since)) => self.now.saturating_since(since).as_secs_f64(),
+                _ => 0.0,
+            },
+            Watched::NetlinkOverruns => self.counters.overruns as f64,
+            Watched::NetlinkRedumps => self.counters.redumps as f64,
+            Watched::NetlinkMalformed => self.counters.malformed as f64,
+            Watched::PortsVanished => self.counters.vanished as f64,
+            Watched::WriteBatchesRefused => self.counters.writes_refused as f64,
+            Watched::WritesLost => self.counters.refused_lost as f64,
+            Watched::SnapshotFailures => self.counters.snapshot_failures as f64,
+            Watched::PortInitDone => f64::from(u8::from(o.init_done)),
+            Watched::AwaitingPorts => o.awaiting_ports as f64,
+            Watched::HealthState => f64::from(match self.health.state() {
+                HealthState::Healthy => 0u8,
+                HealthState::Degraded => 1,
+                HealthState::Unhealthy => 2,
+            }),
+            Watched::PortFlapsMaxPerMinute => f64::from(o.max_port_flaps_per_minute),
+        })
+    }
+
+    /// Evaluates the rules if that is due.
+    pub(super) fn evaluate_alerts(&mut self, now: Instant) {
+        if self.alerts.poll_timeout().is_none_or(|at| now < at) {
+            return;
+        }
+        let mut values = [None; Watched::ALL.len()];
+        for (slot, w) in values.iter_mut().zip(Watched::ALL) {
+            *slot = self.watched(w);
+        }
+        self.alerts
+            .handle_timeout(now, |w| Watched::ALL.iter().position(|x| *x == w).and_then(|i| values[i]));
+        self.drain_alert_notices();
+    }
+
+    fn drain_alert_notices(&mut self) {
+        while let Some(notice) = self.alerts.poll_notice() {
+            self.emit(Event::Alert(AlertLine::from(&notice)));
+        }
+    }
+}
