@@ -15,9 +15,12 @@
 #     free-text description that is not UTF-8 is carried byte for byte (as
 #     SONiC does); LOGLEVEL changed + SIGHUP takes effect at once;
 #  7. health and liveness: supervisord's heartbeat on stdout every 2 s (as
-#     SONiC's swss container would watch it); Redis stopped for 3 s while a
+#     SONiC's swss container would watch it); Redis stopped for 6 s while a
 #     port flaps: health degrades, recovers, and STATE_DB catches up;
-#  8. stops portsyncd with SIGTERM and cleans everything up.
+#  8. metrics and alerts: the Prometheus endpoint on the namespace's loopback
+#     (read with bash's /dev/tcp: no client needed), an alert rule firing
+#     while Redis is stopped and resolving after;
+#  9. stops portsyncd with SIGTERM and cleans everything up.
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +63,21 @@ cat > "$work/database_config.json" <<JSON
   "VERSION": "1.0"
 }
 JSON
-printf '[log]\noutput = "STDERR"\n[liveness]\nsupervisor_heartbeat_ms = 2000\n' > "$work/portsyncd.conf"
+cat > "$work/portsyncd.conf" <<'TOML'
+[log]
+output = "STDERR"
+[liveness]
+supervisor_heartbeat_ms = 2000
+[metrics]
+addr = "127.0.0.1:9101"
+# The shipped rules, plus one quick enough to see here.
+[[alerts.rule]]
+name = "RedisAway"
+metric = "portsyncd_redis_connected"
+below = 1
+for_ms = 500
+severity = "MAJOR"
+TOML
 cfg() { redis-cli -s "$sock" -n 4 "$@" >/dev/null; }
 appl() { redis-cli -s "$sock" -n 0 "$@"; }
 state_db() { redis-cli -s "$sock" -n 6 "$@"; }
@@ -73,6 +90,7 @@ printf 'HSET PORT|Ethernet8 description "caf\\xe9 uplink"\n' | redis-cli -s "$so
 echo "== CONFIG_DB: 4 ports (Ethernet0..Ethernet12); Ethernet8's description is not UTF-8"
 
 ip netns add "$ns"
+ip -n "$ns" link set lo up
 ip -n "$ns" link add Ethernet0 type veth peer name old0
 ip -n "$ns" link set Ethernet0 up
 echo "== namespace $ns: Ethernet0 exists from an earlier run (ifindex $(ip -n "$ns" -o link show Ethernet0 | cut -d: -f1))"
@@ -81,6 +99,12 @@ echo "== starting portsyncd"
 ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
     --state-dir "$work/state" &
 daemon_pid=$!
+
+# A scrape of the metrics endpoint, inside the namespace (its loopback).
+scrape() {
+    ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9101 &&
+        printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' | grep -E "$1" | sed 's/^/   /'
+}
 
 show() {
     echo "-- STATE_DB after: $1"
@@ -121,13 +145,16 @@ cfg HSET "LOGGER|portsyncd" LOGLEVEL INFO
 kill -HUP "$daemon_pid"; sleep 0.3
 ip -n "$ns" link set Ethernet4 down; sleep 0.3
 
-echo "== health: Redis stopped (SIGSTOP) for 3 s while Ethernet4 comes back up"
+echo "== health and alerts: Redis stopped (SIGSTOP) for 6 s while Ethernet4 comes back up"
 kill -STOP "$redis_pid"
 ip -n "$ns" link set Ethernet4 up
-sleep 3
+sleep 6
 kill -CONT "$redis_pid"
 sleep 1.5
 show "Redis answering again"
+
+echo "== metrics (Prometheus text at 127.0.0.1:9101/metrics in the namespace), a few of them:"
+scrape '^portsyncd_(state_db_writes|appl_db_produces|netlink_datagrams|redis_reconnects)_total |^portsyncd_port_flaps_total|^portsyncd_health_state |^portsyncd_port_init_done_seconds |^portsyncd_event_to_write_seconds_(count|bucket\{le="0.005"\})|^portsyncd_alerts|^process_resident_memory_bytes '
 
 echo "== stopping portsyncd (SIGTERM)"
 kill -TERM "$daemon_pid"

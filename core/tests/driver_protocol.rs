@@ -319,3 +319,70 @@ fn no_deadline_is_ever_in_the_past() {
     assert!(degraded_once);
     assert_eq!(d.health().0, portsyncd_core::health::HealthState::Unhealthy);
 }
+
+/// The shipped alert rules on the driver's virtual clock: the databases
+/// away for 100 s (RedisUnreachable fires after its 30 s, resolves when
+/// they are back; health goes unhealthy and Unhealthy fires), and a port
+/// that never comes (PortInitDoneLate after 300 s); every deadline stays
+/// ahead of now with the rules evaluated.
+#[test]
+fn shipped_alert_rules_fire_and_resolve_on_the_virtual_clock() {
+    use portsyncd_core::alerts::{AlertSettings, AlertState, NoticeKind};
+    use portsyncd_core::driver::default_rules;
+    use portsyncd_core::event::Event;
+
+    struct OnePort;
+    impl Facts for OnePort {
+        fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+            key(b"Ethernet0");
+        }
+    }
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    synced(&mut d, &mut OnePort, 0, 10);
+    d.set_alert_rules(at(10), AlertSettings::default(), &default_rules()).unwrap();
+    let mut lines = Vec::new();
+    let mut now = at(10);
+    while now < at(320_000) {
+        now = d.poll_timeout().expect("a deadline");
+        d.handle_timeout(now);
+        while let Some(io) = d.poll_io() {
+            match io {
+                Io::Maintain { .. } => {
+                    let away = now < at(100_000);
+                    let status =
+                        if away { BackendStatus::Degraded { pending: 1 } } else { BackendStatus::Connected };
+                    d.handle_backend_status(now, status).unwrap();
+                }
+                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
+                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
+                Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
+                _ => {}
+            }
+        }
+        while let Some(event) = d.poll_event() {
+            if let Event::Alert(line) = event {
+                lines.push((now.as_millis(), line));
+            }
+        }
+        assert!(d.poll_timeout().is_some_and(|t| t > now), "deadline {:?} at {now:?}", d.poll_timeout());
+    }
+    let when = |name: &str, kind: NoticeKind| {
+        lines.iter().find(|(_, l)| l.name.bytes() == name.as_bytes() && l.kind == kind).map(|(t, _)| *t)
+    };
+    // Degraded from the first maintenance (1 s) on: firing 30 s later.
+    let fired = when("RedisUnreachable", NoticeKind::Firing).expect("RedisUnreachable fired");
+    assert!((31_000..=32_000).contains(&fired), "fired at {fired} ms");
+    let resolved = when("RedisUnreachable", NoticeKind::Resolved).expect("resolved");
+    assert!((100_000..=102_000).contains(&resolved), "resolved at {resolved} ms");
+    assert!(when("Unhealthy", NoticeKind::Firing).is_some(), "{lines:?}");
+    assert!(when("Unhealthy", NoticeKind::Resolved).is_some_and(|t| t >= 100_000));
+    let late = when("PortInitDoneLate", NoticeKind::Firing).expect("PortInitDoneLate fired");
+    assert!((300_000..=301_000).contains(&late), "fired at {late} ms");
+    assert_eq!(when("PortInitDoneLate", NoticeKind::StillFiring), None, "repeats after 5 minutes only");
+    let line = lines.iter().find(|(t, _)| *t == late).unwrap().1;
+    assert_eq!(line.to_string(), "alert PortInitDoneLate firing (MAJOR): value 0, active for 300 s");
+    let states: Vec<(&str, AlertState)> = d.alerts().map(|a| (a.name, a.state)).collect();
+    assert!(states.contains(&("PortInitDoneLate", AlertState::Firing)), "{states:?}");
+    assert!(states.contains(&("RedisUnreachable", AlertState::Inactive)), "{states:?}");
+    assert_eq!(when("NetlinkOverruns", NoticeKind::Firing), None);
+}

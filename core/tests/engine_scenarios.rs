@@ -542,3 +542,38 @@ fn calls_out_of_order_are_refused_and_change_nothing() {
     engine.end_prune().unwrap();
     assert_eq!(engine.poll_action(), Some(Action::PortInitDone));
 }
+
+/// Flaps are oper-state changes the kernel reported for a configured port,
+/// each one, even those one batch merges into a single write; admin and MTU
+/// changes are not flaps, nor is a port's first message. The window rolls
+/// once a minute (the driver's timer).
+#[test]
+fn flaps_count_every_oper_change_of_configured_ports() {
+    let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
+    w.finish_startup();
+    w.pop();
+    let up = newlink("Ethernet0", 142, UP_RUNNING);
+    let down = newlink("Ethernet0", 142, iff::UP);
+    w.batch(&[down]);
+    // Down, up, down, up in one batch: one write, three flaps.
+    let actions = w.batch(&[up, down, up]);
+    assert_eq!(actions.len(), 1);
+    // MTU and admin changes of an up port, and an unconfigured port, are not flaps.
+    w.batch(&[newlink("Ethernet0", 142, UP_RUNNING)]);
+    w.batch(&[newlink("Ethernet8", 150, UP_RUNNING), newlink("Ethernet8", 150, iff::UP)]);
+    let flaps = |w: &World, port: &str| {
+        w.engine().port_flaps().find(|(n, _)| n.as_str() == port).map(|(_, f)| f).unwrap()
+    };
+    let f = flaps(&w, "Ethernet0");
+    assert_eq!((f.total, f.this_window, f.per_window()), (3, 3, 3));
+    assert_eq!(flaps(&w, "Ethernet4").total, 0);
+    assert!(w.engine().port_flaps().all(|(n, _)| n.as_str() != "Ethernet8"));
+    // The driver rolls the window once a minute.
+    w.advance(60_000);
+    w.batch(&[down]);
+    let f = flaps(&w, "Ethernet0");
+    assert_eq!((f.total, f.this_window, f.last_window, f.per_window()), (4, 1, 3, 3));
+    w.advance(60_000);
+    w.advance(60_000);
+    assert_eq!(flaps(&w, "Ethernet0").per_window(), 0);
+}
