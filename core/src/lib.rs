@@ -43,13 +43,13 @@
 //! With the default capacities ([`engine::DEFAULT_PORT_CAPACITY`] = 1024
 //! configured ports, stale links and published ports,
 //! [`engine::DEFAULT_BATCH_CAPACITY`] = 1024 ports per batch), the whole
-//! core state, [`driver::DefaultDriver`], is **331,040 bytes** on 64-bit
+//! core state, [`driver::DefaultDriver`], is **335,176 bytes** on 64-bit
 //! targets (`core::mem::size_of`, checked by a test). Builds for more ports
-//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 546,080 and
-//! 976,160 bytes. Of the default's, the engine
+//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 550,216 and
+//! 980,296 bytes. Of the default's, the engine
 //! ([`engine::DefaultLinkSync`]) is 151,768 bytes (12 per configured port
 //! of it follow each port's oper state and flaps), the alert rules 30,032
-//! ([`alerts`]), APPL_DB presence trust
+//! ([`alerts`]) and 4 KiB of alarm rows waiting for STATE_DB, APPL_DB presence trust
 //! 45,080, the refused-write table 47,136, the write batch in flight
 //! 32 KiB (1024 × 32-byte [`writes::WriteOp`]), the keys of a read in flight
 //! 17 KiB, and 64 queued log events 4.5 KiB. The parser keeps no state beyond a
@@ -99,9 +99,9 @@ mod size_tests {
 
         use crate::driver::Driver;
         use crate::engine::{DEFAULT_BATCH_CAPACITY as B, LinkSync};
-        assert_eq!(size_of::<Driver<1024, B>>(), 331_040, "update the crate docs");
-        assert_eq!(size_of::<Driver<2048, B>>(), 546_080, "update the crate docs");
-        assert_eq!(size_of::<Driver<4096, B>>(), 976_160, "update the crate docs");
+        assert_eq!(size_of::<Driver<1024, B>>(), 335_176, "update the crate docs");
+        assert_eq!(size_of::<Driver<2048, B>>(), 550_216, "update the crate docs");
+        assert_eq!(size_of::<Driver<4096, B>>(), 980_296, "update the crate docs");
         assert_eq!(size_of::<LinkSync<1024, B>>(), 151_768, "update the crate docs");
         assert_eq!(size_of::<crate::presence::PresenceTrust<1024>>(), 45_080, "update the crate docs");
         assert_eq!(size_of::<crate::writes::Refused<1024>>(), 47_136, "update the crate docs");

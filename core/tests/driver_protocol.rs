@@ -386,3 +386,92 @@ fn shipped_alert_rules_fire_and_resolve_on_the_virtual_clock() {
     assert!(states.contains(&("RedisUnreachable", AlertState::Inactive)), "{states:?}");
     assert_eq!(when("NetlinkOverruns", NoticeKind::Firing), None);
 }
+
+/// `[alerts] state_db`: rows for the rules are cleared at start, a firing
+/// rule's row is written (after a refusal, not before the next
+/// maintenance), and deleted when it resolves; nothing of it without the
+/// setting.
+#[test]
+fn alarm_rows_follow_the_alerts_when_asked_for() {
+    use portsyncd_core::alerts::{AlertSettings, Condition, Rule, RuleName, Severity};
+    use portsyncd_core::driver::{AlarmRow, Watched};
+
+    let rule = Rule {
+        name: RuleName::try_from("Overruns").unwrap(),
+        metric: Watched::NetlinkOverruns,
+        condition: Condition::RateOfChange { over: Duration::from_secs(2), by: 0.0 },
+        for_: Duration::ZERO,
+        keep_firing_for: Duration::ZERO,
+        severity: Severity::Major,
+    };
+    for asked in [false, true] {
+        let config = DriverConfig { alarm_table: asked, ..DriverConfig::default() };
+        let mut d = Box::new(DefaultDriver::new(at(0), config));
+        synced(&mut d, &mut Empty, 0, 10);
+        d.set_alert_rules(at(10), AlertSettings::default(), core::slice::from_ref(&rule)).unwrap();
+        let mut rows: Vec<(u64, AlarmRow)> = Vec::new();
+        let mut refuse_next = asked;
+        let mut now = at(10);
+        while now < at(8_000) {
+            if now == at(3_000) {
+                d.handle_overrun(now);
+                d.handle_batch_end(now);
+            }
+            while let Some(io) = d.poll_io() {
+                match io {
+                    Io::WriteAlarm(row) => {
+                        let row = row.clone();
+                        // The first raise is refused once.
+                        let refused = row.raise && core::mem::take(&mut refuse_next);
+                        if !refused {
+                            rows.push((now.as_millis(), row));
+                        }
+                        let result = if refused { WriteResult::Refused } else { WriteResult::Done };
+                        d.handle_write(now, result).unwrap();
+                    }
+                    Io::RequestDump => d.handle_dump_requested(now, Some(2)).unwrap(),
+                    Io::Maintain { .. } => d.handle_backend_status(now, BackendStatus::Connected).unwrap(),
+                    Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
+                    Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
+                    Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
+                    _ => {}
+                }
+            }
+            while d.poll_event().is_some() {}
+            let next = d.poll_timeout().unwrap();
+            now = if now < at(3_000) && next > at(3_000) { at(3_000) } else { next };
+            d.handle_timeout(now);
+        }
+        if !asked {
+            assert!(rows.is_empty(), "{rows:?}");
+            continue;
+        }
+        let kinds: Vec<bool> = rows.iter().map(|(_, r)| r.raise).collect();
+        assert_eq!(kinds, [false, true, false], "a clear at start, the raise, the clear: {rows:?}");
+        assert!(rows[0].0 <= 20, "cleared at start: {rows:?}");
+        // Fired at 3 s (the overrun), refused, written after the next maintenance.
+        assert!((3_001..=4_100).contains(&rows[1].0), "{rows:?}");
+        assert_eq!(rows[1].1.value, Some(1.0));
+        // The increase leaves the 2 s window: resolved, the row deleted.
+        assert!((5_000..=6_100).contains(&rows[2].0), "{rows:?}");
+        let text = rows[1].1.text(1_764_000_000_000_000_000);
+        let fields = rows[1].1.fields(&text);
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(f, v)| (core::str::from_utf8(f).unwrap(), core::str::from_utf8(v).unwrap()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("id", "portsyncd|Overruns"),
+                ("type-id", "Overruns"),
+                ("resource", "portsyncd"),
+                ("severity", "MAJOR"),
+                ("text", "portsyncd alert Overruns: value 1"),
+                ("time-created", "1764000000000000000"),
+                ("action", "RAISE"),
+                ("acknowledged", "false"),
+            ]
+        );
+    }
+}

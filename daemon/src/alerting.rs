@@ -19,11 +19,19 @@ pub struct Alerting {
     /// Rules silenced, and for how long from when the settings are read
     /// (at start, or on SIGHUP).
     pub silences: Vec<(String, Duration)>,
+    /// Alerts also go to STATE_DB `SYSTEM_ALARMS` (next start; off by
+    /// default, so that Redis holds exactly what the C++ daemon leaves).
+    pub state_db: bool,
 }
 
 impl Default for Alerting {
     fn default() -> Self {
-        Self { settings: AlertSettings::default(), rules: default_rules().into(), silences: Vec::new() }
+        Self {
+            settings: AlertSettings::default(),
+            rules: default_rules().into(),
+            silences: Vec::new(),
+            state_db: false,
+        }
     }
 }
 
@@ -32,6 +40,7 @@ impl Default for Alerting {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAlerts {
     default_rules: Option<bool>,
+    state_db: Option<bool>,
     interval_ms: Option<i64>,
     repeat_interval_ms: Option<i64>,
     rule: Vec<RawRule>,
@@ -80,6 +89,7 @@ impl RawAlerts {
         if self.default_rules == Some(false) {
             a.rules.clear();
         }
+        a.state_db = self.state_db.unwrap_or(false);
         if let Some(v) = self.interval_ms {
             a.settings.interval = ms("alerts.interval_ms", v, 100)?;
         }

@@ -286,7 +286,7 @@ pub struct Change {
 impl Config {
     /// Every setting: its key, its value as shown, and whether a running
     /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
-    fn settings(&self) -> [(&'static str, String, bool); 20] {
+    fn settings(&self) -> [(&'static str, String, bool); 21] {
         // Destructured: a setting added to Config does not compile until it
         // is listed here, with when it takes effect.
         let Config {
@@ -325,6 +325,7 @@ impl Config {
             ),
             ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
             ("metrics.addr", metrics_addr.as_ref().map_or("off".into(), ToString::to_string), false),
+            ("alerts.state_db", alerts.state_db.to_string(), false),
             ("alerts.interval_ms", ms(&alerts.settings.interval), true),
             ("alerts.repeat_interval_ms", ms(&alerts.settings.repeat_interval), true),
             (
@@ -368,7 +369,7 @@ impl Config {
             snapshot_interval: new.snapshot_interval,
             log_repeat_window: new.log_repeat_window,
             health: new.health,
-            alerts: new.alerts.clone(),
+            alerts: crate::alerting::Alerting { state_db: self.alerts.state_db, ..new.alerts.clone() },
             ..self.clone()
         }
     }

@@ -278,6 +278,7 @@ pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
         log_output: config.log_output,
         repeat_window: config.log_repeat_window,
         health: config.health,
+        alarm_table: config.alerts.state_db,
         seed: u64::from(std::process::id()),
         ..DriverConfig::default()
     }

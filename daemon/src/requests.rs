@@ -104,6 +104,23 @@ where
                 now = clock.now();
                 report(driver.handle_write(now, result));
             }
+            Io::WriteAlarm(row) => {
+                // time-created: nanoseconds since the epoch, as SONiC's alarm table has it.
+                let unix_ns = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+                let text = row.text(unix_ns);
+                let fields = row.fields(&text);
+                let result = match parts.db.write(&[row.write(&text, &fields)]).await {
+                    Ok(()) => WriteResult::Done,
+                    Err(e) => {
+                        logging::trouble(Trouble::Write, now, format_args!("{e}"));
+                        WriteResult::Refused
+                    }
+                };
+                now = clock.now();
+                report(driver.handle_write(now, result));
+            }
             Io::RequestDump => {
                 // A dump that cannot be asked for ends the run: said once.
                 let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();

@@ -13,7 +13,10 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portsyncd_core::PortName;
 use portsyncd_core::backend::{BackendStatus, Db};
-use portsyncd_core::driver::{Driver, DriverConfig, Io, Read, Reply, Signal, SnapshotLoad, WriteResult};
+use portsyncd_core::alerts::AlertSettings;
+use portsyncd_core::driver::{
+    Driver, DriverConfig, Io, Read, Reply, Signal, SnapshotLoad, WriteResult, default_rules,
+};
 use portsyncd_core::engine::LinkState;
 use portsyncd_core::netlink::{LinkOp, LinkRepr, Message, emit_done, iff, messages, msg_flags};
 use portsyncd_core::time::Instant;
@@ -197,6 +200,12 @@ impl World {
                         self.kept.extend(ops);
                         d.handle_write(now, WriteResult::Done).unwrap();
                     }
+                }
+                Io::WriteAlarm(_) => {
+                    let refused = self.refuse_writes > 0 || !self.reachable;
+                    self.refuse_writes = self.refuse_writes.saturating_sub(1);
+                    let result = if refused { WriteResult::Refused } else { WriteResult::Done };
+                    d.handle_write(now, result).unwrap();
                 }
                 Io::RequestDump => {
                     self.next_seq += 1;
@@ -384,9 +393,12 @@ fuzz_target!(|input: Input| {
     // notifications are part of every run.
     let settings = DriverConfig {
         liveness_interval: Some(core::time::Duration::from_millis(100)),
+        alarm_table: true,
         ..DriverConfig::default()
     };
     let mut d = Box::new(Small::new(Instant::from_millis(0), settings));
+    // The shipped alert rules, evaluated every second, with rows to write.
+    d.set_alert_rules(Instant::from_millis(0), AlertSettings::default(), &default_rules()).unwrap();
     w.serve(&mut d);
     w.receive(&mut d);
     if !w.warm {

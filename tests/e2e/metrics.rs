@@ -93,7 +93,7 @@ fn metrics_agree_with_what_redis_saw_and_an_alert_fires() {
     std::fs::write(
         &sw.conf,
         "[log]\noutput = \"STDERR\"\n[netlink]\ndump_timeout_ms = 3000\n\
-         [alerts]\ninterval_ms = 200\n\
+         [alerts]\ninterval_ms = 200\nstate_db = true\n\
          [[alerts.rule]]\nname = \"Flapping\"\nmetric = \"portsyncd_port_flaps_max_per_minute\"\n\
          above = 4\nseverity = \"MINOR\"\n",
     )
@@ -158,6 +158,15 @@ fn metrics_agree_with_what_redis_saw_and_an_alert_fires() {
     let firing = r#"portsyncd_alerts{alertname="Flapping",alertstate="firing",severity="MINOR"}"#;
     assert!(wait_until(T, || value(&scrape(&sock, "text/plain"), firing) == Some(1.0)), "no alert gauge");
     assert!(sw.log().contains("WARN alert Flapping firing (MINOR): value 7"), "{}", sw.log());
+    // ... and, asked for, a row in STATE_DB SYSTEM_ALARMS.
+    let row = sw.hgetall(Db::State, "SYSTEM_ALARMS|portsyncd|Flapping");
+    assert_eq!(row.get("type-id").map(String::as_str), Some("Flapping"), "{row:?}");
+    assert_eq!(row.get("severity").map(String::as_str), Some("MINOR"));
+    assert_eq!(row.get("action").map(String::as_str), Some("RAISE"));
+    assert_eq!(row.get("text").map(String::as_str), Some("portsyncd alert Flapping: value 7"));
+    let created: u128 = row["time-created"].parse().unwrap();
+    let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    assert!(created <= now_ns && now_ns - created < 60_000_000_000, "{created} vs {now_ns}");
     // promtool accepts what a Prometheus scrape reads; OpenMetrics is
     // served when asked for (its rules are checked by the unit tests).
     promtool(&scrape(&sock, "text/plain"));
@@ -191,6 +200,9 @@ fn the_endpoint_answers_bad_and_stalled_clients_within_its_limits() {
     // The daemon itself went on meanwhile.
     sw.ns.ip(&["link", "set", "Ethernet0", "mtu", "9000"]);
     sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "9000"), T);
+    // Without [alerts] state_db, nothing of the alerts is in Redis.
+    let alarms: Vec<String> = redis::cmd("KEYS").arg("SYSTEM_ALARMS*").query(sw.raw.conn(Db::State)).unwrap();
+    assert!(alarms.is_empty(), "{alarms:?}");
 }
 
 #[test]

@@ -6,13 +6,18 @@
 //! [`Driver::alerts`]. Rules watch figures the driver keeps itself, so
 //! that an alert means the same on a virtual clock as in production.
 
+use core::fmt::Write as _;
 use core::time::Duration;
+
+use heapless::String;
 
 use super::Driver;
 use crate::alerts::{AlertSettings, AlertView, Condition, Rule, RuleError, RuleName, Severity};
 use crate::backend::BackendStatus;
+use crate::backend::{Db, Field, Write};
 use crate::event::{AlertLine, Event};
 use crate::health::HealthState;
+use crate::schema::Decimal;
 use crate::time::Instant;
 
 /// A figure an alert rule can watch, named as the metrics endpoint
@@ -94,6 +99,80 @@ impl Watched {
     }
 }
 
+/// The STATE_DB table alarms are written to when the daemon is asked to
+/// (`[alerts] state_db`): rows shaped like the current-alarm table of SONiC's
+/// event and alarm framework (HLD `event-alarm-framework.md`): one per rule
+/// firing, deleted when it resolves.
+pub const SYSTEM_ALARMS_TABLE: &str = "SYSTEM_ALARMS";
+
+/// Where an alarm row comes from (`resource`, and the key's first part).
+pub const ALARM_RESOURCE: &str = "portsyncd";
+
+/// A rule's alarm row to write (raised) or delete (cleared).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlarmRow {
+    /// The rule.
+    pub rule: RuleName,
+    /// Its severity.
+    pub severity: Severity,
+    /// Raised (written), or cleared (deleted).
+    pub raise: bool,
+    /// The value that raised it.
+    pub value: Option<f64>,
+}
+
+/// The formatted values of an [`AlarmRow`].
+#[derive(Clone, Debug)]
+pub struct AlarmText {
+    key: String<64>,
+    text: String<96>,
+    created: Decimal,
+}
+
+/// The fields of a raised alarm's row.
+pub type AlarmFields<'a> = [Field<'a>; 8];
+
+impl AlarmRow {
+    /// Formats its values; `unix_ns` is `time-created` (the wall clock is
+    /// the caller's: the core reads none).
+    pub fn text(&self, unix_ns: u64) -> AlarmText {
+        let mut key = String::new();
+        // Both fit: "portsyncd|" and a name of at most 32 bytes.
+        let _ = write!(key, "{ALARM_RESOURCE}|{}", self.rule);
+        let mut text = String::new();
+        // Cut short if a value ever needs more room: it is a description.
+        let _ = match self.value {
+            Some(v) => write!(text, "portsyncd alert {}: value {v}", self.rule),
+            None => write!(text, "portsyncd alert {}: value absent", self.rule),
+        };
+        AlarmText { key, text, created: Decimal::new(unix_ns) }
+    }
+
+    /// The fields of a raised alarm (none matter for a cleared one).
+    pub fn fields<'a>(&'a self, text: &'a AlarmText) -> AlarmFields<'a> {
+        [
+            (b"id", text.key.as_bytes()),
+            (b"type-id", self.rule.as_bytes()),
+            (b"resource", ALARM_RESOURCE.as_bytes()),
+            (b"severity", self.severity.name().as_bytes()),
+            (b"text", text.text.as_bytes()),
+            (b"time-created", text.created.as_str().as_bytes()),
+            (b"action", b"RAISE"),
+            (b"acknowledged", b"false"),
+        ]
+    }
+
+    /// The STATE_DB write: `SYSTEM_ALARMS|portsyncd|<rule>` set with
+    /// `fields`, or deleted.
+    pub fn write<'a>(&self, text: &'a AlarmText, fields: &'a [Field<'a>]) -> Write<'a> {
+        if self.raise {
+            Write::Set { db: Db::State, table: SYSTEM_ALARMS_TABLE, key: text.key.as_str(), fields }
+        } else {
+            Write::Del { db: Db::State, table: SYSTEM_ALARMS_TABLE, key: text.key.as_str() }
+        }
+    }
+}
+
 /// The rules shipped: each a SONiC operator's first question.
 pub fn default_rules() -> [Rule<Watched>; 5] {
     let name = |s: &str| {
@@ -148,6 +227,18 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         rules: &[Rule<Watched>],
     ) -> Result<(), RuleError> {
         self.alerts.reconfigure(now, settings, rules)?;
+        if self.config.alarm_table && !self.alarm_rows_cleared {
+            // Rows a run that crashed left behind: cleared once, at start.
+            self.alarm_rows_cleared = true;
+            for rule in rules {
+                self.queue_alarm(AlarmRow {
+                    rule: rule.name.clone(),
+                    severity: rule.severity,
+                    raise: false,
+                    value: None,
+                });
+            }
+        }
         self.drain_alert_notices();
         Ok(())
     }
@@ -209,6 +300,40 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     fn drain_alert_notices(&mut self) {
         while let Some(notice) = self.alerts.poll_notice() {
             self.emit(Event::Alert(AlertLine::from(&notice)));
+            if self.config.alarm_table && notice.kind != crate::alerts::NoticeKind::StillFiring {
+                let raise = notice.kind == crate::alerts::NoticeKind::Firing;
+                self.queue_alarm(AlarmRow {
+                    rule: notice.name,
+                    severity: notice.severity,
+                    raise,
+                    value: notice.value,
+                });
+            }
+        }
+    }
+
+    /// Queues an alarm row; a full queue drops its oldest row (counted).
+    fn queue_alarm(&mut self, row: AlarmRow) {
+        if self.alarm_rows.is_full() {
+            self.alarm_rows.pop_front();
+            self.counters.alarm_rows_dropped += 1;
+        }
+        let _ = self.alarm_rows.push_back(row);
+    }
+
+    /// The alarm row to write next, if one is due (none while the last
+    /// attempt was refused, until the next maintenance).
+    pub(super) fn alarm_due(&self) -> bool {
+        !self.alarm_held && !self.alarm_rows.is_empty() && self.backend != BackendStatus::Restarted
+    }
+
+    /// The answer to an alarm row's write.
+    pub(super) fn alarm_written(&mut self, done: bool) {
+        if done {
+            self.alarm_rows.pop_front();
+            self.counters.alarm_rows_written += 1;
+        } else {
+            self.alarm_held = true;
         }
     }
 }

@@ -48,6 +48,8 @@ pub trait Facts {
     }
     /// A decided write, in order.
     fn written(&mut self, _op: &WriteOp) {}
+    /// An alarm row written (raised) or deleted (cleared).
+    fn alarm(&mut self, _row: &super::AlarmRow) {}
     /// A link to bring down.
     fn bring_down(&mut self, _ifindex: u32, _name: &LinkLabel) {}
     /// A line to log.
@@ -101,6 +103,10 @@ pub fn answer_all<const P: usize, const B: usize>(
                 });
                 let load = if found { SnapshotLoad::Loaded(&snapshot) } else { SnapshotLoad::Missing };
                 asked(driver.handle_snapshot(now, load));
+            }
+            Io::WriteAlarm(row) => {
+                facts.alarm(row);
+                asked(driver.handle_write(now, WriteResult::Done));
             }
             Io::SaveSnapshot(_) => asked(driver.handle_snapshot_saved(now, Some(0))),
             Io::Maintain { .. } => asked(driver.handle_backend_status(now, BackendStatus::Connected)),

@@ -264,6 +264,10 @@ pub enum Io<'a, const P: usize, const B: usize> {
     /// database): answer with [`handle_write`](super::Driver::handle_write).
     /// Map each with [`WriteOp::write`].
     Write(&'a [WriteOp]),
+    /// Write (or delete) this STATE_DB `SYSTEM_ALARMS` row (see
+    /// [`AlarmRow::write`](super::AlarmRow::write)): answer with
+    /// [`handle_write`](super::Driver::handle_write).
+    WriteAlarm(&'a super::AlarmRow),
     /// Ask the kernel for every link: answer with
     /// [`handle_dump_requested`](super::Driver::handle_dump_requested).
     RequestDump,

@@ -40,7 +40,9 @@ pub use liveness::liveness_interval;
 mod observed;
 pub use observed::Observed;
 mod alerting;
-pub use alerting::{Watched, default_rules};
+pub use alerting::{
+    ALARM_RESOURCE, AlarmFields, AlarmRow, AlarmText, SYSTEM_ALARMS_TABLE, Watched, default_rules,
+};
 mod reload;
 mod running;
 mod startup;
@@ -74,6 +76,9 @@ use crate::writes::{Refused, WriteOp};
 
 /// Flaps are counted per port per this window ("flaps a minute").
 pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
+
+/// Alarm rows waiting to be written: a raise and a clear for every rule.
+const ALARM_QUEUE: usize = 2 * crate::alerts::MAX_RULES;
 
 /// Events waiting to be polled before the driver takes more input.
 const EVENT_CAPACITY: usize = 64;
@@ -117,6 +122,9 @@ pub struct DriverConfig {
     /// (`None`: never; the daemon sets half of systemd's `WATCHDOG_USEC`, or
     /// supervisord's heartbeat interval, whichever is shorter).
     pub liveness_interval: Option<Duration>,
+    /// Alerts also go to STATE_DB `SYSTEM_ALARMS` (off by default: Redis
+    /// then holds exactly what the C++ daemon leaves).
+    pub alarm_table: bool,
 }
 
 impl Default for DriverConfig {
@@ -136,6 +144,7 @@ impl Default for DriverConfig {
             repeat_window: Duration::from_secs(10),
             health: HealthThresholds::default(),
             liveness_interval: None,
+            alarm_table: false,
         }
     }
 }
@@ -178,6 +187,10 @@ pub struct DriverCounters {
     pub snapshots: u64,
     /// Snapshot saves that failed.
     pub snapshot_failures: u64,
+    /// STATE_DB `SYSTEM_ALARMS` rows written or deleted.
+    pub alarm_rows_written: u64,
+    /// Alarm rows dropped from a full queue.
+    pub alarm_rows_dropped: u64,
 }
 
 /// Where the driver is in its life.
@@ -246,6 +259,7 @@ enum WriteFor {
     Startup(&'static str),
     Decided,
     Retry,
+    Alarm,
 }
 
 /// What follows once the engine's actions are drained.
@@ -360,6 +374,12 @@ pub struct Driver<const P: usize, const B: usize> {
     metrics: DriverMetrics,
     /// Alert rules and their alerts.
     alerts: crate::alerts::DefaultAlertRules<Watched>,
+    /// Alarm rows to write to STATE_DB, oldest first.
+    alarm_rows: Deque<AlarmRow, ALARM_QUEUE>,
+    /// The last alarm write was refused: none until the next maintenance.
+    alarm_held: bool,
+    /// The rows a crashed run may have left were cleared.
+    alarm_rows_cleared: bool,
     /// When the first datagram of the batch being read came.
     batch_received: Instant,
     /// When the first datagram behind the writes being collected came.
@@ -437,6 +457,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             last_event: None,
             metrics: DriverMetrics::default(),
             alerts: crate::alerts::AlertRules::empty(now),
+            alarm_rows: Deque::new(),
+            alarm_held: false,
+            alarm_rows_cleared: false,
             batch_received: now,
             ops_received: now,
             maintain_due: false,
@@ -645,6 +668,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         if now >= self.maintain_at {
             self.maintain_due = true;
+            self.alarm_held = false;
             self.maintain_at = now.saturating_add(self.config.maintain_interval);
         }
         if now >= self.flap_window_at {
@@ -831,6 +855,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         };
         match request {
             Request::Read(purpose) => Io::Read(self.read_of(purpose)),
+            Request::Write(WriteFor::Alarm) => match self.alarm_rows.front() {
+                Some(row) => Io::WriteAlarm(row),
+                // alarm_due() said there is one; nothing else takes it.
+                None => Io::Write(&[]),
+            },
             Request::Write(_) => Io::Write(&self.ops),
             Request::Dump => Io::RequestDump,
             Request::LinkDown { ifindex, name } => Io::BringLinkDown { ifindex, name },

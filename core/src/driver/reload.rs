@@ -32,12 +32,17 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     ///   output in use changes (without it, CONFIG_DB's LOGOUTPUT rules);
     /// - `repeat_window`: windows opened from now;
     /// - `health`: from the next assessment;
-    /// - `seed` and `liveness_interval` are kept from the start (the
+    /// - `seed`, `liveness_interval` and `alarm_table` are kept from the start (the
     ///   supervisor's, not a setting of the file).
     pub fn reconfigure(&mut self, now: Instant, config: DriverConfig) {
         self.advance(now);
         let old = self.config;
-        self.config = DriverConfig { seed: old.seed, liveness_interval: old.liveness_interval, ..config };
+        self.config = DriverConfig {
+            seed: old.seed,
+            liveness_interval: old.liveness_interval,
+            alarm_table: old.alarm_table,
+            ..config
+        };
         self.health.set_thresholds(config.health);
         if config.maintain_interval != old.maintain_interval {
             self.maintain_at = self.maintain_at.min(now.saturating_add(config.maintain_interval));

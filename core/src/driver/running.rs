@@ -135,6 +135,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return Err(Unasked { answer: "a write result" });
         };
         self.answered();
+        if purpose == WriteFor::Alarm {
+            self.alarm_written(result == WriteResult::Done);
+            return Ok(());
+        }
         if let WriteFor::Startup(what) = purpose {
             self.ops.clear();
             if result == WriteResult::Refused {
@@ -352,6 +356,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         if core::mem::take(&mut self.logger_due) {
             return Step::Ask(Request::Read(ReadFor::LoggerPoll));
+        }
+        if self.alarm_due() {
+            return Step::Ask(Request::Write(WriteFor::Alarm));
         }
         if core::mem::take(&mut self.snapshot_due) && self.snapshot_at().is_some() {
             return Step::Ask(Request::SaveSnapshot);

@@ -67,6 +67,8 @@ impl fmt::Display for DriverCounters {
             presence_reads,
             snapshots,
             snapshot_failures,
+            alarm_rows_written: _,
+            alarm_rows_dropped: _,
         } = *self;
         write!(
             f,
