@@ -153,7 +153,7 @@ mod linux {
         let (links, control) = prelude(&config).await?;
         let db = connect.await?;
         // Served from here on; cancelled when the run ends (dropped).
-        let (_server, publisher) = match metrics {
+        let (server, publisher) = match metrics {
             Some((endpoint, board)) => {
                 let addr = endpoint.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
                 log!(Notice, "metrics at {addr}/metrics");
@@ -171,7 +171,13 @@ mod linux {
             config_fields: Default::default(),
             metrics: publisher,
         };
-        ferry::run(&mut driver, &mut parts, &clock, signals).await.map_err(|e| e.to_string())?;
+        let ran = ferry::run(&mut driver, &mut parts, &clock, signals).await;
+        // Cancelled and waited for: the endpoint (and its unix socket file)
+        // is gone before the process exits.
+        if let Some(server) = server {
+            server.cancel().await;
+        }
+        ran.map_err(|e| e.to_string())?;
         log!(
             Notice,
             "stopped: {}; {}; {}",

@@ -153,14 +153,18 @@ async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, board: &Metrics
             break end;
         }
         if len == buf.len() {
-            return respond(
+            respond(
                 &mut stream,
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 b"request too large\n",
                 false,
             )
-            .await;
+            .await?;
+            // What the client is still sending is read and dropped before
+            // closing: closing on unread bytes would reset the connection,
+            // and the client would lose the answer.
+            return discard(&mut stream).await;
         }
         let n = stream.read(&mut buf[len..]).await?;
         if n == 0 {
@@ -191,6 +195,20 @@ async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, board: &Metrics
             respond(&mut stream, "404 Not Found", "text/plain", b"not found: try /metrics\n", head_only).await
         }
     }
+}
+
+/// Reads and drops what the client still sends (up to 64 KiB), until it
+/// closes; the exchange's time limit bounds the wait.
+async fn discard(stream: &mut (impl AsyncRead + Unpin)) -> io::Result<()> {
+    let mut sink = [0u8; 4096];
+    let mut total = 0;
+    while total < 64 * 1024 {
+        match stream.read(&mut sink).await? {
+            0 => break,
+            n => total += n,
+        }
+    }
+    Ok(())
 }
 
 async fn respond(
