@@ -228,6 +228,22 @@ pub enum Event {
     },
     /// A port gone from the kernel while notifications were lost: deleted.
     Vanished(PortName),
+    /// Reconciliation found a port's STATE_DB entry drifted, and repairs it.
+    Repaired {
+        /// The port.
+        name: PortName,
+        /// What was wrong.
+        repair: Repair,
+    },
+    /// A reconciliation is over.
+    Reconciled {
+        /// Ports whose STATE_DB entry was read back.
+        checked: usize,
+        /// Those repaired.
+        repaired: usize,
+    },
+    /// STATE_DB could not be read back: the next round tries again.
+    ReconcileFailed,
     /// A stale link was brought down.
     BroughtDown {
         /// Its name.
@@ -304,6 +320,17 @@ pub enum Event {
         /// Over how long (the window), in seconds.
         window_s: u32,
     },
+}
+
+/// What reconciliation found wrong with a port's STATE_DB entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The entry (or every field of ours) was gone.
+    Missing,
+    /// A field of ours differed from the kernel, or was gone.
+    Changed,
+    /// The entry held our fields for a port with no link.
+    Stale,
 }
 
 /// An alert rule's notice as a log line (its own repetition is the rule
@@ -468,6 +495,8 @@ impl Event {
             Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
             Repeated { kind: Repeat::WritesRefused | Repeat::Engine, .. } => Level::Error,
             Alert(line) => line.level(),
+            Reconciled { repaired: 0, .. } => Level::Info,
+            Repaired { .. } | ReconcileFailed => Level::Warn,
             Health(change) => match change.new {
                 crate::health::HealthState::Healthy => Level::Notice,
                 crate::health::HealthState::Degraded => Level::Warn,
@@ -566,6 +595,27 @@ impl fmt::Display for Event {
                 f,
                 "dump complete; {vanished} ports gone from the kernel while notifications were lost were deleted from STATE_DB"
             ),
+            Repaired { name, repair } => match repair {
+                Repair::Missing => {
+                    write!(f, "reconcile: STATE_DB PORT_TABLE|{name} was missing; written again")
+                }
+                Repair::Changed => {
+                    write!(f, "reconcile: STATE_DB PORT_TABLE|{name} differed from the kernel; written again")
+                }
+                Repair::Stale => write!(
+                    f,
+                    "reconcile: STATE_DB PORT_TABLE|{name} was left for a port with no link; deleted"
+                ),
+            },
+            Reconciled { checked, repaired: 0 } => {
+                write!(f, "reconcile: {checked} STATE_DB ports match the kernel")
+            }
+            Reconciled { checked, repaired } => {
+                write!(f, "reconcile: {repaired} of {checked} STATE_DB ports repaired")
+            }
+            ReconcileFailed => {
+                f.write_str("reconcile: STATE_DB could not be read back; trying again next round")
+            }
             Vanished(name) => write!(
                 f,
                 "{name} vanished from the kernel while notifications were lost; deleted from STATE_DB"

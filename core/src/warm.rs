@@ -109,6 +109,8 @@ pub fn check(enabled: bool, restore_count: Option<&[u8]>) -> Result<WarmStartChe
 /// would never write, publishes nothing usable: the port is written again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatePortReader {
+    /// A field of ours was seen.
+    seen: bool,
     ok: bool,
     admin: Option<bool>,
     oper: Option<bool>,
@@ -127,6 +129,13 @@ impl StatePortReader {
     /// Takes one field of the hash.
     pub fn field(&mut self, field: &[u8], value: &[u8]) {
         let field = core::str::from_utf8(field).unwrap_or("");
+        self.seen |= matches!(
+            field,
+            schema::STATE_FIELD_STATE
+                | schema::STATE_FIELD_ADMIN
+                | schema::STATE_FIELD_OPER
+                | schema::STATE_FIELD_MTU
+        );
         match field {
             schema::STATE_FIELD_STATE => self.ok = value == schema::STATE_OK.as_bytes(),
             schema::STATE_FIELD_ADMIN => self.admin = up_down(value),
@@ -136,6 +145,11 @@ impl StatePortReader {
             }
             _ => {}
         }
+    }
+
+    /// Whether the hash holds any field portsyncd writes.
+    pub fn any(&self) -> bool {
+        self.seen
     }
 
     /// What STATE_DB publishes for the link `ifindex`, if all of it is there.

@@ -170,3 +170,61 @@ fn snapshot_round_trips_through_postcard_and_restores() {
     let bad = bytes.iter().map(|&b| if b == b'4' { b'|' } else { b }).collect::<Vec<_>>();
     assert!(postcard::from_bytes::<Snapshot<1024>>(&bad).is_err());
 }
+
+/// Reconciliation: a dump, STATE_DB read back, and one batch of repairs —
+/// a deleted entry written again, a changed one rewritten, one left for a
+/// port with no link deleted; a second round finds nothing and writes
+/// nothing. The periodic timer starts a round by itself.
+#[test]
+fn reconciliation_repairs_state_db_drift_and_writes_nothing_else() {
+    let mut w = World::cold(&["Ethernet0", "Ethernet4", "Ethernet8"]);
+    w.finish_startup();
+    w.pop();
+    w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, UP_RUNNING)]);
+    // Behind the daemon's back.
+    w.state.remove("Ethernet0");
+    w.state.get_mut("Ethernet4").unwrap().insert("netdev_oper_status".into(), "down".into());
+    w.state.insert(
+        "Ethernet8".into(),
+        hash(&[("state", "ok"), ("admin_status", "up"), ("netdev_oper_status", "up"), ("mtu", "9100")]),
+    );
+    let now = w.now;
+    w.driver.request_reconcile(now);
+    w.advance(1);
+    assert_eq!(w.dumps, 2, "the reconciliation dumps the kernel");
+    // Its replies equal the record: they write nothing themselves.
+    let replies = w.batch(&[
+        reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 1),
+        reply(newlink("Ethernet4", 6, UP_RUNNING), SEQ + 1),
+    ]);
+    assert_eq!(replies, []);
+    let repairs = w.done(SEQ + 1);
+    let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
+    assert_eq!(
+        repairs,
+        [
+            Action::SetStatePort { name: name("Ethernet0"), state: up },
+            Action::SetStatePort { name: name("Ethernet4"), state: LinkState { ifindex: 6, ..up } },
+            Action::DelStatePort { name: name("Ethernet8") },
+        ]
+    );
+    assert_eq!(w.state["Ethernet4"]["netdev_oper_status"], "up");
+    assert!(!w.state.contains_key("Ethernet8"));
+    assert_eq!(w.driver.counters().repaired, 3);
+    // Nothing wrong: a round writes nothing.
+    let now = w.now;
+    w.driver.request_reconcile(now);
+    w.advance(1);
+    let replies = w.batch(&[
+        reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 2),
+        reply(newlink("Ethernet4", 6, UP_RUNNING), SEQ + 2),
+    ]);
+    assert_eq!(replies, []);
+    assert_eq!(w.done(SEQ + 2), []);
+    assert_eq!(w.driver.counters().repaired, 3);
+    // Five minutes on, the timer starts a round by itself.
+    let dumps = w.dumps;
+    w.advance(300_000);
+    assert_eq!(w.dumps, dumps + 1);
+    assert_eq!(w.driver.counters().reconciliations, 3);
+}

@@ -151,6 +151,8 @@ pub enum Signal {
     /// `LOGGER|portsyncd`). New settings from a reloaded configuration file
     /// come separately, through [`reconfigure`](super::Driver::reconfigure).
     Reload,
+    /// SIGUSR1: reconcile now (dump the kernel, read STATE_DB back, repair).
+    Reconcile,
 }
 
 /// What to tell the service manager.

@@ -43,6 +43,7 @@ mod alerting;
 pub use alerting::{
     ALARM_RESOURCE, AlarmFields, AlarmRow, AlarmText, SYSTEM_ALARMS_TABLE, Watched, default_rules,
 };
+mod reconcile;
 mod reload;
 mod running;
 mod startup;
@@ -125,6 +126,9 @@ pub struct DriverConfig {
     /// Alerts also go to STATE_DB `SYSTEM_ALARMS` (off by default: Redis
     /// then holds exactly what the C++ daemon leaves).
     pub alarm_table: bool,
+    /// How often the kernel is dumped again and STATE_DB read back to repair
+    /// drift (`None`: only on request; see [`Driver::request_reconcile`]).
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl Default for DriverConfig {
@@ -145,6 +149,7 @@ impl Default for DriverConfig {
             health: HealthThresholds::default(),
             liveness_interval: None,
             alarm_table: false,
+            reconcile_interval: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -187,6 +192,10 @@ pub struct DriverCounters {
     pub snapshots: u64,
     /// Snapshot saves that failed.
     pub snapshot_failures: u64,
+    /// Reconciliations begun (periodic or requested).
+    pub reconciliations: u64,
+    /// STATE_DB port entries reconciliation repaired.
+    pub repaired: u64,
     /// STATE_DB `SYSTEM_ALARMS` rows written or deleted.
     pub alarm_rows_written: u64,
     /// Alarm rows dropped from a full queue.
@@ -252,6 +261,7 @@ enum ReadFor {
     Presence,
     Prune,
     LoggerPoll,
+    Reconcile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,6 +359,12 @@ pub struct Driver<const P: usize, const B: usize> {
     retry_at: Option<Instant>,
     /// When the engine's per-port flap window rolls next.
     flap_window_at: Instant,
+    /// The next periodic reconciliation.
+    reconcile_at: Option<Instant>,
+    /// Where the reconciliation is.
+    reconcile: reconcile::Reconcile,
+    /// Ports repaired in this round.
+    repaired_in_round: usize,
     last_save: Instant,
     stop_deadline: Instant,
     /// How the run ends once the stop sequence is through.
@@ -444,6 +460,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             logger_at: now.saturating_add(config.logger_poll_interval),
             retry_at: None,
             flap_window_at: now.saturating_add(FLAP_WINDOW),
+            reconcile_at: config.reconcile_interval.map(|i| now.saturating_add(i)),
+            reconcile: reconcile::Reconcile::Idle,
+            repaired_in_round: 0,
             last_save: now,
             stop_deadline: now,
             stop_result: Ok(()),
@@ -494,6 +513,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.maintain_at = now.saturating_add(config.maintain_interval);
         self.logger_at = now.saturating_add(config.logger_poll_interval);
         self.flap_window_at = now.saturating_add(FLAP_WINDOW);
+        self.reconcile_at = config.reconcile_interval.map(|i| now.saturating_add(i));
         self.last_save = now;
         self.stop_deadline = now;
         Ok(())
@@ -634,6 +654,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if let Some(t) = self.retry_at {
             at = at.min(t);
         }
+        if let Some(t) = self.reconcile_at {
+            at = at.min(t);
+        }
         if let Some(t) = self.snapshot_at() {
             at = at.min(t);
         }
@@ -671,6 +694,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.alarm_held = false;
             self.maintain_at = now.saturating_add(self.config.maintain_interval);
         }
+        self.reconcile_timer(now);
         if now >= self.flap_window_at {
             self.engine.roll_flap_window();
             self.flap_window_at = now.saturating_add(FLAP_WINDOW);
@@ -700,6 +724,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.stop(now, Ok(()));
             }
             Signal::Reload => self.reload(now),
+            Signal::Reconcile => self.request_reconcile(now),
         }
     }
 
@@ -785,6 +810,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     }
                 }
             }
+            ReadFor::Reconcile => self.reconcile_reply(reply),
             ReadFor::LoggerPoll => {
                 if let Reply::Field { field, value, .. } = reply {
                     if field == logger::LOGLEVEL_FIELD.as_bytes() {
@@ -910,6 +936,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             },
             ReadFor::LoggerPoll => {
                 Read::Hash { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP }
+            }
+            ReadFor::Reconcile => {
+                Read::Hashes { db: Db::State, table: schema::STATE_PORT_TABLE, keys, keep: Keep::Nothing }
             }
         }
     }

@@ -32,6 +32,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     ///   output in use changes (without it, CONFIG_DB's LOGOUTPUT rules);
     /// - `repeat_window`: windows opened from now;
     /// - `health`: from the next assessment;
+    /// - `reconcile_interval`: a changed one counts from now;
     /// - `seed`, `liveness_interval` and `alarm_table` are kept from the start (the
     ///   supervisor's, not a setting of the file).
     pub fn reconfigure(&mut self, now: Instant, config: DriverConfig) {
@@ -49,6 +50,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         if config.logger_poll_interval != old.logger_poll_interval {
             self.logger_at = self.logger_at.min(now.saturating_add(config.logger_poll_interval));
+        }
+        if config.reconcile_interval != old.reconcile_interval {
+            self.reconcile_at = config.reconcile_interval.map(|i| now.saturating_add(i));
         }
         self.presence.set_trust(config.presence_trust);
         self.retry.set_bounds(config.retry_base, config.retry_max);

@@ -208,7 +208,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return Ok(());
         };
         self.dump_seq = Some(seq);
-        self.engine.dump_started(seq);
+        if self.reconcile == super::reconcile::Reconcile::Dumping {
+            self.engine.check_dump_started(seq);
+        } else {
+            self.engine.dump_started(seq);
+        }
         self.eoiu.start(now, seq, self.config.dump_timeout);
         if self.stage == Stage::Start(StartStep::Dump) {
             self.stage = Stage::Run;
@@ -337,6 +341,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.redump_wanted = false;
             self.counters.redumps += 1;
             return Step::Ask(Request::Dump);
+        }
+        if let Some(step) = self.reconcile_dump() {
+            return step;
         }
         // The retry timer: refused writes, and a dump when something could
         // not be asked or dumped. Either way the timer is spent.
@@ -490,6 +497,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             AfterDrain::DumpChecked { complete } => {
                 if complete {
                     self.emit(Event::DumpComplete { vanished: self.vanished_in_drain });
+                    if let Some(step) = self.reconcile_after_dump(true) {
+                        return step;
+                    }
                 } else {
                     // Failed or timed out: dump again, after a delay that grows
                     // while dumps keep failing (a dump still draining refuses

@@ -198,6 +198,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
                 self.commit(now);
             }
+            ReadFor::Reconcile => self.reconcile_read_ended(failed),
             ReadFor::Prune => {
                 if failed {
                     self.emit(Event::PruneSkipped);

@@ -67,6 +67,8 @@ impl fmt::Display for DriverCounters {
             presence_reads,
             snapshots,
             snapshot_failures,
+            reconciliations,
+            repaired,
             alarm_rows_written: _,
             alarm_rows_dropped: _,
         } = *self;
@@ -75,7 +77,7 @@ impl fmt::Display for DriverCounters {
             "datagrams {datagrams}, malformed {malformed}, overruns {overruns}, redumps {redumps}, \
              vanished ports {vanished}, APPL_DB produces {appl_produces}, writes {writes_sent} (refused {writes_refused}, \
              lost {refused_lost}), presence reads {presence_reads}, snapshots saved {snapshots} \
-             (failed {snapshot_failures})"
+             (failed {snapshot_failures}), reconciliations {reconciliations} (repaired {repaired})"
         )
     }
 }
@@ -116,7 +118,7 @@ impl fmt::Display for SyncCounters {
             f,
             ", rejected names {rejected_names}, stale links {stale_links} (not kept {stale_overflow}), \
              coalesced {coalesced}, state sets {state_sets}, state deletes {state_dels}, \
-             not in APPL_DB {not_in_app_db}, batches {batches}, warm suppressed {suppressed}, \
+             not in APPL_DB {not_in_app_db}, batches {batches}, unchanged writes left out {suppressed}, \
              deleted after a dump {vanished}, published overflow {published_overflow}"
         )
     }
@@ -146,7 +148,8 @@ mod tests {
         assert_eq!(
             format!("{d}"),
             "datagrams 120, malformed 0, overruns 0, redumps 2, vanished ports 0, APPL_DB produces 0, \
-             writes 30 (refused 0, lost 0), presence reads 0, snapshots saved 0 (failed 0)"
+             writes 30 (refused 0, lost 0), presence reads 0, snapshots saved 0 (failed 0), \
+             reconciliations 0 (repaired 0)"
         );
         let mut e = SyncCounters { link_messages: 500, batches: 12, ..SyncCounters::default() };
         let line = format!("{e}");

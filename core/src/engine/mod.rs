@@ -213,6 +213,8 @@ pub struct LinkSync<const P: usize, const B: usize> {
     dump: Option<u32>,
     /// A message of the dump in flight has arrived.
     dump_replied: bool,
+    /// The dump in flight checks STATE_DB: replies equal to the record write nothing.
+    checking: bool,
     epoch: u32,
     /// Warm start: the published record came from a snapshot and writes equal
     /// to it are left out until the initial dump ends.
@@ -235,6 +237,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             published: FnvIndexMap::new(),
             dump: None,
             dump_replied: false,
+            checking: false,
             epoch: 0,
             restored: false,
             counters: SyncCounters::default(),
@@ -576,6 +579,17 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         self.dump = Some(seq);
         self.dump_replied = false;
         self.epoch = self.epoch.wrapping_add(1);
+        self.checking = false;
+    }
+
+    /// A dump with sequence number `seq` was asked for to check STATE_DB
+    /// (reconciliation): as [`dump_started`](Self::dump_started), but its
+    /// replies that equal the record write nothing (STATE_DB is read back
+    /// and repaired afterwards; rewriting every port would wake every
+    /// STATE_DB subscriber for nothing).
+    pub fn check_dump_started(&mut self, seq: u32) {
+        self.dump_started(seq);
+        self.checking = true;
     }
 
     /// The dump outside start-up ended. If `complete`, every published port it
@@ -591,6 +605,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             return Err(SyncError::BatchOpen);
         }
         let started = self.dump.take().is_some();
+        self.checking = false;
         if complete && started {
             self.outbox = Outbox::Vanished { remaining: self.published.len(), then_init_done: false };
         }
@@ -685,11 +700,16 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
 
     /// During a warm start's initial dump, a plain write equal to the
     /// restored record is left out.
-    fn suppresses(&self, name: &PortName, change: &PendingChange, state: LinkState) -> bool {
-        self.restored
+    fn suppresses(&self, name: &PortName, pending: &Pending, state: LinkState) -> bool {
+        let warm = self.restored
             && self.phase == Phase::InitialDump
-            && matches!(change, PendingChange::Write(_))
-            && self.published.get(name).is_some_and(|p| p.state.is_baseline_of(&state))
+            && matches!(pending.change, PendingChange::Write(_))
+            && self.published.get(name).is_some_and(|p| p.state.is_baseline_of(&state));
+        let checked = self.checking
+            && pending.dump_reply
+            && matches!(pending.change, PendingChange::Write(_))
+            && self.published.get(name).is_some_and(|p| p.state == state);
+        warm || checked
     }
 
     fn record_published(&mut self, name: PortName, state: LinkState, dump_reply: bool) {
@@ -756,7 +776,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                                 self.counters.not_in_app_db += 1;
                                 return Some(Action::PortNotInAppDb { name });
                             }
-                            if self.suppresses(&name, &pending.change, state) {
+                            if self.suppresses(&name, &pending, state) {
                                 // STATE_DB already says this; the record learns the ifindex.
                                 self.record_published(name, state, pending.dump_reply);
                                 self.counters.suppressed += 1;

@@ -257,7 +257,8 @@ pub struct SyncCounters {
     pub not_in_app_db: u64,
     /// Batches committed.
     pub batches: u64,
-    /// Writes left out during a warm restart because STATE_DB already had them.
+    /// Writes left out because STATE_DB already had them: during a warm
+    /// restart's initial dump, and a reconciliation's dump.
     pub suppressed: u64,
     /// Published ports deleted because a complete dump no longer had them.
     pub vanished: u64,
