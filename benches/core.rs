@@ -131,7 +131,7 @@ fn main() {
             ));
         }
     }
-    let mut world = Ports { writes: 0 };
+    let mut world = Ports { writes: 0, state: Default::default(), dumps: 0 };
     let mut driver =
         Box::new(DefaultDriver::new(portsyncd_core::Instant::from_millis(0), DriverConfig::default()));
     let mut now = portsyncd_core::Instant::from_millis(0);
@@ -178,6 +178,7 @@ fn main() {
         took.as_nanos() as f64 / events as f64,
         allocs as f64 / events as f64
     );
+    reconciliation(&mut driver, &mut world, now);
     println!(
         "\ndriver size: {} bytes (DefaultDriver; of which the engine {} bytes)",
         std::mem::size_of::<DefaultDriver>(),
@@ -185,9 +186,76 @@ fn main() {
     );
 }
 
-/// The bench's world: every port configured and in APPL_DB; writes counted.
+/// Reconciliation rounds on the driver's 512 published ports: each a dump of
+/// 512 links equal to what was published, the 512 STATE_DB hashes read back
+/// and compared, the repairs written: clean, then with 16 entries drifted.
+fn reconciliation(driver: &mut DefaultDriver, world: &mut Ports, mut now: portsyncd_core::Instant) {
+    // The dump the kernel gives: every published link as it is (built once;
+    // each round patches its sequence number in).
+    let mut dump = Vec::new();
+    let mut seq_at = Vec::new();
+    for (name, state) in driver.engine().published() {
+        let flags = if state.oper_up { iff::UP | iff::RUNNING } else { iff::UP };
+        let m = link_message(false, name.as_str(), state.ifindex, flags, state.mtu);
+        seq_at.push(dump.len() + 8);
+        dump.extend_from_slice(&m);
+    }
+    seq_at.push(dump.len() + 8);
+    dump.extend_from_slice(&[0u8; 20]);
+    let round = |driver: &mut DefaultDriver, world: &mut Ports, dump: &mut Vec<u8>, now| {
+        driver.request_reconcile(now);
+        let _ = canned::answer_all(driver, now, world);
+        let seq = world.dumps;
+        let done_at = dump.len() - 20;
+        emit_done(&mut dump[done_at..], seq).unwrap();
+        for &at in &seq_at {
+            dump[at..at + 4].copy_from_slice(&seq.to_ne_bytes());
+            // NLM_F_MULTI, as dump replies carry.
+            dump[at - 2..at].copy_from_slice(&2u16.to_ne_bytes());
+        }
+        canned::feed(driver, now, dump, world);
+        driver.handle_batch_end(now);
+        driver.handle_timeout(now);
+        let _ = canned::answer_all(driver, now, world);
+    };
+    let rounds = 50;
+    round(driver, world, &mut dump, now);
+    let mut measure = |drift: usize, driver: &mut DefaultDriver, world: &mut Ports, dump: &mut Vec<u8>| {
+        world.writes = 0;
+        let repaired = driver.counters().repaired;
+        let before = dhat::HeapStats::get().total_blocks;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            // Behind the daemon's back: `drift` entries lose a field.
+            world.state.iter_mut().take(drift).for_each(|(_, s)| s.2 = 0);
+            now = now.saturating_add(Duration::from_millis(1));
+            round(driver, world, dump, now);
+        }
+        let took = t.elapsed();
+        let allocs = (dhat::HeapStats::get().total_blocks - before) / rounds as u64;
+        let repaired = (driver.counters().repaired - repaired) / rounds as u64;
+        (took / rounds as u32, world.writes / rounds, repaired, allocs)
+    };
+    let clean = measure(0, driver, world, &mut dump);
+    let drifted = measure(16, driver, world, &mut dump);
+    println!("\n### reconciliation: 512 published ports, one round (mean of {rounds})\n");
+    println!(
+        "A round: the kernel's dump of 512 links (equal to what was published: no write), \
+         the 512 STATE_DB hashes read back, compared, the repairs written."
+    );
+    println!("\n| STATE_DB | time per round | writes per round | repaired | heap allocations per round |");
+    println!("|---|---:|---:|---:|---:|");
+    for (what, (t, w, r, a)) in [("as the kernel", clean), ("16 entries drifted", drifted)] {
+        println!("| {what} | {:.3} ms | {w} | {r} | {a} |", ms(t));
+    }
+}
+
+/// The bench's world: every port configured and in APPL_DB; STATE_DB
+/// modelled; writes counted.
 struct Ports {
     writes: usize,
+    state: std::collections::BTreeMap<portsyncd_core::PortName, (bool, bool, u32)>,
+    dumps: u32,
 }
 
 impl Facts for Ports {
@@ -196,8 +264,18 @@ impl Facts for Ports {
             key(format!("Ethernet{}", i * 4).as_bytes());
         }
     }
+    fn state_db(&self, name: &portsyncd_core::PortName) -> Option<(bool, bool, u32)> {
+        self.state.get(name).copied().filter(|s| s.2 != 0)
+    }
+    fn dump(&mut self) -> u32 {
+        self.dumps += 1;
+        self.dumps
+    }
     fn written(&mut self, op: &WriteOp) {
-        self.writes += usize::from(matches!(op, WriteOp::SetStatePort { .. }));
+        if let WriteOp::SetStatePort { name, state } = op {
+            self.writes += 1;
+            self.state.insert(*name, (state.admin_up, state.oper_up, state.mtu));
+        }
     }
 }
 

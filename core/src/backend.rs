@@ -319,6 +319,10 @@ pub trait LinkSource {
     /// The next datagram if one is already waiting, else [`Received::Empty`].
     fn try_recv(&mut self) -> Result<Received<'_>, Self::Error>;
 
+    /// Closes the source and opens it again, subscribed as before (after a
+    /// failure other than an overrun); what the old one had queued is lost.
+    fn reopen(&mut self) -> Result<(), Self::Error>;
+
     /// The datagram the last [`recv`](Self::recv) or
     /// [`try_recv`](Self::try_recv) returned (empty if it returned none), so
     /// that a caller can feed it in parts with I/O in between.

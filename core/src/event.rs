@@ -235,6 +235,16 @@ pub enum Event {
         /// What was wrong.
         repair: Repair,
     },
+    /// The netlink socket failed (not an overrun): link notifications are
+    /// lost until it is open again.
+    LinksFailed,
+    /// An attempt to open it again failed; the next comes later.
+    LinksReopenFailed,
+    /// It is open again (and subscribed); a reconciliation follows.
+    LinksReopened {
+        /// How long notifications were lost, in ms.
+        after_ms: u64,
+    },
     /// A reconciliation is over.
     Reconciled {
         /// Ports whose STATE_DB entry was read back.
@@ -421,6 +431,8 @@ pub enum Repeat {
     WritesRefused,
     /// Engine errors (a full table).
     Engine,
+    /// Attempts to open the netlink socket again that failed.
+    LinksReopen,
 }
 
 impl Repeat {
@@ -428,7 +440,7 @@ impl Repeat {
     pub const COUNT: usize = Self::ALL.len();
 
     /// Every kind, in index order (`kind as usize`).
-    pub const ALL: [Repeat; 7] = [
+    pub const ALL: [Repeat; 8] = [
         Repeat::RejectedName,
         Repeat::Netlink,
         Repeat::Overrun,
@@ -436,6 +448,7 @@ impl Repeat {
         Repeat::PresenceUnknown,
         Repeat::WritesRefused,
         Repeat::Engine,
+        Repeat::LinksReopen,
     ];
 
     /// What the lines were about.
@@ -447,6 +460,7 @@ impl Repeat {
             Repeat::Dump => "dumps that failed or timed out",
             Repeat::PresenceUnknown => "APPL_DB reads that failed",
             Repeat::WritesRefused => "write batches refused",
+            Repeat::LinksReopen => "failed attempts to open the netlink socket again",
             Repeat::Engine => "engine errors",
         }
     }
@@ -464,6 +478,7 @@ impl Event {
             PresenceUnknown => Repeat::PresenceUnknown,
             WritesRefused { .. } => Repeat::WritesRefused,
             Engine(_) | StaleTableFull { .. } => Repeat::Engine,
+            LinksReopenFailed => Repeat::LinksReopen,
             _ => return None,
         })
     }
@@ -496,7 +511,8 @@ impl Event {
             Repeated { kind: Repeat::WritesRefused | Repeat::Engine, .. } => Level::Error,
             Alert(line) => line.level(),
             Reconciled { repaired: 0, .. } => Level::Info,
-            Repaired { .. } | ReconcileFailed => Level::Warn,
+            Repaired { .. } | ReconcileFailed | LinksReopenFailed => Level::Warn,
+            LinksFailed => Level::Error,
             Health(change) => match change.new {
                 crate::health::HealthState::Healthy => Level::Notice,
                 crate::health::HealthState::Degraded => Level::Warn,
@@ -612,6 +628,16 @@ impl fmt::Display for Event {
             }
             Reconciled { checked, repaired } => {
                 write!(f, "reconcile: {repaired} of {checked} STATE_DB ports repaired")
+            }
+            LinksFailed => f.write_str(
+                "netlink socket failed: link notifications are lost until it is open again; opening it again",
+            ),
+            LinksReopenFailed => f.write_str("netlink socket could not be opened again; trying again later"),
+            LinksReopened { after_ms } => {
+                write!(
+                    f,
+                    "netlink socket open again after {after_ms} ms; reconciling STATE_DB with the kernel"
+                )
             }
             ReconcileFailed => {
                 f.write_str("reconcile: STATE_DB could not be read back; trying again next round")

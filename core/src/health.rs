@@ -69,6 +69,13 @@ pub enum Reason {
         /// For how long, in seconds.
         secs: u64,
     },
+    /// The kernel's link notifications have been lost (the netlink socket
+    /// failed and could not be opened again) for at least `unhealthy_after`
+    /// (unhealthy).
+    LinksLostLong {
+        /// For how long, in seconds.
+        secs: u64,
+    },
     /// A database request took at least `stall_after` (unhealthy while it
     /// is recent).
     SlowRequest {
@@ -85,6 +92,8 @@ pub enum Reason {
         /// How many are kept.
         kept: usize,
     },
+    /// The netlink socket failed; it is being opened again (degraded).
+    LinksLost,
     /// Netlink overruns in the last minute at or above the threshold
     /// (degraded).
     Overruns {
@@ -107,9 +116,11 @@ impl Reason {
             Reason::DatabaseRestarted
             | Reason::DatabasesGoneLong { .. }
             | Reason::WritesRefusedLong { .. }
+            | Reason::LinksLostLong { .. }
             | Reason::SlowRequest { .. } => HealthState::Unhealthy,
             Reason::DatabasesUnreachable { .. }
             | Reason::WritesRefused { .. }
+            | Reason::LinksLost
             | Reason::Overruns { .. }
             | Reason::PortInitLate { .. } => HealthState::Degraded,
             Reason::AllWell => HealthState::Healthy,
@@ -122,9 +133,11 @@ impl Reason {
             Reason::DatabaseRestarted => "database_restarted",
             Reason::DatabasesGoneLong { .. } => "databases_gone_long",
             Reason::WritesRefusedLong { .. } => "writes_refused_long",
+            Reason::LinksLostLong { .. } => "links_lost_long",
             Reason::SlowRequest { .. } => "slow_request",
             Reason::DatabasesUnreachable { .. } => "databases_unreachable",
             Reason::WritesRefused { .. } => "writes_refused",
+            Reason::LinksLost => "links_lost",
             Reason::Overruns { .. } => "overruns",
             Reason::PortInitLate { .. } => "port_init_late",
             Reason::AllWell => "all_well",
@@ -143,11 +156,13 @@ impl fmt::Display for Reason {
             Reason::DatabaseRestarted => f.write_str("a database server restarted"),
             Reason::DatabasesGoneLong { secs } => write!(f, "databases unreachable for {secs} s"),
             Reason::WritesRefusedLong { secs } => write!(f, "writes refused for {secs} s"),
+            Reason::LinksLostLong { secs } => write!(f, "kernel link notifications lost for {secs} s"),
             Reason::SlowRequest { ms } => write!(f, "a database request took {ms} ms"),
             Reason::DatabasesUnreachable { kept } => {
                 write!(f, "databases unreachable, {kept} keys' writes kept")
             }
             Reason::WritesRefused { kept } => write!(f, "{kept} refused writes kept"),
+            Reason::LinksLost => f.write_str("the netlink socket failed; opening it again"),
             Reason::Overruns { last_minute } => {
                 write!(f, "{last_minute} netlink overruns in the last minute")
             }
@@ -197,6 +212,8 @@ pub struct HealthFacts {
     pub unreachable: Option<(Instant, usize)>,
     /// Since when writes are refused, with how many are kept; `None`: none.
     pub refused: Option<(Instant, usize)>,
+    /// Since when the netlink socket is lost (failed, not yet open again).
+    pub links_lost: Option<Instant>,
     /// PortInitDone reached.
     pub port_init_done: bool,
     /// Ports still awaiting their host interface.
@@ -330,6 +347,9 @@ impl Health {
         if let Some(secs) = facts.refused.and_then(|(since, _)| long(since)) {
             return Reason::WritesRefusedLong { secs };
         }
+        if let Some(secs) = facts.links_lost.and_then(long) {
+            return Reason::LinksLostLong { secs };
+        }
         if let Some((ended, took)) = self.slow {
             if now.saturating_since(ended) < t.slow_request_hold {
                 return Reason::SlowRequest { ms: took.as_millis().try_into().unwrap_or(u64::MAX) };
@@ -341,6 +361,9 @@ impl Health {
         }
         if let Some((_, kept)) = facts.refused {
             return Reason::WritesRefused { kept };
+        }
+        if facts.links_lost.is_some() {
+            return Reason::LinksLost;
         }
         let last_minute = self.overruns_last_minute(now);
         if t.overruns_per_minute > 0 && last_minute >= t.overruns_per_minute {
@@ -367,6 +390,9 @@ impl Health {
             consider(since.saturating_add(t.unhealthy_after));
         }
         if let Some((since, _)) = facts.refused {
+            consider(since.saturating_add(t.unhealthy_after));
+        }
+        if let Some(since) = facts.links_lost {
             consider(since.saturating_add(t.unhealthy_after));
         }
         if let Some((ended, _)) = self.slow {
@@ -400,6 +426,7 @@ mod tests {
         database_restarted: false,
         unreachable: None,
         refused: None,
+        links_lost: None,
         port_init_done: true,
         awaiting: 0,
     };

@@ -475,3 +475,92 @@ fn alarm_rows_follow_the_alerts_when_asked_for() {
         );
     }
 }
+
+/// A netlink socket that fails once the run is going is opened again with
+/// growing delays (not the end of the run); meanwhile health is degraded,
+/// then unhealthy; once open, the driver reconciles (a dump first).
+#[test]
+fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
+    use portsyncd_core::event::Event;
+    use portsyncd_core::health::HealthState;
+
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    synced(&mut d, &mut Empty, 0, 10);
+    assert!(d.links_up());
+    d.handle_link_source_failed(at(100));
+    d.handle_batch_end(at(100));
+    assert!(!d.links_up());
+    let mut said = Vec::new();
+    while let Some(e) = d.poll_event() {
+        said.push(e);
+    }
+    assert!(said.contains(&Event::LinksFailed), "{said:?}");
+    assert_eq!(d.health().0, HealthState::Degraded);
+    // Attempts, each refused, at growing intervals; unhealthy after 30 s.
+    let mut attempts = Vec::new();
+    let mut now = at(100);
+    while now < at(40_000) {
+        now = d.poll_timeout().unwrap();
+        d.handle_timeout(now);
+        while let Some(io) = d.poll_io() {
+            match io {
+                Io::ReopenLinks => {
+                    attempts.push(now.as_millis());
+                    d.handle_links_reopened(now, false).unwrap();
+                }
+                Io::Maintain { .. } => d.handle_backend_status(now, BackendStatus::Connected).unwrap(),
+                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
+                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
+                Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
+                Io::RequestDump => panic!("no dump while the source is down"),
+                _ => {}
+            }
+        }
+        while d.poll_event().is_some() {}
+    }
+    assert!(attempts.len() >= 8, "{attempts:?}");
+    let gaps: Vec<u64> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|&g| g <= 5_000), "at most retry_max apart: {gaps:?}");
+    assert!(gaps.last() > gaps.first(), "growing: {gaps:?}");
+    assert_eq!(d.health().0, HealthState::Unhealthy);
+    assert_eq!(d.counters().netlink_failures, 1 + attempts.len() as u64);
+    // Open again: said, counted, healthy again, and the reconciliation's dump.
+    'reopen: loop {
+        now = d.poll_timeout().unwrap();
+        d.handle_timeout(now);
+        while let Some(io) = d.poll_io() {
+            match io {
+                Io::ReopenLinks => break 'reopen,
+                Io::Maintain { .. } => d.handle_backend_status(now, BackendStatus::Connected).unwrap(),
+                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
+                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
+                _ => {}
+            }
+        }
+    }
+    d.handle_links_reopened(now, true).unwrap();
+    assert!(d.links_up());
+    let mut said = Vec::new();
+    while let Some(e) = d.poll_event() {
+        said.push(e);
+    }
+    assert!(
+        said.iter().any(|e| matches!(e, Event::LinksReopened { after_ms } if *after_ms >= 39_000)),
+        "{said:?}"
+    );
+    let mut dumped = false;
+    while let Some(io) = d.poll_io() {
+        match io {
+            Io::RequestDump => {
+                dumped = true;
+                break;
+            }
+            Io::Notify(_) => {}
+            other => panic!("{other:?} before the reconciliation's dump"),
+        }
+    }
+    assert!(dumped);
+    assert_eq!(d.counters().netlink_reopens, 1);
+    assert_eq!(d.counters().reconciliations, 1);
+    assert_eq!(d.health().0, HealthState::Healthy);
+}

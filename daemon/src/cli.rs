@@ -30,12 +30,22 @@ pub struct Args {
     pub config: PathBuf,
     /// Whether `--config` was given (a given file must exist; the default may not).
     pub config_given: bool,
-    /// `--db-config`.
+    /// `--db-config` (with `-n`: the namespace's file, once main has
+    /// resolved it through `--db-global-config`).
     pub db_config: PathBuf,
+    /// `-n` / `--namespace`: a multi-ASIC namespace whose databases
+    /// `--db-global-config` names.
+    pub namespace: Option<String>,
+    /// `--db-global-config` (used with `-n` only).
+    pub db_global_config: PathBuf,
+    /// `--netns`: the network namespace to enter (`/run/netns/NAME`).
+    pub netns: Option<String>,
     /// `--db`.
     pub backend: Backend,
     /// `--state-dir`.
     pub state_dir: PathBuf,
+    /// Whether `--state-dir` was given (else a namespace has its own default).
+    pub state_dir_given: bool,
     /// `--metrics-addr`.
     pub metrics_addr: Option<crate::metrics::MetricsAddr>,
 }
@@ -48,6 +58,7 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/sonic/portsyncd";
 /// The usage text.
 pub const USAGE: &str = "\
 usage: portsyncd [--config FILE] [--db-config FILE] [--db redis|memory]
+                 [-n NAME [--db-global-config FILE]] [--netns NAME]
                  [--state-dir DIR] [--metrics-addr ADDR]
        portsyncd --version | --help
 
@@ -57,9 +68,17 @@ Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
                       default file means defaults)
   --db-config FILE    SONiC database_config.json
                       (default /var/run/redis/sonic-db/database_config.json)
+  -n, --namespace NAME
+                      multi-ASIC: serve namespace NAME (e.g. asic0), its databases
+                      found through --db-global-config (not with --db-config)
+  --db-global-config FILE
+                      SONiC database_global.json
+                      (default /var/run/redis/sonic-db/database_global.json)
+  --netns NAME        enter network namespace /run/netns/NAME first
   --db redis|memory   memory: run on an in-memory database (no Redis), seeded
                       from [memory] in the config, printed on exit
-  --state-dir DIR     warm-restart snapshot directory (default /var/lib/sonic/portsyncd)
+  --state-dir DIR     warm-restart snapshot directory (default /var/lib/sonic/portsyncd,
+                      or /var/lib/sonic/portsyncd/NAMESPACE when serving a namespace)
   --metrics-addr ADDR Prometheus endpoint (off unless given here or in [metrics]):
                       PORT or :PORT (loopback), IP:PORT, [IPv6]:PORT,
                       unix:PATH or an absolute PATH
@@ -73,6 +92,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut backend = None;
     let mut state_dir = None;
     let mut metrics_addr = None;
+    let mut namespace = None;
+    let mut db_global_config = None;
+    let mut netns = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -98,6 +120,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--db-config" => once(&mut db_config, PathBuf::from(value("--db-config")?), "--db-config")?,
             "--state-dir" => once(&mut state_dir, PathBuf::from(value("--state-dir")?), "--state-dir")?,
             "--metrics-addr" => once(&mut metrics_addr, value("--metrics-addr")?, "--metrics-addr")?,
+            "-n" | "--namespace" => {
+                let name = checked_name("-n/--namespace", value("-n/--namespace")?)?;
+                once(&mut namespace, name, "-n/--namespace")?;
+            }
+            "--db-global-config" => {
+                let file = PathBuf::from(value("--db-global-config")?);
+                once(&mut db_global_config, file, "--db-global-config")?;
+            }
+            "--netns" => once(&mut netns, checked_name("--netns", value("--netns")?)?, "--netns")?,
             "--db" => {
                 let b = match value("--db")?.as_str() {
                     "redis" => Backend::Redis,
@@ -110,14 +141,74 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         }
     }
     let metrics_addr = metrics_addr.map(|a| crate::metrics::MetricsAddr::parse(&a)).transpose()?;
+    if namespace.is_some() && db_config.is_some() {
+        return Err("--db-config and -n/--namespace exclude each other: with -n the namespace's \
+                    database_config.json comes from --db-global-config"
+            .into());
+    }
+    if namespace.is_none() && db_global_config.is_some() {
+        return Err("--db-global-config needs -n/--namespace".into());
+    }
     Ok(Command::Run(Args {
         config_given: config.is_some(),
         config: config.unwrap_or_else(|| DEFAULT_CONFIG.into()),
         db_config: db_config.unwrap_or_else(|| portsyncd_redis::config::DEFAULT_DB_CONFIG_PATH.into()),
+        namespace,
+        db_global_config: db_global_config
+            .unwrap_or_else(|| portsyncd_redis::config::DEFAULT_DB_GLOBAL_CONFIG_PATH.into()),
+        netns,
         backend: backend.unwrap_or(Backend::Redis),
+        state_dir_given: state_dir.is_some(),
         state_dir: state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
         metrics_addr,
     }))
+}
+
+/// `name` if it can name a namespace: it becomes a file name (in
+/// `/run/netns/`, in the state directory) and part of the instance lock's
+/// name, so it may not be empty, hold a `/` or a `..`, or be `.`.
+fn checked_name(flag: &str, name: String) -> Result<String, String> {
+    if name.is_empty() || name == "." || name.contains('/') || name.contains("..") {
+        return Err(format!(
+            "{flag} {name:?}: a namespace name may not be empty or \".\", or hold '/' or \"..\""
+        ));
+    }
+    Ok(name)
+}
+
+/// The environment variables SONiC's containers set on a multi-ASIC box
+/// (`NAMESPACE_ID` 0..N-1; on a single-ASIC box it is set but empty).
+pub const NAMESPACE_ID_VAR: &str = "NAMESPACE_ID";
+/// See [`NAMESPACE_ID_VAR`] (`asic`, set on single-ASIC boxes too).
+pub const NAMESPACE_PREFIX_VAR: &str = "NAMESPACE_PREFIX";
+
+impl Args {
+    /// The multi-ASIC namespace this run serves, for its log lines,
+    /// metrics, default state directory and instance lock: `-n NAME`; else,
+    /// inside a SONiC container, `${NAMESPACE_PREFIX}${NAMESPACE_ID}` when
+    /// both are set and not empty; else none (single-ASIC, or the host).
+    /// `env` reads an environment variable.
+    pub fn namespace_name(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+        if let Some(ns) = &self.namespace {
+            return Ok(Some(ns.clone()));
+        }
+        let set = |var: &str| env(var).filter(|v| !v.is_empty());
+        match (set(NAMESPACE_PREFIX_VAR), set(NAMESPACE_ID_VAR)) {
+            (Some(prefix), Some(id)) => {
+                let flag = format!("{NAMESPACE_PREFIX_VAR} and {NAMESPACE_ID_VAR}");
+                checked_name(&flag, format!("{prefix}{id}")).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Serving `namespace`: the default state directory becomes
+    /// `/var/lib/sonic/portsyncd/<namespace>` (a given `--state-dir` stays).
+    pub fn apply_namespace(&mut self, namespace: Option<&str>) {
+        if let (Some(ns), false) = (namespace, self.state_dir_given) {
+            self.state_dir = PathBuf::from(DEFAULT_STATE_DIR).join(ns);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +227,82 @@ mod tests {
         assert_eq!(a.db_config, PathBuf::from("/var/run/redis/sonic-db/database_config.json"));
         assert_eq!(a.backend, Backend::Redis);
         assert_eq!(a.state_dir, PathBuf::from("/var/lib/sonic/portsyncd"));
+        assert_eq!((a.namespace, a.netns), (None, None));
+        assert_eq!(a.db_global_config, PathBuf::from("/var/run/redis/sonic-db/database_global.json"));
+    }
+
+    #[test]
+    fn namespaces_on_the_command_line() {
+        let Command::Run(a) = p(&["-n", "asic0", "--netns", "asic0", "--db-global-config=/g.json"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((a.namespace.as_deref(), a.netns.as_deref()), (Some("asic0"), Some("asic0")));
+        assert_eq!(a.db_global_config, PathBuf::from("/g.json"));
+        assert!(!a.state_dir_given);
+        let Command::Run(a) = p(&["--namespace=asic1"]).unwrap() else { panic!() };
+        assert_eq!(a.namespace.as_deref(), Some("asic1"));
+        // --netns alone keeps the container's database_config.json.
+        let Command::Run(a) = p(&["--netns", "asic2", "--db-config", "/d.json"]).unwrap() else { panic!() };
+        assert_eq!((a.netns.as_deref(), a.namespace), (Some("asic2"), None));
+
+        assert_eq!(p(&["-n"]), Err("-n/--namespace needs a value".into()));
+        assert_eq!(p(&["--netns="]), Err("--netns needs a value".into()));
+        assert_eq!(p(&["-n", "a", "--namespace", "b"]), Err("-n/--namespace given twice".into()));
+        for bad in ["a/b", "..", "x..y", "."] {
+            assert_eq!(
+                p(&["--netns", bad]),
+                Err(format!(
+                    "--netns {bad:?}: a namespace name may not be empty or \".\", or hold '/' or \"..\""
+                ))
+            );
+            assert!(p(&["-n", bad]).unwrap_err().starts_with("-n/--namespace "));
+        }
+        assert_eq!(
+            p(&["-n", "asic0", "--db-config", "/d.json"]),
+            Err("--db-config and -n/--namespace exclude each other: with -n the namespace's \
+                 database_config.json comes from --db-global-config"
+                .into())
+        );
+        assert_eq!(
+            p(&["--db-global-config", "/g.json"]),
+            Err("--db-global-config needs -n/--namespace".into())
+        );
+    }
+
+    #[test]
+    fn the_namespace_served_and_its_state_dir() {
+        let args = |a: &[&str]| match p(a).unwrap() {
+            Command::Run(a) => a,
+            _ => panic!(),
+        };
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        // Single-ASIC: SONiC sets NAMESPACE_PREFIX and an empty NAMESPACE_ID.
+        let single = env(&[("NAMESPACE_PREFIX", "asic"), ("NAMESPACE_ID", "")]);
+        let mut a = args(&[]);
+        assert_eq!(a.namespace_name(single), Ok(None));
+        assert_eq!(a.namespace_name(env(&[])), Ok(None));
+        a.apply_namespace(None);
+        assert_eq!(a.state_dir, PathBuf::from("/var/lib/sonic/portsyncd"));
+        // In asic3's container.
+        let asic3 = env(&[("NAMESPACE_PREFIX", "asic"), ("NAMESPACE_ID", "3")]);
+        assert_eq!(a.namespace_name(asic3), Ok(Some("asic3".into())));
+        a.apply_namespace(Some("asic3"));
+        assert_eq!(a.state_dir, PathBuf::from("/var/lib/sonic/portsyncd/asic3"));
+        // -n wins over the environment; a given --state-dir stays.
+        let mut a = args(&["-n", "asic0", "--state-dir", "/s"]);
+        assert_eq!(a.namespace_name(asic3), Ok(Some("asic0".into())));
+        a.apply_namespace(Some("asic0"));
+        assert_eq!(a.state_dir, PathBuf::from("/s"));
+        let odd = env(&[("NAMESPACE_PREFIX", "../x"), ("NAMESPACE_ID", "0")]);
+        assert_eq!(
+            args(&[]).namespace_name(odd),
+            Err("NAMESPACE_PREFIX and NAMESPACE_ID \"../x0\": a namespace name may not be empty or \".\", \
+                 or hold '/' or \"..\""
+                .into())
+        );
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct Config {
     pub metrics_addr: Option<crate::metrics::MetricsAddr>,
     /// Alert rules, their intervals, silences.
     pub alerts: crate::alerting::Alerting,
+    /// How often STATE_DB is reconciled with the kernel (`None`: only on
+    /// SIGUSR1).
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             supervisor_heartbeat: None,
             metrics_addr: None,
             alerts: crate::alerting::Alerting::default(),
+            reconcile_interval: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -95,6 +99,13 @@ struct RawConfig {
     liveness: RawLiveness,
     metrics: RawMetrics,
     alerts: crate::alerting::RawAlerts,
+    reconcile: RawReconcile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawReconcile {
+    interval_ms: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -260,6 +271,12 @@ impl Config {
                 Some(crate::metrics::MetricsAddr::parse(addr).map_err(|e| format!("metrics.addr: {e}"))?);
         }
         c.alerts = raw.alerts.build()?;
+        if let Some(v) = in_range("reconcile.interval_ms", raw.reconcile.interval_ms, 0, 86_400_000)? {
+            if (1..1000).contains(&v) {
+                return Err(format!("reconcile.interval_ms = {v}: 0 (off) or at least 1000"));
+            }
+            c.reconcile_interval = (v > 0).then(|| Duration::from_millis(v));
+        }
         for port in &raw.memory.ports {
             portsyncd_core::PortName::try_from(port.as_str())
                 .map_err(|e| format!("memory.ports: {port:?} is not a port name: {e}"))?;
@@ -286,7 +303,7 @@ pub struct Change {
 impl Config {
     /// Every setting: its key, its value as shown, and whether a running
     /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
-    fn settings(&self) -> [(&'static str, String, bool); 21] {
+    fn settings(&self) -> [(&'static str, String, bool); 22] {
         // Destructured: a setting added to Config does not compile until it
         // is listed here, with when it takes effect.
         let Config {
@@ -303,6 +320,7 @@ impl Config {
             supervisor_heartbeat,
             metrics_addr,
             alerts,
+            reconcile_interval,
         } = self;
         let ms = |d: &Duration| d.as_millis().to_string();
         [
@@ -326,6 +344,7 @@ impl Config {
             ("memory.ports", format!("[{}]", memory_ports.join(", ")), false),
             ("metrics.addr", metrics_addr.as_ref().map_or("off".into(), ToString::to_string), false),
             ("alerts.state_db", alerts.state_db.to_string(), false),
+            ("reconcile.interval_ms", reconcile_interval.as_ref().map_or("off".into(), ms), true),
             ("alerts.interval_ms", ms(&alerts.settings.interval), true),
             ("alerts.repeat_interval_ms", ms(&alerts.settings.repeat_interval), true),
             (
@@ -370,6 +389,7 @@ impl Config {
             log_repeat_window: new.log_repeat_window,
             health: new.health,
             alerts: crate::alerting::Alerting { state_db: self.alerts.state_db, ..new.alerts.clone() },
+            reconcile_interval: new.reconcile_interval,
             ..self.clone()
         }
     }

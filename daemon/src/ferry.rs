@@ -47,6 +47,8 @@ pub enum Signalled {
     /// alert rules (`None`: the ones in force stay). Boxed: a reload is
     /// rare, and the settings are large next to the other signals.
     Reload(Option<Box<(DriverConfig, crate::alerting::Alerting)>>),
+    /// SIGUSR1: reconcile now.
+    Reconcile,
 }
 
 /// Where the loop's signals come from.
@@ -120,8 +122,14 @@ where
         let deadline = driver.poll_timeout();
         let links = &mut parts.links;
         let signals = &mut signals;
+        // A failed source is not read (it would fail again at once) until
+        // the driver has had it opened again.
+        let links_up = driver.links_up();
         let wake = smol::future::or(
             async {
+                if !links_up {
+                    return std::future::pending().await;
+                }
                 match links.recv().await {
                     Ok(Received::Datagram(_)) => Wake::Datagram,
                     Ok(Received::Overrun) => Wake::Overrun,
@@ -141,6 +149,7 @@ where
         now = clock.now();
         match wake {
             Wake::Signal(Signalled::Terminate) => driver.handle_signal(now, Signal::Terminate),
+            Wake::Signal(Signalled::Reconcile) => driver.handle_signal(now, Signal::Reconcile),
             Wake::Signal(Signalled::Reload(config)) => {
                 if let Some(config) = config {
                     let (config, alerting) = *config;
@@ -192,7 +201,7 @@ pub async fn take_batch<D, L, C, S, V>(
         First::Overrun => driver.handle_overrun(now),
         First::Nothing => {}
     }
-    while driver.wants_queued_datagram() {
+    while driver.wants_queued_datagram() && driver.links_up() {
         match parts.links.try_recv() {
             Ok(Received::Datagram(_)) => feed(driver, parts, clock, now).await,
             Ok(Received::Overrun) => driver.handle_overrun(now),
@@ -279,6 +288,7 @@ pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
         repeat_window: config.log_repeat_window,
         health: config.health,
         alarm_table: config.alerts.state_db,
+        reconcile_interval: config.reconcile_interval,
         seed: u64::from(std::process::id()),
         ..DriverConfig::default()
     }

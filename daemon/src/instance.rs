@@ -13,9 +13,15 @@
 //!   created if missing (with its parents, as a snapshot save would), must
 //!   be a directory, and must take a new file;
 //! - **the network namespace**: the abstract unix socket
-//!   [`NETNS_LOCK_NAME`], bound and never used. Abstract socket names
-//!   belong to a network namespace, so two daemons with different state
-//!   directories cannot fight over the same links either.
+//!   [`NETNS_LOCK_NAME`] (`@portsyncd`; `@portsyncd/<namespace>` for a
+//!   daemon serving a multi-ASIC namespace), bound and never used. Abstract
+//!   socket names belong to a network namespace, so two daemons with
+//!   different state directories cannot fight over the same links either;
+//!   two daemons serving two ASIC namespaces from one network namespace do
+//!   not refuse each other, two serving the same one do.
+//!
+//! It also enters the network namespace `--netns` names ([`enter_netns`]),
+//! which must come before any socket, this module's included, is opened.
 //!
 //! It decides nothing about what the daemon does next.
 
@@ -33,12 +39,45 @@ pub const LOCK_FILE: &str = "portsyncd.lock";
 const PROBE_FILE: &str = "portsyncd.lock.probe";
 
 /// The abstract unix socket (`@portsyncd`: no file, gone with the process)
-/// that one daemon per network namespace binds. Running several daemons in
-/// one namespace (multi-instance partitioning, one per ASIC namespace) will
-/// add an instance id or the namespace to this name; it lives here only.
+/// that one daemon per network namespace binds; a daemon serving a
+/// multi-ASIC namespace binds `@portsyncd/<namespace>` ([`lock_name`]).
 /// It must be bound inside the namespace whose links the daemon changes
-/// (under `ip netns exec` today; after entering `--netns` once that exists).
+/// (under `ip netns exec`, or after entering `--netns`).
 pub const NETNS_LOCK_NAME: &str = "portsyncd";
+
+/// Where `ip netns add` puts named network namespaces.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// The abstract socket name of a daemon serving `namespace` (see
+/// [`NETNS_LOCK_NAME`]).
+pub fn lock_name(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!("{NETNS_LOCK_NAME}/{ns}"),
+        None => NETNS_LOCK_NAME.to_owned(),
+    }
+}
+
+/// Moves this thread into the network namespace `/run/netns/<name>`. Call
+/// it first thing in `main`, while the process has one thread: threads
+/// started later inherit it, ones already running would not. `name` is a
+/// plain file name (the command line refuses `/` and `..`).
+pub fn enter_netns(name: &str) -> Result<(), String> {
+    let path = Path::new(NETNS_RUN_DIR).join(name);
+    let file = File::open(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            format!("network namespace {name}: no {} (see ip netns list)", path.display())
+        }
+        _ => format!("network namespace {name}: cannot open {}: {e}", path.display()),
+    })?;
+    use std::os::fd::AsFd as _;
+    rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
+        .map_err(|e| match e {
+            rustix::io::Errno::INVAL => {
+                format!("network namespace {name}: {} is not a network namespace", path.display())
+            }
+            _ => format!("network namespace {name}: cannot enter {}: {}", path.display(), io::Error::from(e)),
+        })
+}
 
 /// The locks held for the life of the process (drop releases them).
 #[derive(Debug)]
@@ -48,9 +87,10 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Takes both locks, or says in one line why not.
-    pub fn claim(state_dir: &Path) -> Result<Self, String> {
-        Self::claim_as(state_dir, NETNS_LOCK_NAME)
+    /// Takes both locks, or says in one line why not. `namespace`: the
+    /// multi-ASIC namespace served, if any ([`lock_name`]).
+    pub fn claim(state_dir: &Path, namespace: Option<&str>) -> Result<Self, String> {
+        Self::claim_as(state_dir, &lock_name(namespace))
     }
 
     /// [`claim`](Self::claim) with another socket name (this module's
@@ -138,10 +178,16 @@ fn lock_netns(name: &str) -> Result<UnixListener, String> {
     let addr = SocketAddr::from_abstract_name(name.as_bytes())
         .map_err(|e| format!("abstract unix socket @{name}: {e}"))?;
     UnixListener::bind_addr(&addr).map_err(|e| match e.kind() {
-        io::ErrorKind::AddrInUse => format!(
-            "another portsyncd runs in this network namespace (it holds the abstract unix socket @{name}); \
-             one daemon per network namespace"
-        ),
+        io::ErrorKind::AddrInUse => match name.split_once('/') {
+            None => format!(
+                "another portsyncd runs in this network namespace (it holds the abstract unix socket @{name}); \
+                 one daemon per network namespace"
+            ),
+            Some((_, ns)) => format!(
+                "another portsyncd for namespace {ns} runs in this network namespace (it holds the abstract \
+                 unix socket @{name}); one daemon per namespace"
+            ),
+        },
         _ => format!("abstract unix socket @{name}: {e}"),
     })
 }
@@ -199,5 +245,35 @@ mod tests {
         let e = Instance::claim_as(&deeper, &unique("deeper")).unwrap_err();
         assert_eq!(e, format!("state dir {}: {} is not a directory", deeper.display(), file.display()));
         assert_eq!(fs::read_to_string(&file).unwrap(), "x", "nothing written");
+    }
+
+    #[test]
+    fn a_namespace_has_its_own_lock_name() {
+        assert_eq!(lock_name(None), "portsyncd");
+        assert_eq!(lock_name(Some("asic0")), "portsyncd/asic0");
+        let tmp = tempfile::tempdir().unwrap();
+        let base = unique("ns");
+        let asic0 = Instance::claim_as(&tmp.path().join("0"), &format!("{base}/asic0")).unwrap();
+        // Another namespace, the same network namespace: both run.
+        let asic1 = Instance::claim_as(&tmp.path().join("1"), &format!("{base}/asic1")).unwrap();
+        // The same namespace again: refused, named.
+        let e = Instance::claim_as(&tmp.path().join("2"), &format!("{base}/asic0")).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "another portsyncd for namespace asic0 runs in this network namespace (it holds the abstract \
+                 unix socket @{base}/asic0); one daemon per namespace"
+            )
+        );
+        drop((asic0, asic1));
+    }
+
+    #[test]
+    fn entering_a_missing_netns_says_so() {
+        let name = unique("no-such-netns");
+        assert_eq!(
+            enter_netns(&name).unwrap_err(),
+            format!("network namespace {name}: no /run/netns/{name} (see ip netns list)")
+        );
     }
 }

@@ -2,6 +2,11 @@
 //! `LOGGER|portsyncd` `LOGLEVEL`, written to syslog (`/dev/log`) or stderr as
 //! `LOGOUTPUT` says, with the level changeable while the daemon runs.
 //!
+//! On a multi-ASIC box the lines of the daemon serving namespace `asic0`
+//! carry it ([`set_namespace`]): `portsyncd[asic0] LEVEL text` on stderr,
+//! and `[asic0] text` under the usual `portsyncd` tag in syslog. Without a
+//! namespace the lines are as they always were.
+//!
 //! This module decides the format and where lines go; what is worth a line is
 //! decided where the decision is made. A level check is one atomic load, so a
 //! line below the level costs nothing but that.
@@ -27,7 +32,7 @@ use crate::sync::{AtomicU8, Mutex, Ordering};
 pub use portsyncd_core::logger::{Level, Output};
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
-static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+static SINK: Mutex<Lines> = Mutex::new(Lines { sink: None, namespace: None });
 static TROUBLE: Mutex<Repeats<{ Trouble::ALL.len() }>> = Mutex::new(Repeats::new(Duration::from_secs(10)));
 
 /// Kinds of adapter trouble whose lines are rate-limited.
@@ -118,6 +123,19 @@ enum Sink {
     Stderr,
 }
 
+/// Where lines go and what they are labelled with.
+struct Lines {
+    sink: Option<Sink>,
+    /// The multi-ASIC namespace served, if any.
+    namespace: Option<String>,
+}
+
+/// Labels every line from now on with the multi-ASIC namespace served
+/// (`None`: no label, the single-ASIC format).
+pub fn set_namespace(namespace: Option<String>) {
+    SINK.lock().unwrap_or_else(|e| e.into_inner()).namespace = namespace;
+}
+
 /// Whether a line at `level` would be written.
 pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)
@@ -141,7 +159,7 @@ pub fn set_output(output: Output) {
             .map_or(Sink::Stderr, Sink::Syslog),
         Output::Stderr => Sink::Stderr,
     };
-    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    SINK.lock().unwrap_or_else(|e| e.into_inner()).sink = Some(sink);
 }
 
 /// Writes one line (use the macros).
@@ -149,18 +167,41 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lines = SINK.lock().unwrap_or_else(|e| e.into_inner());
+    let Lines { sink, namespace } = &mut *lines;
+    let ns = namespace.as_deref();
     match sink.as_mut() {
         Some(Sink::Syslog(socket)) => {
-            // <facility LOG_DAEMON (3) * 8 + severity>
-            let line = format!("<{}>portsyncd[{}]: {}", 24 + level as u8, std::process::id(), args);
+            let line = syslog_line(level, std::process::id(), ns, args);
             if socket.send(line.as_bytes()).is_err() {
-                let _ = writeln!(std::io::stderr(), "{} {}", level.name(), args);
+                let _ = match ns {
+                    Some(ns) => writeln!(std::io::stderr(), "{} [{ns}] {}", level.name(), args),
+                    None => writeln!(std::io::stderr(), "{} {}", level.name(), args),
+                };
             }
         }
         _ => {
-            let _ = writeln!(std::io::stderr(), "portsyncd {} {}", level.name(), args);
+            let _ = writeln!(std::io::stderr(), "{}", stderr_line(level, ns, args));
         }
+    }
+}
+
+/// A syslog datagram: tag `portsyncd[pid]`, the namespace (if any) first in
+/// the message.
+fn syslog_line(level: Level, pid: u32, namespace: Option<&str>, args: fmt::Arguments<'_>) -> String {
+    // <facility LOG_DAEMON (3) * 8 + severity>
+    let priority = 24 + level as u8;
+    match namespace {
+        Some(ns) => format!("<{priority}>portsyncd[{pid}]: [{ns}] {args}"),
+        None => format!("<{priority}>portsyncd[{pid}]: {args}"),
+    }
+}
+
+/// A line on stderr (without its newline).
+fn stderr_line(level: Level, namespace: Option<&str>, args: fmt::Arguments<'_>) -> String {
+    match namespace {
+        Some(ns) => format!("portsyncd[{ns}] {} {args}", level.name()),
+        None => format!("portsyncd {} {args}", level.name()),
     }
 }
 
@@ -172,4 +213,29 @@ macro_rules! log {
             $crate::logging::write($crate::logging::Level::$level, format_args!($($arg)+));
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_labels_lines_and_none_keeps_the_single_asic_format() {
+        assert_eq!(
+            stderr_line(Level::Notice, None, format_args!("PortInitDone sent")),
+            "portsyncd NOTICE PortInitDone sent"
+        );
+        assert_eq!(
+            stderr_line(Level::Notice, Some("asic0"), format_args!("PortInitDone sent")),
+            "portsyncd[asic0] NOTICE PortInitDone sent"
+        );
+        assert_eq!(
+            syslog_line(Level::Warn, 42, None, format_args!("x")),
+            format!("<{}>portsyncd[42]: x", 24 + Level::Warn as u8)
+        );
+        assert_eq!(
+            syslog_line(Level::Warn, 42, Some("asic1"), format_args!("x")),
+            format!("<{}>portsyncd[42]: [asic1] x", 24 + Level::Warn as u8)
+        );
+    }
 }

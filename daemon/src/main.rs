@@ -20,7 +20,7 @@ mod linux {
     use portsyncd::cli::{self, Backend, Command};
     use portsyncd::config::Config;
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
-    use portsyncd::instance::Instance;
+    use portsyncd::instance::{self, Instance};
     use portsyncd::metrics::{self, MetricsBoard, MetricsPublisher, http::MetricsEndpoint};
     use portsyncd::signals::ProcessSignals;
     use portsyncd::supervisor::{Heartbeat, Supervisors, Systemd};
@@ -29,13 +29,13 @@ mod linux {
     use portsyncd_core::driver::DefaultDriver;
     use portsyncd_mock::{MemoryDatabases, MockDatabases, Value};
     use portsyncd_netlink::{LinkControl, LinkMonitor};
-    use portsyncd_redis::{RedisConnections, RedisOptions};
+    use portsyncd_redis::{DbConfig, RedisConnections, RedisOptions};
     use portsyncd_state_file::StateFile;
 
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
         let _profiler = dhat::Profiler::new_heap();
-        let args = match cli::parse(std::env::args().skip(1)) {
+        let mut args = match cli::parse(std::env::args().skip(1)) {
             Ok(Command::Help) => {
                 print!("{}", cli::USAGE);
                 return ExitCode::SUCCESS;
@@ -50,6 +50,38 @@ mod linux {
                 return ExitCode::from(2);
             }
         };
+        // First, while this is the only thread: every thread and socket from
+        // here on (netlink, the instance lock, metrics, Redis over TCP) is
+        // in the namespace whose links this daemon watches.
+        if let Some(netns) = &args.netns
+            && let Err(e) = instance::enter_netns(netns)
+        {
+            eprintln!("portsyncd: {e}");
+            return ExitCode::FAILURE;
+        }
+        // The multi-ASIC namespace served (-n, or the container's
+        // environment): it labels lines and metrics and has its own state
+        // dir and instance lock.
+        let namespace = match args.namespace_name(|var| std::env::var(var).ok()) {
+            Ok(namespace) => namespace,
+            Err(e) => {
+                eprintln!("portsyncd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        logging::set_namespace(namespace.clone());
+        args.apply_namespace(namespace.as_deref());
+        // -n: the namespace's database_config.json, through the global file
+        // (checked here, so a wrong namespace stops before anything opens).
+        if let (Some(ns), Backend::Redis) = (&args.namespace, args.backend) {
+            match DbConfig::load_namespace(&args.db_global_config, ns) {
+                Ok(db) => args.db_config = db.path().to_owned(),
+                Err(e) => {
+                    eprintln!("portsyncd: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         let config = match Config::load(&args.config, args.config_given) {
             Ok(c) => c,
             Err(e) => {
@@ -68,7 +100,7 @@ mod linux {
         };
         // Before any socket or connection: a second daemon, or a state dir
         // that cannot be used, stops here having changed nothing.
-        let _instance = match Instance::claim(&args.state_dir) {
+        let _instance = match Instance::claim(&args.state_dir, namespace.as_deref()) {
             Ok(instance) => instance,
             Err(e) => {
                 eprintln!("portsyncd: {e}");
@@ -79,7 +111,7 @@ mod linux {
         let metrics = match args.metrics_addr.clone().or_else(|| config.metrics_addr.clone()) {
             None => None,
             Some(addr) => {
-                let board = metrics::board();
+                let board = metrics::board_for(namespace.as_deref());
                 match MetricsEndpoint::bind(&addr, board.clone()) {
                     Ok(endpoint) => Some((endpoint, board)),
                     Err(e) => {

@@ -121,6 +121,17 @@ where
                 now = clock.now();
                 report(driver.handle_write(now, result));
             }
+            Io::ReopenLinks => {
+                let open = match parts.links.reopen() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        // The driver says it failed (rate-limited); the why, at INFO.
+                        log!(Info, "netlink: {e}");
+                        false
+                    }
+                };
+                report(driver.handle_links_reopened(now, open));
+            }
             Io::RequestDump => {
                 // A dump that cannot be asked for ends the run: said once.
                 let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();

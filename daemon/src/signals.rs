@@ -8,8 +8,10 @@
 //!   and which only at the next start ([`crate::config::Config::changes`]),
 //!   and the driver gets the new settings. Either way the driver reads
 //!   CONFIG_DB's `LOGGER|portsyncd` again at once;
-//! - SIGUSR1, SIGUSR2: one NOTICE line each, otherwise ignored (their
-//!   default action would end the process without a word).
+//! - SIGUSR1: reconcile now (the kernel dumped again, STATE_DB read back,
+//!   drift repaired), with one NOTICE line;
+//! - SIGUSR2: one NOTICE line, otherwise ignored (its default action would
+//!   end the process without a word).
 //!
 //! What a reload means for the run (timers, the log level) is the driver's;
 //! this module only reads the file and says what it found.
@@ -50,7 +52,10 @@ impl Signals for ProcessSignals {
             match self.signals.next().await {
                 Some(Ok(Signal::Term | Signal::Int)) => return Signalled::Terminate,
                 Some(Ok(Signal::Hup)) => return Signalled::Reload(self.reload.read_again().map(Box::new)),
-                Some(Ok(Signal::Usr1)) => log!(Notice, "SIGUSR1 received: ignored"),
+                Some(Ok(Signal::Usr1)) => {
+                    log!(Notice, "SIGUSR1 received: reconciling now");
+                    return Signalled::Reconcile;
+                }
                 Some(Ok(Signal::Usr2)) => log!(Notice, "SIGUSR2 received: ignored"),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {

@@ -424,6 +424,36 @@ fn an_overrun_is_answered_by_a_dump_that_deletes_vanished_ports() {
     assert_eq!((sw.driver.counters().redumps, sw.driver.counters().vanished), (1, 1));
 }
 
+/// The netlink socket fails (not an overrun): the daemon goes on, opens it
+/// again (after two failed attempts), and reconciles: what changed while
+/// notifications were lost reaches STATE_DB.
+#[test]
+fn a_failed_netlink_socket_is_opened_again_and_state_db_catches_up() {
+    let db = seeded(&["Ethernet0", "Ethernet4"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+    kernel.fail_reopens(2);
+    kernel.push_failure();
+    // Lost with the socket: Ethernet0 deleted, Ethernet4 down.
+    kernel.push(newlink("Ethernet4", 11, iff::UP, 9100));
+    kernel.set_links(vec![newlink("Ethernet4", 11, iff::UP, 9100)]);
+    sw.settle();
+    assert!(!sw.driver.links_up(), "the source failed");
+    assert!(sw.exit.is_none(), "the run goes on");
+    assert_eq!(sw.state_db("Ethernet4").unwrap(), state("up", "up", "9100"), "nothing known yet");
+    sw.advance(Duration::from_secs(10));
+    assert!(sw.driver.links_up());
+    assert_eq!(kernel.reopens(), 1);
+    assert_eq!(sw.state_db("Ethernet4").unwrap(), state("down", "up", "9100"));
+    assert!(sw.state_db("Ethernet0").is_none(), "gone while notifications were lost");
+    let c = sw.driver.counters();
+    assert_eq!((c.netlink_failures, c.netlink_reopens, c.reconciliations), (3, 1, 1));
+    assert_eq!(sw.terminate(), Ok(()));
+}
+
 #[test]
 fn writes_kept_through_an_outage_land_when_the_database_is_back() {
     let db = seeded(&["Ethernet0"]);

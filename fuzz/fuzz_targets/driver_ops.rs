@@ -49,6 +49,9 @@ enum Op {
     Reachable(bool),
     /// The next dump never ends.
     StallDump,
+    /// The netlink socket fails (notifications lost until it is open
+    /// again); opening it again fails this many times first.
+    LinksFail { reopen_failures: u8 },
     /// SIGTERM: the run must end cleanly (and the rest of the input is moot).
     Terminate,
 }
@@ -100,10 +103,16 @@ struct World {
     warm: bool,
     snapshot: Option<Snapshot<8>>,
     exited: bool,
+    /// The netlink socket failed: notifications are lost until it is open again.
+    links_down: bool,
+    reopen_failures: u8,
 }
 
 impl World {
     fn datagram(&mut self, repr: LinkRepr<'_>) {
+        if self.links_down {
+            return;
+        }
         let mut buf = vec![0; repr.len()];
         repr.emit(&mut buf).unwrap();
         self.queue.push(buf);
@@ -207,7 +216,14 @@ impl World {
                     let result = if refused { WriteResult::Refused } else { WriteResult::Done };
                     d.handle_write(now, result).unwrap();
                 }
+                Io::ReopenLinks => {
+                    let open = self.reopen_failures == 0;
+                    self.reopen_failures = self.reopen_failures.saturating_sub(1);
+                    self.links_down = !open;
+                    d.handle_links_reopened(now, open).unwrap();
+                }
                 Io::RequestDump => {
+                    assert!(d.links_up(), "no dump is asked of a failed link source");
                     self.next_seq += 1;
                     let seq = self.next_seq;
                     let mut buf = Vec::new();
@@ -468,6 +484,18 @@ fuzz_target!(|input: Input| {
             Op::RefuseWrites(n) => w.refuse_writes = n % 4,
             Op::Reachable(r) => w.reachable = r,
             Op::StallDump => w.stall_dump = true,
+            Op::LinksFail { reopen_failures } => {
+                if d.links_up() {
+                    // The socket's queue goes with it.
+                    w.queue.clear();
+                    w.overrun = false;
+                    w.links_down = true;
+                    w.reopen_failures = reopen_failures % 4;
+                    d.handle_link_source_failed(Instant::from_millis(w.now));
+                    d.handle_batch_end(Instant::from_millis(w.now));
+                    w.serve(&mut d);
+                }
+            }
             Op::Terminate => {
                 w.exited = true;
                 d.handle_signal(Instant::from_millis(w.now), Signal::Terminate);

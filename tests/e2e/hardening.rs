@@ -417,7 +417,8 @@ fn still_running(sw: &mut Switch) -> bool {
     sw.daemon().wait_exit(Duration::from_millis(50)).is_none()
 }
 
-/// Row 6: SIGUSR1 and SIGUSR2 are one line each and nothing else; SIGHUP
+/// Row 6: SIGUSR1 (reconcile now) and SIGUSR2 (ignored) are one line each
+/// and end nothing; SIGHUP
 /// reads CONFIG_DB's LOGGER again at once and the settings file again (one
 /// line: what changed, what only at the next start); a bad or special file
 /// on SIGHUP is one ERROR line and the settings stay. Through all of it the
@@ -425,9 +426,9 @@ fn still_running(sw: &mut Switch) -> bool {
 #[test]
 fn signals_are_logged_and_sighup_reloads() {
     let mut sw = running(1);
-    for sig in ["USR1", "USR2"] {
+    for (sig, what) in [("USR1", "reconciling now"), ("USR2", "ignored")] {
         signal(&mut sw, sig);
-        let line = format!("portsyncd NOTICE SIG{sig} received: ignored\n");
+        let line = format!("portsyncd NOTICE SIG{sig} received: {what}\n");
         assert!(wait_until(T, || sw.log().contains(&line)), "{}", sw.log());
         assert!(still_running(&mut sw), "SIG{sig} ended it\n{}", sw.log());
         assert_eq!(sw.log().matches(&line).count(), 1);

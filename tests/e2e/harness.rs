@@ -132,6 +132,23 @@ impl Daemon {
         Self { child: Some(child), stdout: String::new(), log, started }
     }
 
+    /// Starts `portsyncd` in the test's own (host) network namespace, not
+    /// through `ip netns exec` (a daemon that enters one itself: `--netns`);
+    /// its stderr goes to `log`.
+    pub fn start_host(log: PathBuf, args: &[&str]) -> Self {
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_portsyncd"))
+            .args(args)
+            .env_remove("NAMESPACE_ID")
+            .env_remove("NAMESPACE_PREFIX")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start portsyncd");
+        Self { child: Some(child), stdout: String::new(), log, started }
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -389,5 +406,54 @@ impl KeyspaceWatcher {
     /// Events on STATE_DB port keys so far.
     pub fn port_events(&self) -> Vec<(String, String)> {
         self.events.lock().unwrap().iter().filter(|(k, _)| k.starts_with("PORT_TABLE|")).cloned().collect()
+    }
+}
+
+/// Every command MONITOR shows, as its raw line.
+pub struct Monitor {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    pub fn start(socket: &std::path::Path) -> Self {
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("redis socket");
+        std::io::Write::write_all(&mut stream, b"*1\r\n$7\r\nMONITOR\r\n").unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let record = lines.clone();
+        let mut reader = std::io::BufReader::new(stream);
+        let mut ok = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut ok).unwrap();
+        assert_eq!(ok, "+OK\r\n");
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|n| n > 0) {
+                record.lock().unwrap().push(line.trim_end().to_owned());
+                line.clear();
+            }
+        });
+        Self { lines }
+    }
+
+    /// How many lines so far (a mark to count from).
+    pub fn len(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// Commands sent by clients (not by scripts) to database `db` whose
+    /// text starts with `prefix` (`"HSET" "PORT_TABLE|`).
+    pub fn count(&self, db: u32, prefix: &str) -> usize {
+        self.count_since(0, db, prefix)
+    }
+
+    /// As [`count`](Self::count), from line `mark` on.
+    pub fn count_since(&self, mark: usize, db: u32, prefix: &str) -> usize {
+        self.lines_since(mark, db, prefix).len()
+    }
+
+    /// The lines from `mark` on that match.
+    pub fn lines_since(&self, mark: usize, db: u32, prefix: &str) -> Vec<String> {
+        let tag = format!("[{db} unix:");
+        let lines = self.lines.lock().unwrap();
+        lines.iter().skip(mark).filter(|l| l.contains(&tag) && l.contains(prefix)).cloned().collect()
     }
 }

@@ -12,5 +12,7 @@ mod hardening;
 mod harness;
 mod liveness;
 mod metrics;
+mod multi_asic;
+mod reconcile;
 mod scenarios;
 mod warm;

@@ -3,48 +3,14 @@
 //! metrics` in both formats, a configured alert rule fires and shows in the
 //! gauges, and a stalled or bad client gets a bounded answer.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portsyncd_core::backend::Db;
 
 use crate::harness::*;
-
-/// Every command MONITOR shows, as its raw line.
-struct Monitor {
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Monitor {
-    fn start(socket: &Path) -> Self {
-        let mut stream = UnixStream::connect(socket).expect("redis socket");
-        stream.write_all(b"*1\r\n$7\r\nMONITOR\r\n").unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let record = lines.clone();
-        let mut reader = BufReader::new(stream);
-        let mut ok = String::new();
-        reader.read_line(&mut ok).unwrap();
-        assert_eq!(ok, "+OK\r\n");
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                record.lock().unwrap().push(line.trim_end().to_owned());
-                line.clear();
-            }
-        });
-        Self { lines }
-    }
-
-    /// Commands sent by clients (not by scripts) to database `db` whose
-    /// text starts with `prefix` (`"HSET" "PORT_TABLE|`).
-    fn count(&self, db: u32, prefix: &str) -> usize {
-        let tag = format!("[{db} unix:");
-        self.lines.lock().unwrap().iter().filter(|l| l.contains(&tag) && l.contains(prefix)).count()
-    }
-}
 
 /// One HTTP exchange over the endpoint's unix socket.
 fn http(socket: &Path, request: &str) -> String {

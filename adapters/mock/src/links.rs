@@ -19,7 +19,22 @@ use portsyncd_core::netlink::{IFINFOMSG_LEN, NLMSG_HDRLEN, ifla, msg_flags, msg_
 enum Queued {
     Datagram(Vec<u8>),
     Overrun,
+    /// The source breaks: every receive fails until it is opened again.
+    Break,
 }
+
+/// The scripted source broke ([`LinkScript::push_failure`]), or would not
+/// open again ([`LinkScript::fail_reopens`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkFault;
+
+impl std::fmt::Display for LinkFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("netlink socket failed (scripted)")
+    }
+}
+
+impl std::error::Error for LinkFault {}
 
 #[derive(Default)]
 struct Script {
@@ -29,6 +44,9 @@ struct Script {
     dumps: Vec<u32>,
     waker: Option<Waker>,
     downs: Vec<u32>,
+    broken: bool,
+    reopen_failures: u32,
+    reopens: u32,
 }
 
 /// The test's side: what the "kernel" says next.
@@ -91,6 +109,26 @@ impl LinkScript {
         }
     }
 
+    /// Queues a failure of the source: from it on, every receive fails
+    /// until the source is opened again (what was queued after it is lost).
+    pub fn push_failure(&self) {
+        let mut s = self.script.borrow_mut();
+        s.queue.push_back(Queued::Break);
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The next `n` attempts to open the source again fail.
+    pub fn fail_reopens(&self, n: u32) {
+        self.script.borrow_mut().reopen_failures = n;
+    }
+
+    /// Times the source was opened again.
+    pub fn reopens(&self) -> u32 {
+        self.script.borrow().reopens
+    }
+
     /// Sequence numbers of the dumps requested so far.
     pub fn dumps(&self) -> Vec<u32> {
         self.script.borrow().dumps.clone()
@@ -103,23 +141,34 @@ impl LinkScript {
 }
 
 impl ScriptedLinks {
-    fn take(&mut self) -> Option<Received<'_>> {
+    fn take(&mut self) -> Result<Option<Received<'_>>, LinkFault> {
         self.current.clear();
-        let next = self.script.borrow_mut().queue.pop_front()?;
-        Some(match next {
+        let mut s = self.script.borrow_mut();
+        if s.broken {
+            return Err(LinkFault);
+        }
+        let Some(next) = s.queue.pop_front() else { return Ok(None) };
+        drop(s);
+        Ok(Some(match next {
             Queued::Datagram(d) => {
                 self.current = d;
                 Received::Datagram(&self.current)
             }
             Queued::Overrun => Received::Overrun,
-        })
+            Queued::Break => {
+                let mut s = self.script.borrow_mut();
+                s.broken = true;
+                s.queue.clear();
+                return Err(LinkFault);
+            }
+        }))
     }
 }
 
 impl LinkSource for ScriptedLinks {
-    type Error = Infallible;
+    type Error = LinkFault;
 
-    fn request_dump(&mut self) -> Result<u32, Infallible> {
+    fn request_dump(&mut self) -> Result<u32, LinkFault> {
         self.seq += 1;
         let seq = self.seq;
         let mut s = self.script.borrow_mut();
@@ -142,10 +191,10 @@ impl LinkSource for ScriptedLinks {
         Ok(seq)
     }
 
-    async fn recv(&mut self) -> Result<Received<'_>, Infallible> {
+    async fn recv(&mut self) -> Result<Received<'_>, LinkFault> {
         std::future::poll_fn(|cx| {
             let mut s = self.script.borrow_mut();
-            if s.queue.is_empty() {
+            if s.queue.is_empty() && !s.broken {
                 s.waker = Some(cx.waker().clone());
                 Poll::Pending
             } else {
@@ -153,11 +202,24 @@ impl LinkSource for ScriptedLinks {
             }
         })
         .await;
-        Ok(self.take().unwrap_or(Received::Empty))
+        Ok(self.take()?.unwrap_or(Received::Empty))
     }
 
-    fn try_recv(&mut self) -> Result<Received<'_>, Infallible> {
-        Ok(self.take().unwrap_or(Received::Empty))
+    fn try_recv(&mut self) -> Result<Received<'_>, LinkFault> {
+        Ok(self.take()?.unwrap_or(Received::Empty))
+    }
+
+    fn reopen(&mut self) -> Result<(), LinkFault> {
+        let mut s = self.script.borrow_mut();
+        if s.reopen_failures > 0 {
+            s.reopen_failures -= 1;
+            return Err(LinkFault);
+        }
+        // A new socket: nothing of the old one's queue.
+        s.broken = false;
+        s.queue.clear();
+        s.reopens += 1;
+        Ok(())
     }
 
     fn last_datagram(&self) -> &[u8] {

@@ -41,6 +41,8 @@ pub struct MonitorCounters {
     pub overruns: u64,
     /// Dumps requested.
     pub dumps: u64,
+    /// Times the socket was opened again.
+    pub reopens: u64,
 }
 
 /// The link monitor socket.
@@ -103,6 +105,19 @@ impl LinkMonitor {
             rcvbuf: granted,
             counters: MonitorCounters::default(),
         })
+    }
+
+    /// Closes the socket and opens a new one, subscribed and sized as this
+    /// one (after a failure other than an overrun). Sequence numbers go on
+    /// from this one's, so that a late reply of an old dump is not taken
+    /// for a new one's.
+    pub fn reopen(&mut self) -> Result<()> {
+        let mut fresh = Self::open(self.rcvbuf)?;
+        fresh.seq = self.seq;
+        fresh.counters = self.counters;
+        fresh.counters.reopens += 1;
+        *self = fresh;
+        Ok(())
     }
 
     /// The socket's netlink port id (dump replies carry it).
@@ -295,6 +310,10 @@ impl LinkControl {
 
 impl LinkSource for LinkMonitor {
     type Error = NetlinkError;
+
+    fn reopen(&mut self) -> Result<()> {
+        LinkMonitor::reopen(self)
+    }
 
     fn request_dump(&mut self) -> Result<u32> {
         LinkMonitor::request_dump(self)

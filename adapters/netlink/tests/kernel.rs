@@ -64,3 +64,42 @@ fn permission_probe_changes_nothing_and_answers() {
         assert_eq!(std::fs::read_to_string("/sys/class/net/lo/flags").unwrap_or_default(), before);
     });
 }
+
+/// After a reopen the monitor is a new socket (a new port id), subscribed
+/// and sized as before, whose dumps carry sequence numbers after the old
+/// one's; it dumps to its own NLMSG_DONE like the first.
+#[test]
+fn a_reopened_monitor_is_a_new_subscribed_socket_that_dumps() {
+    smol::block_on(async {
+        let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
+        let buffer = monitor.receive_buffer();
+        let old_port = monitor.port_id();
+        let old_seq = monitor.request_dump().unwrap();
+        monitor.reopen().unwrap();
+        assert_ne!(monitor.port_id(), old_port, "a new socket");
+        assert_eq!(monitor.receive_buffer(), buffer);
+        assert_eq!(monitor.counters().reopens, 1);
+        // The old socket's queued replies went with it: only the new dump answers.
+        let seq = monitor.request_dump().unwrap();
+        assert!(seq > old_seq, "{seq} after {old_seq}");
+        let port_id = monitor.port_id();
+        let mut eoiu = EoiuDetector::new();
+        eoiu.start(Instant::from_millis(0), seq, Duration::from_secs(5));
+        let outcome = loop {
+            let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+            let mut end = None;
+            for message in messages(bytes) {
+                let message = message.unwrap();
+                if let Message::Link(link) = &message {
+                    assert_eq!(link.header.seq, seq, "no reply of the old socket's dump");
+                    assert_eq!(link.header.pid, port_id);
+                }
+                end = end.or(eoiu.observe(&message));
+            }
+            if let Some(end) = end {
+                break end;
+            }
+        };
+        assert_eq!(outcome, Eoiu::Complete);
+    });
+}

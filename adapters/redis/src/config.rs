@@ -12,10 +12,19 @@
 //! must be present and valid, instance included; any other entry is read
 //! only if asked for by name, and its problems are its own.
 //!
+//! On a multi-ASIC box each ASIC namespace has its own Redis and its own
+//! `database_config.json`; the host's `database_global.json`
+//! ([`GlobalDbConfig`]) names them. [`DbConfig::load_namespace`] finds a
+//! namespace's file through it the way swss-common's
+//! `SonicDBConfig::initializeGlobalConfig` and `getDbInfo` do, with one
+//! difference: only the selected file is read (swss-common reads every
+//! included file, so one ASIC's broken file stops the tools of every ASIC).
+//!
 //! It also reads small configuration files without ever blocking
 //! ([`read_config_file`]): the daemon reads its own settings file with it too.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::{FileType, OpenOptions};
 use std::io::{self, Read};
@@ -27,6 +36,9 @@ use serde::Deserialize;
 
 /// Where swss-common looks for the file by default.
 pub const DEFAULT_DB_CONFIG_PATH: &str = "/var/run/redis/sonic-db/database_config.json";
+
+/// Where swss-common looks for the multi-namespace file by default.
+pub const DEFAULT_DB_GLOBAL_CONFIG_PATH: &str = "/var/run/redis/sonic-db/database_global.json";
 
 /// How to reach one Redis instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +100,53 @@ pub enum DbConfigError {
         /// The database name.
         name: String,
     },
+    /// The global file (`database_global.json`) could not be read.
+    #[error("cannot read SONiC global database config {path}: {source}")]
+    GlobalRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The global file is not the JSON we expect.
+    #[error("SONiC global database config {path} is not valid: {problem}")]
+    GlobalInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with serde_json's line and column.
+        problem: String,
+    },
+    /// No include of the global file is for this namespace.
+    #[error(
+        "namespace {namespace} is not in SONiC global database config {path} ({})",
+        known_namespaces(known)
+    )]
+    UnknownNamespace {
+        /// The global file.
+        path: PathBuf,
+        /// The namespace asked for.
+        namespace: String,
+        /// The namespaces it has, in file order.
+        known: Vec<String>,
+    },
+    /// The namespace's own `database_config.json` is wrong.
+    #[error("namespace {namespace} (SONiC global database config {global}): {source}")]
+    Namespace {
+        /// The global file that named it.
+        global: PathBuf,
+        /// The namespace.
+        namespace: String,
+        /// What is wrong with the namespace's file.
+        source: Box<DbConfigError>,
+    },
+}
+
+fn known_namespaces(known: &[String]) -> String {
+    if known.is_empty() {
+        "it names no namespace".into()
+    } else {
+        format!("its namespaces: {}", known.join(", "))
+    }
 }
 
 /// The most bytes a configuration file may have ([`read_config_file`]):
@@ -221,6 +280,164 @@ impl DbConfig {
             None => Err(DbConfigError::NoSuchDatabase { path: self.path.clone(), name: name.into() }),
         }
     }
+}
+
+impl DbConfig {
+    /// The configuration of multi-ASIC namespace `namespace`: the
+    /// `database_config.json` that `global` (a `database_global.json`)
+    /// includes for it ([`GlobalDbConfig::include_for`]), read and validated
+    /// as [`load`](Self::load) does. Errors name the namespace and the files.
+    pub fn load_namespace(global: &Path, namespace: &str) -> Result<Self, DbConfigError> {
+        let include = GlobalDbConfig::load(global)?.include_for(namespace)?;
+        Self::load(&include).map_err(|source| DbConfigError::Namespace {
+            global: global.into(),
+            namespace: namespace.into(),
+            source: Box::new(source),
+        })
+    }
+}
+
+/// One entry of `INCLUDES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Include {
+    /// The included file, resolved against the global file's directory.
+    pub path: PathBuf,
+    /// `namespace` (`None`: absent, null or empty).
+    pub namespace: Option<String>,
+    /// `container_name` (`None`: absent, null or empty).
+    pub container_name: Option<String>,
+}
+
+/// A parsed `database_global.json`: which `database_config.json` serves
+/// which namespace (and which container: DPU entries).
+///
+/// swss-common's rules (`SonicDBConfig::initializeGlobalConfig`):
+/// - each include is keyed by the pair (`container_name`, `namespace`), an
+///   absent, null or empty one counting as empty; the empty pair is the
+///   default (host) configuration; a later entry with the same key replaces
+///   an earlier one;
+/// - the path is the global file's path up to and including its last `/`,
+///   followed by the include as written (so a leading `/` does not make it
+///   absolute, and `..` is allowed: real files say
+///   `../../redis0/sonic-db/database_config.json`);
+/// - a missing `INCLUDES` means no entries; `VERSION` is not interpreted.
+///
+/// portsyncd is not a container-named lookup: a namespace selects the entry
+/// with that namespace and no `container_name`.
+#[derive(Clone, Debug)]
+pub struct GlobalDbConfig {
+    path: PathBuf,
+    includes: Vec<Include>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+struct RawGlobal {
+    #[serde(default)]
+    includes: Option<Vec<RawInclude>>,
+    #[allow(dead_code)] // not interpreted (as in swss-common)
+    version: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawInclude {
+    include: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    container_name: Option<String>,
+}
+
+impl GlobalDbConfig {
+    /// Reads ([`read_config_file`]) and parses `path`.
+    pub fn load(path: &Path) -> Result<Self, DbConfigError> {
+        let text = read_config_file(path)
+            .map_err(|source| DbConfigError::GlobalRead { path: path.into(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` as if read from `path` (named in errors, and the base
+    /// of the includes' paths). The included files are not read.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, DbConfigError> {
+        let raw: RawGlobal = serde_json::from_str(text)
+            .map_err(|e| DbConfigError::GlobalInvalid { path: path.into(), problem: e.to_string() })?;
+        let dir = directory_prefix(path);
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let includes = raw
+            .includes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| {
+                let mut file = dir.clone();
+                file.push(&i.include);
+                Include {
+                    path: file.into(),
+                    namespace: non_empty(i.namespace),
+                    container_name: non_empty(i.container_name),
+                }
+            })
+            .collect();
+        Ok(Self { path: path.into(), includes })
+    }
+
+    /// The file this came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every include, in file order.
+    pub fn includes(&self) -> &[Include] {
+        &self.includes
+    }
+
+    /// The namespaces a lookup without a container name can select, in
+    /// file order, each once.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut known: Vec<String> = Vec::new();
+        for ns in
+            self.includes.iter().filter(|i| i.container_name.is_none()).filter_map(|i| i.namespace.as_ref())
+        {
+            if !known.contains(ns) {
+                known.push(ns.clone());
+            }
+        }
+        known
+    }
+
+    /// The default (host) configuration's file: the include with neither
+    /// a namespace nor a container name, if any.
+    pub fn default_include(&self) -> Option<&Path> {
+        self.lookup(None)
+    }
+
+    /// The file of namespace `namespace` (the last include with that
+    /// namespace and no container name), or an error naming the namespace,
+    /// this file and the namespaces it has.
+    pub fn include_for(&self, namespace: &str) -> Result<PathBuf, DbConfigError> {
+        self.lookup(Some(namespace)).map(Path::to_path_buf).ok_or_else(|| DbConfigError::UnknownNamespace {
+            path: self.path.clone(),
+            namespace: namespace.into(),
+            known: self.namespaces(),
+        })
+    }
+
+    fn lookup(&self, namespace: Option<&str>) -> Option<&Path> {
+        self.includes
+            .iter()
+            .rev()
+            .find(|i| i.container_name.is_none() && i.namespace.as_deref() == namespace)
+            .map(|i| i.path.as_path())
+    }
+}
+
+/// The global file's path up to and including its last `/` (empty if it has
+/// none: the includes are then relative to the working directory, as the
+/// file itself is).
+fn directory_prefix(path: &Path) -> OsString {
+    use std::os::unix::ffi::OsStrExt as _;
+    let bytes = path.as_os_str().as_bytes();
+    let end = bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    std::ffi::OsStr::from_bytes(&bytes[..end]).to_owned()
 }
 
 /// Database `name` of the file, or what is wrong with it (or its instance).
@@ -408,5 +625,168 @@ mod tests {
         assert_eq!(read_config_file(&big).unwrap().len(), MAX_CONFIG_BYTES as usize);
         let missing = read_config_file(&dir.path().join("missing")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    /// sonic-buildimage's host file on a two-ASIC box with a DPU entry.
+    const GLOBAL: &str = r#"{
+        "INCLUDES": [
+            { "include": "../../redis/sonic-db/database_config.json" },
+            { "namespace": "asic0", "include": "../../redis0/sonic-db/database_config.json" },
+            { "namespace": "asic1", "include": "../../redis1/sonic-db/database_config.json" },
+            { "container_name": "dpu0", "include": "../../redisdpu0/sonic-db/database_config.json" },
+            { "namespace": "asic1", "container_name": "dpu1", "include": "dpu1.json" }
+        ],
+        "VERSION": "1.0"
+    }"#;
+
+    fn global(text: &str) -> Result<GlobalDbConfig, DbConfigError> {
+        GlobalDbConfig::parse(Path::new("/var/run/redis/sonic-db/database_global.json"), text)
+    }
+
+    #[test]
+    fn global_includes_follow_swss_common_rules() {
+        let g = global(GLOBAL).unwrap();
+        let dir = "/var/run/redis/sonic-db/";
+        assert_eq!(
+            g.include_for("asic0").unwrap(),
+            PathBuf::from(format!("{dir}../../redis0/sonic-db/database_config.json"))
+        );
+        // asic1 without a container name, not dpu1's entry (keyed (dpu1, asic1)).
+        assert_eq!(
+            g.include_for("asic1").unwrap(),
+            PathBuf::from(format!("{dir}../../redis1/sonic-db/database_config.json"))
+        );
+        assert_eq!(
+            g.default_include(),
+            Some(Path::new("/var/run/redis/sonic-db/../../redis/sonic-db/database_config.json"))
+        );
+        assert_eq!(g.namespaces(), ["asic0", "asic1"]);
+        assert_eq!(g.includes().len(), 5);
+        assert_eq!(g.includes()[4].container_name.as_deref(), Some("dpu1"));
+        assert_eq!(g.path(), Path::new("/var/run/redis/sonic-db/database_global.json"));
+    }
+
+    #[test]
+    fn global_edge_cases_as_swss_common_reads_them() {
+        // The directory is the text up to the last '/', then the include as
+        // written: a leading '/' stays under it.
+        let g = global(r#"{"INCLUDES": [{"namespace": "asic0", "include": "/abs.json"}]}"#).unwrap();
+        assert_eq!(g.include_for("asic0").unwrap(), PathBuf::from("/var/run/redis/sonic-db//abs.json"));
+        // No '/' in the global path: relative to the working directory, as the file is.
+        let g = GlobalDbConfig::parse(
+            Path::new("database_global.json"),
+            r#"{"INCLUDES": [{"namespace": "asic0", "include": "a0/db.json"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(g.include_for("asic0").unwrap(), PathBuf::from("a0/db.json"));
+        // An empty or null namespace and container name are absent: the default.
+        let g = global(
+            r#"{"INCLUDES": [{"namespace": "", "container_name": null, "include": "host.json"},
+                            {"namespace": "asic0", "include": "first.json"},
+                            {"namespace": "asic0", "include": "second.json"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(g.default_include(), Some(Path::new("/var/run/redis/sonic-db/host.json")));
+        // The same key twice: the later entry wins (swss-common's map assignment).
+        assert_eq!(g.include_for("asic0").unwrap(), PathBuf::from("/var/run/redis/sonic-db/second.json"));
+        assert_eq!(g.namespaces(), ["asic0"]);
+        // No INCLUDES: no entries.
+        let g = global(r#"{"VERSION": "1.0"}"#).unwrap();
+        assert!(g.includes().is_empty());
+        assert_eq!(g.default_include(), None);
+    }
+
+    #[test]
+    fn global_errors_name_the_file_and_the_problem() {
+        let err = |t: &str| global(t).unwrap_err().to_string();
+        let at = "SONiC global database config /var/run/redis/sonic-db/database_global.json is not valid: ";
+        assert!(err("{").starts_with(&format!("{at}EOF while parsing")), "{}", err("{"));
+        assert!(err("7").starts_with(&format!("{at}invalid type: integer `7`")), "{}", err("7"));
+        let no_include = r#"{"INCLUDES": [{"namespace": "asic0"}]}"#;
+        assert!(err(no_include).starts_with(&format!("{at}missing field `include`")), "{}", err(no_include));
+        let bad_ns = r#"{"INCLUDES": [{"namespace": 0, "include": "a.json"}]}"#;
+        assert!(err(bad_ns).starts_with(&format!("{at}invalid type: integer `0`")), "{}", err(bad_ns));
+        let not_list = r#"{"INCLUDES": {"include": "a.json"}}"#;
+        assert!(err(not_list).starts_with(&format!("{at}invalid type: map")), "{}", err(not_list));
+
+        // An unknown namespace: named, with the file and the ones it has.
+        let g = global(GLOBAL).unwrap();
+        assert_eq!(
+            g.include_for("asic7").unwrap_err().to_string(),
+            "namespace asic7 is not in SONiC global database config \
+             /var/run/redis/sonic-db/database_global.json (its namespaces: asic0, asic1)"
+        );
+        // A container name is not a namespace.
+        assert!(matches!(g.include_for("dpu0"), Err(DbConfigError::UnknownNamespace { .. })));
+        let g = global(r#"{"INCLUDES": [{"include": "host.json"}]}"#).unwrap();
+        assert_eq!(
+            g.include_for("asic0").unwrap_err().to_string(),
+            "namespace asic0 is not in SONiC global database config \
+             /var/run/redis/sonic-db/database_global.json (it names no namespace)"
+        );
+
+        // Files that cannot be read.
+        let missing = Path::new("/nonexistent/database_global.json");
+        assert_eq!(
+            DbConfig::load_namespace(missing, "asic0").unwrap_err().to_string(),
+            "cannot read SONiC global database config /nonexistent/database_global.json: \
+             No such file or directory (os error 2)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert_eq!(
+            GlobalDbConfig::load(&fifo).unwrap_err().to_string(),
+            format!(
+                "cannot read SONiC global database config {}: not a regular file (a FIFO)",
+                fifo.display()
+            )
+        );
+    }
+
+    #[test]
+    fn load_namespace_reads_only_the_selected_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sonic_db = dir.path().join("redis/sonic-db");
+        std::fs::create_dir_all(&sonic_db).unwrap();
+        std::fs::create_dir_all(dir.path().join("redis0/sonic-db")).unwrap();
+        let global = sonic_db.join("database_global.json");
+        std::fs::write(
+            &global,
+            r#"{"INCLUDES": [
+                {"include": "database_config.json"},
+                {"namespace": "asic0", "include": "../../redis0/sonic-db/database_config.json"},
+                {"namespace": "asic1", "include": "../../redis1/sonic-db/database_config.json"},
+                {"namespace": "asic2", "include": "../../redis2/sonic-db/database_config.json"}
+            ], "VERSION": "1.0"}"#,
+        )
+        .unwrap();
+        let asic0 = SONIC_DEFAULT.replace("/var/run/redis/redis.sock", "/var/run/redis0/redis.sock");
+        std::fs::write(dir.path().join("redis0/sonic-db/database_config.json"), asic0).unwrap();
+        // asic1's file is missing and asic2's is broken: neither stops asic0.
+        std::fs::create_dir_all(dir.path().join("redis2/sonic-db")).unwrap();
+        std::fs::write(dir.path().join("redis2/sonic-db/database_config.json"), "{").unwrap();
+        let c = DbConfig::load_namespace(&global, "asic0").unwrap();
+        assert_eq!(c.resolve("STATE_DB").unwrap().addr, RedisAddr::Unix("/var/run/redis0/redis.sock".into()));
+        assert_eq!(c.path(), sonic_db.join("../../redis0/sonic-db/database_config.json"));
+
+        let e = DbConfig::load_namespace(&global, "asic1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "namespace asic1 (SONiC global database config {g}): cannot read SONiC database config \
+                 {d}/../../redis1/sonic-db/database_config.json: No such file or directory (os error 2)",
+                g = global.display(),
+                d = sonic_db.display()
+            )
+        );
+        let e = DbConfig::load_namespace(&global, "asic2").unwrap_err();
+        assert!(matches!(&e, DbConfigError::Namespace { namespace, .. } if namespace == "asic2"));
+        assert!(
+            e.to_string().contains("redis2/sonic-db/database_config.json is not valid: EOF while parsing"),
+            "{e}"
+        );
+        let e = DbConfig::load_namespace(&global, "asic9").unwrap_err().to_string();
+        assert!(e.ends_with("(its namespaces: asic0, asic1, asic2)"), "{e}");
     }
 }

@@ -42,7 +42,7 @@ use portsyncd_pending::{BufferFull, Journaled, RawBackend, SendError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 
-pub use config::{DbConfig, DbConfigError, DbEndpoint, RedisAddr};
+pub use config::{DbConfig, DbConfigError, DbEndpoint, GlobalDbConfig, RedisAddr};
 
 /// ProducerStateTable `set`. KEYS: channel, key set, staging hash.
 /// ARGV: payload, key, field, value, ...

@@ -50,6 +50,10 @@ pub trait Facts {
     fn written(&mut self, _op: &WriteOp) {}
     /// An alarm row written (raised) or deleted (cleared).
     fn alarm(&mut self, _row: &super::AlarmRow) {}
+    /// The link source is opened again: whether that works.
+    fn reopen(&mut self) -> bool {
+        true
+    }
     /// A link to bring down.
     fn bring_down(&mut self, _ifindex: u32, _name: &LinkLabel) {}
     /// A line to log.
@@ -109,6 +113,7 @@ pub fn answer_all<const P: usize, const B: usize>(
                 asked(driver.handle_write(now, WriteResult::Done));
             }
             Io::SaveSnapshot(_) => asked(driver.handle_snapshot_saved(now, Some(0))),
+            Io::ReopenLinks => asked(driver.handle_links_reopened(now, facts.reopen())),
             Io::Maintain { .. } => asked(driver.handle_backend_status(now, BackendStatus::Connected)),
             Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
             Io::Exit(result) => return Some(result),

@@ -294,6 +294,9 @@ pub enum Io<'a, const P: usize, const B: usize> {
         /// When to stop trying.
         deadline: Option<Instant>,
     },
+    /// Close the link source, open it again, subscribe again: answer with
+    /// [`handle_links_reopened`](super::Driver::handle_links_reopened).
+    ReopenLinks,
     /// Log from now on at this level. Done when performed.
     SetLogLevel(Level),
     /// Log from now on to this output. Done when performed.

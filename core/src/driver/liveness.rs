@@ -60,6 +60,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             } else {
                 kept(self.refused_since, self.refused.len())
             },
+            links_lost: self.links_lost,
             port_init_done: self.milestones.port_init_done.is_some(),
             awaiting: self.engine.awaiting_count(),
         }

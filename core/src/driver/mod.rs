@@ -196,6 +196,11 @@ pub struct DriverCounters {
     pub reconciliations: u64,
     /// STATE_DB port entries reconciliation repaired.
     pub repaired: u64,
+    /// Netlink socket failures (not overruns), and failed attempts to open
+    /// it again.
+    pub netlink_failures: u64,
+    /// Times the netlink socket was opened again.
+    pub netlink_reopens: u64,
     /// STATE_DB `SYSTEM_ALARMS` rows written or deleted.
     pub alarm_rows_written: u64,
     /// Alarm rows dropped from a full queue.
@@ -247,6 +252,7 @@ enum Awaiting {
     SnapshotLoad,
     SnapshotSave,
     Maintain,
+    Reopen,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -361,6 +367,13 @@ pub struct Driver<const P: usize, const B: usize> {
     flap_window_at: Instant,
     /// The next periodic reconciliation.
     reconcile_at: Option<Instant>,
+    /// Since when the netlink socket is lost (failed, not open again).
+    links_lost: Option<Instant>,
+    /// When to try opening it again.
+    reopen_at: Option<Instant>,
+    reopen_due: bool,
+    /// Delays between attempts to open it again.
+    reopen_backoff: Backoff,
     /// Where the reconciliation is.
     reconcile: reconcile::Reconcile,
     /// Ports repaired in this round.
@@ -461,6 +474,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             retry_at: None,
             flap_window_at: now.saturating_add(FLAP_WINDOW),
             reconcile_at: config.reconcile_interval.map(|i| now.saturating_add(i)),
+            links_lost: None,
+            reopen_at: None,
+            reopen_due: false,
+            reopen_backoff: Backoff::new(config.retry_base, config.retry_max, config.seed ^ 0x6e6c),
             reconcile: reconcile::Reconcile::Idle,
             repaired_in_round: 0,
             last_save: now,
@@ -506,6 +523,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.now = now;
         self.presence = PresenceTrust::new(config.presence_trust);
         self.retry = Backoff::new(config.retry_base, config.retry_max, config.seed);
+        self.reopen_backoff = Backoff::new(config.retry_base, config.retry_max, config.seed ^ 0x6e6c);
         self.repeats = Repeats::new(config.repeat_window);
         self.health = Health::new(now, config.health);
         self.asked_at = now;
@@ -657,6 +675,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if let Some(t) = self.reconcile_at {
             at = at.min(t);
         }
+        if let Some(t) = self.reopen_at {
+            at = at.min(t);
+        }
         if let Some(t) = self.snapshot_at() {
             at = at.min(t);
         }
@@ -695,6 +716,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.maintain_at = now.saturating_add(self.config.maintain_interval);
         }
         self.reconcile_timer(now);
+        if self.reopen_at.is_some_and(|t| now >= t) {
+            self.reopen_at = None;
+            self.reopen_due = true;
+        }
         if now >= self.flap_window_at {
             self.engine.roll_flap_window();
             self.flap_window_at = now.saturating_add(FLAP_WINDOW);
@@ -878,6 +903,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Request::LoadSnapshot => Awaiting::SnapshotLoad,
             Request::SaveSnapshot => Awaiting::SnapshotSave,
             Request::Maintain(_) => Awaiting::Maintain,
+            Request::ReopenLinks => Awaiting::Reopen,
         };
         match request {
             Request::Read(purpose) => Io::Read(self.read_of(purpose)),
@@ -892,6 +918,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Request::LoadSnapshot => Io::LoadSnapshot,
             Request::SaveSnapshot => Io::SaveSnapshot(&self.engine),
             Request::Maintain(deadline) => Io::Maintain { deadline },
+            Request::ReopenLinks => Io::ReopenLinks,
         }
     }
 
@@ -987,6 +1014,7 @@ enum Request {
     LoadSnapshot,
     SaveSnapshot,
     Maintain(Option<Instant>),
+    ReopenLinks,
 }
 
 /// FNV-1a, to notice a changed value without keeping it.

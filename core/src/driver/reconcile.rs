@@ -64,7 +64,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The dump of a due reconciliation, once none is in flight.
     pub(super) fn reconcile_dump(&mut self) -> Option<Step> {
-        if self.reconcile != Reconcile::Due || self.dump_seq.is_some() || self.redump_wanted {
+        if self.reconcile != Reconcile::Due
+            || self.dump_seq.is_some()
+            || self.redump_wanted
+            || self.links_lost.is_some()
+        {
             return None;
         }
         self.reconcile = Reconcile::Dumping;

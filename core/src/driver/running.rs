@@ -223,11 +223,65 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// The link source failed (the caller logged why): nothing more can be
     /// learnt from the kernel, so the daemon exits for its supervisor to
     /// restart it.
+    /// During start-up the run ends ([`Failure::Links`]: without link
+    /// notifications there is nothing to start on). Once running, the
+    /// source is opened again ([`Io::ReopenLinks`]) with growing delays
+    /// until it works; meanwhile take no datagrams from it
+    /// ([`links_up`](Self::links_up)). Once it is open again the driver
+    /// reconciles STATE_DB with the kernel (what was lost meanwhile).
     pub fn handle_link_source_failed(&mut self, now: Instant) {
         self.advance(now);
-        if !matches!(self.stage, Stage::Exit(_) | Stage::Done(_)) {
-            self.exit(Err(Failure::Links));
+        match self.stage {
+            Stage::Start(_) => self.exit(Err(Failure::Links)),
+            Stage::Run => {
+                self.counters.netlink_failures += 1;
+                if self.links_lost.is_none() {
+                    self.links_lost = Some(now);
+                    self.emit(Event::LinksFailed);
+                }
+                if self.reopen_at.is_none() && !self.reopen_due && self.awaiting != Awaiting::Reopen {
+                    self.reopen_at = Some(now.saturating_add(self.reopen_backoff.next_delay()));
+                }
+                self.assess_health();
+            }
+            Stage::Stop(_) | Stage::Exit(_) | Stage::Done(_) => {}
         }
+    }
+
+    /// Whether the link source is up: when it is not, the caller does not
+    /// receive from it (the driver asks for it to be opened again).
+    pub fn links_up(&self) -> bool {
+        self.links_lost.is_none()
+    }
+
+    /// The answer to [`Io::ReopenLinks`]: open and subscribed again, or not
+    /// (the caller logs why).
+    pub fn handle_links_reopened(&mut self, now: Instant, open: bool) -> Result<(), Unasked> {
+        self.advance(now);
+        if self.awaiting != Awaiting::Reopen {
+            return Err(Unasked { answer: "a link source reopen outcome" });
+        }
+        self.answered();
+        if !open {
+            self.counters.netlink_failures += 1;
+            self.emit(Event::LinksReopenFailed);
+            self.reopen_at = Some(now.saturating_add(self.reopen_backoff.next_delay()));
+            return Ok(());
+        }
+        let lost = self.links_lost.take().unwrap_or(now);
+        self.counters.netlink_reopens += 1;
+        self.reopen_backoff.reset();
+        self.repeats_ended(&[Repeat::LinksReopen]);
+        let after_ms = now.saturating_since(lost).as_millis().try_into().unwrap_or(u64::MAX);
+        self.emit(Event::LinksReopened { after_ms });
+        // The old socket's dump will never end: what it was for is done again.
+        if self.dump_seq.take().is_some() {
+            self.eoiu = crate::eoiu::EoiuDetector::new();
+            self.redump_wanted = true;
+        }
+        self.request_reconcile(now);
+        self.assess_health();
+        Ok(())
     }
 
     /// The link of [`Io::BringLinkDown`] is down (`true`) or could not be
@@ -337,7 +391,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.dump_end = None;
             return self.act_on_dump_end(end);
         }
-        if self.redump_wanted && self.dump_seq.is_none() {
+        if core::mem::take(&mut self.reopen_due) {
+            return Step::Ask(Request::ReopenLinks);
+        }
+        // No dump of a link source that is down: it waits for the reopen.
+        if self.redump_wanted && self.dump_seq.is_none() && self.links_lost.is_none() {
             self.redump_wanted = false;
             self.counters.redumps += 1;
             return Step::Ask(Request::Dump);

@@ -196,8 +196,13 @@ impl Collector for Families {
         let capacity = DEFAULT_PORT_CAPACITY.to_string();
         w.info(
             "portsyncd_build",
-            "The running build: its version and how many ports it has room for.",
-            &[("version", env!("CARGO_PKG_VERSION")), ("port_capacity", &capacity)],
+            "The running build: its version, how many ports it has room for, and the multi-ASIC \
+             namespace it serves (host: none).",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("port_capacity", &capacity),
+                ("namespace", &s.namespace),
+            ],
         )?;
 
         // The kernel side.
@@ -510,6 +515,20 @@ mod tests {
     }
 
     #[test]
+    fn the_build_info_names_the_namespace_served() {
+        let s = MetricsSnapshot { namespace: "asic1".into(), ..full() };
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let text = encode(s.clone(), None, format);
+            let want = format!(
+                r#"portsyncd_build_info{{version="{}",port_capacity="{}",namespace="asic1"}} 1"#,
+                env!("CARGO_PKG_VERSION"),
+                DEFAULT_PORT_CAPACITY
+            );
+            assert!(text.lines().any(|l| l == want), "{format:?}: no line {want:?} in\n{text}");
+        }
+    }
+
+    #[test]
     fn values_read_as_their_families_say() {
         let text = encode(full(), Some(process()), Format::Prometheus);
         for line in [
@@ -526,6 +545,12 @@ mod tests {
             "portsyncd_write_batch_ops_count 1",
             "portsyncd_event_to_write_seconds_sum 0.003",
             "process_cpu_seconds_total 1.5",
+            format!(
+                r#"portsyncd_build_info{{version="{}",port_capacity="{}",namespace="host"}} 1"#,
+                env!("CARGO_PKG_VERSION"),
+                DEFAULT_PORT_CAPACITY
+            )
+            .as_str(),
         ] {
             assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
         }

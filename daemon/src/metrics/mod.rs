@@ -71,7 +71,13 @@ pub struct MetricsSnapshot {
     pub flaps: Vec<(PortName, PortFlaps)>,
     /// Alerts pending or firing.
     pub alerts: Vec<AlertGauge>,
+    /// The multi-ASIC namespace served ([`HOST_NAMESPACE`] if none): set
+    /// once before the loop starts; [`MetricsPublisher::tick`] leaves it.
+    pub namespace: String,
 }
+
+/// The `namespace` label of a daemon that serves no multi-ASIC namespace.
+pub const HOST_NAMESPACE: &str = "host";
 
 impl Default for MetricsSnapshot {
     fn default() -> Self {
@@ -86,6 +92,7 @@ impl Default for MetricsSnapshot {
             observed: None,
             flaps: Vec::new(),
             alerts: Vec::new(),
+            namespace: HOST_NAMESPACE.to_owned(),
         }
     }
 }
@@ -96,6 +103,13 @@ pub type MetricsBoard = Arc<Board<MetricsSnapshot>>;
 /// A new, empty board.
 pub fn board() -> MetricsBoard {
     Arc::new(Board::new(MetricsSnapshot::default()))
+}
+
+/// A new, empty board for a daemon serving multi-ASIC namespace
+/// `namespace` (`None`: [`HOST_NAMESPACE`]).
+pub fn board_for(namespace: Option<&str>) -> MetricsBoard {
+    let namespace = namespace.unwrap_or(HOST_NAMESPACE).to_owned();
+    Arc::new(Board::new(MetricsSnapshot { namespace, ..MetricsSnapshot::default() }))
 }
 
 /// The loop's side: publishes the driver's figures when they are due.
