@@ -17,10 +17,12 @@
 #  7. health and liveness: supervisord's heartbeat on stdout every 2 s (as
 #     SONiC's swss container would watch it); Redis stopped for 6 s while a
 #     port flaps: health degrades, recovers, and STATE_DB catches up;
-#  8. metrics and alerts: the Prometheus endpoint on the namespace's loopback
+#  8. self-healing: STATE_DB corrupted behind its back is repaired by a
+#     reconciliation (SIGUSR1 asks for one at once);
+#  9. metrics and alerts: the Prometheus endpoint on the namespace's loopback
 #     (read with bash's /dev/tcp: no client needed), an alert rule firing
 #     while Redis is stopped and resolving after;
-#  9. stops portsyncd with SIGTERM and cleans everything up.
+# 10. stops portsyncd with SIGTERM and cleans everything up.
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,6 +154,15 @@ sleep 6
 kill -CONT "$redis_pid"
 sleep 1.5
 show "Redis answering again"
+
+echo "== self-healing: STATE_DB changed behind portsyncd's back, then SIGUSR1 (reconcile now;"
+echo "   every [reconcile] interval_ms, 5 min by default, it does so by itself)"
+state_db DEL "PORT_TABLE|Ethernet0" >/dev/null
+state_db HSET "PORT_TABLE|Ethernet4" netdev_oper_status down >/dev/null
+state_db HSET "PORT_TABLE|Ethernet12" state ok admin_status up netdev_oper_status up mtu 9100 >/dev/null
+show "Ethernet0 deleted, Ethernet4 said down, Ethernet12 (no link) written back"
+kill -USR1 "$daemon_pid"; sleep 0.5
+show "SIGUSR1: the kernel dumped, STATE_DB read back, 3 entries repaired, nothing else written"
 
 echo "== metrics (Prometheus text at 127.0.0.1:9101/metrics in the namespace), a few of them:"
 scrape '^portsyncd_(state_db_writes|appl_db_produces|netlink_datagrams|redis_reconnects)_total |^portsyncd_port_flaps_total|^portsyncd_health_state |^portsyncd_port_init_done_seconds |^portsyncd_event_to_write_seconds_(count|bucket\{le="0.005"\})|^portsyncd_alerts|^process_resident_memory_bytes '
