@@ -136,6 +136,10 @@ ip -n "$ns" link set v4 down; sleep 0.5; show "its peer down (carrier lost)"
 ip -n "$ns" link set v4 up; sleep 0.5; show "its peer up again"
 ip -n "$ns" link set Ethernet4 mtu 9100; sleep 0.3; show "ip link set Ethernet4 mtu 9100"
 ip -n "$ns" link del Ethernet12; sleep 0.3; show "ip link del Ethernet12"
+echo "-- metrics meanwhile (what 'curl -s 127.0.0.1:9101/metrics' shows inside the namespace; read here"
+echo "   with bash's /dev/tcp, so that no client is needed), the flaps and health among them:"
+sleep 1
+scrape '^portsyncd_port_flaps_total\{port="Ethernet4"\}|^portsyncd_health_(state |info)|^portsyncd_state_db_(writes|deletes)_total '
 
 echo "== bad input"
 echo "-- APPL_DB PORT_TABLE:Ethernet8 description, byte for byte: $(appl --no-raw HGET PORT_TABLE:Ethernet8 description)"
