@@ -245,6 +245,31 @@ pub enum Event {
         /// How long notifications were lost, in ms.
         after_ms: u64,
     },
+    /// This instance's share of the ports (partitioned instances).
+    Partitioned {
+        /// Its id.
+        id: u8,
+        /// Instances in all.
+        count: u8,
+        /// Ports it owns.
+        owned: usize,
+        /// Ports configured.
+        total: usize,
+        /// Shared out by CONFIG_DB `index` (else by the names' numbers).
+        by_index: bool,
+    },
+    /// Every port this instance owns has its host interface.
+    OwnPortsReady {
+        /// How many.
+        owned: usize,
+    },
+    /// The leader: every instance has its ports; PortInitDone follows.
+    InstancesReady {
+        /// Instances in all.
+        count: u8,
+    },
+    /// The leader: the instances' keys do not add up (PortInitDone withheld).
+    PartitionMismatch(crate::driver::Mismatch),
     /// A reconciliation is over.
     Reconciled {
         /// Ports whose STATE_DB entry was read back.
@@ -512,7 +537,7 @@ impl Event {
             Alert(line) => line.level(),
             Reconciled { repaired: 0, .. } => Level::Info,
             Repaired { .. } | ReconcileFailed | LinksReopenFailed => Level::Warn,
-            LinksFailed => Level::Error,
+            LinksFailed | PartitionMismatch(_) => Level::Error,
             Health(change) => match change.new {
                 crate::health::HealthState::Healthy => Level::Notice,
                 crate::health::HealthState::Degraded => Level::Warn,
@@ -639,6 +664,23 @@ impl fmt::Display for Event {
                     "netlink socket open again after {after_ms} ms; reconciling STATE_DB with the kernel"
                 )
             }
+            Partitioned { id, count, owned, total, by_index } => write!(
+                f,
+                "instance {id} of {count}: owns {owned} of {total} configured ports (shared out by {})",
+                if *by_index { "CONFIG_DB index" } else { "the numbers in their names" }
+            ),
+            OwnPortsReady { owned } => write!(f, "all {owned} ports of this instance have their host interfaces"),
+            InstancesReady { count } => {
+                write!(f, "all {count} instances have their ports' host interfaces: PortInitDone is due")
+            }
+            PartitionMismatch(crate::driver::Mismatch::Count) => f.write_str(
+                "partitioned instances disagree on their count (see STATE_DB PORTSYNCD_INSTANCE); PortInitDone withheld",
+            ),
+            PartitionMismatch(crate::driver::Mismatch::Ports { owned, configured }) => write!(
+                f,
+                "partitioned instances own {owned} ports between them, or not each once, for {configured} configured \
+                 (overlapping or missing shares); PortInitDone withheld"
+            ),
             ReconcileFailed => {
                 f.write_str("reconcile: STATE_DB could not be read back; trying again next round")
             }

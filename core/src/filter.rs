@@ -39,16 +39,19 @@ pub enum IgnoreReason {
     EnslavedDelete,
     /// An ifindex that existed before this cold start.
     StaleLink,
+    /// A port another instance owns (partitioned instances).
+    OtherInstance,
 }
 
 impl IgnoreReason {
     /// Every reason, for counters indexed by reason.
-    pub const ALL: [IgnoreReason; 5] = [
+    pub const ALL: [IgnoreReason; 6] = [
         IgnoreReason::NoName,
         IgnoreReason::NotAPort,
         IgnoreReason::TeamDevice,
         IgnoreReason::EnslavedDelete,
         IgnoreReason::StaleLink,
+        IgnoreReason::OtherInstance,
     ];
 
     /// A short stable label (metrics, logs).
@@ -59,6 +62,7 @@ impl IgnoreReason {
             IgnoreReason::TeamDevice => "team_device",
             IgnoreReason::EnslavedDelete => "enslaved_delete",
             IgnoreReason::StaleLink => "stale_link",
+            IgnoreReason::OtherInstance => "other_instance",
         }
     }
 

@@ -76,6 +76,9 @@ pub enum Reason {
         /// For how long, in seconds.
         secs: u64,
     },
+    /// Partitioned instances whose shares overlap or leave ports to none,
+    /// or that disagree on their count: PortInitDone is withheld (unhealthy).
+    PartitionMismatch,
     /// A database request took at least `stall_after` (unhealthy while it
     /// is recent).
     SlowRequest {
@@ -117,6 +120,7 @@ impl Reason {
             | Reason::DatabasesGoneLong { .. }
             | Reason::WritesRefusedLong { .. }
             | Reason::LinksLostLong { .. }
+            | Reason::PartitionMismatch
             | Reason::SlowRequest { .. } => HealthState::Unhealthy,
             Reason::DatabasesUnreachable { .. }
             | Reason::WritesRefused { .. }
@@ -134,6 +138,7 @@ impl Reason {
             Reason::DatabasesGoneLong { .. } => "databases_gone_long",
             Reason::WritesRefusedLong { .. } => "writes_refused_long",
             Reason::LinksLostLong { .. } => "links_lost_long",
+            Reason::PartitionMismatch => "partition_mismatch",
             Reason::SlowRequest { .. } => "slow_request",
             Reason::DatabasesUnreachable { .. } => "databases_unreachable",
             Reason::WritesRefused { .. } => "writes_refused",
@@ -157,6 +162,9 @@ impl fmt::Display for Reason {
             Reason::DatabasesGoneLong { secs } => write!(f, "databases unreachable for {secs} s"),
             Reason::WritesRefusedLong { secs } => write!(f, "writes refused for {secs} s"),
             Reason::LinksLostLong { secs } => write!(f, "kernel link notifications lost for {secs} s"),
+            Reason::PartitionMismatch => {
+                f.write_str("partitioned instances do not add up; PortInitDone withheld")
+            }
             Reason::SlowRequest { ms } => write!(f, "a database request took {ms} ms"),
             Reason::DatabasesUnreachable { kept } => {
                 write!(f, "databases unreachable, {kept} keys' writes kept")
@@ -214,6 +222,8 @@ pub struct HealthFacts {
     pub refused: Option<(Instant, usize)>,
     /// Since when the netlink socket is lost (failed, not yet open again).
     pub links_lost: Option<Instant>,
+    /// Partitioned instances found not to add up.
+    pub partition_mismatch: bool,
     /// PortInitDone reached.
     pub port_init_done: bool,
     /// Ports still awaiting their host interface.
@@ -350,6 +360,9 @@ impl Health {
         if let Some(secs) = facts.links_lost.and_then(long) {
             return Reason::LinksLostLong { secs };
         }
+        if facts.partition_mismatch {
+            return Reason::PartitionMismatch;
+        }
         if let Some((ended, took)) = self.slow {
             if now.saturating_since(ended) < t.slow_request_hold {
                 return Reason::SlowRequest { ms: took.as_millis().try_into().unwrap_or(u64::MAX) };
@@ -427,6 +440,7 @@ mod tests {
         unreachable: None,
         refused: None,
         links_lost: None,
+        partition_mismatch: false,
         port_init_done: true,
         awaiting: 0,
     };

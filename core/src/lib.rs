@@ -27,7 +27,8 @@
 //! - [`schema`]: the SONiC table, key and field strings, byte for byte;
 //! - [`backend`]: the ports (traits) adapters implement: databases, link
 //!   source, link controller, snapshot store;
-//! - [`backoff`]: delays with seeded jitter.
+//! - [`backoff`]: delays with seeded jitter;
+//! - [`partition`]: which of several instances owns a port.
 //!
 //! What this crate does not do: open sockets, talk to Redis, read clocks or
 //! files, allocate, or log. Adapters do the I/O; the daemon ferries requests
@@ -43,13 +44,14 @@
 //! With the default capacities ([`engine::DEFAULT_PORT_CAPACITY`] = 1024
 //! configured ports, stale links and published ports,
 //! [`engine::DEFAULT_BATCH_CAPACITY`] = 1024 ports per batch), the whole
-//! core state, [`driver::DefaultDriver`], is **335,352 bytes** on 64-bit
+//! core state, [`driver::DefaultDriver`], is **344,808 bytes** on 64-bit
 //! targets (`core::mem::size_of`, checked by a test). Builds for more ports
-//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 550,392 and
-//! 980,472 bytes. Of the default's, the engine
-//! ([`engine::DefaultLinkSync`]) is 151,768 bytes (12 per configured port
-//! of it follow each port's oper state and flaps), the alert rules 30,032
-//! ([`alerts`]) and 4 KiB of alarm rows waiting for STATE_DB, APPL_DB presence trust
+//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 568,040 and
+//! 1,014,504 bytes. Of the default's, the engine
+//! ([`engine::DefaultLinkSync`]) is 159,968 bytes (20 per configured port
+//! of it follow each port's oper state, flaps, index and owner), the alert rules 30,032
+//! ([`alerts`]) and 4 KiB of alarm rows waiting for STATE_DB, the settings
+//! 1 KiB (a [`partition::Partition`] holds a key bitmap), APPL_DB presence trust
 //! 45,080, the refused-write table 47,136, the write batch in flight
 //! 32 KiB (1024 × 32-byte [`writes::WriteOp`]), the keys of a read in flight
 //! 17 KiB, and 64 queued log events 4.5 KiB. The parser keeps no state beyond a
@@ -73,6 +75,7 @@ pub mod logger;
 pub mod metrics;
 pub mod name;
 pub mod netlink;
+pub mod partition;
 pub mod presence;
 pub mod repeats;
 pub mod schema;
@@ -99,10 +102,10 @@ mod size_tests {
 
         use crate::driver::Driver;
         use crate::engine::{DEFAULT_BATCH_CAPACITY as B, LinkSync};
-        assert_eq!(size_of::<Driver<1024, B>>(), 335_352, "update the crate docs");
-        assert_eq!(size_of::<Driver<2048, B>>(), 550_392, "update the crate docs");
-        assert_eq!(size_of::<Driver<4096, B>>(), 980_472, "update the crate docs");
-        assert_eq!(size_of::<LinkSync<1024, B>>(), 151_768, "update the crate docs");
+        assert_eq!(size_of::<Driver<1024, B>>(), 344_808, "update the crate docs");
+        assert_eq!(size_of::<Driver<2048, B>>(), 568_040, "update the crate docs");
+        assert_eq!(size_of::<Driver<4096, B>>(), 1_014_504, "update the crate docs");
+        assert_eq!(size_of::<LinkSync<1024, B>>(), 159_968, "update the crate docs");
         assert_eq!(size_of::<crate::presence::PresenceTrust<1024>>(), 45_080, "update the crate docs");
         assert_eq!(size_of::<crate::writes::Refused<1024>>(), 47_136, "update the crate docs");
         assert_eq!(size_of::<crate::writes::WriteOp>(), 32, "update the crate docs");

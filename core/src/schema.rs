@@ -118,6 +118,31 @@ impl core::fmt::Debug for Decimal {
     }
 }
 
+/// Partitioned instances coordinate through this STATE_DB table of
+/// portsyncd's own (no SONiC consumer reads it): `PORTSYNCD_INSTANCE|<id>`.
+pub const INSTANCE_TABLE: &str = "PORTSYNCD_INSTANCE";
+/// Its keys: the instance ids.
+pub const INSTANCE_KEYS: [&str; 64] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18",
+    "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "35",
+    "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48", "49", "50", "51", "52",
+    "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63",
+];
+/// Instances in all, as the writer was configured.
+pub const INSTANCE_COUNT_FIELD: &str = "count";
+/// Ports the writer owns.
+pub const INSTANCE_PORTS_FIELD: &str = "ports";
+/// Their set digest.
+pub const INSTANCE_DIGEST_FIELD: &str = "digest";
+/// The leader's run token.
+pub const INSTANCE_TOKEN_FIELD: &str = "token";
+/// A follower: the leader's token it has every port for (0: not yet).
+pub const INSTANCE_READY_FIELD: &str = "ready";
+
+/// CONFIG_DB `PORT|<port>` `index`: SONiC's front-panel port number
+/// (partitioned instances share ports out by it).
+pub const CONFIG_INDEX_FIELD: &str = "index";
+
 #[cfg(test)]
 mod tests {
     use super::{Decimal, StatePortFields};

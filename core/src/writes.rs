@@ -56,6 +56,21 @@ pub enum WriteOp {
         /// `LOGOUTPUT` is missing.
         output: bool,
     },
+    /// Partitioned instances: HSET STATE_DB `PORTSYNCD_INSTANCE|<id>` with
+    /// what this instance owns and where it is (see [`crate::driver`]).
+    InstanceState {
+        /// This instance.
+        id: u8,
+        /// Instances in all.
+        count: u8,
+        /// Ports it owns.
+        ports: u16,
+        /// Their set digest.
+        digest: u64,
+        /// The leader: its run's token. A follower: the leader's token it is
+        /// ready for (0: not ready).
+        token: u64,
+    },
     /// HSET STATE_DB `WARM_RESTART_TABLE|portsyncd` `restore_count`.
     RestoreCount {
         /// The value.
@@ -72,6 +87,8 @@ pub enum OpText {
     StatePort(StatePortFields),
     /// One number.
     Number(Decimal),
+    /// An instance's state: count, ports, digest, token.
+    Instance([Decimal; 4]),
 }
 
 /// Up to four fields of one write.
@@ -84,6 +101,12 @@ impl WriteOp {
             WriteOp::SetStatePort { state, .. } => OpText::StatePort(state.fields()),
             WriteOp::PortConfigDone { count } => OpText::Number(Decimal::new(count)),
             WriteOp::RestoreCount { count } => OpText::Number(Decimal::new(count)),
+            WriteOp::InstanceState { count, ports, digest, token, .. } => OpText::Instance([
+                Decimal::new(count),
+                Decimal::new(ports),
+                Decimal::new(digest),
+                Decimal::new(token),
+            ]),
             _ => OpText::None,
         }
     }
@@ -113,6 +136,14 @@ impl WriteOp {
             }
             (WriteOp::PortConfigDone { .. }, OpText::Number(n)) => {
                 push((schema::PORT_CONFIG_DONE_COUNT_FIELD.as_bytes(), n.as_str().as_bytes()))
+            }
+            (WriteOp::InstanceState { id, .. }, OpText::Instance([count, ports, digest, token])) => {
+                push((schema::INSTANCE_COUNT_FIELD.as_bytes(), count.as_str().as_bytes()));
+                push((schema::INSTANCE_PORTS_FIELD.as_bytes(), ports.as_str().as_bytes()));
+                push((schema::INSTANCE_DIGEST_FIELD.as_bytes(), digest.as_str().as_bytes()));
+                let field =
+                    if *id == 0 { schema::INSTANCE_TOKEN_FIELD } else { schema::INSTANCE_READY_FIELD };
+                push((field.as_bytes(), token.as_str().as_bytes()));
             }
             (WriteOp::RestoreCount { .. }, OpText::Number(n)) => {
                 push((warm::RESTORE_COUNT_FIELD.as_bytes(), n.as_str().as_bytes()))
@@ -162,6 +193,12 @@ impl WriteOp {
             WriteOp::LoggerDefaults { .. } => {
                 Write::Set { db: Db::Config, table: logger::LOGGER_TABLE, key: schema::APP, fields }
             }
+            WriteOp::InstanceState { id, .. } => Write::Set {
+                db: Db::State,
+                table: schema::INSTANCE_TABLE,
+                key: schema::INSTANCE_KEYS.get(usize::from(*id)).copied().unwrap_or("0"),
+                fields,
+            },
             WriteOp::RestoreCount { .. } => {
                 Write::Set { db: Db::State, table: warm::WARM_RESTART_TABLE, key: schema::APP, fields }
             }
@@ -245,7 +282,9 @@ impl<const P: usize> Refused<P> {
                 Ok(())
             }
             // Start-up writes: a refusal there ends the start-up instead.
-            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } => Ok(()),
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } | WriteOp::InstanceState { .. } => {
+                Ok(())
+            }
         }
     }
 
@@ -389,7 +428,8 @@ mod tests {
                 | WriteOp::PortConfigDone { .. }
                 | WriteOp::PortInitDone
                 | WriteOp::LoggerDefaults { .. }
-                | WriteOp::RestoreCount { .. } => {}
+                | WriteOp::RestoreCount { .. }
+                | WriteOp::InstanceState { .. } => {}
             }
         }
         let keys: BTreeSet<_> = ops

@@ -209,6 +209,14 @@ impl Args {
             self.state_dir = PathBuf::from(DEFAULT_STATE_DIR).join(ns);
         }
     }
+
+    /// One of several partitioned instances: without `--state-dir`, its
+    /// own state dir below the default (`…/instance<id>`).
+    pub fn apply_instance(&mut self, partition: &portsyncd_core::partition::Partition) {
+        if !partition.is_single() && !self.state_dir_given {
+            self.state_dir = self.state_dir.join(format!("instance{}", partition.id()));
+        }
+    }
 }
 
 #[cfg(test)]

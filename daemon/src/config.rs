@@ -64,6 +64,8 @@ pub struct Config {
     /// How often STATE_DB is reconciled with the kernel (`None`: only on
     /// SIGUSR1).
     pub reconcile_interval: Option<Duration>,
+    /// This instance among partitioned ones (`[instance]`; default the only one).
+    pub partition: portsyncd_core::partition::Partition,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             metrics_addr: None,
             alerts: crate::alerting::Alerting::default(),
             reconcile_interval: Some(Duration::from_secs(300)),
+            partition: portsyncd_core::partition::Partition::single(),
         }
     }
 }
@@ -100,6 +103,73 @@ struct RawConfig {
     metrics: RawMetrics,
     alerts: crate::alerting::RawAlerts,
     reconcile: RawReconcile,
+    instance: RawInstance,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawInstance {
+    id: Option<i64>,
+    count: Option<i64>,
+    partition: Option<toml::Value>,
+}
+
+impl RawInstance {
+    /// `[instance]`: absent, the only instance.
+    fn build(self) -> Result<portsyncd_core::partition::Partition, String> {
+        use portsyncd_core::partition::{KeySet, MAX_INSTANCES, MAX_LISTED_KEY, Partition, Share};
+        let (id, count) = match (self.id, self.count) {
+            (None, None) if self.partition.is_none() => return Ok(Partition::single()),
+            (Some(id), Some(count)) => (id, count),
+            _ => return Err("instance: id and count go together (and with partition)".into()),
+        };
+        let count = u8::try_from(count)
+            .ok()
+            .filter(|c| (1..=MAX_INSTANCES).contains(c))
+            .ok_or_else(|| format!("instance.count = {count} is out of range 1..={MAX_INSTANCES}"))?;
+        let id = u8::try_from(id)
+            .ok()
+            .filter(|i| *i < count)
+            .ok_or_else(|| format!("instance.id = {id} must be 0..{count} (below instance.count)"))?;
+        let key = |v: &toml::Value| {
+            v.as_integer()
+                .and_then(|k| u32::try_from(k).ok())
+                .filter(|k| *k <= MAX_LISTED_KEY)
+                .ok_or_else(|| format!("instance.partition: a key must be an integer 0..={MAX_LISTED_KEY}"))
+        };
+        let share = match &self.partition {
+            None if count == 1 => Share::All,
+            None => return Err("instance.partition is needed with more than one instance".into()),
+            Some(toml::Value::String(s)) if s == "even" => Share::Even,
+            Some(toml::Value::Table(t)) if t.len() == 1 && t.contains_key("range") => {
+                let bounds = t["range"]
+                    .as_array()
+                    .filter(|a| a.len() == 2)
+                    .ok_or_else(|| "instance.partition.range: expected [first, last]".to_string())?;
+                let (first, last) = (key(&bounds[0])?, key(&bounds[1])?);
+                if first > last {
+                    return Err(format!("instance.partition.range = [{first}, {last}]: first after last"));
+                }
+                Share::Range { first, last }
+            }
+            Some(toml::Value::Table(t)) if t.len() == 1 && t.contains_key("list") => {
+                let items = t["list"]
+                    .as_array()
+                    .ok_or_else(|| "instance.partition.list: expected [keys]".to_string())?;
+                let mut keys = KeySet::new();
+                for item in items {
+                    keys.insert(key(item)?);
+                }
+                Share::List(keys)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "instance.partition = {other:?}: expected \"even\", {{ range = [first, last] }} or {{ list = [keys] }}"
+                ));
+            }
+        };
+        Partition::new(id, count, share).map_err(|e| format!("instance: {e}"))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -271,6 +341,7 @@ impl Config {
                 Some(crate::metrics::MetricsAddr::parse(addr).map_err(|e| format!("metrics.addr: {e}"))?);
         }
         c.alerts = raw.alerts.build()?;
+        c.partition = raw.instance.build()?;
         if let Some(v) = in_range("reconcile.interval_ms", raw.reconcile.interval_ms, 0, 86_400_000)? {
             if (1..1000).contains(&v) {
                 return Err(format!("reconcile.interval_ms = {v}: 0 (off) or at least 1000"));
@@ -303,7 +374,7 @@ pub struct Change {
 impl Config {
     /// Every setting: its key, its value as shown, and whether a running
     /// daemon applies a change of it ([`Config::run_time_part_of`] says how).
-    fn settings(&self) -> [(&'static str, String, bool); 22] {
+    fn settings(&self) -> [(&'static str, String, bool); 23] {
         // Destructured: a setting added to Config does not compile until it
         // is listed here, with when it takes effect.
         let Config {
@@ -321,6 +392,7 @@ impl Config {
             metrics_addr,
             alerts,
             reconcile_interval,
+            partition,
         } = self;
         let ms = |d: &Duration| d.as_millis().to_string();
         [
@@ -345,6 +417,11 @@ impl Config {
             ("metrics.addr", metrics_addr.as_ref().map_or("off".into(), ToString::to_string), false),
             ("alerts.state_db", alerts.state_db.to_string(), false),
             ("reconcile.interval_ms", reconcile_interval.as_ref().map_or("off".into(), ms), true),
+            (
+                "instance",
+                format!("{} of {} ({:?})", partition.id(), partition.count(), partition.share()),
+                false,
+            ),
             ("alerts.interval_ms", ms(&alerts.settings.interval), true),
             ("alerts.repeat_interval_ms", ms(&alerts.settings.repeat_interval), true),
             (

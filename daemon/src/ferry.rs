@@ -279,6 +279,18 @@ pub fn apply_alerting(driver: &mut DefaultDriver, now: Instant, alerting: &crate
     }
 }
 
+/// A number unique to this run: the pid and the wall clock at the first
+/// call, mixed (the same for the whole run).
+fn run_token() -> u64 {
+    static TOKEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOKEN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        (nanos ^ (u64::from(std::process::id()) << 40)).max(1)
+    })
+}
+
 /// The driver's settings from the daemon's.
 pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
     DriverConfig {
@@ -289,6 +301,8 @@ pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
         health: config.health,
         alarm_table: config.alerts.state_db,
         reconcile_interval: config.reconcile_interval,
+        partition: config.partition,
+        run_token: run_token(),
         seed: u64::from(std::process::id()),
         ..DriverConfig::default()
     }

@@ -57,6 +57,21 @@ pub fn lock_name(namespace: Option<&str>) -> String {
     }
 }
 
+/// What distinguishes this daemon's lock from its neighbours': the
+/// multi-ASIC namespace served, and the instance id among partitioned ones
+/// (`asic0/instance2`); `None` for the only daemon of the only namespace.
+pub fn instance_label(
+    namespace: Option<&str>,
+    partition: &portsyncd_core::partition::Partition,
+) -> Option<String> {
+    let instance = (!partition.is_single()).then(|| format!("instance{}", partition.id()));
+    match (namespace, instance) {
+        (Some(ns), Some(i)) => Some(format!("{ns}/{i}")),
+        (Some(ns), None) => Some(ns.to_owned()),
+        (None, i) => i,
+    }
+}
+
 /// Moves this thread into the network namespace `/run/netns/<name>`. Call
 /// it first thing in `main`, while the process has one thread: threads
 /// started later inherit it, ones already running would not. `name` is a

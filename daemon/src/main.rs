@@ -100,7 +100,11 @@ mod linux {
         };
         // Before any socket or connection: a second daemon, or a state dir
         // that cannot be used, stops here having changed nothing.
-        let _instance = match Instance::claim(&args.state_dir, namespace.as_deref()) {
+        // Partitioned instances: each its own state dir and lock (a second
+        // instance with the same id is refused here).
+        args.apply_instance(&config.partition);
+        let lock_label = instance::instance_label(namespace.as_deref(), &config.partition);
+        let _instance = match Instance::claim(&args.state_dir, lock_label.as_deref()) {
             Ok(instance) => instance,
             Err(e) => {
                 eprintln!("portsyncd: {e}");

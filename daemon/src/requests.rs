@@ -223,6 +223,11 @@ enum Answer {
     Value(Option<Vec<u8>>),
     Keys(Vec<Vec<u8>>),
     Flags(Vec<bool>),
+    /// Which CONFIG_DB ports had fields, and their `index` values.
+    ConfigPorts {
+        had_fields: Vec<bool>,
+        index: Vec<(usize, Vec<u8>)>,
+    },
     Failed,
 }
 
@@ -246,6 +251,15 @@ impl Answer {
             }
             Answer::Flags(flags) => {
                 for (index, present) in flags.into_iter().enumerate() {
+                    reply(driver, now, Reply::Flag { index, present });
+                }
+            }
+            Answer::ConfigPorts { had_fields, index } => {
+                for (i, value) in &index {
+                    let field = portsyncd_core::schema::CONFIG_INDEX_FIELD.as_bytes();
+                    reply(driver, now, Reply::Field { index: *i, field, value });
+                }
+                for (index, present) in had_fields.into_iter().enumerate() {
                     reply(driver, now, Reply::Flag { index, present });
                 }
             }
@@ -300,8 +314,17 @@ async fn perform_read<D: Databases>(
             };
             db.get_many(which, table, &names, &mut visit).await.map(|()| {
                 let had_fields = kept.iter().map(|f| !f.is_empty()).collect();
+                // And each port's `index` (partitioned instances share ports out by it).
+                let index = kept
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, fields)| {
+                        let index = portsyncd_core::schema::CONFIG_INDEX_FIELD.as_bytes();
+                        fields.iter().find(|(f, _)| f == index).map(|(_, v)| (i, v.clone()))
+                    })
+                    .collect();
                 config_fields.0.extend(keys.iter().copied().zip(kept));
-                Answer::Flags(had_fields)
+                Answer::ConfigPorts { had_fields, index }
             })
         }
         Read::Hashes { db: which, table, keys, keep: Keep::Nothing } => {

@@ -769,3 +769,125 @@ fn the_loop_is_called_alive_only_while_it_makes_progress() {
     assert_eq!((within_1s, m.event_to_write_ms.count()), (Some(2), 3), "{m:?}");
     assert!(m.event_to_write_ms.sum() >= 2_900, "{m:?}");
 }
+
+/// `n` partitioned instances over one database, each with its own kernel
+/// view (the same links), as `[instance]` would start them.
+fn instances(
+    db: &MockDatabases,
+    shares: &[(u8, u8, portsyncd_core::partition::Share)],
+) -> Vec<(Switch, LinkScript)> {
+    shares
+        .iter()
+        .map(|&(id, count, share)| {
+            let kernel = LinkScript::new();
+            let partition = portsyncd_core::partition::Partition::new(id, count, share).unwrap();
+            let config = DriverConfig { partition, run_token: 4242, ..config() };
+            (Switch::start(db, &kernel, &MemorySnapshots::new(), config), kernel)
+        })
+        .collect()
+}
+
+/// Time passes for every instance alike, in steps.
+fn advance_all(all: &mut [(Switch, LinkScript)], total: Duration) {
+    let step = Duration::from_millis(250);
+    let mut passed = Duration::ZERO;
+    while passed < total {
+        for (sw, _) in all.iter_mut() {
+            sw.advance(step);
+        }
+        passed += step;
+    }
+}
+
+/// Four instances, `even` over 8 ports: the leader alone produces the
+/// configuration (PortConfigDone counting all 8) and, once every instance
+/// has said its ports are there, PortInitDone, once; each instance
+/// publishes only its own ports and takes no other's link.
+#[test]
+fn partitioned_instances_each_keep_to_their_ports_and_port_init_done_waits_for_all() {
+    use portsyncd_core::partition::Share;
+    let ports = [
+        "Ethernet0",
+        "Ethernet4",
+        "Ethernet8",
+        "Ethernet12",
+        "Ethernet16",
+        "Ethernet20",
+        "Ethernet24",
+        "Ethernet28",
+    ];
+    let db = seeded(&ports);
+    db.consume_produced_at_once();
+    let mut all =
+        instances(&db, &[(0, 4, Share::Even), (1, 4, Share::Even), (2, 4, Share::Even), (3, 4, Share::Even)]);
+    assert_eq!(db.hash(Db::Appl, "PORT_TABLE:PortConfigDone").unwrap()["count"], "8");
+    assert_eq!(all[0].0.driver.counters().appl_produces, 9, "8 ports and PortConfigDone, by the leader");
+    assert!(all[1..].iter().all(|(sw, _)| sw.driver.counters().appl_produces == 0));
+    // Every host interface but Ethernet28's (index 7: instance 3's).
+    for (i, port) in ports.iter().enumerate().take(7) {
+        for (sw, kernel) in all.iter_mut() {
+            kernel.push(newlink(port, 10 + i as u32, UP_RUNNING, 9100));
+            sw.settle();
+        }
+    }
+    advance_all(&mut all, Duration::from_secs(12));
+    assert!(!all[0].0.produced("PortInitDone"), "instance 3 still awaits Ethernet28");
+    for (sw, kernel) in all.iter_mut() {
+        kernel.push(newlink("Ethernet28", 17, UP_RUNNING, 9100));
+        sw.settle();
+    }
+    advance_all(&mut all, Duration::from_secs(12));
+    assert!(all[0].0.produced("PortInitDone"));
+    assert_eq!(all[0].0.driver.counters().appl_produces, 10, "PortInitDone once, by the leader");
+    for (id, (sw, _)) in all.iter().enumerate() {
+        // Index i is instance i % 4's: two ports each, written by it alone.
+        assert_eq!(sw.driver.engine().counters().state_sets, 2, "instance {id}");
+        let published: Vec<&str> = sw.driver.engine().published().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(published, [ports[id], ports[id + 4]], "instance {id}");
+        assert_eq!(
+            sw.driver.engine().counters().ignored
+                [portsyncd_core::filter::IgnoreReason::OtherInstance.index()],
+            6
+        );
+        assert!(sw.driver.milestones().port_init_done.is_some(), "instance {id}");
+    }
+    for port in ports {
+        assert_eq!(db.hash(Db::State, &format!("PORT_TABLE|{port}")).unwrap()["netdev_oper_status"], "up");
+    }
+    // The coordination keys: every instance's, ready for the leader's run.
+    assert_eq!(db.hash(Db::State, "PORTSYNCD_INSTANCE|0").unwrap()["token"], "4242");
+    for id in 1..4 {
+        let key = db.hash(Db::State, &format!("PORTSYNCD_INSTANCE|{id}")).unwrap();
+        assert_eq!((key["count"].as_str(), key["ports"].as_str(), key["ready"].as_str()), ("4", "2", "4242"));
+    }
+}
+
+/// Shares that overlap (and so leave a port to none) are found by the
+/// leader: one ERROR line, and PortInitDone is withheld.
+#[test]
+fn overlapping_shares_withhold_port_init_done() {
+    use portsyncd_core::partition::Share;
+    let ports = ["Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12"];
+    let db = seeded(&ports);
+    db.consume_produced_at_once();
+    // Both own indexes 1 and 2; index 3 is nobody's.
+    let mut all = instances(
+        &db,
+        &[(0, 2, Share::Range { first: 0, last: 2 }), (1, 2, Share::Range { first: 1, last: 2 })],
+    );
+    for (i, port) in ports.iter().enumerate() {
+        for (sw, kernel) in all.iter_mut() {
+            kernel.push(newlink(port, 10 + i as u32, UP_RUNNING, 9100));
+            sw.settle();
+        }
+    }
+    advance_all(&mut all, Duration::from_secs(12));
+    assert!(!all[0].0.produced("PortInitDone"));
+    assert!(!all[0].0.driver.engine().is_init_done());
+    assert_eq!(
+        all[0].0.driver.partition_mismatch(),
+        Some(portsyncd_core::driver::Mismatch::Ports { owned: 5, configured: 4 })
+    );
+    assert_eq!(all[0].0.driver.health().0, portsyncd_core::health::HealthState::Unhealthy);
+    assert!(db.hash(Db::State, "PORT_TABLE|Ethernet12").is_none(), "nobody's port");
+}

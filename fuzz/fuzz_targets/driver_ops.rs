@@ -151,7 +151,7 @@ impl World {
                 self.init_done += 1;
                 assert_eq!(self.init_done, 1, "PortInitDone twice");
             }
-            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } => {}
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } | WriteOp::InstanceState { .. } => {}
         }
     }
 

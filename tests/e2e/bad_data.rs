@@ -149,15 +149,8 @@ fn log_output_follows_config_db_at_run_time() {
         socket_path.display()
     );
     sw.orchagent = Some(Orchagent::start(sw.raw.socket().to_owned(), sw.ns.name.clone()));
-    let state_dir = sw.state_dir();
-    let args = [
-        "--db-config",
-        sw.db_config.to_str().unwrap(),
-        "--config",
-        sw.conf.to_str().unwrap(),
-        "--state-dir",
-        state_dir.to_str().unwrap(),
-    ];
+    let args = sw.daemon_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount.as_str()];
     sw.daemon = Some(Daemon::start_via(&sw.ns, sw.dir.join("portsyncd.log"), &wrapper, &args));
     sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);

@@ -318,15 +318,8 @@ fn redis_killed_and_restarted_mid_storm_ends_with_state_db_equal_to_the_kernel()
         smol::block_on(sw.raw.hset(Db::Config, &format!("PORT|{}", name(i)), &pairs));
     }
     sw.orchagent = Some(Orchagent::start(sw.raw.socket().to_owned(), sw.ns.name.clone()));
-    let state_dir = sw.state_dir();
-    let args = [
-        "--db-config",
-        sw.db_config.to_str().unwrap(),
-        "--config",
-        sw.conf.to_str().unwrap(),
-        "--state-dir",
-        state_dir.to_str().unwrap(),
-    ];
+    let args = sw.daemon_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     sw.daemon = Some(Daemon::start(&sw.ns, sw.dir.join("portsyncd-again.log"), &args));
     // Every port popped (so its host interface is a new one), then published.
     let popped = wait_until(T, || {

@@ -314,17 +314,24 @@ impl Switch {
 
     /// Starts portsyncd only, with more arguments.
     pub fn start_daemon_with(&mut self, extra: &[&str]) {
-        let state = self.state_dir();
-        let mut args = vec![
-            "--db-config",
-            self.db_config.to_str().unwrap(),
-            "--config",
-            self.conf.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
+        let mut args = self.daemon_args();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.daemon = Some(Daemon::start(&self.ns, self.dir.join("portsyncd.log"), &args));
+    }
+
+    /// The arguments every daemon of this switch takes: its database
+    /// config, settings file and state dir.
+    pub fn daemon_args(&self) -> Vec<String> {
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        vec![
+            "--db-config".into(),
+            path(&self.db_config),
+            "--config".into(),
+            path(&self.conf),
+            "--state-dir".into(),
+            path(&self.state_dir()),
+        ]
     }
 
     /// The daemon's warm-restart snapshot directory.

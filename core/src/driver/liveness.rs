@@ -61,6 +61,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 kept(self.refused_since, self.refused.len())
             },
             links_lost: self.links_lost,
+            partition_mismatch: self.partition_mismatch().is_some(),
             port_init_done: self.milestones.port_init_done.is_some(),
             awaiting: self.engine.awaiting_count(),
         }

@@ -43,6 +43,8 @@ mod alerting;
 pub use alerting::{
     ALARM_RESOURCE, AlarmFields, AlarmRow, AlarmText, SYSTEM_ALARMS_TABLE, Watched, default_rules,
 };
+mod partitioned;
+pub use partitioned::{FOLLOWER_POLL, LEADER_POLL, Mismatch};
 mod reconcile;
 mod reload;
 mod running;
@@ -129,6 +131,11 @@ pub struct DriverConfig {
     /// How often the kernel is dumped again and STATE_DB read back to repair
     /// drift (`None`: only on request; see [`Driver::request_reconcile`]).
     pub reconcile_interval: Option<Duration>,
+    /// This instance among partitioned ones (default: the only one).
+    pub partition: crate::partition::Partition,
+    /// A number unique to this run (the leader of partitioned instances
+    /// names its run with it; the pid and the start time will do).
+    pub run_token: u64,
 }
 
 impl Default for DriverConfig {
@@ -150,6 +157,8 @@ impl Default for DriverConfig {
             liveness_interval: None,
             alarm_table: false,
             reconcile_interval: Some(Duration::from_secs(300)),
+            partition: crate::partition::Partition::single(),
+            run_token: 1,
         }
     }
 }
@@ -268,6 +277,8 @@ enum ReadFor {
     Prune,
     LoggerPoll,
     Reconcile,
+    Instances,
+    LeaderToken,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,6 +287,7 @@ enum WriteFor {
     Decided,
     Retry,
     Alarm,
+    Coordination,
 }
 
 /// What follows once the engine's actions are drained.
@@ -378,6 +390,8 @@ pub struct Driver<const P: usize, const B: usize> {
     reconcile: reconcile::Reconcile,
     /// Ports repaired in this round.
     repaired_in_round: usize,
+    /// Partitioned instances: where the coordination is.
+    coordination: partitioned::Coordination,
     last_save: Instant,
     stop_deadline: Instant,
     /// How the run ends once the stop sequence is through.
@@ -480,6 +494,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             reopen_backoff: Backoff::new(config.retry_base, config.retry_max, config.seed ^ 0x6e6c),
             reconcile: reconcile::Reconcile::Idle,
             repaired_in_round: 0,
+            coordination: partitioned::Coordination::default(),
             last_save: now,
             stop_deadline: now,
             stop_result: Ok(()),
@@ -678,6 +693,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if let Some(t) = self.reopen_at {
             at = at.min(t);
         }
+        if let Some(t) = self.coordination_at() {
+            at = at.min(t);
+        }
         if let Some(t) = self.snapshot_at() {
             at = at.min(t);
         }
@@ -716,6 +734,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.maintain_at = now.saturating_add(self.config.maintain_interval);
         }
         self.reconcile_timer(now);
+        self.coordination_timer(now);
         if self.reopen_at.is_some_and(|t| now >= t) {
             self.reopen_at = None;
             self.reopen_due = true;
@@ -809,6 +828,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             ReadFor::ConfigFields => {
+                if let Reply::Field { index, field, value } = reply {
+                    if field == schema::CONFIG_INDEX_FIELD.as_bytes() {
+                        if let Some(name) = self.keys.get(index).copied() {
+                            if let Err(e) = self.engine.set_port_index(&name, value) {
+                                self.emit(Event::Engine(e));
+                            }
+                        }
+                    }
+                }
                 if let Reply::Flag { index, present: false } = reply {
                     if let Some(name) = self.keys.get(index).copied() {
                         match self.engine.drop_config_port(&name) {
@@ -836,6 +864,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             ReadFor::Reconcile => self.reconcile_reply(reply),
+            ReadFor::Instances => {
+                if let Reply::Field { index, field, value } = reply {
+                    self.instance_reply(index, field, value);
+                }
+            }
+            ReadFor::LeaderToken => {
+                if let Reply::Field { field, value, .. } = reply {
+                    self.leader_token_reply(field, value);
+                }
+            }
             ReadFor::LoggerPoll => {
                 if let Reply::Field { field, value, .. } = reply {
                     if field == logger::LOGLEVEL_FIELD.as_bytes() {
@@ -966,6 +1004,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
             ReadFor::Reconcile => {
                 Read::Hashes { db: Db::State, table: schema::STATE_PORT_TABLE, keys, keep: Keep::Nothing }
+            }
+            ReadFor::Instances => {
+                Read::Hashes { db: Db::State, table: schema::INSTANCE_TABLE, keys, keep: Keep::Nothing }
+            }
+            ReadFor::LeaderToken => {
+                Read::Hash { db: Db::State, table: schema::INSTANCE_TABLE, key: schema::INSTANCE_KEYS[0] }
             }
         }
     }

@@ -91,7 +91,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             if self.keys.len() >= limit {
                 break;
             }
-            if !self.keys.contains(name) {
+            // Another instance's port is that instance's to reconcile.
+            if self.engine.takes(name) && !self.keys.contains(name) {
                 let _ = self.keys.push(*name);
             }
         }

@@ -33,7 +33,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// - `repeat_window`: windows opened from now;
     /// - `health`: from the next assessment;
     /// - `reconcile_interval`: a changed one counts from now;
-    /// - `seed`, `liveness_interval` and `alarm_table` are kept from the start (the
+    /// - `seed`, `liveness_interval`, `alarm_table`, `partition` and
+    ///   `run_token` are kept from the start (the
     ///   supervisor's, not a setting of the file).
     pub fn reconfigure(&mut self, now: Instant, config: DriverConfig) {
         self.advance(now);
@@ -42,6 +43,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             seed: old.seed,
             liveness_interval: old.liveness_interval,
             alarm_table: old.alarm_table,
+            partition: old.partition,
+            run_token: old.run_token,
             ..config
         };
         self.health.set_thresholds(config.health);

@@ -139,6 +139,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.alarm_written(result == WriteResult::Done);
             return Ok(());
         }
+        if purpose == WriteFor::Coordination {
+            self.ops.clear();
+            self.coordination_written(now, result == WriteResult::Done);
+            return Ok(());
+        }
         if let WriteFor::Startup(what) = purpose {
             self.ops.clear();
             if result == WriteResult::Refused {
@@ -422,6 +427,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if core::mem::take(&mut self.logger_due) {
             return Step::Ask(Request::Read(ReadFor::LoggerPoll));
         }
+        if let Some(step) = self.coordination_step() {
+            return step;
+        }
         if self.alarm_due() {
             return Step::Ask(Request::Write(WriteFor::Alarm));
         }
@@ -499,6 +507,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.collect(WriteOp::DelStatePort { name });
             }
             Action::PortNotInAppDb { name } => self.emit(Event::PortNotInAppDb(name)),
+            Action::OwnPortsReady => self.own_ports_ready(now),
             Action::PortInitDone => {
                 self.snapshot_dirty = true;
                 let after = self.since_start(now);

@@ -176,7 +176,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.start_step(StartStep::LoggerDefaults);
             }
             ReadFor::ConfigFields if failed => start_failed(self, "CONFIG_DB PORT"),
-            ReadFor::ConfigFields => self.start_step(StartStep::LoadSnapshot),
+            ReadFor::ConfigFields => {
+                self.assign_partition();
+                self.start_step(StartStep::LoadSnapshot);
+            }
             ReadFor::Baseline if failed => start_failed(self, "STATE_DB PORT_TABLE"),
             ReadFor::Baseline => {
                 let kept = self.learnt.kept;
@@ -199,6 +202,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.commit(now);
             }
             ReadFor::Reconcile => self.reconcile_read_ended(failed),
+            ReadFor::Instances => self.instances_read(now, failed),
+            ReadFor::LeaderToken => self.leader_token_read(now),
             ReadFor::Prune => {
                 if failed {
                     self.emit(Event::PruneSkipped);
@@ -285,7 +290,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             StartStep::Logger => Step::Ask(Request::Read(ReadFor::Logger)),
             StartStep::LoggerDefaults => {
                 let (level, output) = (self.learnt.level.is_none(), self.learnt.output.is_none());
-                if !level && !output {
+                // Among partitioned instances the leader writes what is
+                // portsyncd's as a whole: every key is written by one instance.
+                if (!level && !output) || !self.config.partition.is_leader() {
                     self.start_step(StartStep::WriteRestoreCount);
                     return Step::Again;
                 }
@@ -296,6 +303,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             StartStep::SwitchType => Step::Ask(Request::Read(ReadFor::SwitchType)),
             StartStep::WarmEnable(i) => Step::Ask(Request::Read(ReadFor::WarmEnable(i))),
             StartStep::RestoreCount => Step::Ask(Request::Read(ReadFor::RestoreCount)),
+            StartStep::WriteRestoreCount if !self.config.partition.is_leader() => {
+                self.start_step(StartStep::ConfigFields);
+                Step::Again
+            }
             StartStep::WriteRestoreCount => {
                 // Checked when the engine was made (ConfigKeys).
                 let count = match self.learnt.warm {

@@ -70,7 +70,7 @@ use core::fmt;
 
 use heapless::index_map::FnvIndexMap;
 
-use crate::filter::{self, ETHERNET_PREFIX, Verdict};
+use crate::filter::{self, ETHERNET_PREFIX, IgnoreReason, Verdict};
 use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, LinkOp};
 pub use crate::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
@@ -177,6 +177,10 @@ struct Published {
 struct ConfigPort {
     /// Still awaiting its host interface.
     awaiting: bool,
+    /// This instance's (see [`crate::partition`]).
+    owned: bool,
+    /// Its CONFIG_DB `index`, if decimal.
+    index: Option<u32>,
     /// Its oper state as the kernel last reported it (`None`: not yet).
     oper_up: Option<bool>,
     flaps: PortFlaps,
@@ -220,6 +224,40 @@ pub struct LinkSync<const P: usize, const B: usize> {
     /// to it are left out until the initial dump ends.
     restored: bool,
     counters: SyncCounters,
+    /// Among partitioned instances: the only one, the leader, or a follower.
+    role: Role,
+    /// Every port this instance owns has its host interface (said once).
+    own_ready: bool,
+    /// The leader may decide PortInitDone (every instance is ready).
+    init_released: bool,
+}
+
+/// An engine's part among partitioned instances (see [`crate::partition`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// The only instance.
+    #[default]
+    Single,
+    /// Instance 0: produces the configuration, PortConfigDone with every
+    /// port counted, and PortInitDone once released.
+    Leader,
+    /// Any other: publishes its own ports only, produces nothing.
+    Follower,
+}
+
+/// What [`LinkSync::assign`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ownership {
+    /// Ports this instance owns.
+    pub owned: usize,
+    /// Configured ports in all.
+    pub total: usize,
+    /// The set digest of the owned ports (see [`crate::partition::name_digest`]).
+    pub owned_digest: u64,
+    /// The set digest of every configured port.
+    pub total_digest: u64,
+    /// Keys were the `index` fields (else the names' numbers).
+    pub by_index: bool,
 }
 
 impl<const P: usize, const B: usize> LinkSync<P, B> {
@@ -241,6 +279,9 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             epoch: 0,
             restored: false,
             counters: SyncCounters::default(),
+            role: Role::Single,
+            own_ready: false,
+            init_released: false,
         }
     }
 
@@ -287,9 +328,77 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
     }
 
-    /// Whether `PortInitDone` has been decided.
-    pub const fn is_init_done(&self) -> bool {
-        self.init_done
+    /// Whether `PortInitDone` has been decided (for a follower: whether
+    /// its own ports are all there, which is its part of it).
+    pub fn is_init_done(&self) -> bool {
+        self.init_done || (self.role == Role::Follower && self.own_ready)
+    }
+
+    /// Its part among partitioned instances.
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// A configured port's CONFIG_DB `index` value (before the dump).
+    pub fn set_port_index(&mut self, name: &PortName, value: &[u8]) -> Result<(), SyncError> {
+        self.expect_phase(Phase::Configuring)?;
+        if let Some(port) = self.ports.get_mut(name) {
+            port.index = crate::partition::decimal(value);
+        }
+        Ok(())
+    }
+
+    /// Decides which configured ports are this instance's (before the
+    /// dump): by their `index` fields when every port has one, else by the
+    /// numbers their names end with. Ports not owned are neither awaited
+    /// nor published here, and their links are ignored.
+    pub fn assign(&mut self, partition: &crate::partition::Partition) -> Result<Ownership, SyncError> {
+        use crate::partition::{name_digest, name_number};
+        self.expect_phase(Phase::Configuring)?;
+        self.role = if partition.is_single() {
+            Role::Single
+        } else if partition.is_leader() {
+            Role::Leader
+        } else {
+            Role::Follower
+        };
+        let by_index = self.ports.values().all(|p| p.index.is_some());
+        let mut ownership = Ownership { owned: 0, total: 0, owned_digest: 0, total_digest: 0, by_index };
+        for (name, port) in self.ports.iter_mut() {
+            let key = if by_index { port.index } else { name_number(name.as_bytes()) };
+            // A port with no key at all belongs to the leader.
+            port.owned = key.map_or(partition.is_leader(), |k| partition.owns(k));
+            let digest = name_digest(name.as_bytes());
+            ownership.total += 1;
+            ownership.total_digest = ownership.total_digest.wrapping_add(digest);
+            if port.owned {
+                ownership.owned += 1;
+                ownership.owned_digest = ownership.owned_digest.wrapping_add(digest);
+            } else if core::mem::take(&mut port.awaiting) {
+                self.awaiting -= 1;
+            }
+        }
+        Ok(ownership)
+    }
+
+    /// The leader's PortInitDone may be decided: every instance has its
+    /// ports (the driver's coordination says so).
+    pub fn release_init_done(&mut self) {
+        if self.role == Role::Leader && !self.init_released {
+            self.init_released = true;
+            if self.outbox == Outbox::Idle {
+                self.outbox = Outbox::InitDone;
+            }
+        }
+    }
+
+    /// Whether this instance takes link `name`: its own configured ports,
+    /// and (the leader, or a single instance) links that are no configured port.
+    pub fn takes(&self, name: &PortName) -> bool {
+        match self.ports.get(name) {
+            Some(port) => port.owned,
+            None => self.role != Role::Follower,
+        }
     }
 
     /// Whether `ifindex` is a link that existed before this cold start.
@@ -334,7 +443,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         if self.ports.contains_key(&name) {
             return Ok(());
         }
-        let port = ConfigPort { awaiting: true, ..ConfigPort::default() };
+        let port = ConfigPort { awaiting: true, owned: true, ..ConfigPort::default() };
         self.ports.insert(name, port).map_err(|_| SyncError::PortTableFull)?;
         self.awaiting += 1;
         Ok(())
@@ -376,6 +485,10 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             && link.op == LinkOp::New
             && link.name.is_some_and(|n| n.starts_with(ETHERNET_PREFIX))
             && !self.is_stale(link.index)
+            && link.name.is_some_and(|n| match PortName::new(n) {
+                Ok(name) => self.takes(&name),
+                Err(_) => self.role != Role::Follower,
+            })
         {
             // Everything named Ethernet* before we produced anything is left
             // over from an earlier run, whatever its kind or master.
@@ -402,6 +515,11 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                 return Ok(Disposition::Rejected(error));
             }
         };
+        if !self.takes(&name) {
+            self.counters.link_messages += 1;
+            self.counters.ignored[IgnoreReason::OtherInstance.index()] += 1;
+            return Ok(Disposition::Ignored(IgnoreReason::OtherInstance));
+        }
         let state = LinkState::of(link);
         let is_new = link.op == LinkOp::New;
         if is_new {
@@ -733,6 +851,8 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                         self.outbox = Outbox::StaleLinks { next: next + 1 };
                         return Some(Action::BringLinkDown { ifindex, name });
                     }
+                    // The configuration is the leader's to produce.
+                    None if self.role == Role::Follower => self.outbox = Outbox::Idle,
                     None => self.outbox = Outbox::ConfigPorts { next: 0 },
                 },
                 Outbox::ConfigPorts { next } => match self.ports.get_index(next) {
@@ -806,9 +926,20 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                 }
                 Outbox::InitDone => {
                     self.outbox = Outbox::Idle;
-                    if !self.init_done && self.awaiting == 0 {
-                        self.init_done = true;
-                        return Some(Action::PortInitDone);
+                    if self.awaiting == 0 {
+                        if self.role != Role::Single && !self.own_ready {
+                            self.own_ready = true;
+                            return Some(Action::OwnPortsReady);
+                        }
+                        let decides = match self.role {
+                            Role::Single => true,
+                            Role::Leader => self.init_released,
+                            Role::Follower => false,
+                        };
+                        if decides && !self.init_done {
+                            self.init_done = true;
+                            return Some(Action::PortInitDone);
+                        }
                     }
                 }
             }

@@ -139,6 +139,9 @@ pub enum Action {
     },
     /// Produce APPL_DB `PORT_TABLE:PortInitDone` with `lanes` = `0`.
     PortInitDone,
+    /// Partitioned instances: every port this instance owns has its host
+    /// interface (the instance's part of PortInitDone; said once).
+    OwnPortsReady,
 }
 
 /// What [`super::LinkSync::handle_link`] did with a message (for logs and counters).

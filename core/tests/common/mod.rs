@@ -97,7 +97,9 @@ impl Net {
                 self.staged.insert("PortInitDone".into(), hash(&[("lanes", "0")]));
                 Action::PortInitDone
             }
-            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } => return None,
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } | WriteOp::InstanceState { .. } => {
+                return None;
+            }
         })
     }
 }

@@ -1,0 +1,296 @@
+//! Partitioned instances, as the driver coordinates them: several
+//! portsyncd instances share one namespace and its databases, each owning
+//! the ports its [`Partition`] gives it (see [`crate::partition`] for how).
+//!
+//! Each instance writes only its own ports' STATE_DB entries and brings
+//! down only its own stale links; the leader (instance 0) produces the
+//! configuration to APPL_DB once, with PortConfigDone counting every port.
+//! PortInitDone means what SONiC expects — every port has its host
+//! interface — so the leader decides it only once every instance says it
+//! has its own. They say so through STATE_DB `PORTSYNCD_INSTANCE|<id>`
+//! (`count`, `ports`, `digest`, and the leader's run `token` or a
+//! follower's `ready` = the token it is ready for), never through timing:
+//!
+//! - at start each instance writes its key, not ready (a follower that
+//!   restarts takes its readiness back);
+//! - a follower whose ports are all there reads the leader's token, and
+//!   writes `ready` = that token; it keeps reading it (every
+//!   [`FOLLOWER_POLL`]), and says ready again to a leader that restarted
+//!   (a new token);
+//! - the leader, once its own ports are there, reads the followers' keys
+//!   every [`LEADER_POLL`]: when every one is ready for its token, and the
+//!   counts and digests add up to the configured ports (no port owned
+//!   twice or by none, every instance configured with the same count),
+//!   PortInitDone is decided. A misconfiguration is one ERROR line, and
+//!   PortInitDone is withheld.
+
+use core::time::Duration;
+
+use super::{Driver, Request, Step, WriteFor};
+use crate::engine::Ownership;
+use crate::event::Event;
+use crate::partition::Partition;
+use crate::schema;
+use crate::time::Instant;
+use crate::writes::WriteOp;
+
+/// How often the leader reads the followers' keys until PortInitDone.
+pub const LEADER_POLL: Duration = Duration::from_secs(1);
+/// How often a follower reads the leader's token once its ports are there.
+pub const FOLLOWER_POLL: Duration = Duration::from_secs(5);
+
+/// What the coordination knows.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Coordination {
+    /// The start's decision.
+    pub(super) ownership: Option<Ownership>,
+    /// This instance's own ports are all there.
+    ready: bool,
+    /// Its key is to be written.
+    announce_due: bool,
+    /// Leader: this run's token. Follower: the token it said ready for.
+    token: u64,
+    poll_at: Option<Instant>,
+    poll_due: bool,
+    /// Leader: PortInitDone released.
+    released: bool,
+    /// Leader: the last problem said (said once).
+    said: Option<Mismatch>,
+    /// Leader: what the followers' keys add up to, as read.
+    tally: Tally,
+}
+
+/// The followers' keys, added up as they are read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    seen: usize,
+    ready: usize,
+    ports: usize,
+    digest: u64,
+    bad_count: bool,
+    field: [Option<u64>; 4],
+    index: usize,
+}
+
+/// What the leader found wrong with the instances' keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// An instance was configured with another instance count.
+    Count,
+    /// The instances' ports do not add up to the configured ports: some
+    /// are owned twice, or by none.
+    Ports {
+        /// Ports the instances own, added up.
+        owned: usize,
+        /// Ports configured.
+        configured: usize,
+    },
+}
+
+impl<const P: usize, const B: usize> Driver<P, B> {
+    /// What the leader last found wrong with the instances' keys (a
+    /// mismatch withholds PortInitDone, and makes the leader unhealthy).
+    pub fn partition_mismatch(&self) -> Option<Mismatch> {
+        self.coordination.said.filter(|_| !self.coordination.released)
+    }
+
+    /// The partition decided at start (after CONFIG_DB's ports are read).
+    pub(super) fn assign_partition(&mut self) {
+        let partition: Partition = self.config.partition;
+        match self.engine.assign(&partition) {
+            Ok(ownership) => {
+                if !partition.is_single() {
+                    self.emit(Event::Partitioned {
+                        id: partition.id(),
+                        count: partition.count(),
+                        owned: ownership.owned,
+                        total: ownership.total,
+                        by_index: ownership.by_index,
+                    });
+                    self.coordination.ownership = Some(ownership);
+                    self.coordination.announce_due = true;
+                    self.coordination.token =
+                        if partition.is_leader() { self.config.run_token.max(1) } else { 0 };
+                }
+            }
+            Err(e) => self.emit(Event::Engine(e)),
+        }
+    }
+
+    /// The engine says this instance's ports are all there.
+    pub(super) fn own_ports_ready(&mut self, now: Instant) {
+        self.coordination.ready = true;
+        let owned = self.coordination.ownership.map_or(0, |o| o.owned);
+        if !self.config.partition.is_leader() {
+            // A follower's part of PortInitDone.
+            self.milestones.port_init_done = Some(self.since_start(now));
+        }
+        self.emit(Event::OwnPortsReady { owned });
+        self.coordination.poll_due = true;
+    }
+
+    /// When the coordination next reads.
+    pub(super) fn coordination_at(&self) -> Option<Instant> {
+        self.coordination.poll_at
+    }
+
+    /// The poll timer came.
+    pub(super) fn coordination_timer(&mut self, now: Instant) {
+        if self.coordination.poll_at.is_some_and(|at| now >= at) {
+            self.coordination.poll_at = None;
+            self.coordination.poll_due = true;
+        }
+    }
+
+    /// The coordination's next request, if one is due.
+    pub(super) fn coordination_step(&mut self) -> Option<Step> {
+        let c = self.coordination.ownership?;
+        if core::mem::take(&mut self.coordination.announce_due) {
+            let partition = self.config.partition;
+            let token =
+                if partition.is_leader() || self.coordination.ready { self.coordination.token } else { 0 };
+            self.ops.clear();
+            let _ = self.ops.push(WriteOp::InstanceState {
+                id: partition.id(),
+                count: partition.count(),
+                ports: u16::try_from(c.owned).unwrap_or(u16::MAX),
+                digest: c.owned_digest,
+                token,
+            });
+            return Some(Step::Ask(Request::Write(WriteFor::Coordination)));
+        }
+        if !core::mem::take(&mut self.coordination.poll_due) || !self.coordination.ready {
+            return None;
+        }
+        let partition = self.config.partition;
+        if partition.is_leader() {
+            if self.coordination.released {
+                return None;
+            }
+            self.keys.clear();
+            for id in 1..partition.count() {
+                if let Some(key) = schema::INSTANCE_KEYS.get(usize::from(id)) {
+                    if let Ok(name) = crate::name::PortName::try_from(*key) {
+                        let _ = self.keys.push(name);
+                    }
+                }
+            }
+            self.coordination.tally = Tally::default();
+            Some(Step::Ask(Request::Read(super::ReadFor::Instances)))
+        } else {
+            Some(Step::Ask(Request::Read(super::ReadFor::LeaderToken)))
+        }
+    }
+
+    /// The coordination's write was carried out (or refused: then it is
+    /// written again at the next poll).
+    pub(super) fn coordination_written(&mut self, now: Instant, done: bool) {
+        if !done {
+            self.coordination.announce_due = true;
+        }
+        if self.coordination.poll_at.is_none() {
+            self.schedule_poll(now);
+        }
+    }
+
+    fn schedule_poll(&mut self, now: Instant) {
+        let partition = self.config.partition;
+        let every = if partition.is_leader() { LEADER_POLL } else { FOLLOWER_POLL };
+        if !(partition.is_leader() && self.coordination.released) {
+            self.coordination.poll_at = Some(now.saturating_add(every));
+        }
+    }
+
+    /// A field of the leader's key (a follower's read).
+    pub(super) fn leader_token_reply(&mut self, field: &[u8], value: &[u8]) {
+        if field == schema::INSTANCE_TOKEN_FIELD.as_bytes() {
+            let token = decimal_u64(value).unwrap_or(0);
+            if token != 0 && token != self.coordination.token {
+                self.coordination.token = token;
+                self.coordination.announce_due = true;
+            }
+        }
+    }
+
+    /// A field of a follower's key (the leader's read).
+    pub(super) fn instance_reply(&mut self, index: usize, field: &[u8], value: &[u8]) {
+        if index != self.coordination.tally.index {
+            self.finish_instance();
+            self.coordination.tally.index = index;
+        }
+        let slot = match field {
+            f if f == schema::INSTANCE_COUNT_FIELD.as_bytes() => 0,
+            f if f == schema::INSTANCE_PORTS_FIELD.as_bytes() => 1,
+            f if f == schema::INSTANCE_DIGEST_FIELD.as_bytes() => 2,
+            f if f == schema::INSTANCE_READY_FIELD.as_bytes() => 3,
+            _ => return,
+        };
+        self.coordination.tally.field[slot] = decimal_u64(value);
+    }
+
+    fn finish_instance(&mut self) {
+        let t = &mut self.coordination.tally;
+        let [count, ports, digest, ready] = core::mem::take(&mut t.field);
+        if count.is_none() {
+            return;
+        }
+        t.seen += 1;
+        t.bad_count |= count != Some(u64::from(self.config.partition.count()));
+        t.ports += ports.unwrap_or(0) as usize;
+        t.digest = t.digest.wrapping_add(digest.unwrap_or(0));
+        t.ready += usize::from(ready.is_some_and(|r| r == self.coordination.token));
+    }
+
+    /// The leader's read of the followers' keys is over: release
+    /// PortInitDone, or say what is wrong, or wait.
+    pub(super) fn instances_read(&mut self, now: Instant, failed: bool) {
+        self.finish_instance();
+        let followers = usize::from(self.config.partition.count()) - 1;
+        let t = self.coordination.tally;
+        let Some(own) = self.coordination.ownership else { return };
+        if !failed && t.seen == followers {
+            let owned = own.owned + t.ports;
+            let mismatch = if t.bad_count {
+                Some(Mismatch::Count)
+            } else if owned != own.total || own.owned_digest.wrapping_add(t.digest) != own.total_digest {
+                Some(Mismatch::Ports { owned, configured: own.total })
+            } else {
+                None
+            };
+            match mismatch {
+                Some(m) if self.coordination.said != Some(m) => {
+                    self.coordination.said = Some(m);
+                    self.emit(Event::PartitionMismatch(m));
+                    self.assess_health();
+                }
+                Some(_) => {}
+                None if t.ready == followers => {
+                    self.coordination.said = None;
+                    self.coordination.released = true;
+                    self.coordination.poll_at = None;
+                    self.engine.release_init_done();
+                    // PortInitDone is now among the engine's actions.
+                    self.draining = true;
+                    self.emit(Event::InstancesReady { count: self.config.partition.count() });
+                    return;
+                }
+                None => {}
+            }
+        }
+        self.schedule_poll(now);
+    }
+
+    /// A follower's read of the leader's key is over.
+    pub(super) fn leader_token_read(&mut self, now: Instant) {
+        self.schedule_poll(now);
+    }
+}
+
+fn decimal_u64(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 20 {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None }
+    })
+}
