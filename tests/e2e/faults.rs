@@ -52,7 +52,7 @@ impl Rng {
     }
 }
 
-fn up_down(up: bool) -> &'static str {
+pub(crate) fn up_down(up: bool) -> &'static str {
     if up { "up" } else { "down" }
 }
 
@@ -89,7 +89,7 @@ fn storm(sw: &Switch, rng: &mut Rng, seed: u64, n: usize) {
 /// adds it when it reports flags over netlink, from the operational state),
 /// so it is taken from `operstate` as the kernel does: running when up and
 /// the operational state is up or unknown.
-fn kernel(ns: &Netns) -> Result<BTreeMap<String, Hash>, String> {
+pub(crate) fn kernel(ns: &Netns) -> Result<BTreeMap<String, Hash>, String> {
     let script = r#"for i in /sys/class/net/Ethernet*; do echo "$(basename $i) $(cat $i/flags) $(cat $i/operstate) $(cat $i/mtu)"; done"#;
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.name, "sh", "-c", script])

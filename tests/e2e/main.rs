@@ -14,6 +14,7 @@ mod harness;
 mod liveness;
 mod metrics;
 mod multi_asic;
+mod partition;
 mod reconcile;
 mod scenarios;
 mod warm;
