@@ -188,6 +188,17 @@ fn kind(meta: &fs::Metadata) -> &'static str {
     portsyncd_redis::config::file_kind(meta.file_type())
 }
 
+/// `asic0`, `instance2` or `asic0/instance2`, in words.
+fn describe_label(label: &str) -> String {
+    match label.split_once('/') {
+        Some((ns, instance)) => format!("namespace {ns}, {}", describe_label(instance)),
+        None => match label.strip_prefix("instance") {
+            Some(id) => format!("instance {id}"),
+            None => format!("namespace {label}"),
+        },
+    }
+}
+
 /// Binds the abstract socket `@<name>` in this network namespace.
 fn lock_netns(name: &str) -> Result<UnixListener, String> {
     let addr = SocketAddr::from_abstract_name(name.as_bytes())
@@ -198,9 +209,11 @@ fn lock_netns(name: &str) -> Result<UnixListener, String> {
                 "another portsyncd runs in this network namespace (it holds the abstract unix socket @{name}); \
                  one daemon per network namespace"
             ),
-            Some((_, ns)) => format!(
-                "another portsyncd for namespace {ns} runs in this network namespace (it holds the abstract \
-                 unix socket @{name}); one daemon per namespace"
+            Some((_, label)) => format!(
+                "another portsyncd for {} runs in this network namespace (it holds the abstract \
+                 unix socket @{name}); one daemon per {}",
+                describe_label(label),
+                if label.contains("instance") { "instance id" } else { "namespace" }
             ),
         },
         _ => format!("abstract unix socket @{name}: {e}"),

@@ -195,3 +195,33 @@ fn four_instances_over_128_ports_write_each_key_once_and_leave_redis_as_one_does
         .collect();
     assert!(differing.is_empty(), "Redis differs from one instance's at {differing:?}");
 }
+
+/// Two instances with one id: the second is refused before it touches
+/// anything, naming the instance.
+#[test]
+fn a_second_instance_with_the_same_id_is_refused() {
+    let mut sw = Switch::new(4);
+    std::fs::write(
+        &sw.conf,
+        "[log]\noutput = \"STDERR\"\n[instance]\nid = 1\ncount = 2\npartition = \"even\"\n",
+    )
+    .unwrap();
+    sw.start();
+    assert!(wait_until(T, || sw.log().contains("instance 1 of 2: owns 2 of 4")), "{}", sw.log());
+    // Its own state dir too: only the abstract socket can refuse it.
+    let state = sw.dir.join("other-state");
+    let args = [
+        "--db-config",
+        sw.db_config.to_str().unwrap(),
+        "--config",
+        sw.conf.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let mut second = Daemon::start(&sw.ns, sw.dir.join("second.log"), &args);
+    let status = second.wait_exit(T).expect("refused");
+    assert_eq!(status.code(), Some(1));
+    let log = second.log();
+    assert!(log.contains("another portsyncd for instance 1 runs in this network namespace"), "{log}");
+    assert_eq!(log.lines().count(), 1, "{log}");
+}
