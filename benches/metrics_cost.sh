@@ -243,6 +243,6 @@ row "RSS after the scrapes (KiB, VmRSS)" '$16' '%d' on
 row "peak RSS after the scrapes (KiB, VmHWM)" '$17' '%d' on
 row "storm: daemon CPU (ms, utime+stime)" '$5' '%d'
 row "storm: daemon CPU (ms, schedstat)" '$6 / 1000' '%.1f'
-row "storm: daemon CPU per link change (µs, schedstat)" "\$6 / $((ports * flaps * 2))" '%.2f'
+row "storm: daemon CPU per commanded link change (µs, schedstat)" "\$6 / $((ports * flaps * 2))" '%.2f'
 row "storm: to idle (ms)" '$7' '%d'
 echo "| storms ending with STATE_DB as the kernel | $(grep -c ' yes ' "$results/old" || true)/$runs | $(grep -c ' yes ' "$results/off" || true)/$runs | $(grep -c ' yes ' "$results/on" || true)/$runs |"
