@@ -35,7 +35,7 @@ use crate::time::Instant;
 use crate::writes::WriteOp;
 
 /// How often the leader reads the followers' keys until PortInitDone.
-pub const LEADER_POLL: Duration = Duration::from_secs(1);
+pub const LEADER_POLL: Duration = Duration::from_millis(250);
 /// How often a follower reads the leader's token once its ports are there.
 pub const FOLLOWER_POLL: Duration = Duration::from_secs(5);
 
