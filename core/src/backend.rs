@@ -323,6 +323,12 @@ pub trait LinkSource {
     /// failure other than an overrun); what the old one had queued is lost.
     fn reopen(&mut self) -> Result<(), Self::Error>;
 
+    /// From now on, link notifications (not dump replies) of `ifindexes`
+    /// are not delivered (partitioned instances: another instance's links;
+    /// a socket filter in the kernel). Replaces the previous list; kept
+    /// across [`reopen`](Self::reopen).
+    fn deny_links(&mut self, ifindexes: &[u32]) -> Result<(), Self::Error>;
+
     /// The datagram the last [`recv`](Self::recv) or
     /// [`try_recv`](Self::try_recv) returned (empty if it returned none), so
     /// that a caller can feed it in parts with I/O in between.

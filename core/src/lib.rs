@@ -28,7 +28,9 @@
 //! - [`backend`]: the ports (traits) adapters implement: databases, link
 //!   source, link controller, snapshot store;
 //! - [`backoff`]: delays with seeded jitter;
-//! - [`partition`]: which of several instances owns a port.
+//! - [`partition`]: which of several instances owns a port;
+//! - [`link_filter`]: the socket filter that keeps other instances' link
+//!   notifications from waking this one.
 //!
 //! What this crate does not do: open sockets, talk to Redis, read clocks or
 //! files, allocate, or log. Adapters do the I/O; the daemon ferries requests
@@ -44,14 +46,15 @@
 //! With the default capacities ([`engine::DEFAULT_PORT_CAPACITY`] = 1024
 //! configured ports, stale links and published ports,
 //! [`engine::DEFAULT_BATCH_CAPACITY`] = 1024 ports per batch), the whole
-//! core state, [`driver::DefaultDriver`], is **344,808 bytes** on 64-bit
+//! core state, [`driver::DefaultDriver`], is **348,944 bytes** on 64-bit
 //! targets (`core::mem::size_of`, checked by a test). Builds for more ports
-//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 568,040 and
-//! 1,014,504 bytes. Of the default's, the engine
+//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 576,272 and
+//! 1,030,928 bytes. Of the default's, the engine
 //! ([`engine::DefaultLinkSync`]) is 159,968 bytes (20 per configured port
 //! of it follow each port's oper state, flaps, index and owner), the alert rules 30,032
 //! ([`alerts`]) and 4 KiB of alarm rows waiting for STATE_DB, the settings
-//! 1 KiB (a [`partition::Partition`] holds a key bitmap), APPL_DB presence trust
+//! 1 KiB (a [`partition::Partition`] holds a key bitmap), other instances'
+//! ifindexes for the link filter 4 KiB, APPL_DB presence trust
 //! 45,080, the refused-write table 47,136, the write batch in flight
 //! 32 KiB (1024 × 32-byte [`writes::WriteOp`]), the keys of a read in flight
 //! 17 KiB, and 64 queued log events 4.5 KiB. The parser keeps no state beyond a
@@ -71,6 +74,7 @@ pub mod eoiu;
 pub mod event;
 pub mod filter;
 pub mod health;
+pub mod link_filter;
 pub mod logger;
 pub mod metrics;
 pub mod name;
@@ -102,9 +106,9 @@ mod size_tests {
 
         use crate::driver::Driver;
         use crate::engine::{DEFAULT_BATCH_CAPACITY as B, LinkSync};
-        assert_eq!(size_of::<Driver<1024, B>>(), 344_808, "update the crate docs");
-        assert_eq!(size_of::<Driver<2048, B>>(), 568_040, "update the crate docs");
-        assert_eq!(size_of::<Driver<4096, B>>(), 1_014_504, "update the crate docs");
+        assert_eq!(size_of::<Driver<1024, B>>(), 348_944, "update the crate docs");
+        assert_eq!(size_of::<Driver<2048, B>>(), 576_272, "update the crate docs");
+        assert_eq!(size_of::<Driver<4096, B>>(), 1_030_928, "update the crate docs");
         assert_eq!(size_of::<LinkSync<1024, B>>(), 159_968, "update the crate docs");
         assert_eq!(size_of::<crate::presence::PresenceTrust<1024>>(), 45_080, "update the crate docs");
         assert_eq!(size_of::<crate::writes::Refused<1024>>(), 47_136, "update the crate docs");

@@ -132,6 +132,16 @@ where
                 };
                 report(driver.handle_links_reopened(now, open));
             }
+            Io::DenyLinks(ifindexes) => {
+                let done = match parts.links.deny_links(ifindexes) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log!(Warn, "netlink: {e}; other instances' link notifications still come");
+                        false
+                    }
+                };
+                report(driver.handle_links_denied(now, done));
+            }
             Io::RequestDump => {
                 // A dump that cannot be asked for ends the run: said once.
                 let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();

@@ -854,6 +854,26 @@ fn partitioned_instances_each_keep_to_their_ports_and_port_init_done_waits_for_a
     for port in ports {
         assert_eq!(db.hash(Db::State, &format!("PORT_TABLE|{port}")).unwrap()["netdev_oper_status"], "up");
     }
+    // Other instances' links no longer wake an instance: its link source
+    // drops their notifications (a socket filter in the kernel).
+    for (id, (_, kernel)) in all.iter().enumerate() {
+        let mut denied = kernel.denied();
+        denied.sort();
+        let others: Vec<u32> = (0..8u32).filter(|i| i % 4 != id as u32).map(|i| 10 + i).collect();
+        assert_eq!(denied, others, "instance {id}");
+    }
+    for (i, port) in ports.iter().enumerate() {
+        for (sw, kernel) in all.iter_mut() {
+            kernel.push(newlink(port, 10 + i as u32, iff::UP, 9100));
+            sw.settle();
+        }
+    }
+    for (id, (sw, _)) in all.iter().enumerate() {
+        let ignored = sw.driver.engine().counters().ignored
+            [portsyncd_core::filter::IgnoreReason::OtherInstance.index()];
+        assert_eq!(ignored, 6, "instance {id}: other instances' notifications reached it");
+        assert_eq!(sw.driver.engine().counters().state_sets, 4, "instance {id}: its own two, written again");
+    }
     // The coordination keys: every instance's, ready for the leader's run.
     assert_eq!(db.hash(Db::State, "PORTSYNCD_INSTANCE|0").unwrap()["token"], "4242");
     for id in 1..4 {

@@ -216,6 +216,7 @@ impl World {
                     let result = if refused { WriteResult::Refused } else { WriteResult::Done };
                     d.handle_write(now, result).unwrap();
                 }
+                Io::DenyLinks(_) => d.handle_links_denied(now, true).unwrap(),
                 Io::ReopenLinks => {
                     let open = self.reopen_failures == 0;
                     self.reopen_failures = self.reopen_failures.saturating_sub(1);

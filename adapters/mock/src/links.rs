@@ -47,6 +47,8 @@ struct Script {
     broken: bool,
     reopen_failures: u32,
     reopens: u32,
+    /// Notifications of these ifindexes are not delivered (a socket filter).
+    denied: Vec<u32>,
 }
 
 /// The test's side: what the "kernel" says next.
@@ -124,6 +126,11 @@ impl LinkScript {
         self.script.borrow_mut().reopen_failures = n;
     }
 
+    /// The ifindexes whose notifications the source was asked to drop.
+    pub fn denied(&self) -> Vec<u32> {
+        self.script.borrow().denied.clone()
+    }
+
     /// Times the source was opened again.
     pub fn reopens(&self) -> u32 {
         self.script.borrow().reopens
@@ -147,7 +154,22 @@ impl ScriptedLinks {
         if s.broken {
             return Err(LinkFault);
         }
-        let Some(next) = s.queue.pop_front() else { return Ok(None) };
+        let next = loop {
+            let Some(next) = s.queue.pop_front() else { return Ok(None) };
+            // The kernel's socket filter: a notification (seq 0) of a denied
+            // ifindex never arrives.
+            if let Queued::Datagram(d) = &next {
+                let kind = d.get(4..6).map(|t| u16::from_ne_bytes([t[0], t[1]]));
+                if d.len() >= 24
+                    && d[8..12] == [0; 4]
+                    && matches!(kind, Some(16 | 17))
+                    && s.denied.contains(&u32::from_ne_bytes([d[20], d[21], d[22], d[23]]))
+                {
+                    continue;
+                }
+            }
+            break next;
+        };
         drop(s);
         Ok(Some(match next {
             Queued::Datagram(d) => {
@@ -207,6 +229,11 @@ impl LinkSource for ScriptedLinks {
 
     fn try_recv(&mut self) -> Result<Received<'_>, LinkFault> {
         Ok(self.take()?.unwrap_or(Received::Empty))
+    }
+
+    fn deny_links(&mut self, ifindexes: &[u32]) -> Result<(), LinkFault> {
+        self.script.borrow_mut().denied = ifindexes.to_vec();
+        Ok(())
     }
 
     fn reopen(&mut self) -> Result<(), LinkFault> {

@@ -55,6 +55,8 @@ pub struct LinkMonitor {
     port_id: u32,
     rcvbuf: usize,
     counters: MonitorCounters,
+    /// Link notifications dropped in the kernel (see [`LinkMonitor::deny_links`]).
+    denied: Vec<u32>,
 }
 
 /// A netlink socket operation failed.
@@ -103,6 +105,7 @@ impl LinkMonitor {
             seq: 0x5eed_0000,
             port_id: addr.port_number(),
             rcvbuf: granted,
+            denied: Vec::new(),
             counters: MonitorCounters::default(),
         })
     }
@@ -116,7 +119,49 @@ impl LinkMonitor {
         fresh.seq = self.seq;
         fresh.counters = self.counters;
         fresh.counters.reopens += 1;
+        let denied = std::mem::take(&mut self.denied);
         *self = fresh;
+        if !denied.is_empty() {
+            self.deny_links(&denied)?;
+        }
+        Ok(())
+    }
+
+    /// From now on the kernel drops the link notifications of `ifindexes`
+    /// before they reach this socket (they do not wake the process); dump
+    /// replies still come for every link. Replaces the previous list.
+    pub fn deny_links(&mut self, ifindexes: &[u32]) -> Result<()> {
+        use portsyncd_core::link_filter::{Insn, deny_ifindexes, program_len};
+        let mut program = vec![Insn::default(); program_len(ifindexes.len())];
+        let len = deny_ifindexes(ifindexes, &mut program)
+            .map_err(|e| with_context(io::Error::new(io::ErrorKind::InvalidInput, e), "link filter"))?;
+        let filter: Vec<libc::sock_filter> = program[..len]
+            .iter()
+            .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+            .collect();
+        let fprog = libc::sock_fprog {
+            len: u16::try_from(filter.len()).unwrap_or(u16::MAX),
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: setsockopt reads `size_of::<sock_fprog>()` bytes from a
+        // pointer to a live, aligned sock_fprog on this stack frame, whose
+        // `filter` points at `len` sock_filter values in `filter`, alive
+        // until after the call (the kernel copies the program); the fd is
+        // owned by `self.socket`. A failure leaves the previous filter.
+        #[allow(unsafe_code)]
+        let done = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&raw const fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if done != 0 {
+            return Err(with_context(io::Error::last_os_error(), "attach link filter"));
+        }
+        self.denied = ifindexes.to_vec();
         Ok(())
     }
 
@@ -313,6 +358,10 @@ impl LinkSource for LinkMonitor {
 
     fn reopen(&mut self) -> Result<()> {
         LinkMonitor::reopen(self)
+    }
+
+    fn deny_links(&mut self, ifindexes: &[u32]) -> Result<()> {
+        LinkMonitor::deny_links(self, ifindexes)
     }
 
     fn request_dump(&mut self) -> Result<u32> {

@@ -103,3 +103,79 @@ fn a_reopened_monitor_is_a_new_subscribed_socket_that_dumps() {
         assert_eq!(outcome, Eoiu::Complete);
     });
 }
+
+/// The link filter, in the kernel: in a network namespace of the test's
+/// own, notifications of a denied link no longer arrive, another link's
+/// do, and a dump still reports both.
+#[test]
+fn denied_links_notifications_are_dropped_by_the_kernel() {
+    use std::process::Command;
+    let ns = format!("psfilter{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(["-n", &ns]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _gone = Gone(ns.clone());
+    ip(&["link", "add", "Ethernet0", "type", "veth", "peer", "name", "v0"]);
+    ip(&["link", "add", "Ethernet4", "type", "veth", "peer", "name", "v4"]);
+    let index = |name: &str| -> u32 {
+        let out = Command::new("ip").args(["-n", &ns, "-o", "link", "show", name]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split(':').next().unwrap().trim().parse().unwrap()
+    };
+    let (denied, kept) = (index("Ethernet0"), index("Ethernet4"));
+    let path = format!("/run/netns/{ns}");
+    let seen = std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            smol::block_on(async {
+                let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
+                monitor.deny_links(&[denied]).unwrap();
+                // Both flap; then one change of the kept link closes the test.
+                ip(&["link", "set", "Ethernet0", "up"]);
+                ip(&["link", "set", "Ethernet0", "mtu", "9000"]);
+                ip(&["link", "set", "Ethernet4", "mtu", "9100"]);
+                let mut seen = Vec::new();
+                while !seen.contains(&(kept, 9100)) {
+                    let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+                    for message in messages(bytes) {
+                        if let Ok(Message::Link(link)) = message {
+                            seen.push((link.index, link.mtu.unwrap_or(0)));
+                        }
+                    }
+                }
+                // A dump is not filtered.
+                let seq = monitor.request_dump().unwrap();
+                let mut dumped = Vec::new();
+                'dump: loop {
+                    let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+                    for message in messages(bytes) {
+                        match message.unwrap() {
+                            Message::Link(link) if link.header.seq == seq => dumped.push(link.index),
+                            Message::Done { header, .. } if header.seq == seq => break 'dump,
+                            _ => {}
+                        }
+                    }
+                }
+                (seen, dumped)
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    let (seen, dumped) = seen;
+    assert!(seen.iter().all(|(i, _)| *i != denied), "a denied link's notification arrived: {seen:?}");
+    assert!(seen.contains(&(kept, 9100)));
+    assert!(dumped.contains(&denied) && dumped.contains(&kept), "{dumped:?}");
+}

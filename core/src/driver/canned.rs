@@ -114,6 +114,7 @@ pub fn answer_all<const P: usize, const B: usize>(
             }
             Io::SaveSnapshot(_) => asked(driver.handle_snapshot_saved(now, Some(0))),
             Io::ReopenLinks => asked(driver.handle_links_reopened(now, facts.reopen())),
+            Io::DenyLinks(_) => asked(driver.handle_links_denied(now, true)),
             Io::Maintain { .. } => asked(driver.handle_backend_status(now, BackendStatus::Connected)),
             Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
             Io::Exit(result) => return Some(result),

@@ -44,7 +44,7 @@ pub use alerting::{
     ALARM_RESOURCE, AlarmFields, AlarmRow, AlarmText, SYSTEM_ALARMS_TABLE, Watched, default_rules,
 };
 mod partitioned;
-pub use partitioned::{FOLLOWER_POLL, LEADER_POLL, Mismatch};
+pub use partitioned::{FILTER_EVERY, FOLLOWER_POLL, LEADER_POLL, Mismatch};
 mod reconcile;
 mod reload;
 mod running;
@@ -210,6 +210,9 @@ pub struct DriverCounters {
     pub netlink_failures: u64,
     /// Times the netlink socket was opened again.
     pub netlink_reopens: u64,
+    /// Links whose notifications the link source drops (partitioned
+    /// instances: other instances' links), as last set.
+    pub links_denied: u64,
     /// STATE_DB `SYSTEM_ALARMS` rows written or deleted.
     pub alarm_rows_written: u64,
     /// Alarm rows dropped from a full queue.
@@ -262,6 +265,7 @@ enum Awaiting {
     SnapshotSave,
     Maintain,
     Reopen,
+    LinkFilter,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -392,6 +396,11 @@ pub struct Driver<const P: usize, const B: usize> {
     repaired_in_round: usize,
     /// Partitioned instances: where the coordination is.
     coordination: partitioned::Coordination,
+    /// Links other instances take, whose notifications the link source is
+    /// asked to drop.
+    denied: heapless::Vec<u32, P>,
+    denied_dirty: bool,
+    filter_not_before: Option<Instant>,
     last_save: Instant,
     stop_deadline: Instant,
     /// How the run ends once the stop sequence is through.
@@ -495,6 +504,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             reconcile: reconcile::Reconcile::Idle,
             repaired_in_round: 0,
             coordination: partitioned::Coordination::default(),
+            denied: heapless::Vec::new(),
+            denied_dirty: false,
+            filter_not_before: None,
             last_save: now,
             stop_deadline: now,
             stop_result: Ok(()),
@@ -694,6 +706,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             at = at.min(t);
         }
         if let Some(t) = self.coordination_at() {
+            at = at.min(t);
+        }
+        if let Some(t) = self.link_filter_at() {
             at = at.min(t);
         }
         if let Some(t) = self.snapshot_at() {
@@ -942,6 +957,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Request::SaveSnapshot => Awaiting::SnapshotSave,
             Request::Maintain(_) => Awaiting::Maintain,
             Request::ReopenLinks => Awaiting::Reopen,
+            Request::LinkFilter => Awaiting::LinkFilter,
         };
         match request {
             Request::Read(purpose) => Io::Read(self.read_of(purpose)),
@@ -957,6 +973,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Request::SaveSnapshot => Io::SaveSnapshot(&self.engine),
             Request::Maintain(deadline) => Io::Maintain { deadline },
             Request::ReopenLinks => Io::ReopenLinks,
+            Request::LinkFilter => Io::DenyLinks(&self.denied),
         }
     }
 
@@ -1059,6 +1076,7 @@ enum Request {
     SaveSnapshot,
     Maintain(Option<Instant>),
     ReopenLinks,
+    LinkFilter,
 }
 
 /// FNV-1a, to notice a changed value without keeping it.

@@ -38,6 +38,8 @@ use crate::writes::WriteOp;
 pub const LEADER_POLL: Duration = Duration::from_millis(250);
 /// How often a follower reads the leader's token once its ports are there.
 pub const FOLLOWER_POLL: Duration = Duration::from_secs(5);
+/// Least time between two changes of the link filter.
+pub const FILTER_EVERY: Duration = Duration::from_secs(1);
 
 /// What the coordination knows.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,6 +94,53 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// mismatch withholds PortInitDone, and makes the leader unhealthy).
     pub fn partition_mismatch(&self) -> Option<Mismatch> {
         self.coordination.said.filter(|_| !self.coordination.released)
+    }
+
+    /// A link another instance takes: once the link source is told (at
+    /// most every [`FILTER_EVERY`]), its notifications no longer wake this
+    /// instance.
+    pub(super) fn deny_link(&mut self, ifindex: u32) {
+        if ifindex == 0 || self.denied.contains(&ifindex) {
+            return;
+        }
+        if self.denied.push(ifindex).is_ok() {
+            self.denied_dirty = true;
+        }
+    }
+
+    /// The link filter to set, if one is due.
+    pub(super) fn link_filter_step(&mut self) -> Option<Step> {
+        if !self.denied_dirty
+            || self.links_lost.is_some()
+            || self.filter_not_before.is_some_and(|t| self.now < t)
+        {
+            return None;
+        }
+        self.denied_dirty = false;
+        self.filter_not_before = Some(self.now.saturating_add(FILTER_EVERY));
+        Some(Step::Ask(Request::LinkFilter))
+    }
+
+    /// When the next link filter may be set (a change waits for it).
+    pub(super) fn link_filter_at(&self) -> Option<Instant> {
+        self.filter_not_before.filter(|_| self.denied_dirty)
+    }
+
+    /// The answer to [`Io::DenyLinks`](super::Io::DenyLinks).
+    pub fn handle_links_denied(&mut self, now: Instant, done: bool) -> Result<(), super::Unasked> {
+        self.advance(now);
+        if self.awaiting != super::Awaiting::LinkFilter {
+            return Err(super::Unasked { answer: "a link filter outcome" });
+        }
+        self.answered();
+        if done {
+            self.counters.links_denied = self.denied.len() as u64;
+        } else {
+            // Tried again later; meanwhile those notifications still come
+            // (and are ignored).
+            self.denied_dirty = true;
+        }
+        Ok(())
     }
 
     /// The partition decided at start (after CONFIG_DB's ports are read).

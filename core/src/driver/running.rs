@@ -48,7 +48,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn handle_message(&mut self, _now: Instant, message: &Message<'_>) -> bool {
         if let Message::Link(link) = message {
             match self.engine.handle_link(link) {
-                Ok(d) => self.note(link, d),
+                Ok(d) => {
+                    if d == Disposition::Ignored(crate::filter::IgnoreReason::OtherInstance) {
+                        self.deny_link(link.index);
+                    }
+                    self.note(link, d);
+                }
                 Err(SyncError::BatchFull) => {
                     self.closing = true;
                     return false;
@@ -279,6 +284,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.repeats_ended(&[Repeat::LinksReopen]);
         let after_ms = now.saturating_since(lost).as_millis().try_into().unwrap_or(u64::MAX);
         self.emit(Event::LinksReopened { after_ms });
+        // A new socket has no filter of ours yet (the adapter sets it again;
+        // say it once more in case it could not).
+        self.denied_dirty |= !self.denied.is_empty();
         // The old socket's dump will never end: what it was for is done again.
         if self.dump_seq.take().is_some() {
             self.eoiu = crate::eoiu::EoiuDetector::new();
@@ -428,6 +436,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return Step::Ask(Request::Read(ReadFor::LoggerPoll));
         }
         if let Some(step) = self.coordination_step() {
+            return step;
+        }
+        if let Some(step) = self.link_filter_step() {
             return step;
         }
         if self.alarm_due() {

@@ -71,6 +71,7 @@ impl fmt::Display for DriverCounters {
             repaired,
             netlink_failures,
             netlink_reopens,
+            links_denied: _,
             alarm_rows_written: _,
             alarm_rows_dropped: _,
         } = *self;
