@@ -854,17 +854,26 @@ fn partitioned_instances_each_keep_to_their_ports_and_port_init_done_waits_for_a
     for port in ports {
         assert_eq!(db.hash(Db::State, &format!("PORT_TABLE|{port}")).unwrap()["netdev_oper_status"], "up");
     }
-    // Other instances' links no longer wake an instance: its link source
-    // drops their notifications (a socket filter in the kernel).
+    // A link that is no port (a veth peer) concerns no instance.
+    for (sw, kernel) in all.iter_mut() {
+        kernel.push(newlink("v0", 99, UP_RUNNING, 9100));
+        sw.settle();
+    }
+    advance_all(&mut all, Duration::from_secs(2));
+    // Other instances' links, and links that are no port, no longer wake an
+    // instance: its link source drops their notifications (a socket filter
+    // in the kernel).
     for (id, (_, kernel)) in all.iter().enumerate() {
         let mut denied = kernel.denied();
         denied.sort();
-        let others: Vec<u32> = (0..8u32).filter(|i| i % 4 != id as u32).map(|i| 10 + i).collect();
+        let mut others: Vec<u32> = (0..8u32).filter(|i| i % 4 != id as u32).map(|i| 10 + i).collect();
+        others.push(99);
         assert_eq!(denied, others, "instance {id}");
     }
     for (i, port) in ports.iter().enumerate() {
         for (sw, kernel) in all.iter_mut() {
             kernel.push(newlink(port, 10 + i as u32, iff::UP, 9100));
+            kernel.push(newlink("v0", 99, iff::UP, 9100));
             sw.settle();
         }
     }

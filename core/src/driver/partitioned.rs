@@ -96,9 +96,34 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.coordination.said.filter(|_| !self.coordination.released)
     }
 
-    /// A link another instance takes: once the link source is told (at
-    /// most every [`FILTER_EVERY`]), its notifications no longer wake this
-    /// instance.
+    /// What a link message's disposition means for the link filter
+    /// (partitioned instances only): a link another instance takes, or one
+    /// that is no port at all (a peer, a bridge, `lo`), is denied; a denied
+    /// link that a dump shows to be this instance's now (renamed) is let
+    /// through again.
+    pub(super) fn filter_link(&mut self, ifindex: u32, disposition: crate::engine::Disposition) {
+        use crate::engine::Disposition;
+        use crate::filter::IgnoreReason;
+        if self.config.partition.is_single() {
+            return;
+        }
+        match disposition {
+            Disposition::Ignored(IgnoreReason::OtherInstance | IgnoreReason::NotAPort) => {
+                self.deny_link(ifindex)
+            }
+            Disposition::Queued(_) => {
+                if let Some(at) = self.denied.iter().position(|&i| i == ifindex) {
+                    self.denied.swap_remove(at);
+                    self.denied_dirty = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A link whose notifications this instance does not need: once the
+    /// link source is told (at most every [`FILTER_EVERY`]), they no longer
+    /// wake it.
     pub(super) fn deny_link(&mut self, ifindex: u32) {
         if ifindex == 0 || self.denied.contains(&ifindex) {
             return;

@@ -49,9 +49,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if let Message::Link(link) = message {
             match self.engine.handle_link(link) {
                 Ok(d) => {
-                    if d == Disposition::Ignored(crate::filter::IgnoreReason::OtherInstance) {
-                        self.deny_link(link.index);
-                    }
+                    self.filter_link(link.index, d);
                     self.note(link, d);
                 }
                 Err(SyncError::BatchFull) => {
