@@ -352,7 +352,8 @@ pub enum Event {
         kind: Repeat,
         /// How many.
         held: u32,
-        /// Over how long (the window), in seconds.
+        /// Over how long (the window), in seconds; 0: the trouble ended
+        /// before the window did (held back until then).
         window_s: u32,
     },
 }
@@ -722,6 +723,9 @@ impl fmt::Display for Event {
             Stopping => f.write_str("stopping on signal"),
             Health(change) => change.fmt(f),
             Alert(line) => line.fmt(f),
+            Repeated { kind, held, window_s: 0 } => {
+                write!(f, "{}: {held} more lines like the last held back until it was over", kind.what())
+            }
             Repeated { kind, held, window_s } => {
                 write!(f, "{}: {held} more lines like the last held back over {window_s} s", kind.what())
             }
@@ -763,5 +767,27 @@ impl fmt::Display for Status {
             write!(f, "; last: {last}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn repeated_lines_say_over_which_time_they_were_held() {
+        let over_window = Event::Repeated { kind: Repeat::Overrun, held: 3, window_s: 10 };
+        assert_eq!(
+            over_window.to_string(),
+            "netlink overruns: 3 more lines like the last held back over 10 s"
+        );
+        let until_over = Event::Repeated { kind: Repeat::Overrun, held: 3, window_s: 0 };
+        assert_eq!(
+            until_over.to_string(),
+            "netlink overruns: 3 more lines like the last held back until it was over"
+        );
     }
 }

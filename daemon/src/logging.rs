@@ -102,7 +102,10 @@ pub fn trouble(kind: Trouble, now: Instant, args: fmt::Arguments<'_>) {
 pub fn trouble_over(kind: Trouble) {
     let held = TROUBLE.lock().unwrap_or_else(|e| e.into_inner()).ended(kind as usize);
     if let Some(held) = held {
-        held_back(kind, held);
+        write(
+            kind.level(),
+            format_args!("{}: {held} more lines like the last held back until it was over", kind.what()),
+        );
     }
 }
 

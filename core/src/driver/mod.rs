@@ -660,7 +660,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     fn repeats_ended(&mut self, kinds: &[Repeat]) {
         for &kind in kinds {
             if let Some(held) = self.repeats.ended(kind as usize) {
-                self.emit_repeated(kind, held);
+                // Held back until now, not over a whole window.
+                self.emit(Event::Repeated { kind, held, window_s: 0 });
             }
         }
     }
