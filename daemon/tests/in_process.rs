@@ -920,3 +920,34 @@ fn overlapping_shares_withhold_port_init_done() {
     assert_eq!(all[0].0.driver.health().0, portsyncd_core::health::HealthState::Unhealthy);
     assert!(db.hash(Db::State, "PORT_TABLE|Ethernet12").is_none(), "nobody's port");
 }
+
+/// Followers ready before there is a leader (APPL_DB still holds the ports
+/// an earlier leader produced) ask for its token as often as the leader
+/// polls: PortInitDone follows the leader's own port within a second, not a
+/// follower's slower refresh.
+#[test]
+fn followers_ready_before_the_leader_are_heard_at_once() {
+    use portsyncd_core::partition::Share;
+    let ports = ["Ethernet0", "Ethernet4"];
+    let db = seeded(&ports);
+    db.consume_produced_at_once();
+    for port in ports {
+        db.hset(Db::Appl, &format!("PORT_TABLE:{port}"), &[("mtu", "9100")]);
+    }
+    let mut followers = instances(&db, &[(1, 2, Share::Even)]);
+    for (sw, kernel) in followers.iter_mut() {
+        kernel.push(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+        sw.settle();
+    }
+    advance_all(&mut followers, Duration::from_secs(10));
+    assert!(followers[0].0.driver.engine().is_init_done(), "the follower has its port");
+    // The leader starts late; its port comes.
+    let mut all = instances(&db, &[(0, 2, Share::Even)]);
+    all.append(&mut followers);
+    for (sw, kernel) in all.iter_mut() {
+        kernel.push(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+        sw.settle();
+    }
+    advance_all(&mut all, Duration::from_millis(1500));
+    assert!(all[0].0.produced("PortInitDone"), "PortInitDone within 1.5 s of the leader's port");
+}

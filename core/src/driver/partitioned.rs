@@ -13,10 +13,10 @@
 //!
 //! - at start each instance writes its key, not ready (a follower that
 //!   restarts takes its readiness back);
-//! - a follower whose ports are all there reads the leader's token, and
-//!   writes `ready` = that token; it keeps reading it (every
-//!   [`FOLLOWER_POLL`]), and says ready again to a leader that restarted
-//!   (a new token);
+//! - a follower whose ports are all there reads the leader's token (every
+//!   [`LEADER_POLL`] until there is one), and writes `ready` = that token;
+//!   it keeps reading it (every [`FOLLOWER_POLL`]), and says ready again to
+//!   a leader that restarted (a new token);
 //! - the leader, once its own ports are there, reads the followers' keys
 //!   every [`LEADER_POLL`]: when every one is ready for its token, and the
 //!   counts and digests add up to the configured ports (no port owned
@@ -269,7 +269,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     fn schedule_poll(&mut self, now: Instant) {
         let partition = self.config.partition;
-        let every = if partition.is_leader() { LEADER_POLL } else { FOLLOWER_POLL };
+        // A follower that has not yet said it is ready to a leader (none has
+        // written its token yet) asks as often as the leader does.
+        let every =
+            if partition.is_leader() || self.coordination.token == 0 { LEADER_POLL } else { FOLLOWER_POLL };
         if !(partition.is_leader() && self.coordination.released) {
             self.coordination.poll_at = Some(now.saturating_add(every));
         }
