@@ -441,9 +441,22 @@ impl Monitor {
         Self { lines }
     }
 
-    /// How many lines so far (a mark to count from).
-    pub fn len(&self) -> usize {
-        self.lines.lock().unwrap().len()
+    /// A mark after every command `conn` has sent so far: MONITOR's lines
+    /// come on their own connection, later than the commands' replies, so
+    /// an ECHO of a unique word is sent and waited for.
+    pub fn mark_after(&self, conn: &mut redis::Connection) -> usize {
+        static MARKS: AtomicU32 = AtomicU32::new(0);
+        let word = format!("monitor-mark-{}-{}", std::process::id(), MARKS.fetch_add(1, Ordering::Relaxed));
+        let _: String = redis::cmd("ECHO").arg(&word).query(conn).unwrap();
+        let mut at = None;
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                at = self.lines.lock().unwrap().iter().position(|l| l.contains(&word));
+                at.is_some()
+            }),
+            "MONITOR never showed {word}"
+        );
+        at.unwrap() + 1
     }
 
     /// Commands sent by clients (not by scripts) to database `db` whose

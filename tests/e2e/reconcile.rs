@@ -52,7 +52,8 @@ fn five_kinds_of_drift_are_repaired_within_one_interval_and_nothing_else_is_writ
         &["HSET", "PORT_TABLE|Ethernet12", "state", "ok", "admin_status", "up", "mtu", "9100"],
     );
     cmd(&mut sw, Db::State, &["HSET", "PORT_TABLE|Ethernet16", "admin_status", "up"]);
-    let corrupted = monitor.len();
+    // Counted from after the test's own commands (MONITOR shows them later).
+    let corrupted = monitor.mark_after(sw.raw.conn(Db::State));
     let wrote = |m: &Monitor| {
         (
             m.count_since(corrupted, 6, r#""HSET" "PORT_TABLE|"#),
