@@ -247,7 +247,11 @@ fn repeated_trouble_is_said_once_then_counted() {
     let lines: Vec<&str> = log.lines().filter(|l| !l.contains(" INFO ") && !l.contains(" DEBUG ")).collect();
     let shown = lines.join("\n");
     let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
-    assert!(lines.len() <= 30, "{} lines:\n{shown}", lines.len());
+    // Hundreds of failures, a few dozen lines: each episode of trouble is
+    // its start, its counts and its end (and a health change each way), plus
+    // the shipped PortFlapping alert the storm fires. How many episodes the
+    // outage and the refusals split into depends on timing (24 to 35 seen).
+    assert!(lines.len() <= 45, "{} lines:\n{shown}", lines.len());
     assert!(count("\"Ethernet|9\"") <= 3, "{shown}");
     assert_eq!(count(r#"LOGLEVEL "LOUD""#), 1, "{shown}");
     assert!(count("OOM") <= 3, "{shown}");
