@@ -56,9 +56,11 @@ impl Facts for Capture {
 #[test]
 fn the_driver_allocates_nothing() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    // The counter works: an armed allocation is seen.
+    // The counter works: an armed allocation is seen (at least it: the
+    // count is the process's, and the test harness's own thread may
+    // allocate meanwhile on a loaded machine — seen once in CI).
     let (_, n) = counted(|| std::hint::black_box(vec![1u8; 64]));
-    assert_eq!(n, 1);
+    assert!(n >= 1, "the counter saw {n} allocations");
 
     let fixtures = common::kernel_fixtures();
     let mut driver = Box::new(DefaultDriver::new(Instant::from_millis(0), DriverConfig::default()));
