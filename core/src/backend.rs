@@ -288,8 +288,6 @@ pub struct DatabaseStats {
     pub connect_failures: u64,
     /// Servers found restarted (a new run id).
     pub server_restarts: u64,
-    /// Keys whose writes are kept until the backend is back.
-    pub kept: u64,
 }
 
 /// What one receive from a [`LinkSource`] produced.

@@ -36,6 +36,15 @@ pub enum HealthState {
 }
 
 impl HealthState {
+    /// Its number as a gauge shows it: 0 healthy, 1 degraded, 2 unhealthy.
+    pub const fn code(self) -> u8 {
+        match self {
+            HealthState::Healthy => 0,
+            HealthState::Degraded => 1,
+            HealthState::Unhealthy => 2,
+        }
+    }
+
     /// Lower-case name (`healthy`, `degraded`, `unhealthy`).
     pub const fn name(self) -> &'static str {
         match self {

@@ -184,15 +184,7 @@ impl Default for Partition {
 /// The number a port name ends with (`Ethernet48` → 48).
 pub fn name_number(name: &[u8]) -> Option<u32> {
     let digits = name.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-    decimal(&name[name.len() - digits..])
-}
-
-/// A CONFIG_DB `index` value: a decimal number.
-pub fn decimal(value: &[u8]) -> Option<u32> {
-    if value.is_empty() || value.len() > 9 {
-        return None;
-    }
-    value.iter().try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    crate::schema::parse_decimal(&name[name.len() - digits..])
 }
 
 /// A port name's share of a set digest: instances add up (wrapping) those
@@ -235,10 +227,11 @@ mod tests {
     fn keys_and_digests() {
         assert_eq!(name_number(b"Ethernet48"), Some(48));
         assert_eq!(name_number(b"Ethernet"), None);
-        assert_eq!(decimal(b"12"), Some(12));
-        assert_eq!(decimal(b"1x"), None);
-        assert_eq!(decimal(b""), None);
-        assert_eq!(decimal(b"9999999999"), None);
+        use crate::schema::parse_decimal;
+        assert_eq!(parse_decimal::<u32>(b"12"), Some(12));
+        assert_eq!(parse_decimal::<u32>(b"1x"), None);
+        assert_eq!(parse_decimal::<u32>(b""), None);
+        assert_eq!(parse_decimal::<u32>(b"9999999999"), None);
         let (a, b) = (name_digest(b"Ethernet0"), name_digest(b"Ethernet4"));
         assert_ne!(a, b);
         // A port owned twice and another by none do not add up to the whole.

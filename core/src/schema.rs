@@ -118,6 +118,12 @@ impl core::fmt::Debug for Decimal {
     }
 }
 
+/// A number a database holds as decimal text (`None`: not one, or too
+/// large for `T`).
+pub fn parse_decimal<T: core::str::FromStr>(value: &[u8]) -> Option<T> {
+    core::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// Partitioned instances coordinate through this STATE_DB table of
 /// portsyncd's own (no SONiC consumer reads it): `PORTSYNCD_INSTANCE|<id>`.
 pub const INSTANCE_TABLE: &str = "PORTSYNCD_INSTANCE";

@@ -96,7 +96,7 @@ pub fn check(enabled: bool, restore_count: Option<&[u8]>) -> Result<WarmStartChe
         return Ok(cold(false));
     }
     let Some(text) = restore_count else { return Ok(cold(true)) };
-    let count = core::str::from_utf8(text).ok().and_then(|t| t.parse::<u64>().ok()).ok_or(BadRestoreCount)?;
+    let count = schema::parse_decimal::<u64>(text).ok_or(BadRestoreCount)?;
     Ok(WarmStartCheck {
         start: StartKind::Warm,
         restore_count: count.saturating_add(1),
@@ -141,7 +141,7 @@ impl StatePortReader {
             schema::STATE_FIELD_ADMIN => self.admin = up_down(value),
             schema::STATE_FIELD_OPER => self.oper = up_down(value),
             schema::STATE_FIELD_MTU => {
-                self.mtu = core::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+                self.mtu = schema::parse_decimal(value);
             }
             _ => {}
         }

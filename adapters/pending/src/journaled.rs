@@ -63,7 +63,7 @@ pub trait RawBackend: DatabaseReads<Error: From<BufferFull>> {
     /// data) since this backend first reached it. It stays so.
     fn restarted(&self) -> bool;
 
-    /// What it has done so far (its `kept` is the journal's to fill in).
+    /// What it has done so far (what the journal keeps is in its status).
     fn stats(&self) -> DatabaseStats {
         DatabaseStats::default()
     }
@@ -252,7 +252,7 @@ impl<B: RawBackend> Databases for Journaled<B> {
     }
 
     fn stats(&self) -> DatabaseStats {
-        DatabaseStats { kept: self.kept.len() as u64, ..self.backend.stats() }
+        self.backend.stats()
     }
 }
 

@@ -708,7 +708,6 @@ impl RawBackend for RedisConnections {
             reconnects: c.reconnects,
             connect_failures: c.connect_failures,
             server_restarts: c.server_restarts,
-            kept: 0,
         }
     }
 }

@@ -16,7 +16,6 @@ use crate::alerts::{AlertSettings, AlertView, Condition, Rule, RuleError, RuleNa
 use crate::backend::BackendStatus;
 use crate::backend::{Db, Field, Write};
 use crate::event::{AlertLine, Event};
-use crate::health::HealthState;
 use crate::schema::Decimal;
 use crate::time::Instant;
 
@@ -254,17 +253,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.alerts.alerts()
     }
 
-    /// The value of `watched` now.
-    fn watched(&self, watched: Watched) -> Option<f64> {
-        let o = self.observed();
-        let kept = (o.refused_kept + self.backend.pending()) as f64;
-        Some(match watched {
+    /// The value of `watched` now, `o` being the facts of the moment.
+    fn watched(&self, o: &super::Observed, watched: Watched) -> f64 {
+        match watched {
             Watched::RedisConnected => f64::from(u8::from(self.backend == BackendStatus::Connected)),
-            Watched::KeptWrites => kept,
-            Watched::KeptWritesAgeSeconds => match (kept > 0.0, o.kept_since) {
-                (true, Some(since)) => self.now.saturating_since(since).as_secs_f64(),
-                _ => 0.0,
-            },
+            Watched::KeptWrites => o.kept_writes() as f64,
+            Watched::KeptWritesAgeSeconds => o.kept_for(self.now).as_secs_f64(),
             Watched::NetlinkOverruns => self.counters.overruns as f64,
             Watched::NetlinkRedumps => self.counters.redumps as f64,
             Watched::NetlinkMalformed => self.counters.malformed as f64,
@@ -274,13 +268,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Watched::SnapshotFailures => self.counters.snapshot_failures as f64,
             Watched::PortInitDone => f64::from(u8::from(o.init_done)),
             Watched::AwaitingPorts => o.awaiting_ports as f64,
-            Watched::HealthState => f64::from(match self.health.state() {
-                HealthState::Healthy => 0u8,
-                HealthState::Degraded => 1,
-                HealthState::Unhealthy => 2,
-            }),
+            Watched::HealthState => f64::from(self.health.state().code()),
             Watched::PortFlapsMaxPerMinute => f64::from(o.max_port_flaps_per_minute),
-        })
+        }
     }
 
     /// Evaluates the rules if that is due.
@@ -288,9 +278,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.alerts.poll_timeout().is_none_or(|at| now < at) {
             return;
         }
+        // The facts once (they walk the ports), then every figure from them.
+        let observed = self.observed();
         let mut values = [None; Watched::ALL.len()];
         for (slot, w) in values.iter_mut().zip(Watched::ALL) {
-            *slot = self.watched(w);
+            *slot = Some(self.watched(&observed, w));
         }
         self.alerts
             .handle_timeout(now, |w| Watched::ALL.iter().position(|x| *x == w).and_then(|i| values[i]));

@@ -1,6 +1,8 @@
 //! What the driver lets its host observe, for metrics and alert rules:
 //! facts it already keeps, gathered in one place. It decides nothing.
 
+use core::time::Duration;
+
 use super::Driver;
 use crate::backend::BackendStatus;
 use crate::time::Instant;
@@ -29,6 +31,22 @@ pub struct Observed {
     /// The most flaps any one configured port had in a minute (see
     /// [`PortFlaps::per_window`](crate::engine::PortFlaps::per_window)).
     pub max_port_flaps_per_minute: u16,
+}
+
+impl Observed {
+    /// Keys whose writes wait: kept by the backend while it is away, or
+    /// refused and kept to be written again.
+    pub fn kept_writes(&self) -> usize {
+        self.refused_kept + self.backend.pending()
+    }
+
+    /// How long writes have waited at `now` (zero when none do).
+    pub fn kept_for(&self, now: Instant) -> Duration {
+        match (self.kept_writes(), self.kept_since) {
+            (1.., Some(since)) => now.saturating_since(since),
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 impl<const P: usize, const B: usize> Driver<P, B> {

@@ -101,18 +101,24 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// that is no port at all (a peer, a bridge, `lo`), is denied; a denied
     /// link that a dump shows to be this instance's now (renamed) is let
     /// through again.
-    pub(super) fn filter_link(&mut self, ifindex: u32, disposition: crate::engine::Disposition) {
+    pub(super) fn filter_link(
+        &mut self,
+        link: &crate::netlink::LinkMessage<'_>,
+        d: crate::engine::Disposition,
+    ) {
         use crate::engine::Disposition;
         use crate::filter::IgnoreReason;
         if self.config.partition.is_single() {
             return;
         }
-        match disposition {
+        match d {
             Disposition::Ignored(IgnoreReason::OtherInstance | IgnoreReason::NotAPort) => {
-                self.deny_link(ifindex)
+                self.deny_link(link.index)
             }
-            Disposition::Queued(_) => {
-                if let Some(at) = self.denied.iter().position(|&i| i == ifindex) {
+            // Only a dump reply can bring a denied link (its notifications
+            // are dropped in the kernel): no search for every notification.
+            Disposition::Queued(_) if link.header.seq != 0 => {
+                if let Some(at) = self.denied.iter().position(|&i| i == link.index) {
                     self.denied.swap_remove(at);
                     self.denied_dirty = true;
                 }
@@ -281,7 +287,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// A field of the leader's key (a follower's read).
     pub(super) fn leader_token_reply(&mut self, field: &[u8], value: &[u8]) {
         if field == schema::INSTANCE_TOKEN_FIELD.as_bytes() {
-            let token = decimal_u64(value).unwrap_or(0);
+            let token = schema::parse_decimal(value).unwrap_or(0);
             if token != 0 && token != self.coordination.token {
                 self.coordination.token = token;
                 self.coordination.announce_due = true;
@@ -302,7 +308,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             f if f == schema::INSTANCE_READY_FIELD.as_bytes() => 3,
             _ => return,
         };
-        self.coordination.tally.field[slot] = decimal_u64(value);
+        self.coordination.tally.field[slot] = schema::parse_decimal(value);
     }
 
     fn finish_instance(&mut self) {
@@ -361,13 +367,4 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn leader_token_read(&mut self, now: Instant) {
         self.schedule_poll(now);
     }
-}
-
-fn decimal_u64(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 20 {
-        return None;
-    }
-    value.iter().try_fold(0u64, |n, &b| {
-        if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None }
-    })
 }

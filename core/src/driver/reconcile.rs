@@ -86,15 +86,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         // Configured ports, then published ones no longer configured; as many
         // as one write batch can repair (the rest wait for the next round).
         let limit = P.min(B);
-        let published = self.engine.published().map(|(name, _)| name);
-        for name in self.engine.config_ports().chain(published) {
-            if self.keys.len() >= limit {
-                break;
-            }
-            // Another instance's port is that instance's to reconcile.
-            if self.engine.takes(name) && !self.keys.contains(name) {
-                let _ = self.keys.push(*name);
-            }
+        let engine = &self.engine;
+        let unconfigured = engine.published().map(|(name, _)| name).filter(|n| !engine.is_configured(n));
+        // Another instance's port is that instance's to reconcile.
+        for name in engine.config_ports().chain(unconfigured).filter(|n| engine.takes(n)).take(limit) {
+            let _ = self.keys.push(*name);
         }
         self.learnt.cursor = 0;
         self.learnt.reader = StatePortReader::default();

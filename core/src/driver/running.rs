@@ -49,7 +49,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if let Message::Link(link) = message {
             match self.engine.handle_link(link) {
                 Ok(d) => {
-                    self.filter_link(link.index, d);
+                    self.filter_link(link, d);
                     self.note(link, d);
                 }
                 Err(SyncError::BatchFull) => {

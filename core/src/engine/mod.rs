@@ -343,7 +343,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     pub fn set_port_index(&mut self, name: &PortName, value: &[u8]) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
         if let Some(port) = self.ports.get_mut(name) {
-            port.index = crate::partition::decimal(value);
+            port.index = crate::schema::parse_decimal(value);
         }
         Ok(())
     }
@@ -794,6 +794,11 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     /// Distinct ports in the open batch.
     pub fn batch_len(&self) -> usize {
         self.batch.len()
+    }
+
+    /// Whether `name` is a configured port.
+    pub fn is_configured(&self, name: &PortName) -> bool {
+        self.ports.contains_key(name)
     }
 
     /// The configured ports, in the order read.

@@ -290,16 +290,16 @@ impl Collector for Families {
             None,
             u64::from(backend.is_none_or(|b| b == BackendStatus::Connected)),
         )?;
-        let refused = observed.map_or(0, |o| o.refused_kept as u64);
-        let kept = db.kept + refused;
+        // The same figures the alert rules watch (the driver's facts).
+        let kept = observed.map_or(0, |o| o.kept_writes() as u64);
         w.gauge(
             "portsyncd_kept_writes",
             "Keys whose writes wait: for Redis to come back, or to be tried again after a refusal.",
             None,
             kept,
         )?;
-        let age = match (kept, observed.and_then(|o| o.kept_since), s.published_at) {
-            (1.., Some(since), Some(at)) => at.saturating_since(since).as_secs_f64(),
+        let age = match (observed, s.published_at) {
+            (Some(o), Some(at)) => o.kept_for(at).as_secs_f64(),
             _ => 0.0,
         };
         w.gauge(
@@ -327,7 +327,12 @@ impl Collector for Families {
 
         // Health.
         let (state, reason) = s.health;
-        w.gauge("portsyncd_health_state", "Health: 0 healthy, 1 degraded, 2 unhealthy.", None, state as u64)?;
+        w.gauge(
+            "portsyncd_health_state",
+            "Health: 0 healthy, 1 degraded, 2 unhealthy.",
+            None,
+            u64::from(state.code()),
+        )?;
         w.info("portsyncd_health", "Health and why.", &[("state", state.name()), ("reason", reason.name())])?;
 
         // Warm restart.
@@ -452,7 +457,6 @@ mod tests {
         s.milestones.port_init_done = Some(Duration::from_millis(40));
         s.histograms.event_to_write_ms.observe(3);
         s.histograms.write_batch_ops.observe(17);
-        s.db.kept = 2;
         s.observed = Some(Observed {
             backend: BackendStatus::Degraded { pending: 2 },
             kept_since: Some(Instant::from_millis(60_000)),
