@@ -114,6 +114,24 @@ storm() {  # file final_mtu
 # buffer: it loses none) from counter_start until counter_stop, which first
 # lets it read all that is queued (a Python reader can lag a busy storm), then
 # sets `counted` to the count. Not in $(...): the counter must be our child.
+# The drain: the process is stopped while a storm queues up, then continued.
+# Sets the caller's drain_events, drain_ms, drain_cpu and drain_drops.
+drain() {  # pid ns work
+    local pid=$1 ns=$2 work=$3 d0 ud td tidle counter
+    storm "$work/drain.batch" 9100
+    d0=$(netlink_drops "$pid")
+    kill -STOP "$pid"
+    counter_start "$ns" "$work"
+    ip -n "$ns" -batch "$work/drain.batch"
+    sleep 1.2  # the kernel's linkwatch sends the last carrier changes up to a second later
+    counter_stop "$work"; drain_events=$counted
+    ud=$(cpu_us "$pid"); td=$(now_ms)
+    kill -CONT "$pid"
+    tidle=$(wait_idle "$pid")
+    drain_ms=$(( tidle - td )); drain_cpu=$(( $(cpu_us "$pid") - ud ))
+    drain_drops=$(( $(netlink_drops "$pid") - d0 ))
+}
+
 counter_start() {  # ns work
     : > "$2/count"
     ip netns exec "$1" python3 benches/linkcount.py > "$2/count" & counter=$!
@@ -233,18 +251,8 @@ one_run() {  # kind (ours|other|cpp) command
     ok_storm=$([ "$storm_diff" = 0 ] && [ "$(matching "$sock" up up 9000)" = "$n" ] && echo yes || echo NO)
 
     # Drain: stopped while a storm queues up, then continued.
-    storm "$work/drain.batch" 9100
-    d0=$(netlink_drops "$pid")
-    kill -STOP "$pid"
-    local drain_events ud td
-    counter_start "$ns" "$work"
-    ip -n "$ns" -batch "$work/drain.batch"
-    sleep 1.2  # the kernel's linkwatch sends the last carrier changes up to a second later
-    counter_stop "$work"; drain_events=$counted
-    ud=$(cpu_us "$pid"); td=$(now_ms)
-    kill -CONT "$pid"
-    tidle=$(wait_idle "$pid")
-    local drain_ms=$(( tidle - td )) drain_cpu=$(( $(cpu_us "$pid") - ud )) drain_drops=$(( $(netlink_drops "$pid") - d0 ))
+    local drain_events drain_ms drain_cpu drain_drops
+    drain "$pid" "$ns" "$work"
     local drain_diff ok_drain
     drain_diff=$(state_vs_kernel "$sock" "$ns" | cut -d' ' -f1)
     ok_drain=$([ "$drain_diff" = 0 ] && [ "$(matching "$sock" up up 9100)" = "$n" ] && echo yes || echo NO)
@@ -300,18 +308,8 @@ floor_run() {
     fi
     local storm_ms=$(( tidle - ts )) storm_cpu=$(( $(cpu_us "$pid") - u0 )) storm_drops=$(( $(netlink_drops "$pid") - d0 )) s1
     s1=$(cpu_stat "$pid")
-    storm "$work/drain.batch" 9100
-    d0=$(netlink_drops "$pid")
-    kill -STOP "$pid"
-    local drain_events ud td
-    counter_start "$ns" "$work"
-    ip -n "$ns" -batch "$work/drain.batch"
-    sleep 1.2  # the kernel's linkwatch sends the last carrier changes up to a second later
-    counter_stop "$work"; drain_events=$counted
-    ud=$(cpu_us "$pid"); td=$(now_ms)
-    kill -CONT "$pid"
-    tidle=$(wait_idle "$pid")
-    local drain_ms=$(( tidle - td )) drain_cpu=$(( $(cpu_us "$pid") - ud )) drain_drops=$(( $(netlink_drops "$pid") - d0 ))
+    local drain_events drain_ms drain_cpu drain_drops
+    drain "$pid" "$ns" "$work"
     local hwm; hwm=$(grep VmHWM "/proc/$pid/status" | tr -s ' ' | cut -d' ' -f2)
     kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
     ip netns del "$ns"; rm -rf "$work"; live_pids=(); live_ns=()

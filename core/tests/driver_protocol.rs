@@ -19,6 +19,40 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// A request every virtual-clock loop below answers the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Routine {
+    Maintain,
+    Read,
+    Write,
+    Save,
+    /// Not routine: nothing is answered (a notification, say).
+    Other,
+}
+
+impl Routine {
+    fn of<const P: usize, const B: usize>(io: &Io<'_, P, B>) -> Self {
+        match io {
+            Io::Maintain { .. } => Routine::Maintain,
+            Io::Read(_) => Routine::Read,
+            Io::Write(_) => Routine::Write,
+            Io::SaveSnapshot(_) => Routine::Save,
+            _ => Routine::Other,
+        }
+    }
+
+    /// Answers it at `now` as a world whose databases say `status`.
+    fn answer(self, d: &mut DefaultDriver, now: Instant, status: BackendStatus) {
+        match self {
+            Routine::Maintain => d.handle_backend_status(now, status).unwrap(),
+            Routine::Read => d.handle_reply(now, Reply::Done).unwrap(),
+            Routine::Write => d.handle_write(now, WriteResult::Done).unwrap(),
+            Routine::Save => d.handle_snapshot_saved(now, Some(1)).unwrap(),
+            Routine::Other => {}
+        }
+    }
+}
+
 /// The end of our first dump (sequence 1, as the canned world numbers it).
 fn dump_done() -> [u8; 20] {
     let mut done = [0u8; 20];
@@ -301,17 +335,9 @@ fn no_deadline_is_ever_in_the_past() {
         now = d.poll_timeout().expect("a deadline");
         d.handle_timeout(now);
         while let Some(io) = d.poll_io() {
-            match io {
-                Io::Maintain { .. } => {
-                    let status = BackendStatus::Degraded { pending: 1 };
-                    d.handle_backend_status(now, status).unwrap();
-                    degraded_once = true;
-                }
-                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
-                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
-                Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
-                _ => {}
-            }
+            let routine = Routine::of(&io);
+            degraded_once |= routine == Routine::Maintain;
+            routine.answer(&mut d, now, BackendStatus::Degraded { pending: 1 });
         }
         while d.poll_event().is_some() {}
         assert!(d.poll_timeout().is_some_and(|t| t > now), "deadline {:?} at {now:?}", d.poll_timeout());
@@ -345,19 +371,10 @@ fn shipped_alert_rules_fire_and_resolve_on_the_virtual_clock() {
     while now < at(320_000) {
         now = d.poll_timeout().expect("a deadline");
         d.handle_timeout(now);
+        let away = now < at(100_000);
+        let status = if away { BackendStatus::Degraded { pending: 1 } } else { BackendStatus::Connected };
         while let Some(io) = d.poll_io() {
-            match io {
-                Io::Maintain { .. } => {
-                    let away = now < at(100_000);
-                    let status =
-                        if away { BackendStatus::Degraded { pending: 1 } } else { BackendStatus::Connected };
-                    d.handle_backend_status(now, status).unwrap();
-                }
-                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
-                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
-                Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
-                _ => {}
-            }
+            Routine::of(&io).answer(&mut d, now, status);
         }
         while let Some(event) = d.poll_event() {
             if let Event::Alert(line) = event {
@@ -430,11 +447,7 @@ fn alarm_rows_follow_the_alerts_when_asked_for() {
                         d.handle_write(now, result).unwrap();
                     }
                     Io::RequestDump => d.handle_dump_requested(now, Some(2)).unwrap(),
-                    Io::Maintain { .. } => d.handle_backend_status(now, BackendStatus::Connected).unwrap(),
-                    Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
-                    Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
-                    Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
-                    _ => {}
+                    other => Routine::of(&other).answer(&mut d, now, BackendStatus::Connected),
                 }
             }
             while d.poll_event().is_some() {}
@@ -508,12 +521,8 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
                     attempts.push(now.as_millis());
                     d.handle_links_reopened(now, false).unwrap();
                 }
-                Io::Maintain { .. } => d.handle_backend_status(now, BackendStatus::Connected).unwrap(),
-                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
-                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
-                Io::SaveSnapshot(_) => d.handle_snapshot_saved(now, Some(1)).unwrap(),
                 Io::RequestDump => panic!("no dump while the source is down"),
-                _ => {}
+                other => Routine::of(&other).answer(&mut d, now, BackendStatus::Connected),
             }
         }
         while d.poll_event().is_some() {}
@@ -531,10 +540,7 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
         while let Some(io) = d.poll_io() {
             match io {
                 Io::ReopenLinks => break 'reopen,
-                Io::Maintain { .. } => d.handle_backend_status(now, BackendStatus::Connected).unwrap(),
-                Io::Read(_) => d.handle_reply(now, Reply::Done).unwrap(),
-                Io::Write(_) => d.handle_write(now, WriteResult::Done).unwrap(),
-                _ => {}
+                other => Routine::of(&other).answer(&mut d, now, BackendStatus::Connected),
             }
         }
     }

@@ -405,14 +405,21 @@ fn an_initial_dump_that_never_completes_ends_at_the_timeout_and_is_not_repeated(
     assert_eq!(kernel.dumps().len(), 1, "an initial dump that timed out is not repeated");
 }
 
-#[test]
-fn an_overrun_is_answered_by_a_dump_that_deletes_vanished_ports() {
+/// Ethernet0 and Ethernet4 configured, produced (orchagent pops at once)
+/// and their host interfaces up (ifindexes 10 and 11).
+fn two_ports_up() -> (MockDatabases, LinkScript, Switch) {
     let db = seeded(&["Ethernet0", "Ethernet4"]);
     db.consume_produced_at_once();
     let kernel = LinkScript::new();
     let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
     sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
     sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+    (db, kernel, sw)
+}
+
+#[test]
+fn an_overrun_is_answered_by_a_dump_that_deletes_vanished_ports() {
+    let (_db, kernel, mut sw) = two_ports_up();
     assert!(sw.state_db("Ethernet4").is_some());
     // Ethernet4's DELLINK is lost in the overrun; Ethernet0 went down meanwhile.
     kernel.set_links(vec![newlink("Ethernet0", 10, iff::UP, 9100)]);
@@ -429,12 +436,7 @@ fn an_overrun_is_answered_by_a_dump_that_deletes_vanished_ports() {
 /// notifications were lost reaches STATE_DB.
 #[test]
 fn a_failed_netlink_socket_is_opened_again_and_state_db_catches_up() {
-    let db = seeded(&["Ethernet0", "Ethernet4"]);
-    db.consume_produced_at_once();
-    let kernel = LinkScript::new();
-    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
-    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
-    sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+    let (_db, kernel, mut sw) = two_ports_up();
     kernel.fail_reopens(2);
     kernel.push_failure();
     // Lost with the socket: Ethernet0 deleted, Ethernet4 down.
@@ -474,12 +476,7 @@ fn writes_kept_through_an_outage_land_when_the_database_is_back() {
 /// and written again once it accepts writes, from the latest state.
 #[test]
 fn writes_refused_are_written_again_once_accepted() {
-    let db = seeded(&["Ethernet0", "Ethernet4"]);
-    db.consume_produced_at_once();
-    let kernel = LinkScript::new();
-    let mut sw = Switch::start(&db, &kernel, &MemorySnapshots::new(), config());
-    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
-    sw.kernel_says(newlink("Ethernet4", 11, UP_RUNNING, 9100));
+    let (_db, _kernel, mut sw) = two_ports_up();
     // Redis out of memory (`maxmemory 1`): every write is refused, reads work.
     sw.faults.refuse_writes();
     sw.kernel_says(newlink("Ethernet0", 10, iff::UP, 9100));

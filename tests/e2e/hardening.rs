@@ -133,19 +133,9 @@ fn a_journal_too_small_for_the_ports_is_refused() {
     let connections = connections_received(&mut sw);
     let conf = sw.dir.join("small.conf");
     std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[redis]\njournal_keys = 16\n").unwrap();
-    let state = sw.state_dir();
-    let (code, log) = refused(
-        &sw,
-        "small.log",
-        &[
-            "--db-config",
-            sw.db_config.to_str().unwrap(),
-            "--config",
-            conf.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-    );
+    let args = sw.daemon_args_for(&conf, &sw.state_dir());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, log) = refused(&sw, "small.log", &args);
     assert_eq!(code, Some(1), "{log}");
     assert_eq!(
         log,
@@ -157,7 +147,7 @@ fn a_journal_too_small_for_the_ports_is_refused() {
         )
     );
     assert_untouched(&mut sw, connections);
-    assert!(!state.exists(), "state dir created");
+    assert!(!sw.state_dir().exists(), "state dir created");
 }
 
 /// Row 3: `--config` or `--db-config` naming a FIFO, a device or a

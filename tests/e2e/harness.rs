@@ -323,14 +323,20 @@ impl Switch {
     /// The arguments every daemon of this switch takes: its database
     /// config, settings file and state dir.
     pub fn daemon_args(&self) -> Vec<String> {
+        self.daemon_args_for(&self.conf, &self.state_dir())
+    }
+
+    /// The arguments of a daemon of this switch with its own settings file
+    /// and state dir.
+    pub fn daemon_args_for(&self, conf: &std::path::Path, state: &std::path::Path) -> Vec<String> {
         let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
         vec![
             "--db-config".into(),
             path(&self.db_config),
             "--config".into(),
-            path(&self.conf),
+            path(conf),
             "--state-dir".into(),
-            path(&self.state_dir()),
+            path(state),
         ]
     }
 

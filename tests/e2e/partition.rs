@@ -86,15 +86,8 @@ fn run(instances: u8) -> Outcome {
             text += &format!("[instance]\nid = {id}\ncount = {instances}\npartition = \"even\"\n");
         }
         std::fs::write(&conf, text).unwrap();
-        let state = sw.dir.join(format!("state{id}"));
-        let args = [
-            "--db-config",
-            sw.db_config.to_str().unwrap(),
-            "--config",
-            conf.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-        ];
+        let args = sw.daemon_args_for(&conf, &sw.dir.join(format!("state{id}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         daemons.push(Daemon::start(&sw.ns, sw.dir.join(format!("instance{id}.log")), &args));
     }
     let logs = |daemons: &[Daemon]| daemons.iter().map(Daemon::log).collect::<Vec<_>>().join("\n---\n");
@@ -209,15 +202,8 @@ fn a_second_instance_with_the_same_id_is_refused() {
     sw.start();
     assert!(wait_until(T, || sw.log().contains("instance 1 of 2: owns 2 of 4")), "{}", sw.log());
     // Its own state dir too: only the abstract socket can refuse it.
-    let state = sw.dir.join("other-state");
-    let args = [
-        "--db-config",
-        sw.db_config.to_str().unwrap(),
-        "--config",
-        sw.conf.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ];
+    let args = sw.daemon_args_for(&sw.conf, &sw.dir.join("other-state"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut second = Daemon::start(&sw.ns, sw.dir.join("second.log"), &args);
     let status = second.wait_exit(T).expect("refused");
     assert_eq!(status.code(), Some(1));
