@@ -25,6 +25,13 @@ use portsyncd_core::backend::{Databases, LinkController, LinkSource, Received, S
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Signal};
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 
+#[cfg(not(target_os = "linux"))]
+use async_io::Timer;
+// The hot path's sockets wait on this reactor (Linux); its timers must too,
+// or each would wake the loop from async-io's thread.
+#[cfg(target_os = "linux")]
+use portsyncd_reactor::Timer;
+
 use crate::log;
 pub use crate::requests::{ConfigFields, Parts, Supervisor, carry_out};
 
@@ -260,7 +267,7 @@ impl Clock for MonotonicClock {
     fn at(&self, at: Instant) -> impl Future<Output = ()> {
         let when = self.origin + std::time::Duration::from_millis(at.as_millis());
         async move {
-            async_io::Timer::at(when).await;
+            Timer::at(when).await;
         }
     }
 }

@@ -24,6 +24,20 @@ use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, Write};
 
 pub use smol;
 
+/// Runs a contract case: on Linux on the reactor the Redis adapter's
+/// sockets wait on (any other backend's futures run there as well),
+/// elsewhere on smol.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    #[cfg(target_os = "linux")]
+    {
+        portsyncd_reactor::block_on(f).expect("the reactor starts")
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        smol::block_on(f)
+    }
+}
+
 pub mod redis_server;
 
 /// Raw, test-side access to the storage behind a backend.
@@ -587,7 +601,7 @@ macro_rules! contract_tests {
     (@fault_case $setup:path, $case:ident) => {
         #[test]
         fn $case() {
-            $crate::smol::block_on(async {
+            $crate::block_on(async {
                 let (mut db, mut raw, _guard, faults) = $setup().await;
                 $crate::$case(&mut db, &mut raw, &faults).await;
             });
@@ -596,7 +610,7 @@ macro_rules! contract_tests {
     (@case $setup:path, $case:ident) => {
         #[test]
         fn $case() {
-            $crate::smol::block_on(async {
+            $crate::block_on(async {
                 let (mut db, mut raw, _guard) = $setup().await;
                 $crate::$case(&mut db, &mut raw).await;
             });

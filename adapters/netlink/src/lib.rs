@@ -13,9 +13,9 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
-use async_io::Async;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use portsyncd_core::netlink::{IFINFOMSG_LEN, Message, NLMSG_HDRLEN, iff, messages, msg_flags, msg_type};
+use portsyncd_reactor::Source;
 
 /// `RTNLGRP_LINK`.
 const RTNLGRP_LINK: u32 = 1;
@@ -47,7 +47,7 @@ pub struct MonitorCounters {
 
 /// The link monitor socket.
 pub struct LinkMonitor {
-    socket: Async<Socket>,
+    socket: Source<Socket>,
     buf: Vec<u8>,
     /// Length of the last datagram in `buf` (0 after an overrun or nothing).
     last: usize,
@@ -99,7 +99,7 @@ impl LinkMonitor {
         socket.set_non_blocking(true).map_err(|e| with_context(e, "non-blocking"))?;
         let granted = set_receive_buffer(&socket, rcvbuf);
         Ok(Self {
-            socket: Async::new(socket).map_err(|e| with_context(e, "register with the reactor"))?,
+            socket: Source::new(socket).map_err(|e| with_context(e, "register with the reactor"))?,
             buf: Vec::with_capacity(RECV_BUFFER),
             last: 0,
             seq: 0x5eed_0000,
@@ -151,7 +151,7 @@ impl LinkMonitor {
         #[allow(unsafe_code)]
         let done = unsafe {
             libc::setsockopt(
-                self.socket.as_raw_fd(),
+                self.socket.get_ref().as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_ATTACH_FILTER,
                 (&raw const fprog).cast(),
@@ -200,7 +200,7 @@ impl LinkMonitor {
         loop {
             match self.receive() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.socket.readable().await.map_err(|e| with_context(e, "wait"))?;
+                    self.socket.next_readable().await.map_err(|e| with_context(e, "wait"))?;
                 }
                 Err(e) => return Err(with_context(e, "receive")),
                 Ok(n) => return Ok(self.received(n)),
@@ -286,7 +286,7 @@ fn link_request(kind: u16, flags: u16, seq: u32, index: u32, ifi_flags: u32, cha
 
 /// A socket for link changes, one request at a time.
 pub struct LinkControl {
-    socket: Async<Socket>,
+    socket: Source<Socket>,
     buf: Vec<u8>,
     seq: u32,
 }
@@ -298,7 +298,7 @@ impl LinkControl {
         socket.bind_auto().map_err(|e| with_context(e, "bind"))?;
         socket.set_non_blocking(true).map_err(|e| with_context(e, "non-blocking"))?;
         Ok(Self {
-            socket: Async::new(socket).map_err(|e| with_context(e, "register with the reactor"))?,
+            socket: Source::new(socket).map_err(|e| with_context(e, "register with the reactor"))?,
             // Answers here are ACKs and errors: an nlmsgerr and the request echoed.
             buf: Vec::with_capacity(4 << 10),
             seq: 0,
@@ -334,7 +334,7 @@ impl LinkControl {
             let n = match self.socket.get_ref().recv(&mut self.buf, 0) {
                 Ok(n) => n.min(self.buf.len()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
-                    self.socket.readable().await.map_err(|e| with_context(e, "wait"))?;
+                    self.socket.next_readable().await.map_err(|e| with_context(e, "wait"))?;
                     continue;
                 }
                 Err(e) => return Err(with_context(e, "receive RTM_SETLINK answer")),

@@ -9,7 +9,7 @@ use portsyncd_netlink::{DEFAULT_RCVBUF, LinkControl, LinkMonitor, Received};
 
 #[test]
 fn dump_ends_at_our_done_with_every_link() {
-    smol::block_on(async {
+    block_on(async {
         let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
         assert!(monitor.receive_buffer() > 0);
         let seq = monitor.request_dump().unwrap();
@@ -41,7 +41,7 @@ fn dump_ends_at_our_done_with_every_link() {
 
 #[test]
 fn setlink_on_a_missing_link_reports_the_kernels_error() {
-    smol::block_on(async {
+    block_on(async {
         let mut control = LinkControl::open().unwrap();
         let err = control.set_admin_down(0x7fff_fff0).await.unwrap_err();
         assert!(err.to_string().starts_with("netlink: RTM_SETLINK:"), "{err}");
@@ -54,7 +54,7 @@ fn setlink_on_a_missing_link_reports_the_kernels_error() {
 
 #[test]
 fn permission_probe_changes_nothing_and_answers() {
-    smol::block_on(async {
+    block_on(async {
         let before = std::fs::read_to_string("/sys/class/net/lo/flags").unwrap_or_default();
         let mut control = LinkControl::open().unwrap();
         match control.check_permission().await {
@@ -70,7 +70,7 @@ fn permission_probe_changes_nothing_and_answers() {
 /// one's; it dumps to its own NLMSG_DONE like the first.
 #[test]
 fn a_reopened_monitor_is_a_new_subscribed_socket_that_dumps() {
-    smol::block_on(async {
+    block_on(async {
         let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
         let buffer = monitor.receive_buffer();
         let old_port = monitor.port_id();
@@ -139,7 +139,7 @@ fn denied_links_notifications_are_dropped_by_the_kernel() {
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )
             .unwrap();
-            smol::block_on(async {
+            block_on(async {
                 let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
                 monitor.deny_links(&[denied]).unwrap();
                 // Both flap; then one change of the kept link closes the test.
@@ -178,4 +178,9 @@ fn denied_links_notifications_are_dropped_by_the_kernel() {
     assert!(seen.iter().all(|(i, _)| *i != denied), "a denied link's notification arrived: {seen:?}");
     assert!(seen.contains(&(kept, 9100)));
     assert!(dumped.contains(&denied) && dumped.contains(&kept), "{dumped:?}");
+}
+
+/// Runs `f` on the reactor the adapter's sockets wait on.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    portsyncd_reactor::block_on(f).expect("the reactor starts")
 }

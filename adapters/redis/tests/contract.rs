@@ -54,7 +54,7 @@ portsyncd_contract::contract_tests!(setup, faults: faulty);
 /// show the TCP path; the rest is the same code).
 #[test]
 fn tcp_connection_from_database_config() {
-    smol::block_on(async {
+    block_on(async {
         let server = RedisServer::start_tcp();
         let path = server.write_db_config(true);
         let config = DbConfig::load(&path).unwrap();
@@ -68,7 +68,7 @@ fn tcp_connection_from_database_config() {
 
 #[test]
 fn unreachable_redis_at_start_is_one_clear_error() {
-    smol::block_on(async {
+    block_on(async {
         let mut server = RedisServer::start_unix();
         let path = server.write_db_config(false);
         server.kill();
@@ -76,4 +76,9 @@ fn unreachable_redis_at_start_is_one_clear_error() {
         let text = err.to_string();
         assert!(text.starts_with("cannot connect to CONFIG_DB at unix:"), "{text}");
     });
+}
+
+/// Runs `f` on the reactor the adapter's sockets wait on.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    portsyncd_reactor::block_on(f).expect("the reactor starts")
 }

@@ -38,7 +38,7 @@ fn a_server_restarted_with_empty_data_is_written_nothing_more() {
         })
     };
 
-    let stats = smol::block_on(async {
+    let stats = block_on(async {
         let mut db = RedisConnections::journaled(&config, options).await.unwrap();
         let mut degraded_batches = 0;
         let start = Instant::now();
@@ -83,4 +83,9 @@ fn a_server_restarted_with_empty_data_is_written_nothing_more() {
         let keys: Vec<String> = conn.keys("*").unwrap();
         assert!(keys.is_empty(), "db {id} of the restarted server was written: {keys:?}");
     }
+}
+
+/// Runs `f` on the reactor the adapter's sockets wait on.
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    portsyncd_reactor::block_on(f).expect("the reactor starts")
 }

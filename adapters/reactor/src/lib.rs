@@ -1,0 +1,594 @@
+//! The reactor the daemon's hot path waits on: one thread, one epoll set,
+//! sockets registered once (edge-triggered), timers in an ordered map, and a
+//! [`block_on`] that runs one future on it.
+//!
+//! What it decides: how a thread sleeps until a socket it reads or writes is
+//! ready, a deadline passes, or another thread wakes it — with one
+//! `epoll_wait` per sleep and no other system call. It does not spawn tasks,
+//! own a thread, or decide what to read or write.
+//!
+//! Why not async-io's reactor, which the rest of the daemon (signals, the
+//! metrics endpoint) still uses: measured in a 512-port storm
+//! (`benches/README.md`), each of its waits cost five system calls (a
+//! `timerfd_settime` and an `epoll_ctl` for the timeout, the wait, a `read`
+//! and an `epoll_ctl` for its notifier) plus an `epoll_ctl` per readiness
+//! (one-shot registrations), and its helper thread takes the reactor over
+//! whenever the loop is busy, so that each netlink datagram woke two threads.
+//! Here a socket is registered once, a wait is one `epoll_wait` with its
+//! timeout, and nothing else sleeps on this epoll set.
+//!
+//! Futures of other runtimes (async-io's signals, for instance) may be
+//! awaited inside [`block_on`]: their wakers, called from another thread,
+//! wake this one through an eventfd. The reverse does not hold: nothing
+//! drives this reactor outside [`block_on`] on its own thread, so there a
+//! [`Source`] that would have to wait fails with [`NOT_DRIVEN`] and a
+//! [`Timer`] never completes.
+
+#![forbid(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use rustix::event::epoll;
+use rustix::event::{EventfdFlags, eventfd};
+
+/// The error a [`Source`] gives when it would have to wait outside
+/// [`block_on`] (nothing would wake it).
+pub const NOT_DRIVEN: &str = "a portsyncd-reactor socket awaited outside portsyncd_reactor::block_on";
+
+/// The key of the eventfd other threads wake the loop with.
+const WAKE_KEY: u64 = u64::MAX;
+
+/// Events taken from the kernel per wait (more wait for the next one).
+const EVENTS_PER_WAIT: usize = 32;
+
+/// One registered socket's readiness, as the loop last learnt it.
+#[derive(Default)]
+struct Readiness {
+    /// An edge was seen since the last operation that would have blocked.
+    readable: bool,
+    writable: bool,
+    /// Who waits for each.
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// The thread's reactor.
+struct Reactor {
+    epoll: OwnedFd,
+    /// Other threads write here to wake a sleeping loop.
+    wake_fd: OwnedFd,
+    /// Registered sockets, by key (a slot is reused once freed).
+    sources: RefCell<Vec<Option<Readiness>>>,
+    /// Deadlines, each with a number that tells equal ones apart.
+    timers: RefCell<BTreeMap<(Instant, u64), Waker>>,
+    next_timer: Cell<u64>,
+    /// Inside [`block_on`] on this thread.
+    driven: Cell<bool>,
+}
+
+thread_local! {
+    static REACTOR: RefCell<Option<Rc<Reactor>>> = const { RefCell::new(None) };
+}
+
+impl Reactor {
+    /// This thread's reactor, created on first use.
+    fn get() -> io::Result<Rc<Reactor>> {
+        REACTOR.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if let Some(reactor) = slot.as_ref() {
+                return Ok(reactor.clone());
+            }
+            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+            let wake_fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            epoll::add(&epoll, &wake_fd, epoll::EventData::new_u64(WAKE_KEY), epoll::EventFlags::IN)?;
+            let reactor = Rc::new(Reactor {
+                epoll,
+                wake_fd,
+                sources: RefCell::new(Vec::new()),
+                timers: RefCell::new(BTreeMap::new()),
+                next_timer: Cell::new(0),
+                driven: Cell::new(false),
+            });
+            *slot = Some(reactor.clone());
+            Ok(reactor)
+        })
+    }
+
+    /// Sleeps until a registered socket changes, a timer is due or another
+    /// thread wakes the loop (not at all if `timeout` is zero), calls
+    /// `awake`, then wakes whoever waits for what happened.
+    fn wait(&self, timeout: Option<Duration>, awake: impl FnOnce()) -> io::Result<()> {
+        let deadline = self.timers.borrow().keys().next().map(|&(at, _)| at);
+        let now = Instant::now();
+        let until_timer = deadline.map(|at| at.saturating_duration_since(now));
+        let timeout = match (timeout, until_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timespec = timeout.map(|t| rustix::event::Timespec {
+            tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(t.subsec_nanos()),
+        });
+        let mut events =
+            [epoll::Event { flags: epoll::EventFlags::empty(), data: epoll::EventData::new_u64(0) };
+                EVENTS_PER_WAIT];
+        let waited = epoll::wait(&self.epoll, &mut events, timespec.as_ref());
+        awake();
+        let n = match waited {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        for event in &events[..n] {
+            let key = event.data.u64();
+            if key == WAKE_KEY {
+                let mut count = [0; 8];
+                // Nothing to read (another wake came first) is fine.
+                let _ = rustix::io::read(&self.wake_fd, &mut count);
+                continue;
+            }
+            let flags = event.flags;
+            let mut sources = self.sources.borrow_mut();
+            let Some(Some(source)) = usize::try_from(key).ok().and_then(|k| sources.get_mut(k)) else {
+                continue;
+            };
+            let broken = flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP);
+            if broken
+                || flags.intersects(epoll::EventFlags::IN | epoll::EventFlags::PRI | epoll::EventFlags::RDHUP)
+            {
+                source.readable = true;
+                if let Some(w) = source.reader.take() {
+                    w.wake();
+                }
+            }
+            if broken || flags.contains(epoll::EventFlags::OUT) {
+                source.writable = true;
+                if let Some(w) = source.writer.take() {
+                    w.wake();
+                }
+            }
+        }
+        // Timers due now (their wakers run after the map is released: a
+        // woken future may set a new timer only once polled, but keep the
+        // borrow short anyway).
+        let now = Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut timers = self.timers.borrow_mut();
+            while let Some(entry) = timers.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+        }
+        for waker in due {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+/// Wakes the loop from anywhere: flags it, and if it sleeps (or is about
+/// to), writes its eventfd.
+struct LoopWaker {
+    woken: AtomicBool,
+    sleeping: AtomicBool,
+    wake_fd: OwnedFd,
+}
+
+impl Wake for LoopWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            // A full counter (2^64 - 2 wakes unread) still wakes the loop.
+            let _ = rustix::io::write(&self.wake_fd, &1u64.to_ne_bytes());
+        }
+    }
+}
+
+/// Runs `future` to completion on this thread, sleeping on the reactor
+/// whenever it waits.
+///
+/// # Errors
+/// Creating the epoll set or its eventfd failed (out of file descriptors).
+pub fn block_on<F: Future>(future: F) -> io::Result<F::Output> {
+    let reactor = Reactor::get()?;
+    let waker = Arc::new(LoopWaker {
+        woken: AtomicBool::new(true),
+        sleeping: AtomicBool::new(false),
+        wake_fd: reactor.wake_fd.try_clone()?,
+    });
+    let task_waker = Waker::from(waker.clone());
+    let mut cx = Context::from_waker(&task_waker);
+    let mut future = pin!(future);
+    let was_driven = reactor.driven.replace(true);
+    struct Restore<'a>(&'a Reactor, bool);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            self.0.driven.set(self.1);
+        }
+    }
+    let _restore = Restore(&reactor, was_driven);
+    loop {
+        if waker.woken.swap(false, Ordering::SeqCst) {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return Ok(output);
+            }
+            if waker.woken.load(Ordering::SeqCst) {
+                // Woken while being polled: look at the sockets without
+                // sleeping, then poll again.
+                reactor.wait(Some(Duration::ZERO), || {})?;
+                continue;
+            }
+        }
+        // Dekker with the waker: either it sees `sleeping` and writes the
+        // eventfd, or this sees `woken`.
+        waker.sleeping.store(true, Ordering::SeqCst);
+        if waker.woken.load(Ordering::SeqCst) {
+            waker.sleeping.store(false, Ordering::SeqCst);
+            continue;
+        }
+        // Awake before the wakers run: theirs are calls from this thread,
+        // which need no eventfd write.
+        reactor.wait(None, || waker.sleeping.store(false, Ordering::SeqCst))?;
+    }
+}
+
+/// A socket registered with this thread's reactor, edge-triggered, for
+/// reading and writing.
+pub struct Source<T: AsFd> {
+    io: T,
+    key: usize,
+    reactor: Rc<Reactor>,
+}
+
+impl<T: AsFd> Source<T> {
+    /// Registers `io`, which must be in non-blocking mode.
+    ///
+    /// # Errors
+    /// `epoll_ctl` refused the descriptor.
+    pub fn new(io: T) -> io::Result<Self> {
+        let reactor = Reactor::get()?;
+        let key = {
+            let mut sources = reactor.sources.borrow_mut();
+            let key = match sources.iter().position(Option::is_none) {
+                Some(key) => key,
+                None => {
+                    sources.push(None);
+                    sources.len() - 1
+                }
+            };
+            // Ready until an operation says otherwise: the first one tries.
+            sources[key] = Some(Readiness { readable: true, writable: true, ..Readiness::default() });
+            key
+        };
+        let flags =
+            epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::RDHUP | epoll::EventFlags::ET;
+        if let Err(e) = epoll::add(&reactor.epoll, io.as_fd(), epoll::EventData::new_u64(key as u64), flags) {
+            reactor.sources.borrow_mut()[key] = None;
+            return Err(e.into());
+        }
+        Ok(Self { io, key, reactor })
+    }
+
+    /// The socket.
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+
+    /// Runs `op` until it does not report `WouldBlock`, waiting for the
+    /// socket to become readable in between.
+    ///
+    /// # Errors
+    /// `op`'s error, or [`NOT_DRIVEN`].
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            if self.is(Direction::Read) {
+                match op(&self.io) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(Direction::Read),
+                    result => return result,
+                }
+            }
+            self.ready(Direction::Read).await?;
+        }
+    }
+
+    /// As [`Source::read_with`], for writing.
+    ///
+    /// # Errors
+    /// `op`'s error, or [`NOT_DRIVEN`].
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            if self.is(Direction::Write) {
+                match op(&self.io) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(Direction::Write),
+                    result => return result,
+                }
+            }
+            self.ready(Direction::Write).await?;
+        }
+    }
+
+    /// Forgets that the socket was readable: the next read waits for new
+    /// data first. For a caller that knows it took everything (a reply it
+    /// framed whole) and would otherwise spend a read on "nothing yet".
+    pub fn consumed(&self) {
+        self.clear(Direction::Read);
+    }
+
+    /// Waits for the next sign that the socket became readable, forgetting
+    /// any earlier one: for a caller whose own read just said "would block".
+    ///
+    /// # Errors
+    /// [`NOT_DRIVEN`].
+    pub async fn next_readable(&self) -> io::Result<()> {
+        self.clear(Direction::Read);
+        self.ready(Direction::Read).await
+    }
+
+    /// Waits for the next sign that the socket became writable, forgetting
+    /// any earlier one: for a non-blocking connect in progress (its end,
+    /// success or failure, is such a sign).
+    ///
+    /// # Errors
+    /// [`NOT_DRIVEN`].
+    pub async fn next_writable(&self) -> io::Result<()> {
+        self.clear(Direction::Write);
+        self.ready(Direction::Write).await
+    }
+
+    fn is(&self, dir: Direction) -> bool {
+        let sources = self.reactor.sources.borrow();
+        sources[self.key].as_ref().is_some_and(|s| match dir {
+            Direction::Read => s.readable,
+            Direction::Write => s.writable,
+        })
+    }
+
+    fn clear(&self, dir: Direction) {
+        if let Some(s) = self.reactor.sources.borrow_mut()[self.key].as_mut() {
+            match dir {
+                Direction::Read => s.readable = false,
+                Direction::Write => s.writable = false,
+            }
+        }
+    }
+
+    /// Completes once the socket is ready in `dir`.
+    fn ready(&self, dir: Direction) -> impl Future<Output = io::Result<()>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut sources = self.reactor.sources.borrow_mut();
+            let Some(s) = sources[self.key].as_mut() else { return Poll::Ready(Ok(())) };
+            let (ready, slot) = match dir {
+                Direction::Read => (s.readable, &mut s.reader),
+                Direction::Write => (s.writable, &mut s.writer),
+            };
+            if ready {
+                return Poll::Ready(Ok(()));
+            }
+            if !self.reactor.driven.get() {
+                return Poll::Ready(Err(io::Error::other(NOT_DRIVEN)));
+            }
+            match slot {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl<T: AsFd> Drop for Source<T> {
+    fn drop(&mut self) {
+        // Closing the descriptor would remove it too, unless it was
+        // duplicated; say so explicitly.
+        let _ = epoll::delete(&self.reactor.epoll, self.io.as_fd());
+        if let Some(slot) = self.reactor.sources.borrow_mut().get_mut(self.key) {
+            *slot = None;
+        }
+    }
+}
+
+impl<T: AsFd> std::fmt::Debug for Source<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("fd", &self.io.as_fd().as_raw_fd()).field("key", &self.key).finish()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
+/// Completes at a deadline, on this thread's reactor. Outside [`block_on`]
+/// it never completes (nothing would wake it): a caller that races it
+/// against something else loses nothing.
+pub struct Timer {
+    at: Instant,
+    /// The key of its entry in the reactor's map, once polled.
+    entry: Option<u64>,
+    reactor: Option<Rc<Reactor>>,
+}
+
+impl Timer {
+    /// Completes at `at`.
+    pub fn at(at: Instant) -> Self {
+        Self { at, entry: None, reactor: Reactor::get().ok() }
+    }
+
+    /// Completes after `after`.
+    pub fn after(after: Duration) -> Self {
+        Self::at(Instant::now() + after)
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if Instant::now() >= this.at {
+            if let (Some(reactor), Some(id)) = (this.reactor.as_ref(), this.entry.take()) {
+                reactor.timers.borrow_mut().remove(&(this.at, id));
+            }
+            return Poll::Ready(());
+        }
+        let Some(reactor) = this.reactor.as_ref() else { return Poll::Pending };
+        let mut timers = reactor.timers.borrow_mut();
+        let id = *this.entry.get_or_insert_with(|| {
+            let id = reactor.next_timer.get();
+            reactor.next_timer.set(id.wrapping_add(1));
+            id
+        });
+        match timers.get_mut(&(this.at, id)) {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => *w = cx.waker().clone(),
+            None => {
+                timers.insert((this.at, id), cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        if let (Some(reactor), Some(id)) = (self.reactor.as_ref(), self.entry) {
+            reactor.timers.borrow_mut().remove(&(self.at, id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::net::UnixStream;
+
+    fn pair() -> (Source<UnixStream>, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (Source::new(a).unwrap(), b)
+    }
+
+    #[test]
+    fn a_read_waits_for_data_written_later_by_another_thread() {
+        let (a, mut b) = pair();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            b.write_all(b"ping").unwrap();
+            b
+        });
+        let got = block_on(async {
+            let mut buf = [0; 8];
+            let n = a.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+            buf[..n].to_vec()
+        })
+        .unwrap();
+        assert_eq!(got, b"ping");
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn timers_fire_in_order_and_a_dropped_one_never() {
+        let start = Instant::now();
+        let order = block_on(async {
+            let mut order = Vec::new();
+            let first = Timer::after(Duration::from_millis(30));
+            let second = Timer::after(Duration::from_millis(60));
+            let dropped = Timer::after(Duration::from_millis(10));
+            drop(dropped);
+            let first_done = first_of(
+                async {
+                    second.await;
+                    2
+                },
+                async {
+                    first.await;
+                    1
+                },
+            )
+            .await;
+            order.push(first_done);
+            order
+        })
+        .unwrap();
+        assert_eq!(order, vec![1]);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(Reactor::get().unwrap().timers.borrow().is_empty(), "the losing timer left its entry");
+    }
+
+    #[test]
+    fn a_waker_from_another_thread_wakes_a_sleeping_loop() {
+        let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let t = std::thread::spawn(move || {
+            let waker = rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            flag.store(true, Ordering::SeqCst);
+            waker.wake();
+        });
+        let mut tx = Some(tx);
+        block_on(std::future::poll_fn(|cx| {
+            if let Some(tx) = tx.take() {
+                tx.send(cx.waker().clone()).unwrap();
+            }
+            if done.load(Ordering::SeqCst) { Poll::Ready(()) } else { Poll::Pending }
+        }))
+        .unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn outside_block_on_a_socket_that_would_wait_says_so() {
+        let (a, _b) = pair();
+        let mut fut = pin!(a.read_with(|mut s| s.read(&mut [0; 4])));
+        let waker = Waker::noop();
+        match fut.as_mut().poll(&mut Context::from_waker(waker)) {
+            Poll::Ready(Err(e)) => assert_eq!(e.to_string(), NOT_DRIVEN),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_closed_peer_ends_a_waiting_read() {
+        let (a, b) = pair();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(b);
+        });
+        let n = block_on(a.read_with(|mut s| s.read(&mut [0; 4]))).unwrap().unwrap();
+        assert_eq!(n, 0);
+        closer.join().unwrap();
+    }
+
+    /// The output of whichever of two futures completes first.
+    async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+        let mut a = pin!(a);
+        let mut b = pin!(b);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                return Poll::Ready(v);
+            }
+            b.as_mut().poll(cx)
+        })
+        .await
+    }
+}

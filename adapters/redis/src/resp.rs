@@ -1,0 +1,476 @@
+//! One connection to a Redis server, driven by this crate on the caller's
+//! thread: a pipeline of commands is encoded into a buffer the connection
+//! keeps, sent with one write, and its replies are framed in a second kept
+//! buffer. The redis crate packs the rare commands (reads, start-up) and
+//! decodes the replies that carry data; the hot path (HSET, DEL, EVALSHA)
+//! is encoded here, straight from the borrowed key parts, and its replies
+//! (integers, `+OK`, errors) are only looked at.
+//!
+//! Why not the redis crate's `MultiplexedConnection`: it runs a task of its
+//! own per connection and hands every request to it through channels, so a
+//! round trip costs two task wake-ups, allocations, and — unless the caller
+//! runs on the executor's thread — two thread wake-ups. Measured in
+//! `benches/README.md` ("Where our CPU goes"): that machinery, not Redis or
+//! the kernel, was most of the daemon's user time in a storm.
+//!
+//! It decides nothing about what to send, retries nothing and keeps no
+//! state across a failure: any transport or protocol error, and a reply
+//! later than the response timeout, leaves the connection unusable (the
+//! replies could no longer be matched to their commands); the caller drops
+//! it and connects again.
+//!
+//! Only RESP2 is spoken (the server's default: no `HELLO 3` is sent).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use portsyncd_reactor::{Source, Timer};
+use redis::{FromRedisValue, Value};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use smol::future;
+
+use crate::config::RedisAddr;
+
+/// The receive buffer a connection starts with; it grows to the largest
+/// pipeline's replies and stays there.
+const INITIAL_RECEIVE: usize = 4096;
+
+/// The longest single reply accepted (a bulk string or a whole pipeline's
+/// replies); anything longer is taken as a broken stream. Redis's own
+/// `proto-max-bulk-len` default is 512 MB; ours are a few KiB.
+const MAX_REPLY: usize = 64 << 20;
+
+/// The socket under a connection.
+enum Stream {
+    Unix(Source<UnixStream>),
+    Tcp(Source<TcpStream>),
+}
+
+/// A non-blocking stream socket of `family`.
+fn socket(family: AddressFamily) -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// Connects to a unix socket without blocking: a listener whose backlog is
+/// full (a server stopped long enough) is an error now, not a wait.
+fn connect_unix(path: &Path) -> io::Result<Source<UnixStream>> {
+    let fd = socket(AddressFamily::UNIX)?;
+    rustix::net::connect(&fd, &SocketAddrUnix::new(path)?)?;
+    Source::new(UnixStream::from(fd))
+}
+
+/// Connects over TCP without blocking the thread while the handshake runs.
+async fn connect_tcp(addr: SocketAddr) -> io::Result<Source<TcpStream>> {
+    let fd = socket(if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 })?;
+    let pending = match rustix::net::connect(&fd, &addr) {
+        Ok(()) => false,
+        Err(rustix::io::Errno::INPROGRESS) => true,
+        Err(e) => return Err(e.into()),
+    };
+    let source = Source::new(TcpStream::from(fd))?;
+    if pending {
+        source.next_writable().await?;
+        if let Err(e) = rustix::net::sockopt::socket_error(source.get_ref().as_fd())? {
+            return Err(e.into());
+        }
+    }
+    // Each pipeline is one write followed by its reply; no point holding a
+    // segment back.
+    source.get_ref().set_nodelay(true)?;
+    Ok(source)
+}
+
+/// A connection and its two buffers.
+pub(crate) struct Connection {
+    stream: Stream,
+    /// Commands encoded and not sent yet.
+    out: Vec<u8>,
+    /// Commands in `out`.
+    queued: usize,
+    /// Received bytes; `filled` of them are valid.
+    received: Vec<u8>,
+    filled: usize,
+    /// Where each reply of the last exchange ends in `received` (it starts
+    /// where the one before ends).
+    ends: Vec<usize>,
+    response_timeout: Duration,
+    /// An exchange started and did not finish (its future was dropped, or
+    /// it failed): what the stream holds now is unknown.
+    broken: bool,
+}
+
+fn timed_out(what: &str, after: Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what}: no answer within {} ms", after.as_millis()))
+}
+
+/// `fut`, or a timeout error once `limit` has passed.
+async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    future::or(fut, async {
+        Timer::after(limit).await;
+        Err(timed_out(what, limit))
+    })
+    .await
+}
+
+impl Connection {
+    /// Connects to `addr` within `connect_timeout`.
+    pub(crate) async fn connect(
+        addr: &RedisAddr,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> io::Result<Self> {
+        let stream = within(connect_timeout, "connect", async {
+            match addr {
+                RedisAddr::Unix(path) => Ok(Stream::Unix(connect_unix(path)?)),
+                RedisAddr::Tcp(host, port) => {
+                    // Resolved here, blocking: SONiC names an address (127.0.0.1),
+                    // which needs no lookup.
+                    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
+                    for sockaddr in (host.as_str(), *port).to_socket_addrs()? {
+                        match connect_tcp(sockaddr).await {
+                            Ok(stream) => return Ok(Stream::Tcp(stream)),
+                            Err(e) => last = e,
+                        }
+                    }
+                    Err(last)
+                }
+            }
+        })
+        .await?;
+        Ok(Self {
+            stream,
+            out: Vec::new(),
+            queued: 0,
+            received: vec![0; INITIAL_RECEIVE],
+            filled: 0,
+            ends: Vec::new(),
+            response_timeout,
+            broken: false,
+        })
+    }
+
+    /// Queues a command the redis crate built.
+    pub(crate) fn push(&mut self, cmd: &redis::Cmd) {
+        cmd.write_packed_command(&mut self.out);
+        self.queued += 1;
+    }
+
+    /// Queues a command of `args` arguments; each argument follows with
+    /// [`Connection::arg`], all of them before the next command.
+    pub(crate) fn command(&mut self, args: usize) -> &mut Self {
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.out, "*{args}\r\n");
+        self.queued += 1;
+        self
+    }
+
+    /// One argument: the concatenation of `parts` (a key as table,
+    /// separator and name, without building it first).
+    pub(crate) fn arg(&mut self, parts: &[&[u8]]) -> &mut Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let _ = write!(self.out, "${len}\r\n");
+        for part in parts {
+            self.out.extend_from_slice(part);
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Commands queued and not sent yet.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Sends the queued commands as one write and waits for all their
+    /// replies (within the response timeout), which [`Connection::reply`]
+    /// then gives. An error leaves the connection unusable.
+    pub(crate) async fn exchange(&mut self) -> io::Result<()> {
+        let expected = self.queued;
+        self.queued = 0;
+        self.filled = 0;
+        self.ends.clear();
+        if self.broken {
+            self.out.clear();
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "Redis connection left mid-exchange"));
+        }
+        if expected == 0 {
+            return Ok(());
+        }
+        // Cleared only once every reply is in: a caller that stops waiting
+        // (drops this future) leaves replies that no command would match.
+        self.broken = true;
+        let limit = self.response_timeout;
+        let Self { stream, out, received, filled, ends, .. } = self;
+        let result = within(limit, "Redis", async {
+            match stream {
+                Stream::Unix(s) => exchange(s, out, received, filled, ends, expected).await,
+                Stream::Tcp(s) => exchange(s, out, received, filled, ends, expected).await,
+            }
+        })
+        .await;
+        out.clear();
+        self.broken = result.is_err();
+        result
+    }
+
+    /// Reply `i` of the last exchange, as received (RESP2).
+    pub(crate) fn reply(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.received[start..self.ends[i]]
+    }
+
+    /// Reply `i` of the last exchange, decoded by the redis crate; an error
+    /// reply is an `Err`.
+    pub(crate) fn decode<T: FromRedisValue>(&self, i: usize) -> Result<T, redis::RedisError> {
+        match redis::parse_redis_value(self.reply(i))? {
+            Value::ServerError(e) => Err(e.into()),
+            value => Ok(redis::from_redis_value(value)?),
+        }
+    }
+}
+
+/// `n` in decimal, written at the end of `digits`.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // A digit: n % 10 < 10.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
+    }
+}
+
+/// Whether a reply is an error reply (`-CODE message`).
+pub(crate) fn is_error(reply: &[u8]) -> bool {
+    reply.first() == Some(&b'-')
+}
+
+/// The error an error reply carries (anything else: a protocol error).
+pub(crate) fn error_of(reply: &[u8]) -> redis::RedisError {
+    match redis::parse_redis_value(reply) {
+        Ok(Value::ServerError(e)) => e.into(),
+        Ok(_) => io::Error::new(io::ErrorKind::InvalidData, "not an error reply").into(),
+        Err(e) => e,
+    }
+}
+
+/// Whether an error reply's code is `code` (`-NOSCRIPT No matching …`).
+pub(crate) fn error_code_is(reply: &[u8], code: &[u8]) -> bool {
+    reply.get(1..).is_some_and(|r| r.starts_with(code) && matches!(r.get(code.len()), Some(b' ' | b'\r')))
+}
+
+async fn exchange<S>(
+    stream: &Source<S>,
+    out: &[u8],
+    received: &mut Vec<u8>,
+    filled: &mut usize,
+    ends: &mut Vec<usize>,
+    expected: usize,
+) -> io::Result<()>
+where
+    S: AsFd,
+    for<'a> &'a S: Read + Write,
+{
+    let mut written = 0;
+    while written < out.len() {
+        match stream.write_with(|mut s| s.write(&out[written..])).await? {
+            0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "Redis took no bytes")),
+            n => written += n,
+        }
+    }
+    let mut scanned = 0;
+    loop {
+        // Frame what is here before reading more.
+        while ends.len() < expected {
+            match frame_end(&received[..*filled], scanned)? {
+                Some(end) => {
+                    ends.push(end);
+                    scanned = end;
+                }
+                None => break,
+            }
+        }
+        if ends.len() == expected {
+            break;
+        }
+        if *filled == received.len() {
+            if received.len() >= MAX_REPLY {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "Redis reply too long"));
+            }
+            received.resize(received.len() * 2, 0);
+        }
+        let n = stream.read_with(|mut s| s.read(&mut received[*filled..])).await?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection"));
+        }
+        *filled += n;
+    }
+    if *filled != scanned {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "Redis sent more replies than commands"));
+    }
+    // Every reply is in and nothing follows them: the next exchange's first
+    // read waits for its replies instead of finding "nothing yet".
+    stream.consumed();
+    Ok(())
+}
+
+fn protocol(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("Redis protocol: {what}"))
+}
+
+/// Where the RESP2 reply starting at `buf[start..]` ends, or `None` when it
+/// has not all arrived yet.
+pub(crate) fn frame_end(buf: &[u8], start: usize) -> io::Result<Option<usize>> {
+    let mut at = start;
+    // Replies still to be framed: nested arrays add their elements.
+    let mut pending: usize = 1;
+    while pending > 0 {
+        let Some(kind) = buf.get(at).copied() else { return Ok(None) };
+        let Some(line_len) = buf[at + 1..].windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
+        let line = &buf[at + 1..at + 1 + line_len];
+        at += 1 + line_len + 2;
+        pending -= 1;
+        match kind {
+            b'+' | b'-' | b':' => {}
+            b'$' => {
+                if let Some(len) = length(line)? {
+                    let end = at
+                        .checked_add(len)
+                        .and_then(|e| e.checked_add(2))
+                        .ok_or_else(|| protocol("length"))?;
+                    if buf.len() < end {
+                        return Ok(None);
+                    }
+                    if &buf[end - 2..end] != b"\r\n" {
+                        return Err(protocol("bulk string not ended by CRLF"));
+                    }
+                    at = end;
+                }
+            }
+            b'*' => {
+                if let Some(len) = length(line)? {
+                    pending = pending.checked_add(len).ok_or_else(|| protocol("length"))?;
+                }
+            }
+            other => return Err(protocol(&format!("unexpected reply type {:?}", char::from(other)))),
+        }
+    }
+    Ok(Some(at))
+}
+
+/// A bulk or array length: `None` for -1 (nil), an error for anything that
+/// is not a length up to [`MAX_REPLY`].
+fn length(line: &[u8]) -> io::Result<Option<usize>> {
+    if line == b"-1" {
+        return Ok(None);
+    }
+    let len = std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_REPLY && !line.starts_with(b"+"))
+        .ok_or_else(|| protocol("bad length"))?;
+    Ok(Some(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_each_reply_type() {
+        for reply in [
+            &b"+OK\r\n"[..],
+            b"-ERR wrong\r\n",
+            b":42\r\n",
+            b"$3\r\nfoo\r\n",
+            b"$0\r\n\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*2\r\n$1\r\na\r\n*2\r\n:1\r\n$2\r\n\r\n\r\n",
+        ] {
+            assert_eq!(frame_end(reply, 0).unwrap(), Some(reply.len()), "{reply:?}");
+            // Every proper prefix is incomplete, never an error.
+            for cut in 0..reply.len() {
+                assert_eq!(frame_end(&reply[..cut], 0).unwrap(), None, "{reply:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn frames_replies_one_after_another() {
+        let buf = b":1\r\n$2\r\nab\r\n+OK\r\n";
+        assert_eq!(frame_end(buf, 0).unwrap(), Some(4));
+        assert_eq!(frame_end(buf, 4).unwrap(), Some(12));
+        assert_eq!(frame_end(buf, 12).unwrap(), Some(17));
+        assert_eq!(frame_end(buf, 17).unwrap(), None);
+    }
+
+    #[test]
+    fn a_broken_stream_is_an_error() {
+        for bad in [
+            &b"?1\r\n"[..],
+            b"$x\r\n",
+            b"$-2\r\n",
+            b"$+3\r\nabc\r\n",
+            b"*18446744073709551615\r\n",
+            b"$2\r\nabcd\r\n",
+            b"%1\r\n",
+        ] {
+            assert!(frame_end(bad, 0).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn error_codes() {
+        assert!(is_error(b"-NOSCRIPT No matching script\r\n"));
+        assert!(error_code_is(b"-NOSCRIPT No matching script\r\n", b"NOSCRIPT"));
+        assert!(error_code_is(b"-NOSCRIPT\r\n", b"NOSCRIPT"));
+        assert!(!error_code_is(b"-NOSCRIPTS x\r\n", b"NOSCRIPT"));
+        assert!(!error_code_is(b"-OOM command not allowed\r\n", b"NOSCRIPT"));
+        assert!(!is_error(b":1\r\n"));
+        let e = error_of(b"-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+        assert_eq!(e.code(), Some("OOM"));
+    }
+
+    #[test]
+    fn encodes_commands_as_arrays_of_bulk_strings() {
+        portsyncd_reactor::block_on(async {
+            let (a, _b) = UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let mut conn = Connection {
+                stream: Stream::Unix(Source::new(a).unwrap()),
+                out: Vec::new(),
+                queued: 0,
+                received: vec![0; INITIAL_RECEIVE],
+                filled: 0,
+                ends: Vec::new(),
+                response_timeout: Duration::from_secs(1),
+                broken: false,
+            };
+            conn.command(3).arg(&[b"HSET"]).arg(&[b"PORT_TABLE", b"|", b"Ethernet0"]).arg(&[b"9", b"100"]);
+            conn.push(redis::cmd("DEL").arg("k"));
+            assert_eq!(conn.queued(), 2);
+            assert_eq!(
+                conn.out,
+                b"*3\r\n$4\r\nHSET\r\n$20\r\nPORT_TABLE|Ethernet0\r\n$4\r\n9100\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"
+            );
+            let mut digits = [0; 20];
+            assert_eq!(decimal(0, &mut digits), b"0");
+            assert_eq!(decimal(u64::MAX, &mut digits), b"18446744073709551615");
+        })
+        .unwrap();
+    }
+}
