@@ -643,7 +643,7 @@ mod tests {
         let chunk = [7u8; 4096];
         let mut sent = 0;
         loop {
-            match (&*a.get_ref()).write(&chunk) {
+            match a.get_ref().write(&chunk) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => panic!("{e}"),
