@@ -6,10 +6,16 @@
 # outside the daemon (Redis, /proc, the kernel), so any daemon fits; only the
 # round-trip/batch/re-dump columns come from our own daemon's closing log line.
 #
-# usage (root): benches/e2e.sh [-n "32 128 512"] [-r RUNS=3] [-k CYCLES=10]
+# usage (root): benches/e2e.sh [-n "32 128 512"] [-r RUNS=3] [-k CYCLES=10] [--build musl|glibc]
 #                              [--compare 'CMD' | --compare-cpp] [--floor-mode MODE]
 #                              [--syscalls DIR] [--floor-alongside]
 #        benches/e2e.sh --floor-only ["MODE..."] [-n ...] [-r ...] [-k ...]
+#
+# Ours is the build that ships (README, "Building for a switch"): static, on
+# musl (the rustup target is added if missing); --build glibc measures the
+# default dynamic build instead. After the drain, each daemon's latency is
+# measured from outside (benches/latency.py): 20 MTU changes of one port, one
+# at a time, from the RTM_SETLINK request to STATE_DB showing the new MTU.
 #
 # --compare 'CMD' runs CMD the same way in the same run (inside the namespace,
 # through sh -c, with $DB_CONFIG = the run's database_config.json and $WORK =
@@ -46,14 +52,15 @@
 # The one command of issue 13:  benches/e2e.sh -n 512 -r 3 --compare-cpp
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recv; floor_only=""; sys_dir=""; alongside=""
-usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--compare 'CMD' | --compare-cpp] [--floor-mode recv|recvmmsg|epoll-recv|epoll-recvmmsg] [--syscalls DIR] [--floor-alongside] | --floor-only [\"MODE...\"]" >&2; exit 2; }
+sizes="32 128 512"; runs=3; cycles=10; compare=""; cpp=""; floor_mode=recv; floor_only=""; sys_dir=""; alongside=""; build=musl
+usage() { echo "usage: $0 [-n \"32 128 512\"] [-r RUNS] [-k CYCLES] [--build musl|glibc] [--compare 'CMD' | --compare-cpp] [--floor-mode recv|recvmmsg|epoll-recv|epoll-recvmmsg] [--syscalls DIR] [--floor-alongside] | --floor-only [\"MODE...\"]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) [ $# -ge 2 ] || usage; sizes="$2"; shift 2 ;;
         -r) [ $# -ge 2 ] || usage; runs="$2"; shift 2 ;;
         -k) [ $# -ge 2 ] || usage; cycles="$2"; shift 2 ;;
         --compare) [ $# -ge 2 ] || usage; compare="$2"; shift 2 ;;
+        --build) [ $# -ge 2 ] && [[ "$2" =~ ^(musl|glibc)$ ]] || usage; build="$2"; shift 2 ;;
         --compare-cpp) cpp="${CPP_PORTSYNCD_DIR:-$PWD/../shared/reference/cpp-portsyncd}"; shift ;;
         --floor-mode) [ $# -ge 2 ] || usage; floor_mode="$2"; shift 2 ;;
         --floor-alongside) alongside=1; shift ;;
@@ -68,8 +75,18 @@ done
 [ -z "$compare" ] || [ -z "$cpp" ] || { echo "e2e: --compare and --compare-cpp exclude each other" >&2; exit 2; }
 . benches/lib.sh
 bench_tools
-cargo build -q --release -p portsyncd
-ours="$PWD/target/release/portsyncd --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
+# Ours is the build that ships: static, on musl (README, "Building for a
+# switch"); --build glibc measures the default dynamic build instead.
+if [ "$build" = musl ]; then
+    musl_target="$(uname -m)-unknown-linux-musl"
+    rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target"
+    cargo build -q --release -p portsyncd --target "$musl_target"
+    ours_bin="$PWD/target/$musl_target/release/portsyncd"
+else
+    cargo build -q --release -p portsyncd
+    ours_bin="$PWD/target/release/portsyncd"
+fi
+ours="$ours_bin --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
 if [ -n "$cpp" ] || [ -n "$floor_only" ] || [ -n "$alongside" ]; then
     cargo build -q --release --manifest-path benches/floor/Cargo.toml --target-dir target
     floor_bin="$PWD/target/release/portsyncd-floor"
@@ -256,6 +273,14 @@ one_run() {  # kind (ours|other|cpp) command
     local drain_diff ok_drain
     drain_diff=$(state_vs_kernel "$sock" "$ns" | cut -d' ' -f1)
     ok_drain=$([ "$drain_diff" = 0 ] && [ "$(matching "$sock" up up 9100)" = "$n" ] && echo yes || echo NO)
+    # Latency: one MTU change at a time on a quiet daemon, from the request to
+    # the kernel to STATE_DB showing it (benches/latency.py); the first of 21
+    # is a warm-up. Median and max, µs.
+    local samples lat="- -"
+    wait_idle "$pid" >/dev/null
+    if samples=$(ip netns exec "$ns" python3 benches/latency.py "$sock" Ethernet0 21); then
+        lat=$(echo "$samples" | tr ' ' '\n' | tail -n +2 | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)], a[NR] }')
+    fi
     local hwm threads others
     hwm=$(grep VmHWM "/proc/$pid/status" | tr -s ' ' | cut -d' ' -f2)
     threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status"); others=$(other_threads_us "$pid")
@@ -271,7 +296,7 @@ one_run() {  # kind (ours|other|cpp) command
     if [ -n "$hostifs" ]; then kill -TERM "$hostifs" 2>/dev/null || true; wait "$hostifs" 2>/dev/null || true; fi
     kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
     ip netns del "$ns"; rm -rf "$work"; live_pids=(); live_ns=()
-    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps $storm_user $storm_sys $storm_writes $storm_diff $drain_diff $storm_drops $drain_drops $threads $others $storm_redis $drain_events $by_thread $rcvbuf $floor_cpu"
+    echo "$tcfg $tinit $cpu_init $hwm $ok_storm $storm_ms $events $storm_cpu $storm_cmds $ok_drain $drain_ms $drain_cpu $rt_batch $batches $redumps $storm_user $storm_sys $storm_writes $storm_diff $drain_diff $storm_drops $drain_drops $threads $others $storm_redis $drain_events $by_thread $rcvbuf $floor_cpu $lat"
 }
 
 # The floor under the same storm and drain: N veth ports in a namespace, the
@@ -330,7 +355,7 @@ report() {  # label, results...
         cpe+=("$(echo "scale=2; $9 / $7" | bc)")
         eps+=("$(echo "$7 * 1000 / ($6 + 1)" | bc)")
     done
-    echo "| $label | $n | $(mmm 1 "${r[@]}") | $(mmm 2 "${r[@]}") | $(mmm 3 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 4 "${r[@]}") | $(yes_count 5 "${r[@]}")/${#r[@]} | $(mmm 6 "${r[@]}") | $(mmm 7 "${r[@]}") | $(printf '%s\n' "${eps[@]}" | sort -n | sed -n "$(( (${#eps[@]} + 1) / 2 ))p") | $(printf '%s\n' "${per1000[@]}" | sort -n | sed -n "$(( (${#per1000[@]} + 1) / 2 ))p") | $(printf '%s\n' "${cpe[@]}" | sort -n | sed -n "$(( (${#cpe[@]} + 1) / 2 ))p") | $(yes_count 10 "${r[@]}")/${#r[@]} | $(mmm 11 "${r[@]}") | $(mmm 12 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 15 "${r[@]}") |"
+    echo "| $label | $n | $(mmm 1 "${r[@]}") | $(mmm 2 "${r[@]}") | $(mmm 3 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 4 "${r[@]}") | $(yes_count 5 "${r[@]}")/${#r[@]} | $(mmm 6 "${r[@]}") | $(mmm 7 "${r[@]}") | $(printf '%s\n' "${eps[@]}" | sort -n | sed -n "$(( (${#eps[@]} + 1) / 2 ))p") | $(printf '%s\n' "${per1000[@]}" | sort -n | sed -n "$(( (${#per1000[@]} + 1) / 2 ))p") | $(printf '%s\n' "${cpe[@]}" | sort -n | sed -n "$(( (${#cpe[@]} + 1) / 2 ))p") | $(yes_count 10 "${r[@]}")/${#r[@]} | $(mmm 11 "${r[@]}") | $(mmm 12 "${r[@]}" | awk '{printf "%.1f / %.1f / %.1f", $1/1000, $3/1000, $5/1000}') | $(mmm 15 "${r[@]}") | $(med 30 "${r[@]}" | awk '{ printf ($1 ~ /^[0-9]+$/ ? "%.2f" : "%s"), ($1 ~ /^[0-9]+$/ ? $1 / 1000 : $1) }') / $(med 31 "${r[@]}" | awk '{ printf ($1 ~ /^[0-9]+$/ ? "%.2f" : "%s"), ($1 ~ /^[0-9]+$/ ? $1 / 1000 : $1) }') |"
 }
 
 # One row: for each figure, the other command's median over ours (">1": ours is better
@@ -341,12 +366,12 @@ ratios() {  # ours-results-file other-results-file
     per1000() { awk '{ if ($7 > 0) print $8 / $7 }' "$1" | sort -n | sed -n "$(( ($(wc -l < "$1") + 1) / 2 ))p"; }
     perev() { awk '{ if ($7 > 0) print $9 / $7 }' "$1" | sort -n | sed -n "$(( ($(wc -l < "$1") + 1) / 2 ))p"; }
     r() { awk -v x="$1" -v y="$2" 'BEGIN { if (x > 0) printf "%.2f×", y / x; else printf "–" }'; }
-    printf '| compare ÷ ours | %s | %s | %s | %s | %s | | %s | | | %s | %s | | %s | %s | |\n' "$n" \
+    printf '| compare ÷ ours | %s | %s | %s | %s | %s | | %s | | | %s | %s | | %s | %s | | %s |\n' "$n" \
         "$(r "$(medf 1 "$1")" "$(medf 1 "$2")")" "$(r "$(medf 2 "$1")" "$(medf 2 "$2")")" \
         "$(r "$(medf 3 "$1")" "$(medf 3 "$2")")" "$(r "$(medf 4 "$1")" "$(medf 4 "$2")")" \
         "$(r "$(medf 6 "$1")" "$(medf 6 "$2")")" "$(r "$(per1000 "$1")" "$(per1000 "$2")")" \
         "$(r "$(perev "$1")" "$(perev "$2")")" "$(r "$(medf 11 "$1")" "$(medf 11 "$2")")" \
-        "$(r "$(medf 12 "$1")" "$(medf 12 "$2")")"
+        "$(r "$(medf 12 "$1")" "$(medf 12 "$2")")" "$(r "$(medf 30 "$1")" "$(medf 30 "$2")")"
 }
 
 # The table of issue 13 from the raw lines of C++, ours and the floor. A cell
@@ -392,6 +417,8 @@ issue13() {  # cpp-file ours-file floor-file
     row "CPU at PortInitDone (ms)" '$3 / 1000' '%.1f'
     row "peak RSS (MiB, VmHWM)" '$4 / 1024' '%.2f' '$4 / 1024'
     row "drain CPU (ms, same backlog)" '$12 / 1000' '%.1f' '$12 / 1000'
+    row "kernel event → STATE_DB, one at a time (ms; each run's median of 20)" '$30 / 1000' '%.2f'
+    row "same, each run's max of 20 (ms)" '$31 / 1000' '%.2f'
     row "drain: link events" '$26' '%d' '$26'
     row "link socket receive buffer (MiB, sk_rcvbuf)" '$28 / 1048576' '%.0f' '$28 / 1048576'
     row "drain: notifications lost (kernel drops)" '$22' '%d' '$22'
@@ -436,8 +463,8 @@ echo
 machine_line
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| daemon | ports | start → PortConfigDone (ms) | start → PortInitDone (ms) | CPU at PortInitDone (ms) | peak RSS (KiB) | storm converged | storm: to idle (ms) | link events | events/s | CPU ms per 1000 events | Redis commands per event | drain converged | drain: to idle (ms) | drain CPU (ms) | re-dumps (overruns) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| daemon | ports | start → PortConfigDone (ms) | start → PortInitDone (ms) | CPU at PortInitDone (ms) | peak RSS (KiB) | storm converged | storm: to idle (ms) | link events | events/s | CPU ms per 1000 events | Redis commands per event | drain converged | drain: to idle (ms) | drain CPU (ms) | re-dumps (overruns) | event → STATE_DB, one at a time (ms; medians of the runs' median / max) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 issue13_tables=()
 for n in $sizes; do
     results=(); others=(); floors=()
