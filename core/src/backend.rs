@@ -321,11 +321,11 @@ pub trait LinkSource {
     /// failure other than an overrun); what the old one had queued is lost.
     fn reopen(&mut self) -> Result<(), Self::Error>;
 
-    /// From now on, link notifications (not dump replies) of `ifindexes`
-    /// are not delivered (partitioned instances: another instance's links;
-    /// a socket filter in the kernel). Replaces the previous list; kept
-    /// across [`reopen`](Self::reopen).
-    fn deny_links(&mut self, ifindexes: &[u32]) -> Result<(), Self::Error>;
+    /// From now on, the link notifications (not dump replies) `denial`
+    /// names are not delivered (links that are no port; for partitioned
+    /// instances another instance's links; a socket filter in the kernel).
+    /// Replaces the previous denial; kept across [`reopen`](Self::reopen).
+    fn deny_links(&mut self, denial: crate::link_filter::LinkDenial<'_>) -> Result<(), Self::Error>;
 
     /// The datagram the last [`recv`](Self::recv) or
     /// [`try_recv`](Self::try_recv) returned (empty if it returned none), so

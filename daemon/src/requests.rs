@@ -132,11 +132,14 @@ where
                 };
                 report(driver.handle_links_reopened(now, open));
             }
-            Io::DenyLinks(ifindexes) => {
-                let done = match parts.links.deny_links(ifindexes) {
+            Io::DenyLinks(denial) => {
+                let done = match parts.links.deny_links(denial) {
                     Ok(()) => true,
                     Err(e) => {
-                        log!(Warn, "netlink: {e}; other instances' link notifications still come");
+                        log!(
+                            Warn,
+                            "netlink: {e}; notifications of links this instance does not take still come"
+                        );
                         false
                     }
                 };

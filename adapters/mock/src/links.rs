@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use portsyncd_core::backend::{LinkController, LinkSource, Received};
+use portsyncd_core::link_filter::{Insn, LinkDenial, deny_ifindexes, program_len};
 use portsyncd_core::netlink::{IFINFOMSG_LEN, NLMSG_HDRLEN, ifla, msg_flags, msg_type};
 
 enum Queued {
@@ -49,6 +50,8 @@ struct Script {
     reopens: u32,
     /// Notifications of these ifindexes are not delivered (a socket filter).
     denied: Vec<u32>,
+    /// The socket filter those make (empty: none).
+    filter: Vec<Insn>,
 }
 
 /// The test's side: what the "kernel" says next.
@@ -156,15 +159,10 @@ impl ScriptedLinks {
         }
         let next = loop {
             let Some(next) = s.queue.pop_front() else { return Ok(None) };
-            // The kernel's socket filter: a notification (seq 0) of a denied
-            // ifindex never arrives.
+            // The kernel's socket filter, the very program a real socket
+            // gets: what it drops never arrives.
             if let Queued::Datagram(d) = &next {
-                let kind = d.get(4..6).map(|t| u16::from_ne_bytes([t[0], t[1]]));
-                if d.len() >= 24
-                    && d[8..12] == [0; 4]
-                    && matches!(kind, Some(16 | 17))
-                    && s.denied.contains(&u32::from_ne_bytes([d[20], d[21], d[22], d[23]]))
-                {
+                if !s.filter.is_empty() && portsyncd_core::link_filter::kept(&s.filter, d) == 0 {
                     continue;
                 }
             }
@@ -231,8 +229,13 @@ impl LinkSource for ScriptedLinks {
         Ok(self.take()?.unwrap_or(Received::Empty))
     }
 
-    fn deny_links(&mut self, ifindexes: &[u32]) -> Result<(), LinkFault> {
-        self.script.borrow_mut().denied = ifindexes.to_vec();
+    fn deny_links(&mut self, denial: LinkDenial<'_>) -> Result<(), LinkFault> {
+        let mut program = vec![Insn::default(); program_len(denial.ifindexes.len(), denial.keep_port_names)];
+        let len = deny_ifindexes(denial, &mut program).map_err(|_| LinkFault)?;
+        program.truncate(len);
+        let mut s = self.script.borrow_mut();
+        s.denied = denial.ifindexes.to_vec();
+        s.filter = program;
         Ok(())
     }
 

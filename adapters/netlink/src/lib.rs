@@ -29,6 +29,7 @@ pub const RECV_BUFFER: usize = 256 << 10;
 
 pub use portsyncd_core::backend::Received;
 use portsyncd_core::backend::{LinkController, LinkSource};
+pub use portsyncd_core::link_filter::LinkDenial;
 
 /// Counters of the monitor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,6 +58,7 @@ pub struct LinkMonitor {
     counters: MonitorCounters,
     /// Link notifications dropped in the kernel (see [`LinkMonitor::deny_links`]).
     denied: Vec<u32>,
+    keep_port_names: bool,
 }
 
 /// A netlink socket operation failed.
@@ -106,6 +108,7 @@ impl LinkMonitor {
             port_id: addr.port_number(),
             rcvbuf: granted,
             denied: Vec::new(),
+            keep_port_names: false,
             counters: MonitorCounters::default(),
         })
     }
@@ -120,20 +123,21 @@ impl LinkMonitor {
         fresh.counters = self.counters;
         fresh.counters.reopens += 1;
         let denied = std::mem::take(&mut self.denied);
+        let keep_port_names = self.keep_port_names;
         *self = fresh;
         if !denied.is_empty() {
-            self.deny_links(&denied)?;
+            self.deny_links(LinkDenial { ifindexes: &denied, keep_port_names })?;
         }
         Ok(())
     }
 
-    /// From now on the kernel drops the link notifications of `ifindexes`
+    /// From now on the kernel drops the link notifications `denial` names
     /// before they reach this socket (they do not wake the process); dump
-    /// replies still come for every link. Replaces the previous list.
-    pub fn deny_links(&mut self, ifindexes: &[u32]) -> Result<()> {
+    /// replies still come for every link. Replaces the previous denial.
+    pub fn deny_links(&mut self, denial: LinkDenial<'_>) -> Result<()> {
         use portsyncd_core::link_filter::{Insn, deny_ifindexes, program_len};
-        let mut program = vec![Insn::default(); program_len(ifindexes.len())];
-        let len = deny_ifindexes(ifindexes, &mut program)
+        let mut program = vec![Insn::default(); program_len(denial.ifindexes.len(), denial.keep_port_names)];
+        let len = deny_ifindexes(denial, &mut program)
             .map_err(|e| with_context(io::Error::new(io::ErrorKind::InvalidInput, e), "link filter"))?;
         let filter: Vec<libc::sock_filter> = program[..len]
             .iter()
@@ -161,7 +165,8 @@ impl LinkMonitor {
         if done != 0 {
             return Err(with_context(io::Error::last_os_error(), "attach link filter"));
         }
-        self.denied = ifindexes.to_vec();
+        self.denied = denial.ifindexes.to_vec();
+        self.keep_port_names = denial.keep_port_names;
         Ok(())
     }
 
@@ -360,8 +365,8 @@ impl LinkSource for LinkMonitor {
         LinkMonitor::reopen(self)
     }
 
-    fn deny_links(&mut self, ifindexes: &[u32]) -> Result<()> {
-        LinkMonitor::deny_links(self, ifindexes)
+    fn deny_links(&mut self, denial: LinkDenial<'_>) -> Result<()> {
+        LinkMonitor::deny_links(self, denial)
     }
 
     fn request_dump(&mut self) -> Result<u32> {

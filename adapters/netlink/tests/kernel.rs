@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use portsyncd_core::netlink::{Message, messages};
 use portsyncd_core::{Eoiu, EoiuDetector, Instant};
-use portsyncd_netlink::{DEFAULT_RCVBUF, LinkControl, LinkMonitor, Received};
+use portsyncd_netlink::{DEFAULT_RCVBUF, LinkControl, LinkDenial, LinkMonitor, Received};
 
 #[test]
 fn dump_ends_at_our_done_with_every_link() {
@@ -141,7 +141,7 @@ fn denied_links_notifications_are_dropped_by_the_kernel() {
             .unwrap();
             block_on(async {
                 let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
-                monitor.deny_links(&[denied]).unwrap();
+                monitor.deny_links(LinkDenial { ifindexes: &[denied], keep_port_names: false }).unwrap();
                 // Both flap; then one change of the kept link closes the test.
                 ip(&["link", "set", "Ethernet0", "up"]);
                 ip(&["link", "set", "Ethernet0", "mtu", "9000"]);
@@ -178,6 +178,69 @@ fn denied_links_notifications_are_dropped_by_the_kernel() {
     assert!(seen.iter().all(|(i, _)| *i != denied), "a denied link's notification arrived: {seen:?}");
     assert!(seen.contains(&(kept, 9100)));
     assert!(dumped.contains(&denied) && dumped.contains(&kept), "{dumped:?}");
+}
+
+/// A single instance's filter, in the kernel: a denied link that is no
+/// port (a veth peer) stays silent until it is renamed into a port; from
+/// the rename on, its notifications arrive although its ifindex is denied.
+#[test]
+fn a_denied_link_renamed_into_a_port_is_heard_at_once() {
+    use std::process::Command;
+    let ns = format!("psrename{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(["-n", &ns]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _gone = Gone(ns.clone());
+    ip(&["link", "add", "Ethernet0", "type", "veth", "peer", "name", "v0"]);
+    let out = Command::new("ip").args(["-n", &ns, "-o", "link", "show", "v0"]).output().unwrap();
+    let peer: u32 = String::from_utf8_lossy(&out.stdout).split(':').next().unwrap().trim().parse().unwrap();
+    let path = format!("/run/netns/{ns}");
+    let seen = std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).unwrap();
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            block_on(async {
+                let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
+                monitor.deny_links(LinkDenial { ifindexes: &[peer], keep_port_names: true }).unwrap();
+                ip(&["link", "set", "v0", "mtu", "9000"]);
+                ip(&["link", "set", "v0", "name", "Ethernet8"]);
+                ip(&["link", "set", "Ethernet8", "mtu", "9100"]);
+                let mut seen = Vec::new();
+                while !seen
+                    .iter()
+                    .any(|(_, name, mtu): &(u32, String, u32)| name == "Ethernet8" && *mtu == 9100)
+                {
+                    let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+                    for message in messages(bytes) {
+                        if let Ok(Message::Link(link)) = message {
+                            let name = String::from_utf8_lossy(link.name.unwrap_or_default()).into_owned();
+                            seen.push((link.index, name, link.mtu.unwrap_or(0)));
+                        }
+                    }
+                }
+                seen
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(
+        !seen.iter().any(|(i, name, _)| *i == peer && name == "v0"),
+        "the peer's notification arrived before its rename: {seen:?}"
+    );
+    assert!(seen.iter().any(|(i, name, _)| *i == peer && name == "Ethernet8"), "{seen:?}");
 }
 
 /// Runs `f` on the reactor the adapter's sockets wait on.

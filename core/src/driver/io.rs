@@ -297,10 +297,10 @@ pub enum Io<'a, const P: usize, const B: usize> {
     /// Close the link source, open it again, subscribe again: answer with
     /// [`handle_links_reopened`](super::Driver::handle_links_reopened).
     ReopenLinks,
-    /// From now on drop the link notifications of these ifindexes (another
-    /// instance's links): answer with
+    /// From now on drop these link notifications (links that are no port;
+    /// another instance's): answer with
     /// [`handle_links_denied`](super::Driver::handle_links_denied).
-    DenyLinks(&'a [u32]),
+    DenyLinks(crate::link_filter::LinkDenial<'a>),
     /// Log from now on at this level. Done when performed.
     SetLogLevel(Level),
     /// Log from now on to this output. Done when performed.

@@ -974,7 +974,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Request::SaveSnapshot => Io::SaveSnapshot(&self.engine),
             Request::Maintain(deadline) => Io::Maintain { deadline },
             Request::ReopenLinks => Io::ReopenLinks,
-            Request::LinkFilter => Io::DenyLinks(&self.denied),
+            Request::LinkFilter => Io::DenyLinks(crate::link_filter::LinkDenial {
+                ifindexes: &self.denied,
+                keep_port_names: self.config.partition.is_single(),
+            }),
         }
     }
 

@@ -96,11 +96,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.coordination.said.filter(|_| !self.coordination.released)
     }
 
-    /// What a link message's disposition means for the link filter
-    /// (partitioned instances only): a link another instance takes, or one
-    /// that is no port at all (a peer, a bridge, `lo`), is denied; a denied
-    /// link that a dump shows to be this instance's now (renamed) is let
-    /// through again.
+    /// What a link message's disposition means for the link filter: a link
+    /// that is no port at all (a peer, a bridge, `lo`), or one another
+    /// instance takes, is denied; a denied link that a dump shows to be this
+    /// instance's now (renamed) is let through again. (A single instance's
+    /// filter also keeps every notification that names a port, so a rename
+    /// into a port is seen at once: see [`crate::link_filter`].)
     pub(super) fn filter_link(
         &mut self,
         link: &crate::netlink::LinkMessage<'_>,
@@ -108,9 +109,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     ) {
         use crate::engine::Disposition;
         use crate::filter::IgnoreReason;
-        if self.config.partition.is_single() {
-            return;
-        }
         match d {
             Disposition::Ignored(IgnoreReason::OtherInstance | IgnoreReason::NotAPort) => {
                 self.deny_link(link.index)
