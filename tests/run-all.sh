@@ -26,6 +26,12 @@ fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# The build that ships (README, "Building for a switch"): static, on musl. The
+# end-to-end suite runs again against it (PORTSYNCD_BIN).
+musl_target="$(uname -m)-unknown-linux-musl"
+rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target"
+cargo build -q --release --locked -p portsyncd --target "$musl_target"
+PORTSYNCD_BIN="$PWD/target/$musl_target/release/portsyncd" cargo test -p portsyncd --test e2e 2>&1 | tee -a "$log"
 # The core builds on its own with no default features...
 cargo build -q -p portsyncd-core --no-default-features
 # ...links into a binary without std (a duplicate panic handler would fail

@@ -364,9 +364,9 @@ fn an_unusable_state_dir_is_refused_and_a_missing_one_created() {
     let locked = sw.dir.join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::os::unix::fs::chown(&locked, Some(65534), Some(65534)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_portsyncd");
+    let bin = crate::harness::portsyncd_bin();
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &sw.ns.name, "setpriv", "--bounding-set", "-dac_override", bin])
+        .args(["netns", "exec", &sw.ns.name, "setpriv", "--bounding-set", "-dac_override", &bin])
         .args(args_with_state_dir(&sw, locked.to_str().unwrap()))
         .output()
         .unwrap();

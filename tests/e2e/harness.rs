@@ -22,6 +22,12 @@ pub type Hash = BTreeMap<String, String>;
 pub const T: Duration = Duration::from_secs(10);
 
 /// The n-th port's name: Ethernet0, Ethernet4, ...
+/// The daemon under test: `PORTSYNCD_BIN` when set (tests/run-all.sh runs
+/// the suite again against the static build that ships), else this build's.
+pub fn portsyncd_bin() -> String {
+    std::env::var("PORTSYNCD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_portsyncd").to_owned())
+}
+
 pub fn name(i: usize) -> String {
     format!("Ethernet{}", i * 4)
 }
@@ -123,7 +129,7 @@ impl Daemon {
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.name])
             .args(wrapper)
-            .arg(env!("CARGO_BIN_EXE_portsyncd"))
+            .arg(portsyncd_bin())
             .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -138,7 +144,7 @@ impl Daemon {
     pub fn start_host(log: PathBuf, args: &[&str]) -> Self {
         let stderr = std::fs::File::create(&log).expect("log file");
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_portsyncd"))
+        let child = Command::new(portsyncd_bin())
             .args(args)
             .env_remove("NAMESPACE_ID")
             .env_remove("NAMESPACE_PREFIX")

@@ -57,7 +57,7 @@ impl std::ops::DerefMut for Running {
 fn spawn(sw: &Switch, env: &[(&str, &str)], stdout: Stdio) -> Running {
     let state = sw.state_dir();
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &sw.ns.name, env!("CARGO_BIN_EXE_portsyncd")])
+    cmd.args(["netns", "exec", &sw.ns.name, &crate::harness::portsyncd_bin()])
         .args(["--db-config", sw.db_config.to_str().unwrap(), "--config", sw.conf.to_str().unwrap()])
         .args(["--state-dir", state.to_str().unwrap()])
         .env_remove("NOTIFY_SOCKET")

@@ -155,7 +155,7 @@ impl Asic {
 
 /// Runs the binary from the host with `args`; its exit status and stderr.
 fn run_host(args: &[&str]) -> (std::process::ExitStatus, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_portsyncd"))
+    let out = Command::new(crate::harness::portsyncd_bin())
         .args(args)
         .env_remove("NAMESPACE_ID")
         .env_remove("NAMESPACE_PREFIX")

@@ -250,7 +250,7 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
     // (Its state dir is one it can use: that is checked first.)
     let nobodys = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(nobodys.path(), Some(65534), Some(65534)).unwrap();
-    let bin = env!("CARGO_BIN_EXE_portsyncd");
+    let bin = crate::harness::portsyncd_bin();
     let out = std::process::Command::new("ip")
         .args([
             "netns",
@@ -260,7 +260,7 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            bin,
+            &bin,
         ])
         .args(["--db-config", sw.db_config.to_str().unwrap(), "--state-dir"])
         .arg(nobodys.path())
@@ -418,7 +418,7 @@ fn tells_systemd_when_ready_and_when_stopping() {
     socket.set_read_timeout(Some(T)).unwrap();
     let state = sw.state_dir();
     let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &sw.ns.name, env!("CARGO_BIN_EXE_portsyncd")])
+        .args(["netns", "exec", &sw.ns.name, &crate::harness::portsyncd_bin()])
         .args(["--db-config", sw.db_config.to_str().unwrap(), "--config", sw.conf.to_str().unwrap()])
         .args(["--state-dir", state.to_str().unwrap()])
         .env("NOTIFY_SOCKET", &path)

@@ -27,7 +27,6 @@
 #![forbid(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -91,8 +90,11 @@ struct Reactor {
     wake_fd: OwnedFd,
     /// Registered sockets, by key (a slot is reused once freed).
     sources: RefCell<Vec<Option<Readiness>>>,
-    /// Deadlines, each with a number that tells equal ones apart.
-    timers: RefCell<BTreeMap<(Instant, u64), Waker>>,
+    /// Deadlines in order, each with a number that tells equal ones apart.
+    /// A sorted vector: a loop has a handful, and a vector that keeps its
+    /// capacity allocates nothing per timer (a B-tree allocated a node each
+    /// time its only timer came and went: every wake-up).
+    timers: RefCell<Vec<(Instant, u64, Waker)>>,
     next_timer: Cell<u64>,
     /// Inside [`block_on`] on this thread.
     driven: Cell<bool>,
@@ -117,7 +119,7 @@ impl Reactor {
                 epoll,
                 wake_fd,
                 sources: RefCell::new(Vec::new()),
-                timers: RefCell::new(BTreeMap::new()),
+                timers: RefCell::new(Vec::new()),
                 next_timer: Cell::new(0),
                 driven: Cell::new(false),
             });
@@ -130,9 +132,8 @@ impl Reactor {
     /// thread wakes the loop (not at all if `timeout` is zero), calls
     /// `awake`, then wakes whoever waits for what happened.
     fn wait(&self, timeout: Option<Duration>, awake: impl FnOnce()) -> io::Result<()> {
-        let deadline = self.timers.borrow().keys().next().map(|&(at, _)| at);
-        let now = Instant::now();
-        let until_timer = deadline.map(|at| at.saturating_duration_since(now));
+        let deadline = self.timers.borrow().first().map(|&(at, _, _)| at);
+        let until_timer = deadline.map(|at| at.saturating_duration_since(Instant::now()));
         let timeout = match (timeout, until_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -180,22 +181,17 @@ impl Reactor {
                 }
             }
         }
-        // Timers due now (their wakers run after the map is released: a
-        // woken future may set a new timer only once polled, but keep the
-        // borrow short anyway).
-        let now = Instant::now();
-        let mut due = Vec::new();
-        {
-            let mut timers = self.timers.borrow_mut();
-            while let Some(entry) = timers.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                due.push(entry.remove());
+        // Timers due now (woken once the list is released).
+        if deadline.is_some() {
+            let now = Instant::now();
+            let due: Vec<_> = {
+                let mut timers = self.timers.borrow_mut();
+                let n = timers.partition_point(|&(at, _, _)| at <= now);
+                timers.drain(..n).collect()
+            };
+            for (_, _, waker) in due {
+                waker.wake();
             }
-        }
-        for waker in due {
-            waker.wake();
         }
         Ok(())
     }
@@ -482,7 +478,7 @@ impl Future for Timer {
         let this = self.get_mut();
         if Instant::now() >= this.at {
             if let (Some(reactor), Some(id)) = (this.reactor.as_ref(), this.entry.take()) {
-                reactor.timers.borrow_mut().remove(&(this.at, id));
+                remove_timer(&mut reactor.timers.borrow_mut(), this.at, id);
             }
             return Poll::Ready(());
         }
@@ -493,12 +489,14 @@ impl Future for Timer {
             reactor.next_timer.set(id.wrapping_add(1));
             id
         });
-        match timers.get_mut(&(this.at, id)) {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            Some(w) => *w = cx.waker().clone(),
-            None => {
-                timers.insert((this.at, id), cx.waker().clone());
+        let at = timers.partition_point(|&(t, i, _)| (t, i) < (this.at, id));
+        match timers.get_mut(at) {
+            Some((t, i, w)) if (*t, *i) == (this.at, id) => {
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
             }
+            _ => timers.insert(at, (this.at, id, cx.waker().clone())),
         }
         Poll::Pending
     }
@@ -507,8 +505,17 @@ impl Future for Timer {
 impl Drop for Timer {
     fn drop(&mut self) {
         if let (Some(reactor), Some(id)) = (self.reactor.as_ref(), self.entry) {
-            reactor.timers.borrow_mut().remove(&(self.at, id));
+            remove_timer(&mut reactor.timers.borrow_mut(), self.at, id);
         }
+    }
+}
+
+/// Takes the timer `(at, id)` out of the ordered list, if it is there (a
+/// fired one is not).
+fn remove_timer(timers: &mut Vec<(Instant, u64, Waker)>, at: Instant, id: u64) {
+    let i = timers.partition_point(|&(t, n, _)| (t, n) < (at, id));
+    if timers.get(i).is_some_and(|&(t, n, _)| (t, n) == (at, id)) {
+        timers.remove(i);
     }
 }
 

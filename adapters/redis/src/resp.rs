@@ -167,17 +167,25 @@ impl Connection {
     /// Queues a command of `args` arguments; each argument follows with
     /// [`Connection::arg`], all of them before the next command.
     pub(crate) fn command(&mut self, args: usize) -> &mut Self {
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.out, "*{args}\r\n");
+        self.header(b'*', args);
         self.queued += 1;
         self
+    }
+
+    /// `*N\r\n` or `$N\r\n` (no formatting machinery: this runs for every
+    /// argument of every write).
+    fn header(&mut self, kind: u8, n: usize) {
+        let mut digits = [0; 20];
+        self.out.push(kind);
+        self.out.extend_from_slice(decimal(n as u64, &mut digits));
+        self.out.extend_from_slice(b"\r\n");
     }
 
     /// One argument: the concatenation of `parts` (a key as table,
     /// separator and name, without building it first).
     pub(crate) fn arg(&mut self, parts: &[&[u8]]) -> &mut Self {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let _ = write!(self.out, "${len}\r\n");
+        self.header(b'$', len);
         for part in parts {
             self.out.extend_from_slice(part);
         }

@@ -38,8 +38,11 @@ use crate::writes::WriteOp;
 pub const LEADER_POLL: Duration = Duration::from_millis(250);
 /// How often a follower reads the leader's token once its ports are there.
 pub const FOLLOWER_POLL: Duration = Duration::from_secs(5);
-/// Least time between two changes of the link filter.
-pub const FILTER_EVERY: Duration = Duration::from_secs(1);
+/// Least time between two changes of the link filter. Short enough that the
+/// peers and bridges made while host interfaces are created stop waking the
+/// daemon before PortInitDone; a change is one `setsockopt` of at most a few
+/// thousand instructions (microseconds), made only when links appear.
+pub const FILTER_EVERY: Duration = Duration::from_millis(100);
 
 /// What the coordination knows.
 #[derive(Clone, Copy, Debug, Default)]
