@@ -109,70 +109,41 @@ fn a_reopened_monitor_is_a_new_subscribed_socket_that_dumps() {
 /// do, and a dump still reports both.
 #[test]
 fn denied_links_notifications_are_dropped_by_the_kernel() {
-    use std::process::Command;
-    let ns = format!("psfilter{}", std::process::id());
-    let ip = |args: &[&str]| {
-        let out = Command::new("ip").args(["-n", &ns]).args(args).output().unwrap();
-        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
-    struct Gone(String);
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+    let ns = TestNs::new("psfilter");
+    ns.ip(&["link", "add", "Ethernet0", "type", "veth", "peer", "name", "v0"]);
+    ns.ip(&["link", "add", "Ethernet4", "type", "veth", "peer", "name", "v4"]);
+    let (denied, kept) = (ns.index("Ethernet0"), ns.index("Ethernet4"));
+    let nsr = &ns;
+    let seen = ns.run(move || async move {
+        let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
+        monitor.deny_links(LinkDenial { ifindexes: &[denied], keep_port_names: false }).unwrap();
+        // Both flap; then one change of the kept link closes the test.
+        nsr.ip(&["link", "set", "Ethernet0", "up"]);
+        nsr.ip(&["link", "set", "Ethernet0", "mtu", "9000"]);
+        nsr.ip(&["link", "set", "Ethernet4", "mtu", "9100"]);
+        let mut seen = Vec::new();
+        while !seen.contains(&(kept, 9100)) {
+            let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+            for message in messages(bytes) {
+                if let Ok(Message::Link(link)) = message {
+                    seen.push((link.index, link.mtu.unwrap_or(0)));
+                }
+            }
         }
-    }
-    let _gone = Gone(ns.clone());
-    ip(&["link", "add", "Ethernet0", "type", "veth", "peer", "name", "v0"]);
-    ip(&["link", "add", "Ethernet4", "type", "veth", "peer", "name", "v4"]);
-    let index = |name: &str| -> u32 {
-        let out = Command::new("ip").args(["-n", &ns, "-o", "link", "show", name]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).split(':').next().unwrap().trim().parse().unwrap()
-    };
-    let (denied, kept) = (index("Ethernet0"), index("Ethernet4"));
-    let path = format!("/run/netns/{ns}");
-    let seen = std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = std::fs::File::open(&path).unwrap();
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&file),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .unwrap();
-            block_on(async {
-                let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
-                monitor.deny_links(LinkDenial { ifindexes: &[denied], keep_port_names: false }).unwrap();
-                // Both flap; then one change of the kept link closes the test.
-                ip(&["link", "set", "Ethernet0", "up"]);
-                ip(&["link", "set", "Ethernet0", "mtu", "9000"]);
-                ip(&["link", "set", "Ethernet4", "mtu", "9100"]);
-                let mut seen = Vec::new();
-                while !seen.contains(&(kept, 9100)) {
-                    let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
-                    for message in messages(bytes) {
-                        if let Ok(Message::Link(link)) = message {
-                            seen.push((link.index, link.mtu.unwrap_or(0)));
-                        }
-                    }
+        // A dump is not filtered.
+        let seq = monitor.request_dump().unwrap();
+        let mut dumped = Vec::new();
+        'dump: loop {
+            let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+            for message in messages(bytes) {
+                match message.unwrap() {
+                    Message::Link(link) if link.header.seq == seq => dumped.push(link.index),
+                    Message::Done { header, .. } if header.seq == seq => break 'dump,
+                    _ => {}
                 }
-                // A dump is not filtered.
-                let seq = monitor.request_dump().unwrap();
-                let mut dumped = Vec::new();
-                'dump: loop {
-                    let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
-                    for message in messages(bytes) {
-                        match message.unwrap() {
-                            Message::Link(link) if link.header.seq == seq => dumped.push(link.index),
-                            Message::Done { header, .. } if header.seq == seq => break 'dump,
-                            _ => {}
-                        }
-                    }
-                }
-                (seen, dumped)
-            })
-        })
-        .join()
-        .unwrap()
+            }
+        }
+        (seen, dumped)
     });
     let (seen, dumped) = seen;
     assert!(seen.iter().all(|(i, _)| *i != denied), "a denied link's notification arrived: {seen:?}");
@@ -185,62 +156,85 @@ fn denied_links_notifications_are_dropped_by_the_kernel() {
 /// the rename on, its notifications arrive although its ifindex is denied.
 #[test]
 fn a_denied_link_renamed_into_a_port_is_heard_at_once() {
-    use std::process::Command;
-    let ns = format!("psrename{}", std::process::id());
-    let ip = |args: &[&str]| {
-        let out = Command::new("ip").args(["-n", &ns]).args(args).output().unwrap();
-        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
-    struct Gone(String);
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let _gone = Gone(ns.clone());
-    ip(&["link", "add", "Ethernet0", "type", "veth", "peer", "name", "v0"]);
-    let out = Command::new("ip").args(["-n", &ns, "-o", "link", "show", "v0"]).output().unwrap();
-    let peer: u32 = String::from_utf8_lossy(&out.stdout).split(':').next().unwrap().trim().parse().unwrap();
-    let path = format!("/run/netns/{ns}");
-    let seen = std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = std::fs::File::open(&path).unwrap();
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&file),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .unwrap();
-            block_on(async {
-                let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
-                monitor.deny_links(LinkDenial { ifindexes: &[peer], keep_port_names: true }).unwrap();
-                ip(&["link", "set", "v0", "mtu", "9000"]);
-                ip(&["link", "set", "v0", "name", "Ethernet8"]);
-                ip(&["link", "set", "Ethernet8", "mtu", "9100"]);
-                let mut seen = Vec::new();
-                while !seen
-                    .iter()
-                    .any(|(_, name, mtu): &(u32, String, u32)| name == "Ethernet8" && *mtu == 9100)
-                {
-                    let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
-                    for message in messages(bytes) {
-                        if let Ok(Message::Link(link)) = message {
-                            let name = String::from_utf8_lossy(link.name.unwrap_or_default()).into_owned();
-                            seen.push((link.index, name, link.mtu.unwrap_or(0)));
-                        }
-                    }
+    let ns = TestNs::new("psrename");
+    ns.ip(&["link", "add", "Ethernet0", "type", "veth", "peer", "name", "v0"]);
+    let peer = ns.index("v0");
+    let nsr = &ns;
+    let seen = ns.run(move || async move {
+        let mut monitor = LinkMonitor::open(DEFAULT_RCVBUF).unwrap();
+        monitor.deny_links(LinkDenial { ifindexes: &[peer], keep_port_names: true }).unwrap();
+        nsr.ip(&["link", "set", "v0", "mtu", "9000"]);
+        nsr.ip(&["link", "set", "v0", "name", "Ethernet8"]);
+        nsr.ip(&["link", "set", "Ethernet8", "mtu", "9100"]);
+        let mut seen: Vec<(u32, String, u32)> = Vec::new();
+        while !seen.iter().any(|(_, name, mtu)| name == "Ethernet8" && *mtu == 9100) {
+            let Received::Datagram(bytes) = monitor.recv().await.unwrap() else { continue };
+            for message in messages(bytes) {
+                if let Ok(Message::Link(link)) = message {
+                    let name = String::from_utf8_lossy(link.name.unwrap_or_default()).into_owned();
+                    seen.push((link.index, name, link.mtu.unwrap_or(0)));
                 }
-                seen
-            })
-        })
-        .join()
-        .unwrap()
+            }
+        }
+        seen
     });
     assert!(
         !seen.iter().any(|(i, name, _)| *i == peer && name == "v0"),
         "the peer's notification arrived before its rename: {seen:?}"
     );
     assert!(seen.iter().any(|(i, name, _)| *i == peer && name == "Ethernet8"), "{seen:?}");
+}
+
+/// A network namespace of the test's own, deleted when dropped.
+struct TestNs(String);
+
+impl TestNs {
+    fn new(prefix: &str) -> Self {
+        let name = format!("{prefix}{}", std::process::id());
+        let ok = std::process::Command::new("ip").args(["netns", "add", &name]).status().unwrap().success();
+        assert!(ok, "ip netns add {name}");
+        Self(name)
+    }
+
+    /// `ip -n NS ARGS`, which must succeed.
+    fn ip(&self, args: &[&str]) {
+        let out = std::process::Command::new("ip").args(["-n", &self.0]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The ifindex of link `name` there.
+    fn index(&self, name: &str) -> u32 {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &self.0, "-o", "link", "show", name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).split(':').next().unwrap().trim().parse().unwrap()
+    }
+
+    /// Runs the future `make` makes on a thread of its own inside the
+    /// namespace, on the reactor.
+    fn run<T: Send, F: std::future::Future<Output = T>>(&self, make: impl FnOnce() -> F + Send) -> T {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let file = std::fs::File::open(&path).unwrap();
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&file),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .unwrap();
+                block_on(make())
+            })
+            .join()
+            .unwrap()
+        })
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
 }
 
 /// Runs `f` on the reactor the adapter's sockets wait on.
