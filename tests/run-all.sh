@@ -11,6 +11,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ip >/dev/null || missing+=(iproute2)
 # promtool checks the metrics text (Debian ships it in the prometheus package).
 command -v promtool >/dev/null || missing+=(prometheus)
+# systemd-analyze checks the units (packaging/check-units.sh); installing the
+# package starts nothing where systemd is not the init.
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     # Install only: no service is started (the prometheus server would be).
     own_policy=0
@@ -32,6 +35,9 @@ musl_target="$(uname -m)-unknown-linux-musl"
 rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target"
 cargo build -q --release --locked -p portsyncd --target "$musl_target"
 PORTSYNCD_BIN="$PWD/target/$musl_target/release/portsyncd" cargo test -p portsyncd --test e2e 2>&1 | tee -a "$log"
+# The systemd units, with that binary as /usr/bin/portsyncd: verify and the
+# security exposure gate (at most 2.0).
+packaging/check-units.sh "$PWD/target/$musl_target/release/portsyncd"
 # The core builds on its own with no default features...
 cargo build -q -p portsyncd-core --no-default-features
 # ...links into a binary without std (a duplicate panic handler would fail
