@@ -122,9 +122,11 @@ fn the_values_the_shipped_file_shows_are_the_defaults() {
     let uncommented = shipped_uncommented();
     let parsed = Config::parse(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
     // The two keys unset by default show an example instead.
-    let mut expected = Config::default();
-    expected.log_output = Some(portsyncd::logging::Output::Syslog);
-    expected.metrics_addr = parsed.metrics_addr.clone();
+    let expected = Config {
+        log_output: Some(portsyncd::logging::Output::Syslog),
+        metrics_addr: parsed.metrics_addr.clone(),
+        ..Config::default()
+    };
     assert!(expected.metrics_addr.is_some());
     assert_eq!(parsed, expected);
 }
