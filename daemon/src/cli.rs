@@ -48,6 +48,10 @@ pub struct Args {
     pub state_dir_given: bool,
     /// `--metrics-addr`.
     pub metrics_addr: Option<crate::metrics::MetricsAddr>,
+    /// `--check-config`: validate the settings and the database
+    /// configuration, print what is in effect, exit (no lock, no socket, no
+    /// write).
+    pub check_config: bool,
 }
 
 /// Default `--config`.
@@ -60,6 +64,7 @@ pub const USAGE: &str = "\
 usage: portsyncd [--config FILE] [--db-config FILE] [--db redis|memory]
                  [-n NAME [--db-global-config FILE]] [--netns NAME]
                  [--state-dir DIR] [--metrics-addr ADDR]
+       portsyncd --check-config [the same options]
        portsyncd --version | --help
 
 Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
@@ -82,6 +87,9 @@ Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
   --metrics-addr ADDR Prometheus endpoint (off unless given here or in [metrics]):
                       PORT or :PORT (loopback), IP:PORT, [IPv6]:PORT,
                       unix:PATH or an absolute PATH
+  --check-config      validate the settings file and database_config.json (with
+                      -n: through the global file), print the settings in effect,
+                      and exit without touching Redis or any link
   --version, --help
 ";
 
@@ -95,6 +103,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut namespace = None;
     let mut db_global_config = None;
     let mut netns = None;
+    let mut check_config = false;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -116,6 +125,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         match flag.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--version" | "-V" => return Ok(Command::Version),
+            "--check-config" if inline.is_none() => {
+                if std::mem::replace(&mut check_config, true) {
+                    return Err("--check-config given twice".into());
+                }
+            }
             "--config" => once(&mut config, PathBuf::from(value("--config")?), "--config")?,
             "--db-config" => once(&mut db_config, PathBuf::from(value("--db-config")?), "--db-config")?,
             "--state-dir" => once(&mut state_dir, PathBuf::from(value("--state-dir")?), "--state-dir")?,
@@ -161,6 +175,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         state_dir_given: state_dir.is_some(),
         state_dir: state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
         metrics_addr,
+        check_config,
     }))
 }
 
@@ -336,7 +351,12 @@ mod tests {
                 .unwrap_err()
                 .contains("metrics address \"localhost:9100\"")
         );
+        let Command::Run(a) = p(&["--check-config", "--config=/c.toml"]).unwrap() else { panic!() };
+        assert!(a.check_config);
+        assert!(p(&["--check-config", "--check-config"]).unwrap_err().contains("twice"));
+        assert!(p(&["--check-config=yes"]).unwrap_err().contains("unknown argument"));
         let Command::Run(a) = p(&["--metrics-addr=9100"]).unwrap() else { panic!() };
+        assert!(!a.check_config);
         assert_eq!(a.metrics_addr, Some(crate::metrics::MetricsAddr::Tcp("127.0.0.1:9100".parse().unwrap())));
     }
 }

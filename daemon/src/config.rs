@@ -446,6 +446,12 @@ impl Config {
         ]
     }
 
+    /// Every setting as `(key, value in effect)`, in file order (what
+    /// `--check-config` prints).
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        self.settings().into_iter().map(|(key, value, _)| (key, value)).collect()
+    }
+
     /// The settings of `new` that differ from these, in file order.
     pub fn changes(&self, new: &Config) -> Vec<Change> {
         self.settings()

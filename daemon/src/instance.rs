@@ -72,6 +72,18 @@ pub fn instance_label(
     }
 }
 
+/// Whether `/run/netns/NAME` is there (`--check-config`: nothing is entered).
+pub fn netns_exists(name: &str) -> Result<(), String> {
+    let path = Path::new(NETNS_RUN_DIR).join(name);
+    match std::fs::metadata(&path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(format!("network namespace {name}: no {} (see ip netns list)", path.display()))
+        }
+        Err(e) => Err(format!("network namespace {name}: cannot read {}: {e}", path.display())),
+    }
+}
+
 /// Moves this thread into the network namespace `/run/netns/<name>`. Call
 /// it first thing in `main`, while the process has one thread: threads
 /// started later inherit it, ones already running would not. `name` is a

@@ -52,9 +52,11 @@ mod linux {
         };
         // First, while this is the only thread: every thread and socket from
         // here on (netlink, the instance lock, metrics, Redis over TCP) is
-        // in the namespace whose links this daemon watches.
+        // in the namespace whose links this daemon watches. (--check-config
+        // only checks that it is there.)
         if let Some(netns) = &args.netns
-            && let Err(e) = instance::enter_netns(netns)
+            && let Err(e) =
+                if args.check_config { instance::netns_exists(netns) } else { instance::enter_netns(netns) }
         {
             eprintln!("portsyncd: {e}");
             return ExitCode::FAILURE;
@@ -89,6 +91,9 @@ mod linux {
                 return ExitCode::FAILURE;
             }
         };
+        if args.check_config {
+            return check_config(&args, namespace.as_deref(), &config);
+        }
         // At once: from here no signal ends the process unsaid (one that
         // comes during start-up waits in the handler's pipe for the loop).
         let signals = match ProcessSignals::register(args.config.clone(), args.config_given, config.clone()) {
@@ -160,6 +165,55 @@ mod linux {
     /// Runs the daemon's loop on the reactor its sockets and timers wait on.
     fn on_reactor(run: impl Future<Output = Result<(), String>>) -> Result<(), String> {
         portsyncd_reactor::block_on(run).map_err(|e| format!("cannot start the event loop: {e}"))?
+    }
+
+    /// `--check-config`: the database configuration read and its three
+    /// databases resolved (nothing connects), then everything in effect
+    /// printed. Exit 0, or 1 with the one line that says what is wrong.
+    fn check_config(args: &cli::Args, namespace: Option<&str>, config: &Config) -> ExitCode {
+        let mut out = String::new();
+        let mut line = |text: String| {
+            out.push_str(&text);
+            out.push('\n');
+        };
+        line(format!("portsyncd {}: the settings are valid", env!("CARGO_PKG_VERSION")));
+        let file = if args.config.exists() { "" } else { " (absent: defaults)" };
+        line(format!("settings file: {}{file}", args.config.display()));
+        line(format!("namespace: {}", namespace.unwrap_or("none")));
+        line(format!("network namespace: {}", args.netns.as_deref().unwrap_or("this process's")));
+        line(format!("state dir: {}", args.state_dir.display()));
+        match args.backend {
+            Backend::Memory => line("databases: in memory (--db memory)".into()),
+            Backend::Redis => {
+                let db = match DbConfig::load(&args.db_config) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        eprintln!("portsyncd: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                line(format!("database_config.json: {}", db.path().display()));
+                for name in ["CONFIG_DB", "APPL_DB", "STATE_DB"] {
+                    match db.resolve(name) {
+                        Ok(e) => {
+                            line(format!("  {name}: id {} at {} (separator {:?})", e.id, e.addr, e.separator))
+                        }
+                        Err(e) => {
+                            eprintln!("portsyncd: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+            }
+        }
+        let metrics = args.metrics_addr.as_ref().or(config.metrics_addr.as_ref());
+        line(format!("metrics endpoint: {}", metrics.map_or_else(|| "off".to_owned(), |a| a.to_string())));
+        line("settings in effect:".into());
+        for (key, value) in config.effective() {
+            line(format!("  {key} = {value}"));
+        }
+        print!("{out}");
+        ExitCode::SUCCESS
     }
 
     /// The kernel sockets (checked first: nothing is written if they fail: a

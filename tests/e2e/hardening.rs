@@ -150,6 +150,38 @@ fn a_journal_too_small_for_the_ports_is_refused() {
     assert!(!sw.state_dir().exists(), "state dir created");
 }
 
+/// `--check-config`: the settings file and database_config.json checked,
+/// what is in effect printed, exit 0 — no connection to Redis, no state dir,
+/// no lock (a daemon may be running meanwhile); a bad file is exit 1 with one
+/// line, as at a real start.
+#[test]
+fn check_config_checks_prints_and_touches_nothing() {
+    let mut sw = Switch::new(2);
+    let connections = connections_received(&mut sw);
+    let conf = sw.dir.join("check.conf");
+    std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[reconcile]\ninterval_ms = 60000\n").unwrap();
+    let mut args = sw.daemon_args_for(&conf, &sw.state_dir());
+    args.push("--check-config".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = Daemon::start(&sw.ns, sw.dir.join("check.log"), &args);
+    let (status, out) = d.wait_output(T).unwrap_or_else(|| panic!("still running\n{}", d.log()));
+    assert_eq!(status.code(), Some(0), "{out}{}", d.log());
+    assert!(out.starts_with("portsyncd 0.1.0: the settings are valid\n"), "{out}");
+    for line in ["  reconcile.interval_ms = 60000\n", "  log.output = STDERR\n", "  STATE_DB: id 6 at unix:"]
+    {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    assert_untouched(&mut sw, connections);
+    assert!(!sw.state_dir().exists(), "state dir created");
+
+    std::fs::write(&conf, "[reconcile]\ninterval_ms = 5\n").unwrap();
+    let (code, out) = refused(&sw, "check-bad.log", &args);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("reconcile.interval_ms"), "{out}");
+    assert_untouched(&mut sw, connections);
+}
+
 /// Row 3: `--config` or `--db-config` naming a FIFO, a device or a
 /// directory is refused at once with one line (a FIFO used to block the
 /// start for ever, deaf to SIGTERM).

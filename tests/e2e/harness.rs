@@ -189,6 +189,16 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Waits for it to exit by itself; its status and everything it printed
+    /// on stdout (a run that only reports, like `--check-config`).
+    pub fn wait_output(&mut self, timeout: Duration) -> Option<(ExitStatus, String)> {
+        let status = self.wait_exit(timeout)?;
+        if let Some(mut out) = self.child.as_mut().and_then(|c| c.stdout.take()) {
+            let _ = std::io::Read::read_to_string(&mut out, &mut self.stdout);
+        }
+        Some((status, self.stdout.clone()))
+    }
+
     /// The pid, as a string for `kill`.
     pub fn pid_for_signals(&self) -> String {
         self.child.as_ref().map_or(0, Child::id).to_string()
