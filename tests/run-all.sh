@@ -14,6 +14,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 # systemd-analyze checks the units (packaging/check-units.sh); installing the
 # package starts nothing where systemd is not the init.
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# groff renders portsyncd(8) in its test (daemon/tests/man_page.rs).
+command -v groff >/dev/null || missing+=(groff-base)
 if [ ${#missing[@]} -gt 0 ]; then
     # Install only: no service is started (the prometheus server would be).
     own_policy=0
