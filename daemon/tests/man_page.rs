@@ -29,7 +29,7 @@ fn the_page_renders_without_warnings_and_names_this_version() {
 #[test]
 fn every_flag_of_the_usage_is_documented() {
     // groff renders an ASCII hyphen as U+2010 in some places; compare on ASCII.
-    let text = rendered().replace('\u{2010}', "-").replace('\u{2212}', "-");
+    let text = rendered().replace(['\u{2010}', '\u{2212}'], "-");
     let flags: Vec<&str> = portsyncd::cli::USAGE
         .split(|c: char| c.is_whitespace() || "[]|,()".contains(c))
         .map(|w| w.trim_end_matches([':', '.', ';']))
