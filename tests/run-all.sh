@@ -11,7 +11,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ip >/dev/null || missing+=(iproute2)
 # promtool checks the metrics text (Debian ships it in the prometheus package).
 command -v promtool >/dev/null || missing+=(prometheus)
-# systemd-analyze checks the units (packaging/check-units.sh); installing the
+# systemd-analyze checks the units (packaging/check-deb.sh); installing the
 # package starts nothing where systemd is not the init.
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 # groff renders portsyncd(8) in its test (daemon/tests/man_page.rs).
@@ -37,9 +37,10 @@ musl_target="$(uname -m)-unknown-linux-musl"
 rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target"
 cargo build -q --release --locked -p portsyncd --target "$musl_target"
 PORTSYNCD_BIN="$PWD/target/$musl_target/release/portsyncd" cargo test -p portsyncd --test e2e 2>&1 | tee -a "$log"
-# The systemd units, with that binary as /usr/bin/portsyncd: verify and the
-# security exposure gate (at most 2.0).
-packaging/check-units.sh "$PWD/target/$musl_target/release/portsyncd"
+# The Debian package of that build, installed into a clean root: --version and
+# --check-config from there, and the installed systemd units' gates
+# (systemd-analyze verify, exposure at most 2.0). Installs cargo-deb if missing.
+packaging/check-deb.sh
 # The core builds on its own with no default features...
 cargo build -q -p portsyncd-core --no-default-features
 # ...links into a binary without std (a duplicate panic handler would fail
