@@ -7,7 +7,8 @@
 #     database_config.json for it, and seeds CONFIG_DB with 4 ports;
 #  3. creates a namespace holding Ethernet0 from "an earlier run" (it will be
 #     brought down and ignored, as SONiC's portsyncd does on a cold start);
-#  4. starts portsyncd in the namespace; plays orchagent+syncd by creating
+#  4. checks the settings with --check-config (nothing touched), then
+#     starts portsyncd in the namespace; plays orchagent+syncd by creating
 #     each port's host interface once APPL_DB has it;
 #  5. flaps Ethernet4 (admin up, carrier down/up via its peer, MTU) and
 #     deletes Ethernet12, printing STATE_DB after each step;
@@ -96,6 +97,10 @@ ip -n "$ns" link set lo up
 ip -n "$ns" link add Ethernet0 type veth peer name old0
 ip -n "$ns" link set Ethernet0 up
 echo "== namespace $ns: Ethernet0 exists from an earlier run (ifindex $(ip -n "$ns" -o link show Ethernet0 | cut -d: -f1))"
+
+echo "== portsyncd --check-config: the settings and database_config.json checked, nothing touched"
+"$bin" --check-config --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
+    --state-dir "$work/state" | sed -n '1p;6,9p;/reconcile.interval_ms/p;/liveness/p'
 
 echo "== starting portsyncd"
 ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
