@@ -71,7 +71,7 @@ impl fmt::Display for DriverCounters {
             repaired,
             netlink_failures,
             netlink_reopens,
-            links_denied: _,
+            links_denied,
             alarm_rows_written: _,
             alarm_rows_dropped: _,
         } = *self;
@@ -81,7 +81,8 @@ impl fmt::Display for DriverCounters {
              vanished ports {vanished}, APPL_DB produces {appl_produces}, writes {writes_sent} (refused {writes_refused}, \
              lost {refused_lost}), presence reads {presence_reads}, snapshots saved {snapshots} \
              (failed {snapshot_failures}), reconciliations {reconciliations} (repaired {repaired}), \
-             netlink failures {netlink_failures} (reopened {netlink_reopens})"
+             netlink failures {netlink_failures} (reopened {netlink_reopens}), \
+             links denied in the kernel {links_denied}"
         )
     }
 }
@@ -153,7 +154,7 @@ mod tests {
             format!("{d}"),
             "datagrams 120, malformed 0, overruns 0, redumps 2, vanished ports 0, APPL_DB produces 0, \
              writes 30 (refused 0, lost 0), presence reads 0, snapshots saved 0 (failed 0), \
-             reconciliations 0 (repaired 0), netlink failures 0 (reopened 0)"
+             reconciliations 0 (repaired 0), netlink failures 0 (reopened 0), links denied in the kernel 0"
         );
         let mut e = SyncCounters { link_messages: 500, batches: 12, ..SyncCounters::default() };
         let line = format!("{e}");
