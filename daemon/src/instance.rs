@@ -72,15 +72,21 @@ pub fn instance_label(
     }
 }
 
-/// Whether `/run/netns/NAME` is there (`--check-config`: nothing is entered).
+/// Whether `/run/netns/NAME` can be opened, as [`enter_netns`] opens it
+/// (`--check-config`: nothing is entered).
 pub fn netns_exists(name: &str) -> Result<(), String> {
+    open_netns(name).map(|_| ())
+}
+
+/// `/run/netns/NAME`, opened, and its path; the error names both.
+fn open_netns(name: &str) -> Result<(File, std::path::PathBuf), String> {
     let path = Path::new(NETNS_RUN_DIR).join(name);
-    match std::fs::metadata(&path) {
-        Ok(_) => Ok(()),
+    match File::open(&path) {
+        Ok(file) => Ok((file, path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             Err(format!("network namespace {name}: no {} (see ip netns list)", path.display()))
         }
-        Err(e) => Err(format!("network namespace {name}: cannot read {}: {e}", path.display())),
+        Err(e) => Err(format!("network namespace {name}: cannot open {}: {e}", path.display())),
     }
 }
 
@@ -89,13 +95,7 @@ pub fn netns_exists(name: &str) -> Result<(), String> {
 /// started later inherit it, ones already running would not. `name` is a
 /// plain file name (the command line refuses `/` and `..`).
 pub fn enter_netns(name: &str) -> Result<(), String> {
-    let path = Path::new(NETNS_RUN_DIR).join(name);
-    let file = File::open(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
-            format!("network namespace {name}: no {} (see ip netns list)", path.display())
-        }
-        _ => format!("network namespace {name}: cannot open {}: {e}", path.display()),
-    })?;
+    let (file, path) = open_netns(name)?;
     use std::os::fd::AsFd as _;
     rustix::thread::move_into_link_name_space(file.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
         .map_err(|e| match e {

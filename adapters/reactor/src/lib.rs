@@ -320,31 +320,27 @@ impl<T: AsFd> Source<T> {
     ///
     /// # Errors
     /// `op`'s error, or [`NOT_DRIVEN`].
-    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        loop {
-            if self.is(Direction::Read) {
-                match op(&self.io) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(Direction::Read),
-                    result => return result,
-                }
-            }
-            self.ready(Direction::Read).await?;
-        }
+    pub async fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.io_with(Direction::Read, op).await
     }
 
     /// As [`Source::read_with`], for writing.
     ///
     /// # Errors
     /// `op`'s error, or [`NOT_DRIVEN`].
-    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+    pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.io_with(Direction::Write, op).await
+    }
+
+    async fn io_with<R>(&self, dir: Direction, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         loop {
-            if self.is(Direction::Write) {
+            if self.is(dir) {
                 match op(&self.io) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(Direction::Write),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(dir),
                     result => return result,
                 }
             }
-            self.ready(Direction::Write).await?;
+            self.ready(dir).await?;
         }
     }
 
@@ -361,8 +357,7 @@ impl<T: AsFd> Source<T> {
     /// # Errors
     /// [`NOT_DRIVEN`].
     pub async fn next_readable(&self) -> io::Result<()> {
-        self.clear(Direction::Read);
-        self.ready(Direction::Read).await
+        self.next(Direction::Read).await
     }
 
     /// Waits for the next sign that the socket became writable, forgetting
@@ -372,8 +367,12 @@ impl<T: AsFd> Source<T> {
     /// # Errors
     /// [`NOT_DRIVEN`].
     pub async fn next_writable(&self) -> io::Result<()> {
-        self.clear(Direction::Write);
-        self.ready(Direction::Write).await
+        self.next(Direction::Write).await
+    }
+
+    async fn next(&self, dir: Direction) -> io::Result<()> {
+        self.clear(dir);
+        self.ready(dir).await
     }
 
     fn is(&self, dir: Direction) -> bool {
