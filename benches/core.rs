@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use netlink_packet_core::{NetlinkBuffer, NetlinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use portsyncd_core::driver::canned::{self, Facts};
-use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig, Input, Signal};
 use portsyncd_core::netlink::{Message, emit_done, iff, messages};
 use portsyncd_core::writes::WriteOp;
 use portsyncd_mock::links::link_message;
@@ -139,8 +139,7 @@ fn main() {
     let run_batch = |driver: &mut DefaultDriver, world: &mut Ports, now: portsyncd_core::Instant| {
         let before = driver.engine().counters().link_messages;
         canned::feed(driver, now, &batch, world);
-        driver.handle_batch_end(now);
-        driver.handle_timeout(now);
+        canned::end_batch(driver, now);
         let _ = canned::answer_all(driver, now, world);
         driver.engine().counters().link_messages - before
     };
@@ -148,7 +147,7 @@ fn main() {
     let mut done = [0u8; 20];
     emit_done(&mut done, 1).unwrap();
     canned::feed(&mut driver, now, &done, &mut world);
-    driver.handle_batch_end(now);
+    let _ = driver.handle(now, Input::QueueEmpty);
     let _ = canned::answer_all(&mut driver, now, &mut world);
     assert!(driver.milestones().eoiu.is_some());
     run_batch(&mut driver, &mut world, now);
@@ -203,7 +202,7 @@ fn reconciliation(driver: &mut DefaultDriver, world: &mut Ports, mut now: portsy
     seq_at.push(dump.len() + 8);
     dump.extend_from_slice(&[0u8; 20]);
     let round = |driver: &mut DefaultDriver, world: &mut Ports, dump: &mut Vec<u8>, now| {
-        driver.request_reconcile(now);
+        let _ = driver.handle(now, Input::Signal(Signal::Reconcile));
         let _ = canned::answer_all(driver, now, world);
         let seq = world.dumps;
         let done_at = dump.len() - 20;
@@ -214,8 +213,7 @@ fn reconciliation(driver: &mut DefaultDriver, world: &mut Ports, mut now: portsy
             dump[at - 2..at].copy_from_slice(&2u16.to_ne_bytes());
         }
         canned::feed(driver, now, dump, world);
-        driver.handle_batch_end(now);
-        driver.handle_timeout(now);
+        canned::end_batch(driver, now);
         let _ = canned::answer_all(driver, now, world);
     };
     let rounds = 50;
@@ -267,9 +265,9 @@ impl Facts for Ports {
     fn state_db(&self, name: &portsyncd_core::PortName) -> Option<(bool, bool, u32)> {
         self.state.get(name).copied().filter(|s| s.2 != 0)
     }
-    fn dump(&mut self) -> u32 {
+    fn dump(&mut self) -> Option<u32> {
         self.dumps += 1;
-        self.dumps
+        Some(self.dumps)
     }
     fn written(&mut self, op: &WriteOp) {
         if let WriteOp::SetStatePort { name, state } = op {

@@ -92,8 +92,8 @@ impl Facts for Printed {
     fn in_appl(&self, name: &PortName) -> bool {
         self.appl.contains(name)
     }
-    fn dump(&mut self) -> u32 {
-        self.dump_seq
+    fn dump(&mut self) -> Option<u32> {
+        Some(self.dump_seq)
     }
     fn written(&mut self, op: &WriteOp) {
         if let WriteOp::ProduceConfigPort { name } = op {
@@ -148,8 +148,7 @@ fn run() -> Result<(), String> {
         println!("\n{} ({} bytes)", file.file_name().unwrap_or_default().to_string_lossy(), bytes.len());
         now = now.saturating_add(Duration::from_millis(100));
         canned::feed(&mut driver, now, &bytes, &mut world);
-        driver.handle_batch_end(now);
-        driver.handle_timeout(now);
+        canned::end_batch(&mut driver, now);
         canned::answer_all(&mut driver, now, &mut world);
     }
     let awaiting: Vec<_> = driver.engine().awaiting_ports().map(PortName::as_str).collect();

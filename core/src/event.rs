@@ -269,7 +269,7 @@ pub enum Event {
         count: u8,
     },
     /// The leader: the instances' keys do not add up (PortInitDone withheld).
-    PartitionMismatch(crate::driver::Mismatch),
+    PartitionMismatch(crate::partition::Mismatch),
     /// A reconciliation is over.
     Reconciled {
         /// Ports whose STATE_DB entry was read back.
@@ -346,6 +346,12 @@ pub enum Event {
     Health(crate::health::HealthChange),
     /// An alert rule fired, still fires, or resolved.
     Alert(AlertLine),
+    /// Lines that found the driver's queue of lines full (one answer
+    /// brought more than it holds): not said, only counted here.
+    Unsaid {
+        /// How many.
+        lines: u32,
+    },
     /// Lines of one kind held back (see [`crate::repeats`]).
     Repeated {
         /// Their kind.
@@ -544,7 +550,7 @@ impl Event {
                 crate::health::HealthState::Degraded => Level::Warn,
                 crate::health::HealthState::Unhealthy => Level::Error,
             },
-            Repeated { .. } => Level::Warn,
+            Repeated { .. } | Unsaid { .. } => Level::Warn,
             _ => Level::Notice,
         }
     }
@@ -674,10 +680,10 @@ impl fmt::Display for Event {
             InstancesReady { count } => {
                 write!(f, "all {count} instances have their ports' host interfaces: PortInitDone is due")
             }
-            PartitionMismatch(crate::driver::Mismatch::Count) => f.write_str(
+            PartitionMismatch(crate::partition::Mismatch::Count) => f.write_str(
                 "partitioned instances disagree on their count (see STATE_DB PORTSYNCD_INSTANCE); PortInitDone withheld",
             ),
-            PartitionMismatch(crate::driver::Mismatch::Ports { owned, configured }) => write!(
+            PartitionMismatch(crate::partition::Mismatch::Ports { owned, configured }) => write!(
                 f,
                 "partitioned instances own {owned} ports between them, or not each once, for {configured} configured \
                  (overlapping or missing shares); PortInitDone withheld"
@@ -725,6 +731,9 @@ impl fmt::Display for Event {
             Alert(line) => line.fmt(f),
             Repeated { kind, held, window_s: 0 } => {
                 write!(f, "{}: {held} more lines like the last held back until it was over", kind.what())
+            }
+            Unsaid { lines } => {
+                write!(f, "{lines} more lines were not logged (more came at once than the driver holds)")
             }
             Repeated { kind, held, window_s } => {
                 write!(f, "{}: {held} more lines like the last held back over {window_s} s", kind.what())

@@ -6,7 +6,8 @@
 //! - [`driver`]: **the top, and the only thing the daemon talks to**: the
 //!   start-up sequence, dumps and re-dumps, batches, refused writes and their
 //!   retries, the snapshot cadence, the LOGGER poll, shutdown, every timer
-//!   (`handle_*(now, …)` in; `poll_io`, `poll_event`, `poll_timeout` out);
+//!   (`handle(now, input)` and `handle_timeout(now)` in; `poll_io` — typed
+//!   requests answered through themselves —, `poll_event`, `poll_timeout` out);
 //! - [`engine`]: the C++ `LinkSync` — what each link message does to
 //!   STATE_DB, what to produce to APPL_DB, when `PortConfigDone` and
 //!   `PortInitDone` are due, which links are stale;
@@ -46,10 +47,10 @@
 //! With the default capacities ([`engine::DEFAULT_PORT_CAPACITY`] = 1024
 //! configured ports, stale links and published ports,
 //! [`engine::DEFAULT_BATCH_CAPACITY`] = 1024 ports per batch), the whole
-//! core state, [`driver::DefaultDriver`], is **348,944 bytes** on 64-bit
+//! core state, [`driver::DefaultDriver`], is **349,040 bytes** on 64-bit
 //! targets (`core::mem::size_of`, checked by a test). Builds for more ports
-//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 576,272 and
-//! 1,030,928 bytes. Of the default's, the engine
+//! (cargo features `max-ports-2048`, `max-ports-4096`) cost 576,368 and
+//! 1,031,024 bytes. Of the default's, the engine
 //! ([`engine::DefaultLinkSync`]) is 159,968 bytes (20 per configured port
 //! of it follow each port's oper state, flaps, index and owner), the alert rules 30,032
 //! ([`alerts`]) and 4 KiB of alarm rows waiting for STATE_DB, the settings
@@ -106,9 +107,9 @@ mod size_tests {
 
         use crate::driver::Driver;
         use crate::engine::{DEFAULT_BATCH_CAPACITY as B, LinkSync};
-        assert_eq!(size_of::<Driver<1024, B>>(), 348_944, "update the crate docs");
-        assert_eq!(size_of::<Driver<2048, B>>(), 576_272, "update the crate docs");
-        assert_eq!(size_of::<Driver<4096, B>>(), 1_030_928, "update the crate docs");
+        assert_eq!(size_of::<Driver<1024, B>>(), 349_040, "update the crate docs");
+        assert_eq!(size_of::<Driver<2048, B>>(), 576_368, "update the crate docs");
+        assert_eq!(size_of::<Driver<4096, B>>(), 1_031_024, "update the crate docs");
         assert_eq!(size_of::<LinkSync<1024, B>>(), 159_968, "update the crate docs");
         assert_eq!(size_of::<crate::presence::PresenceTrust<1024>>(), 45_080, "update the crate docs");
         assert_eq!(size_of::<crate::writes::Refused<1024>>(), 47_136, "update the crate docs");

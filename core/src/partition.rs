@@ -195,6 +195,21 @@ pub fn name_digest(name: &[u8]) -> u64 {
     name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// What the leader found wrong with the instances' keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// An instance was configured with another instance count.
+    Count,
+    /// The instances' ports do not add up to the configured ports: some
+    /// are owned twice, or by none.
+    Ports {
+        /// Ports the instances own, added up.
+        owned: usize,
+        /// Ports configured.
+        configured: usize,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,32 +16,10 @@
 //! decide what to write during the initial dump (the engine does, against the
 //! baseline given to it).
 
-use serde::{Deserialize, Serialize};
-
 use crate::engine::{LinkState, StartKind};
-use crate::name::PortName;
 use crate::schema;
 
-/// Version of the [`Snapshot`] layout; a file of a newer version is not read.
-pub const SNAPSHOT_VERSION: u16 = 1;
-
-/// One port of a [`Snapshot`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotPort {
-    /// The port.
-    pub name: PortName,
-    /// What STATE_DB holds for it.
-    pub state: LinkState,
-}
-
-/// What a run left in STATE_DB, for the next (warm) start: at most `P` ports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot<const P: usize> {
-    /// Whether PortInitDone had been produced.
-    pub port_init_done: bool,
-    /// The published ports.
-    pub ports: heapless::Vec<SnapshotPort, P>,
-}
+pub use crate::engine::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
 
 /// STATE_DB table of enable flags (`<name>` → `enable`).
 pub const WARM_RESTART_ENABLE_TABLE: &str = "WARM_RESTART_ENABLE_TABLE";

@@ -1,5 +1,7 @@
-//! The driver's call protocol: what it asks, in which order, and what it
-//! does with answers it did not ask for (a typed error that changes nothing).
+//! The driver's call protocol: what it asks, and in which order. An answer
+//! it did not ask for, or of the wrong kind, is no longer a typed error at
+//! run time: each request is answered through itself, so such an answer
+//! does not compile (the `compile_fail` doc test in `driver/request.rs`).
 
 use core::time::Duration;
 
@@ -7,7 +9,8 @@ use portsyncd_core::Instant;
 use portsyncd_core::backend::{BackendStatus, Db};
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{
-    DefaultDriver, DriverConfig, Io, Notify, Read, Reply, Signal, Unasked, WriteResult,
+    DefaultDriver, DriverConfig, Input, Io, Notify, Read, ReadRequest, Receive, Replies, Reply, Signal,
+    Taken, WriteRequest, WriteResult,
 };
 use portsyncd_core::netlink::emit_done;
 use portsyncd_core::writes::WriteOp;
@@ -19,6 +22,34 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// The answer to a read that finds nothing.
+const NOTHING: [Reply<'static>; 0] = [];
+
+/// A read's answer held in a `Vec`.
+struct Parts<'a>(Vec<Reply<'a>>);
+
+impl Replies for Parts<'_> {
+    fn each(&self, part: &mut dyn FnMut(Reply<'_>)) {
+        self.0.as_slice().each(part);
+    }
+}
+
+/// `io` must be a read.
+fn expect_read<'d>(io: Option<Io<'d, 1024, 1024>>) -> ReadRequest<'d, 1024, 1024> {
+    match io {
+        Some(Io::Read(read)) => read,
+        other => panic!("not a read: {other:?}"),
+    }
+}
+
+/// `io` must be a write.
+fn expect_write<'d>(io: Option<Io<'d, 1024, 1024>>) -> WriteRequest<'d, 1024, 1024> {
+    match io {
+        Some(Io::Write(write)) => write,
+        other => panic!("not a write: {other:?}"),
+    }
+}
+
 /// A request every virtual-clock loop below answers the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Routine {
@@ -26,31 +57,50 @@ enum Routine {
     Read,
     Write,
     Save,
+    /// The driver would read the link source: nothing else to do.
+    Receive,
     /// Not routine: nothing is answered (a notification, say).
     Other,
 }
 
-impl Routine {
-    fn of<const P: usize, const B: usize>(io: &Io<'_, P, B>) -> Self {
-        match io {
-            Io::Maintain { .. } => Routine::Maintain,
-            Io::Read(_) => Routine::Read,
-            Io::Write(_) => Routine::Write,
-            Io::SaveSnapshot(_) => Routine::Save,
-            _ => Routine::Other,
+/// Answers a routine request at `now` as a world whose databases say
+/// `status` (reads find nothing, writes are done); which it was.
+fn routine<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, status: BackendStatus) -> Routine {
+    match io {
+        Io::Maintain(maintain) => {
+            maintain.answer(now, status);
+            Routine::Maintain
         }
+        Io::Read(read) => {
+            read.answer(now, &NOTHING);
+            Routine::Read
+        }
+        Io::Write(write) => {
+            write.answer(now, WriteResult::Done);
+            Routine::Write
+        }
+        Io::SaveSnapshot(save) => {
+            save.answer(now, Some(1));
+            Routine::Save
+        }
+        Io::Receive(_) => Routine::Receive,
+        _ => Routine::Other,
     }
+}
 
-    /// Answers it at `now` as a world whose databases say `status`.
-    fn answer(self, d: &mut DefaultDriver, now: Instant, status: BackendStatus) {
-        match self {
-            Routine::Maintain => d.handle_backend_status(now, status).unwrap(),
-            Routine::Read => d.handle_reply(now, Reply::Done).unwrap(),
-            Routine::Write => d.handle_write(now, WriteResult::Done).unwrap(),
-            Routine::Save => d.handle_snapshot_saved(now, Some(1)).unwrap(),
-            Routine::Other => {}
+/// Answers routine requests at `now` until the driver has nothing else to
+/// do but read the link source (or nothing at all); whether it asked for
+/// maintenance.
+fn routines(d: &mut DefaultDriver, now: Instant, status: BackendStatus) -> bool {
+    let mut maintained = false;
+    while let Some(io) = d.poll_io() {
+        match routine(io, now, status) {
+            Routine::Receive => break,
+            Routine::Maintain => maintained = true,
+            _ => {}
         }
     }
+    maintained
 }
 
 /// The end of our first dump (sequence 1, as the canned world numbers it).
@@ -64,48 +114,47 @@ fn dump_done() -> [u8; 20] {
 /// and whatever follows answered: the initial sync is over.
 fn synced(d: &mut DefaultDriver, facts: &mut impl Facts, start: u64, end: u64) {
     assert!(canned::answer_all(d, at(start), facts).is_none());
-    assert_eq!(d.handle_datagram(at(end), &dump_done()), 20);
-    d.handle_batch_end(at(end));
+    assert_eq!(d.handle(at(end), Input::Datagram(&dump_done())), Taken::All);
+    let _ = d.handle(at(end), Input::QueueEmpty);
     assert!(canned::answer_all(d, at(end), facts).is_none());
 }
 
 #[test]
-fn start_up_asks_in_sonics_order_and_refuses_unasked_answers() {
+fn start_up_asks_in_sonics_order() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
-    assert_eq!(d.handle_write(at(0), WriteResult::Done), Err(Unasked { answer: "a write result" }));
-    assert!(matches!(
-        d.poll_io(),
-        Some(Io::Read(Read::Hash { db: Db::Config, table: "LOGGER", key: "portsyncd" }))
-    ));
-    assert!(d.poll_io().is_none(), "one request at a time");
-    assert!(d.handle_backend_status(at(0), BackendStatus::Connected).is_err());
-    assert_eq!(d.handle_datagram(at(0), &[0; 20]), 0, "no input during start-up");
-    d.handle_reply(at(0), Reply::Done).unwrap();
+    assert_eq!(d.handle(at(0), Input::Datagram(&[0; 20])), Taken::Part(0), "no input during start-up");
+    let read = expect_read(d.poll_io());
+    assert_eq!(read.read(), Read::Hash { db: Db::Config, table: "LOGGER", key: "portsyncd" });
+    read.answer(at(0), &NOTHING);
     assert!(matches!(d.poll_io(), Some(Io::SetLogOutput(_))));
     // Every read that can refuse the run comes before the first write.
-    assert!(matches!(d.poll_io(), Some(Io::Read(Read::Field { table: "DEVICE_METADATA", .. }))));
-    d.handle_reply(at(0), Reply::Done).unwrap();
+    let read = expect_read(d.poll_io());
+    assert!(matches!(read.read(), Read::Field { table: "DEVICE_METADATA", .. }));
+    read.answer(at(0), &NOTHING);
     for key in ["system", "swss"] {
+        let read = expect_read(d.poll_io());
         assert!(
-            matches!(d.poll_io(), Some(Io::Read(Read::Field { table: "WARM_RESTART_ENABLE_TABLE", key: k, .. })) if k == key)
+            matches!(read.read(), Read::Field { table: "WARM_RESTART_ENABLE_TABLE", key: k, .. } if k == key)
         );
-        d.handle_reply(at(0), Reply::Done).unwrap();
+        read.answer(at(0), &NOTHING);
     }
-    assert!(matches!(d.poll_io(), Some(Io::Read(Read::Keys { db: Db::Config, table: "PORT" }))));
-    d.handle_reply(at(0), Reply::Done).unwrap();
+    let read = expect_read(d.poll_io());
+    assert_eq!(read.read(), Read::Keys { db: Db::Config, table: "PORT" });
+    read.answer(at(0), &NOTHING);
     // Both LOGGER fields were missing: their defaults are written in one HSET, as SONiC does.
-    match d.poll_io() {
-        Some(Io::Write([op])) => assert_eq!(*op, WriteOp::LoggerDefaults { level: true, output: true }),
-        other => panic!("{other:?}"),
-    }
-    d.handle_write(at(0), WriteResult::Done).unwrap();
-    assert!(matches!(d.poll_io(), Some(Io::Write([WriteOp::RestoreCount { count: 0 }]))));
-    d.handle_write(at(0), WriteResult::Done).unwrap();
+    let write = expect_write(d.poll_io());
+    assert_eq!(write.ops(), [WriteOp::LoggerDefaults { level: true, output: true }]);
+    write.answer(at(0), WriteResult::Done);
+    let write = expect_write(d.poll_io());
+    assert_eq!(write.ops(), [WriteOp::RestoreCount { count: 0 }]);
+    write.answer(at(0), WriteResult::Done);
     // No ports, cold: no fields to read, no snapshot to load; the dump.
     while d.poll_event().is_some() {}
-    assert!(matches!(d.poll_io(), Some(Io::RequestDump)));
-    d.handle_dump_requested(at(0), Some(7)).unwrap();
-    assert!(d.takes_input());
+    match d.poll_io() {
+        Some(Io::RequestDump(dump)) => dump.answer(at(0), Some(7)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(d.poll_io(), Some(Io::Receive(Receive::Wait))), "it takes input");
 }
 
 #[test]
@@ -113,15 +162,18 @@ fn a_start_up_write_refused_ends_the_run_before_anything_else() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
     loop {
         match d.poll_io() {
-            Some(Io::Write(_)) => break,
-            Some(Io::Read(_)) => d.handle_reply(at(0), Reply::Done).unwrap(),
+            Some(Io::Write(write)) => {
+                write.answer(at(0), WriteResult::Refused);
+                break;
+            }
+            Some(Io::Read(read)) => read.answer(at(0), &NOTHING),
             Some(_) => {}
             None => panic!("stalled"),
         }
     }
-    d.handle_write(at(0), WriteResult::Refused).unwrap();
     assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));
-    assert!(d.poll_io().is_none() && d.is_done());
+    assert!(d.poll_io().is_none(), "nothing after the exit");
+    assert!(d.poll_io().is_none());
 }
 
 /// CONFIG_DB holds more port keys than the build has room for: the run is
@@ -130,17 +182,14 @@ fn a_start_up_write_refused_ends_the_run_before_anything_else() {
 fn more_ports_than_the_capacity_refuse_the_run_before_any_write() {
     let capacity = portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    let keys: Vec<String> = (0..capacity + 3).map(|i| format!("Ethernet{}", i * 4)).collect();
     loop {
         match d.poll_io() {
-            Some(Io::Read(Read::Keys { .. })) => {
-                for i in 0..capacity + 3 {
-                    let key = format!("Ethernet{}", i * 4);
-                    d.handle_reply(at(0), Reply::Key(key.as_bytes())).unwrap();
-                }
-                d.handle_reply(at(0), Reply::Done).unwrap();
+            Some(Io::Read(read)) if matches!(read.read(), Read::Keys { .. }) => {
+                read.answer(at(0), &Parts(keys.iter().map(|k| Reply::Key(k.as_bytes())).collect()));
             }
-            Some(Io::Read(_)) => d.handle_reply(at(0), Reply::Done).unwrap(),
-            Some(Io::Write(ops)) => panic!("wrote {ops:?}"),
+            Some(Io::Read(read)) => read.answer(at(0), &NOTHING),
+            Some(Io::Write(write)) => panic!("wrote {:?}", write.ops()),
             Some(Io::Exit(result)) => {
                 let e = result.unwrap_err().to_string();
                 assert!(
@@ -156,7 +205,7 @@ fn more_ports_than_the_capacity_refuse_the_run_before_any_write() {
             None => panic!("stalled"),
         }
     }
-    assert!(d.is_done());
+    assert!(d.poll_io().is_none(), "nothing after the exit");
 }
 
 #[test]
@@ -164,16 +213,16 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
     synced(&mut d, &mut Empty, 0, 10);
     assert!(d.milestones().port_init_done.is_some(), "no ports: PortInitDone after the dump");
-    d.handle_signal(at(20), Signal::Terminate);
+    let _ = d.handle(at(20), Input::Signal(Signal::Terminate));
     while d.poll_event().is_some() {}
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
     match d.poll_io() {
-        Some(Io::Maintain { deadline }) => {
-            assert_eq!(deadline, Some(at(20).saturating_add(Duration::from_millis(500))))
+        Some(Io::Maintain(maintain)) => {
+            assert_eq!(maintain.deadline(), Some(at(20).saturating_add(Duration::from_millis(500))));
+            maintain.answer(at(30), BackendStatus::Degraded { pending: 3 });
         }
         other => panic!("{other:?}"),
     }
-    d.handle_backend_status(at(30), BackendStatus::Degraded { pending: 3 }).unwrap();
     // Health went to degraded: the status line says so.
     match d.poll_io() {
         Some(Io::Notify(Notify::Status(status))) => {
@@ -183,10 +232,12 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
-    d.handle_snapshot_saved(at(30), Some(10)).unwrap();
+    match d.poll_io() {
+        Some(Io::SaveSnapshot(save)) => save.answer(at(30), Some(10)),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(d.poll_io(), Some(Io::Exit(Ok(())))));
-    assert!(d.is_done());
+    assert!(d.poll_io().is_none(), "nothing after the exit");
 }
 
 /// A database server that restarted (it lost its data) while running ends
@@ -198,10 +249,12 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
     // The next maintenance hears of the restart.
     d.handle_timeout(at(1000));
     match d.poll_io() {
-        Some(Io::Maintain { deadline: None }) => {}
+        Some(Io::Maintain(maintain)) => {
+            assert_eq!(maintain.deadline(), None);
+            maintain.answer(at(1000), BackendStatus::Restarted);
+        }
         other => panic!("{other:?}"),
     }
-    d.handle_backend_status(at(1000), BackendStatus::Restarted).unwrap();
     let mut said = Vec::new();
     while let Some(e) = d.poll_event() {
         said.push(e.to_string());
@@ -213,28 +266,39 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
     );
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Status(_)))));
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
-    assert!(matches!(d.poll_io(), Some(Io::Maintain { deadline: Some(_) })));
-    d.handle_backend_status(at(1001), BackendStatus::Restarted).unwrap();
-    assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
-    d.handle_snapshot_saved(at(1002), Some(10)).unwrap();
+    match d.poll_io() {
+        Some(Io::Maintain(maintain)) => {
+            assert!(maintain.deadline().is_some());
+            maintain.answer(at(1001), BackendStatus::Restarted);
+        }
+        other => panic!("{other:?}"),
+    }
+    match d.poll_io() {
+        Some(Io::SaveSnapshot(save)) => save.answer(at(1002), Some(10)),
+        other => panic!("{other:?}"),
+    }
     match d.poll_io() {
         Some(Io::Exit(Err(failure))) => assert!(failure.to_string().contains("restarted"), "{failure}"),
         other => panic!("{other:?}"),
     }
-    assert!(d.is_done());
+    assert!(d.poll_io().is_none(), "nothing after the exit");
 
     // Stopping on SIGTERM when the flush finds the server restarted: the
     // stop goes on, and ends with the failure.
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
     synced(&mut d, &mut Empty, 0, 10);
-    d.handle_signal(at(20), Signal::Terminate);
+    let _ = d.handle(at(20), Input::Signal(Signal::Terminate));
     while d.poll_event().is_some() {}
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Stopping))));
-    assert!(matches!(d.poll_io(), Some(Io::Maintain { .. })));
-    d.handle_backend_status(at(30), BackendStatus::Restarted).unwrap();
+    match d.poll_io() {
+        Some(Io::Maintain(maintain)) => maintain.answer(at(30), BackendStatus::Restarted),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Status(_)))));
-    assert!(matches!(d.poll_io(), Some(Io::SaveSnapshot(_))));
-    d.handle_snapshot_saved(at(30), Some(10)).unwrap();
+    match d.poll_io() {
+        Some(Io::SaveSnapshot(save)) => save.answer(at(30), Some(10)),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));
 }
 
@@ -253,35 +317,32 @@ fn a_config_port_without_fields_is_neither_produced_nor_counted() {
             said.push(e.to_string());
         }
         match d.poll_io() {
-            Some(Io::Read(Read::Keys { .. })) => {
-                for key in ["Ethernet0", "Ethernet4"] {
-                    d.handle_reply(at(0), Reply::Key(key.as_bytes())).unwrap();
+            Some(Io::Read(read)) => match read.read() {
+                Read::Keys { .. } => {
+                    read.answer(at(0), &[Reply::Key(b"Ethernet0"), Reply::Key(b"Ethernet4")])
                 }
-                d.handle_reply(at(0), Reply::Done).unwrap();
-            }
-            Some(Io::Read(Read::Hashes { keep: Keep::ConfigPortFields, keys, .. })) => {
-                let empty = keys.iter().position(|k| k.as_str() == "Ethernet0").unwrap();
-                for index in 0..2 {
-                    d.handle_reply(at(0), Reply::Flag { index, present: index != empty }).unwrap();
+                Read::Hashes { keep: Keep::ConfigPortFields, keys, .. } => {
+                    let empty = keys.iter().position(|k| k.as_str() == "Ethernet0").unwrap();
+                    let flags = [0, 1].map(|index| Reply::Flag { index, present: index != empty });
+                    read.answer(at(0), &flags);
                 }
-                d.handle_reply(at(0), Reply::Done).unwrap();
+                _ => read.answer(at(0), &NOTHING),
+            },
+            Some(Io::Write(write)) => {
+                written.extend_from_slice(write.ops());
+                write.answer(at(0), WriteResult::Done);
             }
-            Some(Io::Read(_)) => d.handle_reply(at(0), Reply::Done).unwrap(),
-            Some(Io::Write(ops)) => {
-                written.extend_from_slice(ops);
-                d.handle_write(at(0), WriteResult::Done).unwrap();
-            }
-            Some(Io::RequestDump) => {
-                d.handle_dump_requested(at(0), Some(1)).unwrap();
+            Some(Io::RequestDump(dump)) => {
+                dump.answer(at(0), Some(1));
                 dumped = true;
             }
-            Some(_) => {}
-            None if dumped => {
-                assert_eq!(d.handle_datagram(at(10), &dump_done()), 20);
-                d.handle_batch_end(at(10));
+            Some(Io::Receive(_)) if dumped => {
+                assert_eq!(d.handle(at(10), Input::Datagram(&dump_done())), Taken::All);
+                let _ = d.handle(at(10), Input::QueueEmpty);
                 dumped = false;
             }
-            None => break,
+            Some(Io::Receive(_)) | None => break,
+            Some(_) => {}
         }
     }
     let produced: Vec<_> = written.iter().filter_map(WriteOp::config_port).map(|n| n.as_str()).collect();
@@ -300,8 +361,7 @@ fn alive_every_interval_from_inputs_and_extend_timeout_until_ready() {
         DriverConfig { liveness_interval: Some(Duration::from_millis(100)), ..DriverConfig::default() };
     d.configure(at(0), settings).unwrap();
     // Start-up answers arrive late: the first one past the interval says alive.
-    assert!(matches!(d.poll_io(), Some(Io::Read(_))));
-    d.handle_reply(at(150), Reply::Done).unwrap();
+    expect_read(d.poll_io()).answer(at(150), &NOTHING);
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Alive))));
     match d.poll_io() {
         Some(Io::Notify(Notify::ExtendTimeout(more))) => assert_eq!(more, Duration::from_millis(300)),
@@ -312,7 +372,7 @@ fn alive_every_interval_from_inputs_and_extend_timeout_until_ready() {
     assert_eq!(d.poll_timeout(), Some(at(250)));
     d.handle_timeout(at(250));
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Alive))));
-    assert!(d.poll_io().is_none());
+    assert!(matches!(d.poll_io(), Some(Io::Receive(Receive::Wait))), "nothing else to do");
 }
 
 /// Every deadline handed out is ahead of the driver's time, whatever has
@@ -334,11 +394,7 @@ fn no_deadline_is_ever_in_the_past() {
     while now < at(400_000) {
         now = d.poll_timeout().expect("a deadline");
         d.handle_timeout(now);
-        while let Some(io) = d.poll_io() {
-            let routine = Routine::of(&io);
-            degraded_once |= routine == Routine::Maintain;
-            routine.answer(&mut d, now, BackendStatus::Degraded { pending: 1 });
-        }
+        degraded_once |= routines(&mut d, now, BackendStatus::Degraded { pending: 1 });
         while d.poll_event().is_some() {}
         assert!(d.poll_timeout().is_some_and(|t| t > now), "deadline {:?} at {now:?}", d.poll_timeout());
     }
@@ -373,9 +429,7 @@ fn shipped_alert_rules_fire_and_resolve_on_the_virtual_clock() {
         d.handle_timeout(now);
         let away = now < at(100_000);
         let status = if away { BackendStatus::Degraded { pending: 1 } } else { BackendStatus::Connected };
-        while let Some(io) = d.poll_io() {
-            Routine::of(&io).answer(&mut d, now, status);
-        }
+        routines(&mut d, now, status);
         while let Some(event) = d.poll_event() {
             if let Event::Alert(line) = event {
                 lines.push((now.as_millis(), line));
@@ -431,23 +485,27 @@ fn alarm_rows_follow_the_alerts_when_asked_for() {
         let mut now = at(10);
         while now < at(8_000) {
             if now == at(3_000) {
-                d.handle_overrun(now);
-                d.handle_batch_end(now);
+                let _ = d.handle(now, Input::Overrun);
+                let _ = d.handle(now, Input::QueueEmpty);
             }
             while let Some(io) = d.poll_io() {
                 match io {
-                    Io::WriteAlarm(row) => {
-                        let row = row.clone();
+                    Io::WriteAlarm(alarm) => {
+                        let row = alarm.row().clone();
                         // The first raise is refused once.
                         let refused = row.raise && core::mem::take(&mut refuse_next);
                         if !refused {
                             rows.push((now.as_millis(), row));
                         }
                         let result = if refused { WriteResult::Refused } else { WriteResult::Done };
-                        d.handle_write(now, result).unwrap();
+                        alarm.answer(now, result);
                     }
-                    Io::RequestDump => d.handle_dump_requested(now, Some(2)).unwrap(),
-                    other => Routine::of(&other).answer(&mut d, now, BackendStatus::Connected),
+                    Io::RequestDump(dump) => dump.answer(now, Some(2)),
+                    other => {
+                        if routine(other, now, BackendStatus::Connected) == Routine::Receive {
+                            break;
+                        }
+                    }
                 }
             }
             while d.poll_event().is_some() {}
@@ -499,10 +557,13 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
 
     let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
     synced(&mut d, &mut Empty, 0, 10);
-    assert!(d.links_up());
-    d.handle_link_source_failed(at(100));
-    d.handle_batch_end(at(100));
-    assert!(!d.links_up());
+    assert!(matches!(d.poll_io(), Some(Io::Receive(Receive::Wait))), "the link source is read");
+    let _ = d.handle(at(100), Input::LinksFailed);
+    let _ = d.handle(at(100), Input::QueueEmpty);
+    // Not read while it is down (the status line says degraded).
+    while let Some(io) = d.poll_io() {
+        assert!(matches!(io, Io::Notify(_)), "{io:?} while the link source is down");
+    }
     let mut said = Vec::new();
     while let Some(e) = d.poll_event() {
         said.push(e);
@@ -517,12 +578,15 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
         d.handle_timeout(now);
         while let Some(io) = d.poll_io() {
             match io {
-                Io::ReopenLinks => {
+                Io::ReopenLinks(reopen) => {
                     attempts.push(now.as_millis());
-                    d.handle_links_reopened(now, false).unwrap();
+                    reopen.answer(now, false);
                 }
-                Io::RequestDump => panic!("no dump while the source is down"),
-                other => Routine::of(&other).answer(&mut d, now, BackendStatus::Connected),
+                Io::RequestDump(_) => panic!("no dump while the source is down"),
+                Io::Receive(_) => panic!("no read while the source is down"),
+                other => {
+                    routine(other, now, BackendStatus::Connected);
+                }
             }
         }
         while d.poll_event().is_some() {}
@@ -539,13 +603,16 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
         d.handle_timeout(now);
         while let Some(io) = d.poll_io() {
             match io {
-                Io::ReopenLinks => break 'reopen,
-                other => Routine::of(&other).answer(&mut d, now, BackendStatus::Connected),
+                Io::ReopenLinks(reopen) => {
+                    reopen.answer(now, true);
+                    break 'reopen;
+                }
+                other => {
+                    routine(other, now, BackendStatus::Connected);
+                }
             }
         }
     }
-    d.handle_links_reopened(now, true).unwrap();
-    assert!(d.links_up());
     let mut said = Vec::new();
     while let Some(e) = d.poll_event() {
         said.push(e);
@@ -557,7 +624,8 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
     let mut dumped = false;
     while let Some(io) = d.poll_io() {
         match io {
-            Io::RequestDump => {
+            Io::RequestDump(dump) => {
+                dump.answer(now, Some(2));
                 dumped = true;
                 break;
             }
@@ -566,6 +634,19 @@ fn a_failed_link_source_is_opened_again_and_a_reconciliation_follows() {
         }
     }
     assert!(dumped);
+    // Up again: the link source is read.
+    let mut read = None;
+    while let Some(io) = d.poll_io() {
+        match io {
+            Io::Receive(receive) => {
+                read = Some(receive);
+                break;
+            }
+            Io::Notify(_) => {}
+            other => panic!("{other:?} before the link source is read"),
+        }
+    }
+    assert_eq!(read, Some(Receive::Wait));
     assert_eq!(d.counters().netlink_reopens, 1);
     assert_eq!(d.counters().reconciliations, 1);
     assert_eq!(d.health().0, HealthState::Healthy);

@@ -123,8 +123,8 @@ impl Facts for Replay {
         // orchagent popped what was produced: the configured ports.
         self.writes.iter().any(|w| matches!(w, WriteOp::ProduceConfigPort { name: n } if n == name))
     }
-    fn dump(&mut self) -> u32 {
-        DUMP_SEQ
+    fn dump(&mut self) -> Option<u32> {
+        Some(DUMP_SEQ)
     }
     fn written(&mut self, op: &WriteOp) {
         self.writes.push(*op);
@@ -151,8 +151,7 @@ fn replay_of_the_capture_through_the_driver() {
     for (_, bytes) in &kernel_fixtures() {
         now = now.saturating_add(core::time::Duration::from_millis(100));
         canned::feed(&mut driver, now, bytes, &mut r);
-        driver.handle_batch_end(now);
-        driver.handle_timeout(now);
+        canned::end_batch(&mut driver, now);
         assert!(canned::answer_all(&mut driver, now, &mut r).is_none());
     }
     assert_eq!(r.downs.len(), 4, "Ethernet0/4/8/12 existed before the start");

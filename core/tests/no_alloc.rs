@@ -42,8 +42,8 @@ impl Facts for Capture {
     fn in_appl(&self, name: &PortName) -> bool {
         name.as_str() != "PortChannel0001"
     }
-    fn dump(&mut self) -> u32 {
-        common::DUMP_SEQ
+    fn dump(&mut self) -> Option<u32> {
+        Some(common::DUMP_SEQ)
     }
     fn written(&mut self, op: &WriteOp) {
         self.state_sets += usize::from(matches!(op, WriteOp::SetStatePort { .. }));
@@ -71,8 +71,7 @@ fn the_driver_allocates_nothing() {
         for (_, bytes) in &fixtures {
             now = now.saturating_add(Duration::from_millis(300));
             canned::feed(&mut driver, now, bytes, &mut facts);
-            driver.handle_batch_end(now);
-            driver.handle_timeout(now);
+            canned::end_batch(&mut driver, now);
             assert!(canned::answer_all(&mut driver, now, &mut facts).is_none());
         }
         driver.counters().datagrams

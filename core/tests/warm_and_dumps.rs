@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use portsyncd_core::PortName;
+use portsyncd_core::driver::{Input, Signal};
 use portsyncd_core::engine::{
     Action, DefaultLinkSync, LinkState, Snapshot, SnapshotPort, StartKind, SwitchType, SyncConfig,
 };
@@ -189,7 +190,7 @@ fn reconciliation_repairs_state_db_drift_and_writes_nothing_else() {
         hash(&[("state", "ok"), ("admin_status", "up"), ("netdev_oper_status", "up"), ("mtu", "9100")]),
     );
     let now = w.now;
-    w.driver.request_reconcile(now);
+    let _ = w.driver.handle(now, Input::Signal(Signal::Reconcile));
     w.advance(1);
     assert_eq!(w.dumps, 2, "the reconciliation dumps the kernel");
     // Its replies equal the record: they write nothing themselves.
@@ -213,7 +214,7 @@ fn reconciliation_repairs_state_db_drift_and_writes_nothing_else() {
     assert_eq!(w.driver.counters().repaired, 3);
     // Nothing wrong: a round writes nothing.
     let now = w.now;
-    w.driver.request_reconcile(now);
+    let _ = w.driver.handle(now, Input::Signal(Signal::Reconcile));
     w.advance(1);
     let replies = w.batch(&[
         reply(newlink("Ethernet0", 5, UP_RUNNING), SEQ + 2),

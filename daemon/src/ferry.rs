@@ -7,10 +7,12 @@
 //! on the process (log level, service manager), and every outcome goes back
 //! to the driver as data.
 //!
-//! The loop reads the clock once per wake-up (and once more after each
-//! awaited request, so that the driver knows how long it took), feeds what woke it (datagrams
-//! already queued form one batch; an overrun; a signal) and lets due timers
-//! fire. Nothing here depends on Linux: the in-process tests run it over the
+//! The loop carries out the driver's requests until it asks for input:
+//! what is queued on the link source (read without waiting, while a batch is
+//! open), or a wait for a datagram, a signal or its deadline. It reads the
+//! clock once per wake-up (and once more after each awaited request, so
+//! that the driver knows how long it took), hands over what woke it and lets
+//! due timers fire. When to read, and whether to wait, is the driver's. Nothing here depends on Linux: the in-process tests run it over the
 //! in-memory adapters on a manual clock.
 //!
 //! Signals come through [`Signals`], whose implementation does the process's
@@ -22,7 +24,7 @@ use std::pin::Pin;
 
 use portsyncd_core::Instant;
 use portsyncd_core::backend::{Databases, LinkController, LinkSource, Received, SnapshotStore};
-use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Signal};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Input, Receive, Signal, Taken};
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 
 #[cfg(not(target_os = "linux"))]
@@ -33,7 +35,7 @@ use async_io::Timer;
 use portsyncd_reactor::Timer;
 
 use crate::log;
-pub use crate::requests::{ConfigFields, Parts, Supervisor, carry_out};
+pub use crate::requests::{ConfigFields, Parts, Supervisor, Wants, carry_out};
 
 /// Where time comes from: the monotonic clock in production, a manual one in tests.
 pub trait Clock {
@@ -114,27 +116,38 @@ where
     V: Supervisor,
 {
     let mut now = clock.now();
+    let mut rest = Rest::None;
     loop {
-        let exit = match carry_out(driver, parts, clock, now).await {
-            Some(exit) => Some(exit),
-            // An exit met while a datagram was fed in parts.
-            None => driver.exited(),
+        let wants = carry_out(driver, parts, clock, now).await;
+        let wait_for_links = match wants {
+            Wants::Receive(receive) if rest != Rest::None => {
+                // The rest of a datagram the driver took in part, before anything new.
+                let _ = receive;
+                rest = feed(driver, now, parts.links.last_datagram(), rest);
+                continue;
+            }
+            Wants::Receive(Receive::Queued) => {
+                rest = read_queued(driver, &mut parts.links, now);
+                continue;
+            }
+            Wants::Receive(Receive::Wait) => true,
+            Wants::Idle => false,
+            Wants::Exit(exit) => {
+                if let Some(metrics) = parts.metrics.as_mut() {
+                    metrics.tick(now, driver, &parts.db, true);
+                }
+                return exit;
+            }
         };
         if let Some(metrics) = parts.metrics.as_mut() {
-            metrics.tick(now, driver, &parts.db, exit.is_some());
-        }
-        if let Some(exit) = exit {
-            return exit;
+            metrics.tick(now, driver, &parts.db, false);
         }
         let deadline = driver.poll_timeout();
         let links = &mut parts.links;
         let signals = &mut signals;
-        // A failed source is not read (it would fail again at once) until
-        // the driver has had it opened again.
-        let links_up = driver.links_up();
         let wake = smol::future::or(
             async {
-                if !links_up {
+                if !wait_for_links {
                     return std::future::pending().await;
                 }
                 match links.recv().await {
@@ -155,95 +168,101 @@ where
         .await;
         now = clock.now();
         match wake {
-            Wake::Signal(Signalled::Terminate) => driver.handle_signal(now, Signal::Terminate),
-            Wake::Signal(Signalled::Reconcile) => driver.handle_signal(now, Signal::Reconcile),
+            Wake::Signal(Signalled::Terminate) => handle(driver, now, Input::Signal(Signal::Terminate)),
+            Wake::Signal(Signalled::Reconcile) => handle(driver, now, Input::Signal(Signal::Reconcile)),
             Wake::Signal(Signalled::Reload(config)) => {
                 if let Some(config) = config {
                     let (config, alerting) = *config;
                     driver.reconfigure(now, config);
                     apply_alerting(driver, now, &alerting);
                 }
-                driver.handle_signal(now, Signal::Reload);
+                handle(driver, now, Input::Signal(Signal::Reload));
             }
             Wake::Timer | Wake::Nothing => {}
             Wake::LinksFailed(e) => {
                 log!(Error, "{e}");
-                driver.handle_link_source_failed(now);
+                handle(driver, now, Input::LinksFailed);
             }
-            Wake::Datagram => take_batch(driver, parts, clock, now, First::Datagram).await,
-            Wake::Overrun => take_batch(driver, parts, clock, now, First::Overrun).await,
+            Wake::Datagram => rest = feed(driver, now, parts.links.last_datagram(), Rest::From(0)),
+            Wake::Overrun => handle(driver, now, Input::Overrun),
         }
         driver.handle_timeout(now);
     }
 }
 
-/// What the receive that woke the loop brought.
+/// Whether part of the last datagram is still to be handed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum First {
-    /// A datagram, now in [`LinkSource::last_datagram`].
-    Datagram,
-    /// An overrun.
-    Overrun,
-    /// Nothing yet: look for queued datagrams.
-    Nothing,
+pub enum Rest {
+    /// No.
+    None,
+    /// From this byte on.
+    From(usize),
 }
 
-/// Feeds what woke the loop and everything already queued as one batch
-/// (no waiting for more), then ends the batch.
-pub async fn take_batch<D, L, C, S, V>(
-    driver: &mut DefaultDriver,
-    parts: &mut Parts<D, L, C, S, V>,
-    clock: &impl Clock,
-    now: Instant,
-    first: First,
-) where
-    D: Databases,
-    L: LinkSource,
-    C: LinkController,
-    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
-    V: Supervisor,
-{
-    match first {
-        First::Datagram => feed(driver, parts, clock, now).await,
-        First::Overrun => driver.handle_overrun(now),
-        First::Nothing => {}
+/// Hands the driver an input that is taken whole.
+fn handle(driver: &mut DefaultDriver, now: Instant, input: Input<'_>) {
+    let _ = driver.handle(now, input);
+}
+
+/// Hands the driver `datagram` from `rest` on; what it did not take yet.
+fn feed(driver: &mut DefaultDriver, now: Instant, datagram: &[u8], rest: Rest) -> Rest {
+    let Rest::From(from) = rest else { return Rest::None };
+    match driver.handle(now, Input::Datagram(datagram.get(from..).unwrap_or_default())) {
+        Taken::All => Rest::None,
+        Taken::Part(n) => Rest::From(from + n),
     }
-    while driver.wants_queued_datagram() && driver.links_up() {
-        match parts.links.try_recv() {
-            Ok(Received::Datagram(_)) => feed(driver, parts, clock, now).await,
-            Ok(Received::Overrun) => driver.handle_overrun(now),
-            Ok(Received::Empty) => break,
-            Err(e) => {
-                log!(Error, "{e}");
-                driver.handle_link_source_failed(now);
-                break;
-            }
+}
+
+/// Reads what is queued on the link source without waiting (the driver's
+/// batch is open) and hands it over; what of it the driver did not take yet.
+fn read_queued<L: LinkSource>(driver: &mut DefaultDriver, links: &mut L, now: Instant) -> Rest {
+    match links.try_recv() {
+        Ok(Received::Datagram(bytes)) => return feed(driver, now, bytes, Rest::From(0)),
+        Ok(Received::Overrun) => handle(driver, now, Input::Overrun),
+        Ok(Received::Empty) => handle(driver, now, Input::QueueEmpty),
+        Err(e) => {
+            log!(Error, "{e}");
+            handle(driver, now, Input::LinksFailed);
         }
     }
-    driver.handle_batch_end(now);
+    Rest::None
 }
 
-/// Feeds the datagram just received, carrying out what the driver asks
-/// whenever it cannot take the rest yet.
-async fn feed<D, L, C, S, V>(
+/// Everything that can happen at `now` without waiting: requests carried
+/// out, and whatever the link source already holds read and handed over,
+/// until the driver would wait. `Some` once it exits. (The in-process tests
+/// move a manual clock between steps.)
+pub async fn step<D, L, C, S, V>(
     driver: &mut DefaultDriver,
     parts: &mut Parts<D, L, C, S, V>,
     clock: &impl Clock,
     now: Instant,
-) where
+) -> Option<Result<(), Failure>>
+where
     D: Databases,
     L: LinkSource,
     C: LinkController,
     S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
     V: Supervisor,
 {
-    let len = parts.links.last_datagram().len();
-    let mut offset = 0;
-    while offset < len {
-        offset += driver.handle_datagram(now, &parts.links.last_datagram()[offset..]);
-        // Stopping: the rest of the datagram no longer matters.
-        if offset < len && (carry_out(driver, parts, clock, now).await.is_some() || !driver.takes_input()) {
-            return;
+    let mut rest = Rest::None;
+    loop {
+        match carry_out(driver, parts, clock, now).await {
+            Wants::Exit(exit) => return Some(exit),
+            Wants::Idle => return None,
+            Wants::Receive(_) if rest != Rest::None => {
+                rest = feed(driver, now, parts.links.last_datagram(), rest);
+            }
+            Wants::Receive(Receive::Queued) => rest = read_queued(driver, &mut parts.links, now),
+            Wants::Receive(Receive::Wait) => match parts.links.try_recv() {
+                Ok(Received::Datagram(bytes)) => rest = feed(driver, now, bytes, Rest::From(0)),
+                Ok(Received::Overrun) => handle(driver, now, Input::Overrun),
+                Ok(Received::Empty) => return None,
+                Err(e) => {
+                    log!(Error, "{e}");
+                    handle(driver, now, Input::LinksFailed);
+                }
+            },
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod ferry;
 pub mod instance;
 pub mod logging;
 pub mod metrics;
+pub mod replies;
 pub mod requests;
 pub mod signals;
 pub mod supervisor;

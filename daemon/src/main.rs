@@ -262,6 +262,7 @@ mod linux {
             snapshots: StateFile::new(&args.state_dir),
             supervisor: supervisors,
             config_fields: Default::default(),
+            replies: Default::default(),
             metrics: publisher,
         };
         let ran = ferry::run(&mut driver, &mut parts, &clock, signals).await;

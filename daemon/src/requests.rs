@@ -5,16 +5,17 @@
 //!
 //! Adapter errors are logged here, where their text is, and reported to the
 //! driver as the plain fact that the operation failed; what that means is
-//! the driver's to decide. Reads are collected before they are handed back
-//! (the request borrows the driver until it is done).
+//! the driver's to decide. A read's answer is collected into a kept buffer
+//! ([`ReplyBuffer`]) and handed to the driver as a view through the request
+//! itself; every other answer is one value.
 
 use std::collections::HashMap;
 
 use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, SnapshotStore};
 use portsyncd_core::driver::{
-    DefaultDriver, Failure, Io, Keep, Notify, Read, Reply, SnapshotLoad, Unasked, WriteResult,
+    DefaultDriver, Failure, Io, Keep, Notify, Read, Receive, SnapshotLoad, WriteResult,
 };
-use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
+use portsyncd_core::engine::{DEFAULT_BATCH_CAPACITY, DEFAULT_PORT_CAPACITY};
 use portsyncd_core::event::Event;
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Instant, PortName};
@@ -22,6 +23,7 @@ use portsyncd_core::{Instant, PortName};
 use crate::ferry::Clock;
 use crate::log;
 use crate::logging::{self, Trouble};
+use crate::replies::ReplyBuffer;
 
 /// The service manager (systemd, or nothing).
 pub trait Supervisor {
@@ -60,18 +62,31 @@ pub struct Parts<D, L, C, S, V> {
     pub supervisor: V,
     /// Kept for producing.
     pub config_fields: ConfigFields,
+    /// The answer of the read under way.
+    pub replies: ReplyBuffer,
     /// Publishes the figures for the metrics endpoint (`None`: no endpoint).
     pub metrics: Option<crate::metrics::MetricsPublisher>,
 }
 
+/// What the driver wants once its requests are carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wants {
+    /// The link source read (see [`Receive`]).
+    Receive(Receive),
+    /// Nothing until a signal or its deadline.
+    Idle,
+    /// The run is over.
+    Exit(Result<(), Failure>),
+}
+
 /// Logs what the driver has to say and carries out its requests until it
-/// has none; `Some` when it asked to exit.
+/// wants input or exits.
 pub async fn carry_out<D, L, C, S, V>(
     driver: &mut DefaultDriver,
     parts: &mut Parts<D, L, C, S, V>,
     clock: &impl Clock,
     mut now: Instant,
-) -> Option<Result<(), Failure>>
+) -> Wants
 where
     D: Databases,
     L: LinkSource,
@@ -89,123 +104,160 @@ where
                     say(&event);
                     continue;
                 }
-                None => return None,
+                None => return Wants::Idle,
             }
         };
-        match io {
-            Io::Read(read) => {
-                let answer = perform_read(&mut parts.db, read, &mut parts.config_fields, now).await;
-                // The answer's time is when it came (how long it took matters).
-                now = clock.now();
-                answer.hand_to(driver, now);
+        let wants = match io {
+            Io::Receive(receive) => Wants::Receive(receive),
+            Io::Exit(result) => Wants::Exit(result),
+            io => {
+                now = carry_out_one(io, parts, clock, now).await;
+                continue;
             }
-            Io::Write(ops) => {
-                let result = perform_write(&mut parts.db, ops, &parts.config_fields, now).await;
-                now = clock.now();
-                report(driver.handle_write(now, result));
-            }
-            Io::WriteAlarm(row) => {
-                // time-created: nanoseconds since the epoch, as SONiC's alarm table has it.
-                let unix_ns = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-                let text = row.text(unix_ns);
-                let fields = row.fields(&text);
-                let result = match parts.db.write(&[row.write(&text, &fields)]).await {
-                    Ok(()) => WriteResult::Done,
-                    Err(e) => {
-                        logging::trouble(Trouble::Write, now, format_args!("{e}"));
-                        WriteResult::Refused
-                    }
-                };
-                now = clock.now();
-                report(driver.handle_write(now, result));
-            }
-            Io::ReopenLinks => {
-                let open = match parts.links.reopen() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        // The driver says it failed (rate-limited); the why, at INFO.
-                        log!(Info, "netlink: {e}");
-                        false
-                    }
-                };
-                report(driver.handle_links_reopened(now, open));
-            }
-            Io::DenyLinks(denial) => {
-                let done = match parts.links.deny_links(denial) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        log!(
-                            Warn,
-                            "netlink: {e}; notifications of links this instance does not take still come"
-                        );
-                        false
-                    }
-                };
-                report(driver.handle_links_denied(now, done));
-            }
-            Io::RequestDump => {
-                // A dump that cannot be asked for ends the run: said once.
-                let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();
-                report(driver.handle_dump_requested(now, seq));
-            }
-            Io::BringLinkDown { ifindex, name } => {
-                let done = parts.control.set_admin_down(ifindex).await;
-                now = clock.now();
-                if let Err(e) = &done {
-                    log!(Warn, "bringing {name} (ifindex {ifindex}) down: {e}");
-                }
-                report(driver.handle_link_down(now, done.is_ok()));
-            }
-            Io::LoadSnapshot => match parts.snapshots.load() {
-                Ok(None) => report(driver.handle_snapshot(now, SnapshotLoad::Missing)),
-                Ok(Some(snapshot)) => report(driver.handle_snapshot(now, SnapshotLoad::Loaded(&snapshot))),
-                Err(e) => {
-                    log!(Warn, "warm-restart snapshot unusable ({e})");
-                    report(driver.handle_snapshot(now, SnapshotLoad::Unusable));
-                }
-            },
-            Io::SaveSnapshot(engine) => {
-                // On the stack (tens of KiB): a heap copy would stay in malloc's arena.
-                let snapshot = engine.snapshot();
-                let saved = match parts.snapshots.save(&snapshot) {
-                    Ok(bytes) => {
-                        logging::trouble_over(Trouble::SnapshotSave);
-                        Some(bytes)
-                    }
-                    Err(e) => {
-                        logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
-                        None
-                    }
-                };
-                report(driver.handle_snapshot_saved(now, saved));
-            }
-            Io::Maintain { deadline } => {
-                let status = match deadline {
-                    None => parts.db.maintain().await,
-                    Some(at) => {
-                        // Bounded: whatever is still kept when time is up stays kept.
-                        let db = &mut parts.db;
-                        let flushed = smol::future::or(async { Some(db.maintain().await) }, async {
-                            clock.at(at).await;
-                            None
-                        })
-                        .await;
-                        flushed.unwrap_or_else(|| parts.db.status())
-                    }
-                };
-                now = clock.now();
-                report(driver.handle_backend_status(now, status));
-            }
-            Io::SetLogLevel(level) => {
-                logging::set_level(level);
-            }
-            Io::SetLogOutput(output) => logging::set_output(output),
-            Io::Notify(notify) => parts.supervisor.notify(notify),
-            Io::Exit(result) => return Some(result),
+        };
+        // What the driver said while deciding this, before anything waits.
+        while let Some(event) = driver.poll_event() {
+            say(&event);
         }
+        return wants;
     }
+}
+
+/// Carries out one request that needs an answer, or is done when
+/// performed; the time after it.
+async fn carry_out_one<D, L, C, S, V>(
+    io: Io<'_, DEFAULT_PORT_CAPACITY, DEFAULT_BATCH_CAPACITY>,
+    parts: &mut Parts<D, L, C, S, V>,
+    clock: &impl Clock,
+    mut now: Instant,
+) -> Instant
+where
+    D: Databases,
+    L: LinkSource,
+    C: LinkController,
+    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
+    V: Supervisor,
+{
+    match io {
+        Io::Receive(_) | Io::Exit(_) => {}
+        Io::Read(request) => {
+            let read = request.read();
+            let ok =
+                perform_read(&mut parts.db, read, &mut parts.config_fields, &mut parts.replies, now).await;
+            // The answer's time is when it came (how long it took matters).
+            now = clock.now();
+            if ok {
+                request.answer(now, &parts.replies);
+            } else {
+                request.failed(now);
+            }
+            parts.replies.release();
+        }
+        Io::Write(request) => {
+            let result = perform_write(&mut parts.db, request.ops(), &parts.config_fields, now).await;
+            now = clock.now();
+            request.answer(now, result);
+        }
+        Io::WriteAlarm(request) => {
+            // time-created: nanoseconds since the epoch, as SONiC's alarm table has it.
+            let unix_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            let row = request.row();
+            let text = row.text(unix_ns);
+            let fields = row.fields(&text);
+            let result = match parts.db.write(&[row.write(&text, &fields)]).await {
+                Ok(()) => WriteResult::Done,
+                Err(e) => {
+                    logging::trouble(Trouble::Write, now, format_args!("{e}"));
+                    WriteResult::Refused
+                }
+            };
+            now = clock.now();
+            request.answer(now, result);
+        }
+        Io::ReopenLinks(request) => {
+            let open = match parts.links.reopen() {
+                Ok(()) => true,
+                Err(e) => {
+                    // The driver says it failed (rate-limited); the why, at INFO.
+                    log!(Info, "netlink: {e}");
+                    false
+                }
+            };
+            request.answer(now, open);
+        }
+        Io::DenyLinks(request) => {
+            let done = match parts.links.deny_links(request.denial()) {
+                Ok(()) => true,
+                Err(e) => {
+                    log!(Warn, "netlink: {e}; notifications of links this instance does not take still come");
+                    false
+                }
+            };
+            request.answer(now, done);
+        }
+        Io::RequestDump(request) => {
+            // A dump that cannot be asked for ends the run: said once.
+            let seq = parts.links.request_dump().map_err(|e| log!(Error, "{e}")).ok();
+            request.answer(now, seq);
+        }
+        Io::BringLinkDown(request) => {
+            let (ifindex, name) = (request.ifindex(), *request.name());
+            let done = parts.control.set_admin_down(ifindex).await;
+            now = clock.now();
+            if let Err(e) = &done {
+                log!(Warn, "bringing {name} (ifindex {ifindex}) down: {e}");
+            }
+            request.answer(now, done.is_ok());
+        }
+        Io::LoadSnapshot(request) => match parts.snapshots.load() {
+            Ok(None) => request.answer(now, SnapshotLoad::Missing),
+            Ok(Some(snapshot)) => request.answer(now, SnapshotLoad::Loaded(&snapshot)),
+            Err(e) => {
+                log!(Warn, "warm-restart snapshot unusable ({e})");
+                request.answer(now, SnapshotLoad::Unusable);
+            }
+        },
+        Io::SaveSnapshot(request) => {
+            // On the stack (tens of KiB): a heap copy would stay in malloc's arena.
+            let snapshot = request.engine().snapshot();
+            let saved = match parts.snapshots.save(&snapshot) {
+                Ok(bytes) => {
+                    logging::trouble_over(Trouble::SnapshotSave);
+                    Some(bytes)
+                }
+                Err(e) => {
+                    logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
+                    None
+                }
+            };
+            request.answer(now, saved);
+        }
+        Io::Maintain(request) => {
+            let status = match request.deadline() {
+                None => parts.db.maintain().await,
+                Some(at) => {
+                    // Bounded: whatever is still kept when time is up stays kept.
+                    let db = &mut parts.db;
+                    let flushed = smol::future::or(async { Some(db.maintain().await) }, async {
+                        clock.at(at).await;
+                        None
+                    })
+                    .await;
+                    flushed.unwrap_or_else(|| parts.db.status())
+                }
+            };
+            now = clock.now();
+            request.answer(now, status);
+        }
+        Io::SetLogLevel(level) => {
+            logging::set_level(level);
+        }
+        Io::SetLogOutput(output) => logging::set_output(output),
+        Io::Notify(notify) => parts.supervisor.notify(notify),
+    }
+    now
 }
 
 /// Logs what the driver says. When it says a trouble is over, the adapter
@@ -222,102 +274,26 @@ fn say(event: &Event) {
     logging::write(event.level(), format_args!("{event}"));
 }
 
-/// The ferry answers only what was asked; if it ever did not, that is a bug
-/// worth a line, not a reason to stop.
-fn report(result: Result<(), Unasked>) {
-    if let Err(e) = result {
-        log!(Error, "{e}");
-    }
-}
-
-/// A read's outcome, owned, to be handed to the driver once its request is done.
-enum Answer {
-    Fields(Vec<(usize, Vec<u8>, Vec<u8>)>),
-    Value(Option<Vec<u8>>),
-    Keys(Vec<Vec<u8>>),
-    Flags(Vec<bool>),
-    /// Which CONFIG_DB ports had fields, and their `index` values.
-    ConfigPorts {
-        had_fields: Vec<bool>,
-        index: Vec<(usize, Vec<u8>)>,
-    },
-    Failed,
-}
-
-impl Answer {
-    fn hand_to(self, driver: &mut DefaultDriver, now: Instant) {
-        match self {
-            Answer::Fields(fields) => {
-                for (index, f, v) in &fields {
-                    reply(driver, now, Reply::Field { index: *index, field: f, value: v });
-                }
-            }
-            Answer::Value(value) => {
-                if let Some(v) = value {
-                    reply(driver, now, Reply::Value(&v));
-                }
-            }
-            Answer::Keys(keys) => {
-                for k in &keys {
-                    reply(driver, now, Reply::Key(k));
-                }
-            }
-            Answer::Flags(flags) => {
-                for (index, present) in flags.into_iter().enumerate() {
-                    reply(driver, now, Reply::Flag { index, present });
-                }
-            }
-            Answer::ConfigPorts { had_fields, index } => {
-                for (i, value) in &index {
-                    let field = portsyncd_core::schema::CONFIG_INDEX_FIELD.as_bytes();
-                    reply(driver, now, Reply::Field { index: *i, field, value });
-                }
-                for (index, present) in had_fields.into_iter().enumerate() {
-                    reply(driver, now, Reply::Flag { index, present });
-                }
-            }
-            Answer::Failed => return reply(driver, now, Reply::Failed),
-        }
-        reply(driver, now, Reply::Done);
-    }
-}
-
-/// One part of an answer; what the driver has to say about it is logged at
-/// once (an answer of a thousand keys may be a line each, more than its
-/// queue of lines holds).
-fn reply(driver: &mut DefaultDriver, now: Instant, part: Reply<'_>) {
-    report(driver.handle_reply(now, part));
-    while let Some(event) = driver.poll_event() {
-        say(&event);
-    }
-}
-
+/// Carries out a read into `replies`; `false` if it failed (logged here).
 async fn perform_read<D: Databases>(
     db: &mut D,
     read: Read<'_>,
     config_fields: &mut ConfigFields,
+    replies: &mut ReplyBuffer,
     now: Instant,
-) -> Answer {
+) -> bool {
     let result = match read {
         Read::Hash { db: which, table, key } => {
-            let mut fields = Vec::new();
-            db.get(which, table, key, &mut |f, v| fields.push((0, f.to_vec(), v.to_vec())))
-                .await
-                .map(|_| Answer::Fields(fields))
+            db.get(which, table, key, &mut |f, v| replies.field(0, f, v)).await.map(|_| ())
         }
         Read::Field { db: which, table, key, field } => {
-            let mut value = None;
-            db.hget(which, table, key, field, &mut |v| value = Some(v.to_vec()))
-                .await
-                .map(|_| Answer::Value(value))
+            db.hget(which, table, key, field, &mut |v| replies.value(v)).await.map(|_| ())
         }
-        Read::Keys { db: which, table } => {
-            let mut keys = Vec::new();
-            db.keys(which, table, &mut |k| keys.push(k.to_vec())).await.map(|()| Answer::Keys(keys))
-        }
+        Read::Keys { db: which, table } => db.keys(which, table, &mut |k| replies.key(k)).await,
         Read::Hashes { db: which, table, keys, keep: Keep::ConfigPortFields } => {
             // Kept here, each string once, for the writes that produce them;
-            // the driver hears only which keys had any field.
+            // the driver hears only which keys had any field, and each
+            // port's `index` (partitioned instances share ports out by it).
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
             let mut kept: Vec<Vec<OwnedField>> = vec![Vec::new(); keys.len()];
             let mut visit = |i: usize, f: &[u8], v: &[u8]| {
@@ -326,41 +302,45 @@ async fn perform_read<D: Databases>(
                 }
             };
             db.get_many(which, table, &names, &mut visit).await.map(|()| {
-                let had_fields = kept.iter().map(|f| !f.is_empty()).collect();
-                // And each port's `index` (partitioned instances share ports out by it).
-                let index = kept
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, fields)| {
-                        let index = portsyncd_core::schema::CONFIG_INDEX_FIELD.as_bytes();
-                        fields.iter().find(|(f, _)| f == index).map(|(_, v)| (i, v.clone()))
-                    })
-                    .collect();
+                let index = portsyncd_core::schema::CONFIG_INDEX_FIELD.as_bytes();
+                for (i, fields) in kept.iter().enumerate() {
+                    if let Some((f, v)) = fields.iter().find(|(f, _)| f == index) {
+                        replies.field(i, f, v);
+                    }
+                }
+                for (i, fields) in kept.iter().enumerate() {
+                    replies.flag(i, !fields.is_empty());
+                }
                 config_fields.0.extend(keys.iter().copied().zip(kept));
-                Answer::ConfigPorts { had_fields, index }
             })
         }
         Read::Hashes { db: which, table, keys, keep: Keep::Nothing } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            let mut fields = Vec::new();
-            let mut visit = |i, f: &[u8], v: &[u8]| fields.push((i, f.to_vec(), v.to_vec()));
-            db.get_many(which, table, &names, &mut visit).await.map(|()| Answer::Fields(fields))
+            db.get_many(which, table, &names, &mut |i, f, v| replies.field(i, f, v)).await
         }
         Read::Exists { db: which, table, keys } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
             let mut present = vec![false; names.len()];
-            db.exists(which, table, &names, &mut present).await.map(|()| Answer::Flags(present))
+            db.exists(which, table, &names, &mut present).await.map(|()| {
+                present.iter().enumerate().for_each(|(i, p)| replies.flag(i, *p));
+            })
         }
         Read::HasField { db: which, table, keys, field } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
             let mut present = vec![false; names.len()];
-            db.has_field(which, table, &names, field, &mut present).await.map(|()| Answer::Flags(present))
+            db.has_field(which, table, &names, field, &mut present).await.map(|()| {
+                present.iter().enumerate().for_each(|(i, p)| replies.flag(i, *p));
+            })
         }
     };
-    result.unwrap_or_else(|e| {
-        logging::trouble(Trouble::Read, now, format_args!("{e}"));
-        Answer::Failed
-    })
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            logging::trouble(Trouble::Read, now, format_args!("{e}"));
+            replies.release();
+            false
+        }
+    }
 }
 
 /// The decided writes, mapped to SONiC writes by the core, in one call.

@@ -1,5 +1,5 @@
 //! The process's signals, and the daemon's part of each before the driver
-//! hears of it ([`Signalled`]):
+//! hears of it ([`Signalled`](crate::ferry::Signalled)):
 //!
 //! - SIGTERM, SIGINT: stop;
 //! - SIGHUP: the `--config` file is read again. If it is bad, one ERROR
@@ -18,54 +18,116 @@
 
 use std::path::PathBuf;
 
-use async_signal::Signal;
-use smol::stream::StreamExt as _;
-
 use crate::config::{self, Config};
-use crate::ferry::{self, Signalled, Signals};
-use crate::log;
+use crate::{ferry, log};
+#[cfg(target_os = "linux")]
+pub use process::ProcessSignals;
 
-/// The signals the daemon handles (every one whose default would end it
-/// silently, besides the two that stop it).
-const HANDLED: [Signal; 5] = [Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1, Signal::Usr2];
+/// The process's signals on the hot loop's own wait (Linux): each handled
+/// signal raises its flag and writes a byte into one self-pipe (signal-hook,
+/// whose handlers do only that), and the read end of the pipe is a socket of
+/// the loop's reactor. A signal wakes the loop as a datagram does: no other
+/// thread, reactor or executor is involved.
+// The flags are shared with signal handlers, not with another thread: the
+// sync funnel (loom) cannot model a handler, and signal-hook's API takes
+// exactly these std types. They are read only here.
+#[cfg(target_os = "linux")]
+#[allow(clippy::disallowed_types)]
+mod process {
+    use std::io::Read as _;
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The process's signals, registered.
-pub struct ProcessSignals {
-    signals: async_signal::Signals,
-    reload: Reload,
-}
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 
-impl ProcessSignals {
-    /// Registers the handlers. `config` is what the daemon runs on, read
-    /// from `path` (`required`: whether a missing file is an error).
-    pub fn register(path: PathBuf, required: bool, config: Config) -> std::io::Result<Self> {
-        Ok(Self {
-            signals: async_signal::Signals::new(HANDLED)?,
-            reload: Reload::new(path, required, config),
-        })
+    use super::Reload;
+    use crate::config::Config;
+    use crate::ferry::{Signalled, Signals};
+    use crate::log;
+
+    /// What each handled signal raises (every one whose default would end
+    /// the process silently, besides the two that stop it).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Raised {
+        Terminate,
+        Reload,
+        Reconcile,
+        Ignored,
     }
-}
 
-impl Signals for ProcessSignals {
-    async fn next(&mut self) -> Signalled {
-        loop {
-            match self.signals.next().await {
-                Some(Ok(Signal::Term | Signal::Int)) => return Signalled::Terminate,
-                Some(Ok(Signal::Hup)) => return Signalled::Reload(self.reload.read_again().map(Box::new)),
-                Some(Ok(Signal::Usr1)) => {
-                    log!(Notice, "SIGUSR1 received: reconciling now");
-                    return Signalled::Reconcile;
+    const HANDLED: [(i32, Raised); 5] = [
+        (SIGTERM, Raised::Terminate),
+        (SIGINT, Raised::Terminate),
+        (SIGHUP, Raised::Reload),
+        (SIGUSR1, Raised::Reconcile),
+        (SIGUSR2, Raised::Ignored),
+    ];
+
+    /// The process's signals, registered.
+    pub struct ProcessSignals {
+        /// One flag per [`HANDLED`] signal.
+        flags: [Arc<AtomicBool>; HANDLED.len()],
+        /// The self-pipe's read end, on the loop's reactor.
+        wake: portsyncd_reactor::Source<UnixStream>,
+        reload: Reload,
+    }
+
+    impl ProcessSignals {
+        /// Registers the handlers. `config` is what the daemon runs on, read
+        /// from `path` (`required`: whether a missing file is an error).
+        pub fn register(path: PathBuf, required: bool, config: Config) -> std::io::Result<Self> {
+            let (read, write) = UnixStream::pair()?;
+            read.set_nonblocking(true)?;
+            write.set_nonblocking(true)?;
+            let flags: [Arc<AtomicBool>; HANDLED.len()] = Default::default();
+            for ((signal, _), flag) in HANDLED.iter().zip(&flags) {
+                // The flag first: once the byte wakes the loop, it is set.
+                signal_hook::flag::register(*signal, flag.clone())?;
+                signal_hook::low_level::pipe::register(*signal, write.try_clone()?)?;
+            }
+            Ok(Self {
+                flags,
+                wake: portsyncd_reactor::Source::new(read)?,
+                reload: Reload::new(path, required, config),
+            })
+        }
+
+        /// The signal raised first in [`HANDLED`]'s order, its flag lowered.
+        fn take_raised(&self) -> Option<Raised> {
+            HANDLED
+                .iter()
+                .zip(&self.flags)
+                .find_map(|((_, raised), flag)| flag.swap(false, Ordering::SeqCst).then_some(*raised))
+        }
+    }
+
+    impl Signals for ProcessSignals {
+        async fn next(&mut self) -> Signalled {
+            loop {
+                // Flags before the pipe's bytes: a signal whose byte is read
+                // below has its flag seen at the next turn at the latest.
+                while let Some(raised) = self.take_raised() {
+                    match raised {
+                        Raised::Terminate => return Signalled::Terminate,
+                        Raised::Reload => return Signalled::Reload(self.reload.read_again().map(Box::new)),
+                        Raised::Reconcile => {
+                            log!(Notice, "SIGUSR1 received: reconciling now");
+                            return Signalled::Reconcile;
+                        }
+                        Raised::Ignored => log!(Notice, "SIGUSR2 received: ignored"),
+                    }
                 }
-                Some(Ok(Signal::Usr2)) => log!(Notice, "SIGUSR2 received: ignored"),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    // Signals can no longer be told apart (the handler's pipe
-                    // failed): one line, and no more asking, which would only
-                    // spin. SIGKILL still ends the process.
+                let mut bytes = [0u8; 64];
+                let read = self.wake.read_with(|mut pipe| pipe.read(&mut bytes)).await;
+                if let Err(e) = read {
+                    // Signals can no longer be told apart: one line, and no
+                    // more asking, which would only spin. SIGKILL still ends
+                    // the process.
                     log!(Error, "signals: {e}; signals are no longer handled");
                     std::future::pending::<()>().await;
                 }
-                None => std::future::pending().await,
             }
         }
     }

@@ -1,32 +1,42 @@
 //! Arbitrary interleavings of kernel events, database answers, failures and
-//! time, driving the core's driver as the daemon does. Invariants: no panic;
-//! every request answered in kind; memory bounded (the driver's tables never
-//! exceed their capacities: nothing grows); PortInitDone produced at most
-//! once and never before PortConfigDone; and once faults stop and time
-//! passes, the modelled STATE_DB equals the modelled kernel.
+//! time, driving the core's driver as the daemon does: the world below is a
+//! [`Facts`] (databases, a kernel, a link source, each failing as the input
+//! says) and [`canned::answer_all`] carries out what the driver asks.
+//! Invariants: no panic; every request answered in kind (an answer of
+//! another kind does not compile); memory bounded (the driver's tables
+//! never exceed their capacities: nothing grows); PortInitDone produced at
+//! most once and never before PortConfigDone; every deadline ahead once its
+//! time is handled; refused writes bounded by their table; and once faults
+//! stop and time passes, the modelled STATE_DB equals the modelled kernel.
 
 #![no_main]
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, VecDeque};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portsyncd_core::PortName;
-use portsyncd_core::backend::{BackendStatus, Db};
 use portsyncd_core::alerts::AlertSettings;
+use portsyncd_core::backend::{BackendStatus, Received};
+use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{
-    Driver, DriverConfig, Io, Read, Reply, Signal, SnapshotLoad, WriteResult, default_rules,
+    AlarmRow, Driver, DriverConfig, Failure, Input, Signal, WriteResult, default_rules,
 };
 use portsyncd_core::engine::LinkState;
 use portsyncd_core::netlink::{LinkOp, LinkRepr, Message, emit_done, iff, messages, msg_flags};
 use portsyncd_core::time::Instant;
-use portsyncd_core::warm::{Snapshot, SnapshotPort};
+use portsyncd_core::warm::SnapshotPort;
 use portsyncd_core::writes::WriteOp;
 
 /// Small capacities, so that full tables are reached.
 type Small = Driver<8, 4>;
 
 const PORTS: [&str; 6] = ["Ethernet0", "Ethernet4", "Ethernet8", "Ethernet12", "Ethernet16", "Ethernet20"];
+
+/// Requests one `answer_all` may carry out before the driver is taken to
+/// never settle.
+const SETTLES_WITHIN: u32 = 100_000;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -67,7 +77,7 @@ struct Start {
 }
 
 #[derive(Arbitrary, Debug)]
-struct Input {
+struct FuzzInput {
     start: Start,
     ops: Vec<Op>,
 }
@@ -93,16 +103,32 @@ struct World {
     fail_reads: u8,
     refuse_writes: u8,
     stall_dump: bool,
-    queue: Vec<Vec<u8>>,
+    /// The link source's queue.
+    queue: VecDeque<Vec<u8>>,
+    /// The datagram read last (the driver may take it in parts).
+    current: Vec<u8>,
+    /// Times the driver was handed the rest of `current`.
+    rests: Cell<usize>,
+    /// Notifications were lost: the next read says so.
     overrun: bool,
+    /// The link source is read only while this is set (a receive step);
+    /// otherwise it has nothing queued, as far as the driver can tell.
+    reading: bool,
     next_seq: u32,
     config_done: bool,
     init_done: u32,
     now: u64,
     next_index: u32,
     warm: bool,
-    snapshot: Option<Snapshot<8>>,
+    snapshot: Option<Vec<SnapshotPort>>,
+    /// SIGTERM was sent.
+    terminated: bool,
+    /// The driver handed out Io::Exit.
     exited: bool,
+    /// Snapshots saved since the driver was last served.
+    saves: u32,
+    /// Requests carried out by the current `answer_all`.
+    calls: u32,
     /// The netlink socket failed: notifications are lost until it is open again.
     links_down: bool,
     reopen_failures: u8,
@@ -115,7 +141,7 @@ impl World {
         }
         let mut buf = vec![0; repr.len()];
         repr.emit(&mut buf).unwrap();
-        self.queue.push(buf);
+        self.queue.push_back(buf);
     }
 
     fn notify(&mut self, name: &'static str, k: Option<Kernel>, index: u32) {
@@ -151,188 +177,39 @@ impl World {
                 self.init_done += 1;
                 assert_eq!(self.init_done, 1, "PortInitDone twice");
             }
-            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } | WriteOp::InstanceState { .. } => {}
+            WriteOp::LoggerDefaults { .. } | WriteOp::RestoreCount { .. } | WriteOp::InstanceState { .. } => {
+            }
         }
     }
 
-    /// Answers everything the driver asks, as the daemon's ferry would.
+    /// One more request carried out.
+    fn call(&mut self) {
+        self.calls += 1;
+        assert!(self.calls < SETTLES_WITHIN, "the driver never settles");
+    }
+
+    /// Answers everything the driver asks, as the daemon's ferry would (the
+    /// link source is read only in a receive step).
     fn serve(&mut self, d: &mut Small) {
         let now = Instant::from_millis(self.now);
-        for _ in 0..100_000 {
-            while d.poll_event().is_some() {}
-            let Some(io) = d.poll_io() else {
-                if d.poll_event().is_none() {
-                    return;
-                }
-                continue;
-            };
-            match io {
-                Io::Read(read) => {
-                    let fail = !self.reachable || self.fail_reads > 0;
-                    self.fail_reads = self.fail_reads.saturating_sub(1);
-                    let replies = self.read(read);
-                    if fail {
-                        d.handle_reply(now, Reply::Failed).unwrap();
-                        continue;
-                    }
-                    if let Some(v) = replies.value {
-                        d.handle_reply(now, Reply::Value(v)).unwrap();
-                    }
-                    for (index, field, value) in &replies.fields {
-                        d.handle_reply(
-                            now,
-                            Reply::Field { index: *index, field: field.as_bytes(), value: value.as_bytes() },
-                        )
-                        .unwrap();
-                    }
-                    for (index, present) in replies.flags {
-                        d.handle_reply(now, Reply::Flag { index, present }).unwrap();
-                    }
-                    for key in &replies.keys {
-                        d.handle_reply(now, Reply::Key(key.as_bytes())).unwrap();
-                    }
-                    d.handle_reply(now, Reply::Done).unwrap();
-                }
-                Io::Write(ops) => {
-                    let ops = ops.to_vec();
-                    if self.refuse_writes > 0 && self.reachable {
-                        self.refuse_writes -= 1;
-                        d.handle_write(now, WriteResult::Refused).unwrap();
-                    } else if self.reachable {
-                        // As every backend does: kept writes go out first.
-                        for op in std::mem::take(&mut self.kept) {
-                            self.apply(&op);
-                        }
-                        ops.iter().for_each(|op| self.apply(op));
-                        d.handle_write(now, WriteResult::Done).unwrap();
-                    } else {
-                        self.kept.extend(ops);
-                        d.handle_write(now, WriteResult::Done).unwrap();
-                    }
-                }
-                Io::WriteAlarm(_) => {
-                    let refused = self.refuse_writes > 0 || !self.reachable;
-                    self.refuse_writes = self.refuse_writes.saturating_sub(1);
-                    let result = if refused { WriteResult::Refused } else { WriteResult::Done };
-                    d.handle_write(now, result).unwrap();
-                }
-                Io::DenyLinks(_) => d.handle_links_denied(now, true).unwrap(),
-                Io::ReopenLinks => {
-                    let open = self.reopen_failures == 0;
-                    self.reopen_failures = self.reopen_failures.saturating_sub(1);
-                    self.links_down = !open;
-                    d.handle_links_reopened(now, open).unwrap();
-                }
-                Io::RequestDump => {
-                    assert!(d.links_up(), "no dump is asked of a failed link source");
-                    self.next_seq += 1;
-                    let seq = self.next_seq;
-                    let mut buf = Vec::new();
-                    for (name, k) in self.kernel.clone() {
-                        let repr = LinkRepr {
-                            op: LinkOp::New,
-                            seq,
-                            msg_flags: msg_flags::MULTI,
-                            index: k.index,
-                            flags: flags(&k),
-                            name: name.as_bytes(),
-                            mtu: Some(k.mtu),
-                            master: None,
-                            kind: Some(b"veth"),
-                        };
-                        let at = buf.len();
-                        buf.resize(at + repr.len(), 0);
-                        repr.emit(&mut buf[at..]).unwrap();
-                    }
-                    if !std::mem::take(&mut self.stall_dump) {
-                        let at = buf.len();
-                        buf.resize(at + 20, 0);
-                        emit_done(&mut buf[at..], seq).unwrap();
-                    }
-                    self.queue.push(buf);
-                    d.handle_dump_requested(now, Some(seq)).unwrap();
-                }
-                Io::BringLinkDown { .. } => d.handle_link_down(now, true).unwrap(),
-                Io::LoadSnapshot => {
-                    let load = match &self.snapshot {
-                        Some(s) => SnapshotLoad::Loaded(s),
-                        None => SnapshotLoad::Missing,
-                    };
-                    d.handle_snapshot(now, load).unwrap();
-                }
-                Io::SaveSnapshot(engine) => {
-                    let _ = engine.snapshot();
-                    d.handle_snapshot_saved(now, Some(64)).unwrap();
-                }
-                Io::Maintain { .. } => {
-                    let status = if self.reachable {
-                        for op in std::mem::take(&mut self.kept) {
-                            self.apply(&op);
-                        }
-                        BackendStatus::Connected
-                    } else {
-                        BackendStatus::Degraded { pending: self.kept.len() }
-                    };
-                    d.handle_backend_status(now, status).unwrap();
-                }
-                Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
-                Io::Exit(r) => {
-                    assert_eq!(r, Ok(()), "only a signal ends a run here");
-                    assert!(self.exited, "exit without a signal");
-                    return;
-                }
-            }
+        self.calls = 0;
+        if let Some(result) = canned::answer_all(d, now, self) {
+            assert_eq!(result, Ok::<(), Failure>(()), "only a signal ends a run here");
+            assert!(self.terminated, "exit without a signal");
+            self.exited = true;
         }
-        panic!("the driver never settles");
-    }
-
-    fn read(&self, read: Read<'_>) -> Replies {
-        let mut r = Replies::default();
-        match read {
-            Read::Field { table: "WARM_RESTART_ENABLE_TABLE", .. } if self.warm => r.value = Some(b"true"),
-            Read::Field { table: "WARM_RESTART_TABLE", .. } if self.warm => r.value = Some(b"0"),
-            Read::Hashes { db: Db::State, keys, .. } => {
-                for (i, k) in keys.iter().enumerate() {
-                    if let Some(&(admin, oper, mtu)) = self.state.get(k.as_str()) {
-                        let ud = |b: bool| if b { "up" } else { "down" }.to_string();
-                        r.fields.push((i, "state".into(), "ok".into()));
-                        r.fields.push((i, "netdev_oper_status".into(), ud(oper)));
-                        r.fields.push((i, "admin_status".into(), ud(admin)));
-                        r.fields.push((i, "mtu".into(), mtu.to_string()));
-                    }
-                }
-            }
-            Read::Keys { db: Db::Config, .. } => r.keys = PORTS.iter().map(|p| p.to_string()).collect(),
-            Read::Exists { keys, .. } => {
-                r.flags =
-                    keys.iter().enumerate().map(|(i, k)| (i, self.appl.contains_key(k.as_str()))).collect()
-            }
-            Read::HasField { keys, .. } => {
-                r.flags = keys.iter().enumerate().map(|(i, _)| (i, false)).collect()
-            }
-            _ => {}
+        // What the driver handed over to be saved can be.
+        if std::mem::take(&mut self.saves) > 0 {
+            let _ = d.engine().snapshot();
         }
-        r
     }
 
     /// Every queued datagram as one batch, as the ferry reads them.
     fn receive(&mut self, d: &mut Small) {
-        let now = Instant::from_millis(self.now);
-        if std::mem::take(&mut self.overrun) {
-            d.handle_overrun(now);
-        }
-        for datagram in std::mem::take(&mut self.queue) {
-            let mut offset = 0;
-            while offset < datagram.len() {
-                offset += d.handle_datagram(now, &datagram[offset..]);
-                if offset < datagram.len() {
-                    self.serve(d);
-                    assert!(d.takes_input(), "the driver must take the rest after its I/O");
-                }
-            }
-        }
-        d.handle_batch_end(now);
-        d.handle_timeout(now);
+        self.reading = true;
+        self.serve(d);
+        self.reading = false;
+        d.handle_timeout(Instant::from_millis(self.now));
         self.serve(d);
     }
 
@@ -351,7 +228,7 @@ impl World {
             d.handle_timeout(Instant::from_millis(self.now));
             self.serve(d);
             assert!(
-                d.exited().is_some() || d.poll_timeout().is_none_or(|t| t.as_millis() > self.now),
+                self.exited || d.poll_timeout().is_none_or(|t| t.as_millis() > self.now),
                 "deadline {:?} not ahead of {} ms",
                 d.poll_timeout(),
                 self.now
@@ -361,26 +238,149 @@ impl World {
             }
         }
     }
+
+    /// The kernel's links, as a dump of sequence `seq` reports them.
+    fn dump_datagram(&mut self, seq: u32) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (name, k) in &self.kernel {
+            let repr = LinkRepr {
+                op: LinkOp::New,
+                seq,
+                msg_flags: msg_flags::MULTI,
+                index: k.index,
+                flags: flags(k),
+                name: name.as_bytes(),
+                mtu: Some(k.mtu),
+                master: None,
+                kind: Some(b"veth"),
+            };
+            let at = buf.len();
+            buf.resize(at + repr.len(), 0);
+            repr.emit(&mut buf[at..]).unwrap();
+        }
+        if !std::mem::take(&mut self.stall_dump) {
+            let at = buf.len();
+            buf.resize(at + 20, 0);
+            emit_done(&mut buf[at..], seq).unwrap();
+        }
+        buf
+    }
 }
 
-#[derive(Default)]
-struct Replies {
-    flags: Vec<(usize, bool)>,
-    keys: Vec<String>,
-    value: Option<&'static [u8]>,
-    fields: Vec<(usize, String, String)>,
+impl Facts for World {
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        PORTS.iter().for_each(|p| key(p.as_bytes()));
+    }
+    fn warm(&self) -> bool {
+        self.warm
+    }
+    fn snapshot(&self, port: &mut dyn FnMut(SnapshotPort)) -> bool {
+        self.snapshot.iter().flatten().for_each(|p| port(*p));
+        self.snapshot.is_some()
+    }
+    fn state_db(&self, name: &PortName) -> Option<(bool, bool, u32)> {
+        self.state.get(name.as_str()).copied()
+    }
+    fn in_appl(&self, name: &PortName) -> bool {
+        self.appl.contains_key(name.as_str())
+    }
+    fn read_fails(&mut self) -> bool {
+        self.call();
+        let fail = !self.reachable || self.fail_reads > 0;
+        self.fail_reads = self.fail_reads.saturating_sub(1);
+        fail
+    }
+    fn dump(&mut self) -> Option<u32> {
+        self.call();
+        assert!(!self.links_down, "no dump is asked of a failed link source");
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let replies = self.dump_datagram(seq);
+        self.queue.push_back(replies);
+        Some(seq)
+    }
+    fn write(&mut self, ops: &[WriteOp]) -> WriteResult {
+        self.call();
+        if self.refuse_writes > 0 && self.reachable {
+            self.refuse_writes -= 1;
+            WriteResult::Refused
+        } else if self.reachable {
+            // As every backend does: kept writes go out first.
+            for op in std::mem::take(&mut self.kept) {
+                self.apply(&op);
+            }
+            ops.iter().for_each(|op| self.apply(op));
+            WriteResult::Done
+        } else {
+            self.kept.extend_from_slice(ops);
+            WriteResult::Done
+        }
+    }
+    fn alarm(&mut self, _row: &AlarmRow) -> WriteResult {
+        self.call();
+        let refused = self.refuse_writes > 0 || !self.reachable;
+        self.refuse_writes = self.refuse_writes.saturating_sub(1);
+        if refused { WriteResult::Refused } else { WriteResult::Done }
+    }
+    fn maintain(&mut self) -> BackendStatus {
+        self.call();
+        if self.reachable {
+            for op in std::mem::take(&mut self.kept) {
+                self.apply(&op);
+            }
+            BackendStatus::Connected
+        } else {
+            BackendStatus::Degraded { pending: self.kept.len() }
+        }
+    }
+    fn save(&mut self, _ports: usize) -> Option<usize> {
+        self.call();
+        self.saves += 1;
+        Some(64)
+    }
+    fn reopen(&mut self) -> bool {
+        self.call();
+        let open = self.reopen_failures == 0;
+        self.reopen_failures = self.reopen_failures.saturating_sub(1);
+        self.links_down = !open;
+        open
+    }
+    fn receive(&mut self) -> Received<'_> {
+        self.call();
+        if !self.reading {
+            return Received::Empty;
+        }
+        if std::mem::take(&mut self.overrun) {
+            return Received::Overrun;
+        }
+        let Some(next) = self.queue.pop_front() else { return Received::Empty };
+        self.current = next;
+        self.rests.set(0);
+        Received::Datagram(&self.current)
+    }
+    fn received(&self) -> &[u8] {
+        // The rest of a datagram taken in part, after the driver's I/O: each
+        // time it takes at least a message, or stops once (for its batch or
+        // its lines) and takes one the next time.
+        self.rests.set(self.rests.get() + 1);
+        assert!(
+            self.rests.get() <= 2 * (self.current.len() / 16) + 2,
+            "the driver must take the rest after its I/O"
+        );
+        &self.current
+    }
 }
 
 fn flags(k: &Kernel) -> u32 {
     (if k.up { iff::UP } else { 0 }) | (if k.running { iff::RUNNING } else { 0 })
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|input: FuzzInput| {
     let mut w = World { reachable: true, next_index: 100, warm: input.start.warm, ..World::default() };
     if w.warm {
         // What an earlier run left: links, STATE_DB (as the kernel, or stale,
         // or gone), APPL_DB with every port, maybe a snapshot.
-        let mut snapshot = Snapshot { port_init_done: true, ports: heapless::Vec::new() };
+        let mut snapshot = Vec::new();
         for (i, &(in_kernel, in_state, in_snapshot, bits, mtu)) in input.start.ports.iter().enumerate() {
             let name = PORTS[i];
             let k = Kernel {
@@ -400,7 +400,7 @@ fuzz_target!(|input: Input| {
             }
             if in_snapshot {
                 let state = LinkState { ifindex: k.index, admin_up: k.up, oper_up: k.running, mtu: k.mtu };
-                let _ = snapshot.ports.push(SnapshotPort { name: PortName::try_from(name).unwrap(), state });
+                snapshot.push(SnapshotPort { name: PortName::try_from(name).unwrap(), state });
             }
         }
         w.snapshot = input.start.ports.iter().any(|p| p.2).then_some(snapshot);
@@ -462,7 +462,7 @@ fuzz_target!(|input: Input| {
                     matches!(m, Ok(Message::Link(_) | Message::Done { .. } | Message::Error { .. }))
                 });
                 if !forged {
-                    w.queue.push(bytes);
+                    w.queue.push_back(bytes);
                 }
             }
             Op::Other { name_len, index } => {
@@ -486,22 +486,24 @@ fuzz_target!(|input: Input| {
             Op::Reachable(r) => w.reachable = r,
             Op::StallDump => w.stall_dump = true,
             Op::LinksFail { reopen_failures } => {
-                if d.links_up() {
+                if !w.links_down {
                     // The socket's queue goes with it.
                     w.queue.clear();
                     w.overrun = false;
                     w.links_down = true;
                     w.reopen_failures = reopen_failures % 4;
-                    d.handle_link_source_failed(Instant::from_millis(w.now));
-                    d.handle_batch_end(Instant::from_millis(w.now));
+                    let now = Instant::from_millis(w.now);
+                    let _ = d.handle(now, Input::LinksFailed);
+                    let _ = d.handle(now, Input::QueueEmpty);
                     w.serve(&mut d);
                 }
             }
             Op::Terminate => {
-                w.exited = true;
-                d.handle_signal(Instant::from_millis(w.now), Signal::Terminate);
+                w.terminated = true;
+                let _ = d.handle(Instant::from_millis(w.now), Input::Signal(Signal::Terminate));
                 w.serve(&mut d);
-                assert!(d.is_done(), "a signal ends the run");
+                assert!(w.exited, "a signal ends the run");
+                assert!(d.poll_io().is_none(), "nothing after the exit");
                 return;
             }
         }

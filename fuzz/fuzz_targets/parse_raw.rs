@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portsyncd_core::driver::canned::{self, Facts};
-use portsyncd_core::driver::{Driver, DriverConfig};
+use portsyncd_core::driver::{Driver, DriverConfig, Io, Receive};
 use portsyncd_core::netlink::{NLMSG_HDRLEN, emit_done, messages};
 use portsyncd_core::writes::WriteOp;
 use portsyncd_core::{Instant, PortName};
@@ -70,9 +70,11 @@ fuzz_target!(|data: &[u8]| {
             emit_done(&mut done, 1).unwrap();
             canned::feed(&mut driver, now, &done, &mut world);
         }
-        driver.handle_batch_end(now);
-        driver.handle_timeout(now);
+        canned::end_batch(&mut driver, now);
         assert!(canned::answer_all(&mut driver, now, &mut world).is_none());
-        assert!(driver.takes_input(), "the driver is idle again after a batch");
+        assert!(
+            matches!(driver.poll_io(), Some(Io::Receive(Receive::Wait))),
+            "the driver is idle again after a batch (it waits for input)"
+        );
     }
 });

@@ -4,8 +4,12 @@
 //!
 //! What it decides: how a thread sleeps until a socket it reads or writes is
 //! ready, a deadline passes, or another thread wakes it — with one
-//! `epoll_wait` per sleep and no other system call. It does not spawn tasks,
-//! own a thread, or decide what to read or write.
+//! `epoll_wait` per sleep and no other system call — and which edges wake
+//! it: a direction of a socket that nobody waits for is dropped from its
+//! registration at its first edge and asked for again when someone waits,
+//! so that datagrams arriving while the loop waits for something else (a
+//! Redis reply, a timer) wake it once, not once each. It does not spawn
+//! tasks, own a thread, or decide what to read or write.
 //!
 //! Why not async-io's reactor, which the rest of the daemon (signals, the
 //! metrics endpoint) still uses: measured in a 512-port storm
@@ -24,7 +28,11 @@
 //! [`Source`] that would have to wait fails with [`NOT_DRIVEN`] and a
 //! [`Timer`] never completes.
 
-#![forbid(unsafe_code)]
+// The `polling` backend (a build option, for measurement: src/sys.rs) needs
+// one `unsafe` call, with its proof there; the default build has none.
+#![cfg_attr(not(feature = "polling"), forbid(unsafe_code))]
+
+mod sys;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -37,18 +45,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use rustix::event::epoll;
-use rustix::event::{EventfdFlags, eventfd};
+use sys::{Interest, Poller};
 
 /// The error a [`Source`] gives when it would have to wait outside
 /// [`block_on`] (nothing would wake it).
 pub const NOT_DRIVEN: &str = "a portsyncd-reactor socket awaited outside portsyncd_reactor::block_on";
-
-/// The key of the eventfd other threads wake the loop with.
-const WAKE_KEY: u64 = u64::MAX;
-
-/// Events taken from the kernel per wait (more wait for the next one).
-const EVENTS_PER_WAIT: usize = 32;
 
 /// One registered socket's readiness, as the loop last learnt it.
 struct Readiness {
@@ -61,33 +62,39 @@ struct Readiness {
     /// Who waits for each.
     reader: Option<Waker>,
     writer: Option<Waker>,
-    /// The directions whose edges the kernel reports now (`IN`, `OUT`): a
-    /// direction nobody waits for is dropped at its first edge, so that
-    /// datagrams arriving while the loop waits for something else do not
-    /// wake it once each (measured: a fifth of all wake-ups in a storm were
-    /// netlink datagrams arriving during a Redis round trip), and added
-    /// again when someone waits.
-    interest: epoll::EventFlags,
+    /// The directions whose edges the kernel reports now: a direction
+    /// nobody waits for is dropped at its first edge, and added again when
+    /// someone waits (an edge already there then is reported).
+    interest: Interest,
 }
 
 impl Readiness {
     /// Reports edges in `want` from now on (one `epoll_ctl` if that changes
-    /// anything). An edge already there when it is added is reported.
-    fn set_interest(&mut self, epoll_fd: &OwnedFd, key: usize, want: epoll::EventFlags) -> io::Result<()> {
+    /// anything).
+    fn set_interest(&mut self, poller: &Poller, key: usize, want: Interest) -> io::Result<()> {
         if self.interest != want {
-            let flags = want | epoll::EventFlags::RDHUP | epoll::EventFlags::ET;
-            epoll::modify(epoll_fd, &self.fd, epoll::EventData::new_u64(key as u64), flags)?;
+            poller.modify(self.fd.as_fd(), key, want)?;
             self.interest = want;
         }
         Ok(())
     }
 }
 
+/// What this thread's reactor did, from its creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Sleeps (each one wait of the kernel's, the zero-timeout looks included).
+    pub waits: u64,
+    /// Readiness edges the kernel reported.
+    pub edges: u64,
+    /// Changes of a socket's registration (`epoll_ctl`).
+    pub interest_changes: u64,
+}
+
 /// The thread's reactor.
 struct Reactor {
-    epoll: OwnedFd,
-    /// Other threads write here to wake a sleeping loop.
-    wake_fd: OwnedFd,
+    /// Shared with the wakers other threads hold.
+    poller: Arc<Poller>,
     /// Registered sockets, by key (a slot is reused once freed).
     sources: RefCell<Vec<Option<Readiness>>>,
     /// Deadlines in order, each with a number that tells equal ones apart.
@@ -98,6 +105,7 @@ struct Reactor {
     next_timer: Cell<u64>,
     /// Inside [`block_on`] on this thread.
     driven: Cell<bool>,
+    stats: Cell<Stats>,
 }
 
 thread_local! {
@@ -112,16 +120,13 @@ impl Reactor {
             if let Some(reactor) = slot.as_ref() {
                 return Ok(reactor.clone());
             }
-            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-            let wake_fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-            epoll::add(&epoll, &wake_fd, epoll::EventData::new_u64(WAKE_KEY), epoll::EventFlags::IN)?;
             let reactor = Rc::new(Reactor {
-                epoll,
-                wake_fd,
+                poller: Arc::new(Poller::new()?),
                 sources: RefCell::new(Vec::new()),
                 timers: RefCell::new(Vec::new()),
                 next_timer: Cell::new(0),
                 driven: Cell::new(false),
+                stats: Cell::new(Stats::default()),
             });
             *slot = Some(reactor.clone());
             Ok(reactor)
@@ -138,49 +143,35 @@ impl Reactor {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timespec = timeout.map(|t| rustix::event::Timespec {
-            tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(t.subsec_nanos()),
-        });
-        let mut events =
-            [epoll::Event { flags: epoll::EventFlags::empty(), data: epoll::EventData::new_u64(0) };
-                EVENTS_PER_WAIT];
-        let waited = epoll::wait(&self.epoll, &mut events, timespec.as_ref());
-        awake();
-        let n = match waited {
-            Ok(n) => n,
-            Err(rustix::io::Errno::INTR) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        for event in &events[..n] {
-            let key = event.data.u64();
-            if key == WAKE_KEY {
-                let mut count = [0; 8];
-                // Nothing to read (another wake came first) is fine.
-                let _ = rustix::io::read(&self.wake_fd, &mut count);
-                continue;
-            }
-            let flags = event.flags;
+        let mut stats = self.stats.get();
+        stats.waits += 1;
+        self.poller.wait(timeout, awake, |edge| {
+            stats.edges += 1;
             let mut sources = self.sources.borrow_mut();
-            let Some(Some(source)) = usize::try_from(key).ok().and_then(|k| sources.get_mut(k)) else {
-                continue;
-            };
-            let broken = flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP);
-            if broken
-                || flags.intersects(epoll::EventFlags::IN | epoll::EventFlags::PRI | epoll::EventFlags::RDHUP)
-            {
+            let Some(Some(source)) = sources.get_mut(edge.key) else { return };
+            let mut want = source.interest;
+            if edge.readable {
                 source.readable = true;
-                if let Some(w) = source.reader.take() {
-                    w.wake();
+                match source.reader.take() {
+                    Some(w) => w.wake(),
+                    None => want.read = false,
                 }
             }
-            if broken || flags.contains(epoll::EventFlags::OUT) {
+            if edge.writable {
                 source.writable = true;
-                if let Some(w) = source.writer.take() {
-                    w.wake();
+                match source.writer.take() {
+                    Some(w) => w.wake(),
+                    None => want.write = false,
                 }
             }
-        }
+            // Nobody waits that way: no more edges until someone does.
+            if want != source.interest {
+                stats.interest_changes += 1;
+                // A failed change leaves the edges coming: a wake-up more.
+                let _ = source.set_interest(&self.poller, edge.key, want);
+            }
+        })?;
+        self.stats.set(stats);
         // Timers due now (woken once the list is released).
         if deadline.is_some() {
             let now = Instant::now();
@@ -202,7 +193,7 @@ impl Reactor {
 struct LoopWaker {
     woken: AtomicBool,
     sleeping: AtomicBool,
-    wake_fd: OwnedFd,
+    poller: Arc<Poller>,
 }
 
 impl Wake for LoopWaker {
@@ -213,8 +204,7 @@ impl Wake for LoopWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
-            // A full counter (2^64 - 2 wakes unread) still wakes the loop.
-            let _ = rustix::io::write(&self.wake_fd, &1u64.to_ne_bytes());
+            self.poller.notify();
         }
     }
 }
@@ -229,7 +219,7 @@ pub fn block_on<F: Future>(future: F) -> io::Result<F::Output> {
     let waker = Arc::new(LoopWaker {
         woken: AtomicBool::new(true),
         sleeping: AtomicBool::new(false),
-        wake_fd: reactor.wake_fd.try_clone()?,
+        poller: reactor.poller.clone(),
     });
     let task_waker = Waker::from(waker.clone());
     let mut cx = Context::from_waker(&task_waker);
@@ -267,6 +257,11 @@ pub fn block_on<F: Future>(future: F) -> io::Result<F::Output> {
     }
 }
 
+/// What this thread's reactor did so far (zeros before its first use).
+pub fn stats() -> Stats {
+    REACTOR.with(|slot| slot.borrow().as_ref().map(|r| r.stats.get()).unwrap_or_default())
+}
+
 /// A socket registered with this thread's reactor, edge-triggered, for
 /// reading and writing.
 pub struct Source<T: AsFd> {
@@ -292,19 +287,13 @@ impl<T: AsFd> Source<T> {
                     sources.len() - 1
                 }
             };
-            let flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP | epoll::EventFlags::ET;
-            epoll::add(&reactor.epoll, &fd, epoll::EventData::new_u64(key as u64), flags)?;
+            let interest = Interest { read: true, write: false };
+            reactor.poller.add(fd.as_fd(), key, interest)?;
             // Ready until an operation says otherwise: the first one tries.
             // Writes are rarely refused: their edges are asked for only
             // while someone waits (each read of the peer's would wake us).
-            sources[key] = Some(Readiness {
-                fd,
-                readable: true,
-                writable: true,
-                reader: None,
-                writer: None,
-                interest: epoll::EventFlags::IN,
-            });
+            sources[key] =
+                Some(Readiness { fd, readable: true, writable: true, reader: None, writer: None, interest });
             key
         };
         Ok(Self { io, key, reactor })
@@ -411,12 +400,17 @@ impl<T: AsFd> Source<T> {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => *slot = Some(cx.waker().clone()),
             }
-            let want = s.interest
-                | match dir {
-                    Direction::Read => epoll::EventFlags::IN,
-                    Direction::Write => epoll::EventFlags::OUT,
-                };
-            if let Err(e) = s.set_interest(&self.reactor.epoll, self.key, want) {
+            let mut want = s.interest;
+            match dir {
+                Direction::Read => want.read = true,
+                Direction::Write => want.write = true,
+            }
+            if want != s.interest {
+                let mut stats = self.reactor.stats.get();
+                stats.interest_changes += 1;
+                self.reactor.stats.set(stats);
+            }
+            if let Err(e) = s.set_interest(&self.reactor.poller, self.key, want) {
                 return Poll::Ready(Err(e));
             }
             Poll::Pending
@@ -430,7 +424,7 @@ impl<T: AsFd> Drop for Source<T> {
             if let Some(readiness) = slot.take() {
                 // Closing the duplicate would not end the registration while
                 // the socket itself stays open elsewhere: say so explicitly.
-                let _ = epoll::delete(&self.reactor.epoll, &readiness.fd);
+                let _ = self.reactor.poller.delete(readiness.fd.as_fd());
             }
         }
     }
@@ -640,6 +634,41 @@ mod tests {
             writer.join().unwrap();
         })
         .unwrap();
+    }
+
+    /// What the module docs promise: while the loop waits for something
+    /// else, a socket nobody reads wakes it once, however much comes.
+    #[test]
+    fn a_socket_nobody_waits_for_wakes_the_loop_once_not_once_per_datagram() {
+        let (a, mut b) = pair();
+        let before = stats();
+        let writer = std::thread::spawn(move || {
+            for _ in 0..10 {
+                b.write_all(b"d").unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            b
+        });
+        block_on(Timer::after(Duration::from_millis(120))).unwrap();
+        let mut b = writer.join().unwrap();
+        let during = stats();
+        assert_eq!(during.edges - before.edges, 1, "{before:?} -> {during:?}");
+        assert_eq!(during.interest_changes - before.interest_changes, 1, "read interest dropped once");
+        // Everything is still there, and waiting asks for edges again.
+        let got = block_on(async {
+            let mut buf = [0; 64];
+            let n = a.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+            let later = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                b.write_all(b"L").unwrap();
+                b
+            });
+            let m = a.read_with(|mut s| s.read(&mut buf[n..])).await.unwrap();
+            later.join().unwrap();
+            buf[..n + m].to_vec()
+        })
+        .unwrap();
+        assert_eq!(got, b"ddddddddddL");
     }
 
     #[test]

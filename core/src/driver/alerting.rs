@@ -12,6 +12,8 @@ use core::time::Duration;
 use heapless::String;
 
 use super::Driver;
+use super::io::WriteResult;
+use super::state::AlarmWrites;
 use crate::alerts::{AlertSettings, AlertView, Condition, Rule, RuleError, RuleName, Severity};
 use crate::backend::BackendStatus;
 use crate::backend::{Db, Field, Write};
@@ -226,9 +228,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         rules: &[Rule<Watched>],
     ) -> Result<(), RuleError> {
         self.alerts.reconfigure(now, settings, rules)?;
-        if self.config.alarm_table && !self.alarm_rows_cleared {
+        if self.config.alarm_table && self.alarm_writes == AlarmWrites::Uncleared {
             // Rows a run that crashed left behind: cleared once, at start.
-            self.alarm_rows_cleared = true;
+            self.alarm_writes = AlarmWrites::Open;
             for rule in rules {
                 self.queue_alarm(AlarmRow {
                     rule: rule.name.clone(),
@@ -313,19 +315,32 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         let _ = self.alarm_rows.push_back(row);
     }
 
-    /// The alarm row to write next, if one is due (none while the last
-    /// attempt was refused, until the next maintenance).
+    /// Whether an alarm row is to be written (none while the last attempt
+    /// was refused, until the next maintenance).
     pub(super) fn alarm_due(&self) -> bool {
-        !self.alarm_held && !self.alarm_rows.is_empty() && self.backend != BackendStatus::Restarted
+        self.alarm_writes != AlarmWrites::Held
+            && !self.alarm_rows.is_empty()
+            && self.backend != BackendStatus::Restarted
     }
 
-    /// The answer to an alarm row's write.
-    pub(super) fn alarm_written(&mut self, done: bool) {
-        if done {
+    /// The row to write next (the queue is not empty while one is asked).
+    pub(super) fn alarm_row(&self) -> &AlarmRow {
+        self.alarm_rows.front().unwrap_or(&NO_ROW)
+    }
+
+    /// How an alarm row's write went.
+    pub(super) fn on_alarm_written(&mut self, now: Instant, result: WriteResult) {
+        self.answered(now);
+        if result == WriteResult::Done {
             self.alarm_rows.pop_front();
             self.counters.alarm_rows_written += 1;
         } else {
-            self.alarm_held = true;
+            self.alarm_writes = AlarmWrites::Held;
         }
     }
 }
+
+/// Never written: [`Driver::alarm_row`] hands it out only if asked with an
+/// empty queue, which `alarm_due` rules out.
+static NO_ROW: AlarmRow =
+    AlarmRow { rule: RuleName::new(), severity: Severity::Warning, raise: false, value: None };

@@ -1,15 +1,27 @@
-//! Answers a driver's requests from facts in memory, at once and without
-//! allocating: for replays of captured datagrams, benchmarks, the
-//! no-allocation check and tests of the core on its own.
+//! Answers a driver's requests from a world in memory ([`Facts`]), at once
+//! and without allocating: for replays of captured datagrams, benchmarks,
+//! the no-allocation check, tests of the core on its own and the driver's
+//! fuzz target (whose world injects failures through the same trait).
 //!
-//! It decides nothing the daemon would: it is the simplest world a driver
-//! can run in (databases that always answer, a kernel that replays what it
-//! is given). The daemon carries requests out against real ports instead.
+//! It decides nothing the daemon would: it is the simplest interpreter of
+//! the driver's requests (databases that answer from the facts, a kernel
+//! that replays what it is given). The daemon carries requests out against
+//! real ports instead.
 
-use super::*;
-use crate::warm::{Snapshot, SnapshotPort};
+use super::io::{Failure, Input, Read, Receive, Replies, Reply, SnapshotLoad, Taken, WriteResult};
+use super::request::{Io, ReadRequest};
+use super::{AlarmRow, Driver};
+use crate::backend::{BackendStatus, Db, Received};
+use crate::engine::LinkSync;
+use crate::event::Event;
+use crate::name::{LinkLabel, PortName};
+use crate::time::Instant;
+use crate::warm::{self, Snapshot, SnapshotPort};
+use crate::writes::WriteOp;
+use crate::{logger, schema};
 
-/// What the canned world knows; every method has a plain default.
+/// What the canned world knows and does; every method has a plain default
+/// (databases that always answer, a kernel with nothing to say).
 pub trait Facts {
     /// CONFIG_DB `PORT` keys, each handed to `key`.
     fn config_ports(&self, _key: &mut dyn FnMut(&[u8])) {}
@@ -42,30 +54,70 @@ pub trait Facts {
     fn has_admin_status(&self, _name: &PortName) -> bool {
         false
     }
-    /// A dump was asked for: its sequence number.
-    fn dump(&mut self) -> u32 {
-        1
+    /// Whether the read about to be answered fails instead.
+    fn read_fails(&mut self) -> bool {
+        false
     }
-    /// A decided write, in order.
+    /// A dump was asked for: its sequence number (`None`: it cannot be).
+    fn dump(&mut self) -> Option<u32> {
+        Some(1)
+    }
+    /// A decided write, in order (from the default [`write`](Self::write)).
     fn written(&mut self, _op: &WriteOp) {}
-    /// An alarm row written (raised) or deleted (cleared).
-    fn alarm(&mut self, _row: &super::AlarmRow) {}
+    /// A batch of writes: how it went (default: each to [`written`](Self::written), done).
+    fn write(&mut self, ops: &[WriteOp]) -> WriteResult {
+        ops.iter().for_each(|op| self.written(op));
+        WriteResult::Done
+    }
+    /// An alarm row written (raised) or deleted (cleared): how it went.
+    fn alarm(&mut self, _row: &AlarmRow) -> WriteResult {
+        WriteResult::Done
+    }
+    /// Backend maintenance: the status afterwards.
+    fn maintain(&mut self) -> BackendStatus {
+        BackendStatus::Connected
+    }
+    /// A snapshot of `ports` published ports to save: bytes written (`None`: failed).
+    fn save(&mut self, _ports: usize) -> Option<usize> {
+        Some(0)
+    }
     /// The link source is opened again: whether that works.
     fn reopen(&mut self) -> bool {
         true
     }
     /// A link to bring down.
     fn bring_down(&mut self, _ifindex: u32, _name: &LinkLabel) {}
+    /// The link source: what is queued next ([`Received::Empty`]: nothing).
+    fn receive(&mut self) -> Received<'_> {
+        Received::Empty
+    }
+    /// The datagram [`receive`](Self::receive) handed out last (the driver
+    /// may take it in parts).
+    fn received(&self) -> &[u8] {
+        &[]
+    }
     /// A line to log.
     fn event(&mut self, _event: &Event) {}
 }
 
-/// Carries out every request the driver has at `now`; `Some` once it exits.
-pub fn answer_all<const P: usize, const B: usize>(
+/// How [`serve`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// The driver asks for the link source to be read.
+    Receive(Receive),
+    /// Nothing to do until a signal or the driver's deadline.
+    Idle,
+    /// The run ended.
+    Exit(Result<(), Failure>),
+}
+
+/// Carries out every request the driver has at `now` but reading the link
+/// source, and says what stopped it.
+pub fn serve<const P: usize, const B: usize>(
     driver: &mut Driver<P, B>,
     now: Instant,
     facts: &mut impl Facts,
-) -> Option<Result<(), Failure>> {
+) -> Served {
     loop {
         while let Some(event) = driver.poll_event() {
             facts.event(&event);
@@ -76,53 +128,108 @@ pub fn answer_all<const P: usize, const B: usize>(
                     facts.event(&event);
                     continue;
                 }
-                None => return None,
+                None => return Served::Idle,
             }
         };
-        match io {
-            Io::Read(read) => {
-                // Answers go to the driver after the request: collect none,
-                // answer from the facts again.
-                let read = Canned::of(read);
-                read.answer(driver, now, facts);
+        let stop = match io {
+            Io::Receive(receive) => Served::Receive(receive),
+            Io::Exit(result) => Served::Exit(result),
+            io => {
+                carry_out(io, now, facts);
+                continue;
             }
-            Io::Write(ops) => {
-                for op in ops {
-                    facts.written(op);
+        };
+        // Lines said while the driver came to this are logged before it
+        // waits (they would otherwise wait for the next input).
+        while let Some(event) = driver.poll_event() {
+            facts.event(&event);
+        }
+        return stop;
+    }
+}
+
+/// Carries out one request (not [`Io::Receive`] nor [`Io::Exit`]) from the facts.
+fn carry_out<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, facts: &mut impl Facts) {
+    match io {
+        Io::Read(read) => answer_read(read, now, facts),
+        Io::Write(write) => {
+            let result = facts.write(write.ops());
+            write.answer(now, result);
+        }
+        Io::WriteAlarm(alarm) => {
+            let result = facts.alarm(alarm.row());
+            alarm.answer(now, result);
+        }
+        Io::RequestDump(dump) => dump.answer(now, facts.dump()),
+        Io::BringLinkDown(down) => {
+            facts.bring_down(down.ifindex(), down.name());
+            down.answer(now, true);
+        }
+        Io::LoadSnapshot(load) => {
+            let mut snapshot = Snapshot::<P> { port_init_done: true, ports: heapless::Vec::new() };
+            let found = facts.snapshot(&mut |port| {
+                let _ = snapshot.ports.push(port);
+            });
+            load.answer(now, if found { SnapshotLoad::Loaded(&snapshot) } else { SnapshotLoad::Missing });
+        }
+        Io::SaveSnapshot(save) => {
+            let ports = published(save.engine());
+            save.answer(now, facts.save(ports));
+        }
+        Io::Maintain(maintain) => maintain.answer(now, facts.maintain()),
+        Io::ReopenLinks(reopen) => reopen.answer(now, facts.reopen()),
+        Io::DenyLinks(deny) => deny.answer(now, true),
+        Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) | Io::Receive(_) | Io::Exit(_) => {}
+    }
+}
+
+fn published<const P: usize, const B: usize>(engine: &LinkSync<P, B>) -> usize {
+    engine.published().count()
+}
+
+/// Carries out every request the driver has at `now`, reading what the
+/// link source has queued as it asks; `Some` once it exits.
+pub fn answer_all<const P: usize, const B: usize>(
+    driver: &mut Driver<P, B>,
+    now: Instant,
+    facts: &mut impl Facts,
+) -> Option<Result<(), Failure>> {
+    // Where the rest of a datagram taken in part starts.
+    let mut rest: Option<usize> = None;
+    loop {
+        let receive = match serve(driver, now, facts) {
+            Served::Exit(result) => return Some(result),
+            Served::Idle => return None,
+            Served::Receive(receive) => receive,
+        };
+        if let Some(from) = rest.take() {
+            let bytes = facts.received();
+            let bytes = bytes.get(from..).unwrap_or_default();
+            if let Taken::Part(n) = driver.handle(now, Input::Datagram(bytes)) {
+                rest = Some(from + n);
+            }
+            continue;
+        }
+        match facts.receive() {
+            Received::Datagram(bytes) => {
+                if let Taken::Part(n) = driver.handle(now, Input::Datagram(bytes)) {
+                    rest = Some(n);
                 }
-                asked(driver.handle_write(now, WriteResult::Done));
             }
-            Io::RequestDump => {
-                let seq = facts.dump();
-                asked(driver.handle_dump_requested(now, Some(seq)));
+            Received::Overrun => {
+                let _ = driver.handle(now, Input::Overrun);
             }
-            Io::BringLinkDown { ifindex, name } => {
-                facts.bring_down(ifindex, &name);
-                asked(driver.handle_link_down(now, true));
+            Received::Empty if receive == Receive::Queued => {
+                let _ = driver.handle(now, Input::QueueEmpty);
             }
-            Io::LoadSnapshot => {
-                let mut snapshot = Snapshot::<P> { port_init_done: true, ports: heapless::Vec::new() };
-                let found = facts.snapshot(&mut |port| {
-                    let _ = snapshot.ports.push(port);
-                });
-                let load = if found { SnapshotLoad::Loaded(&snapshot) } else { SnapshotLoad::Missing };
-                asked(driver.handle_snapshot(now, load));
-            }
-            Io::WriteAlarm(row) => {
-                facts.alarm(row);
-                asked(driver.handle_write(now, WriteResult::Done));
-            }
-            Io::SaveSnapshot(_) => asked(driver.handle_snapshot_saved(now, Some(0))),
-            Io::ReopenLinks => asked(driver.handle_links_reopened(now, facts.reopen())),
-            Io::DenyLinks(_) => asked(driver.handle_links_denied(now, true)),
-            Io::Maintain { .. } => asked(driver.handle_backend_status(now, BackendStatus::Connected)),
-            Io::SetLogLevel(_) | Io::SetLogOutput(_) | Io::Notify(_) => {}
-            Io::Exit(result) => return Some(result),
+            Received::Empty => return None,
         }
     }
 }
 
-/// Feeds one datagram, answering whatever the driver asks in between.
+/// Feeds one datagram the caller holds, carrying out what the driver asks
+/// whenever it takes only part of it (the batch stays open: end it with
+/// [`Input::QueueEmpty`]).
 pub fn feed<const P: usize, const B: usize>(
     driver: &mut Driver<P, B>,
     now: Instant,
@@ -130,96 +237,132 @@ pub fn feed<const P: usize, const B: usize>(
     facts: &mut impl Facts,
 ) {
     let mut offset = 0;
-    while offset < datagram.len() {
-        offset += driver.handle_datagram(now, &datagram[offset..]);
-        if answer_all(driver, now, facts).is_some() || !driver.takes_input() {
+    while let Taken::Part(n) = driver.handle(now, Input::Datagram(&datagram[offset..])) {
+        offset += n;
+        // Until the driver reads again (the rest comes first then); a run
+        // that ends or idles takes no more.
+        if !matches!(serve(driver, now, facts), Served::Receive(_)) {
             return;
         }
     }
 }
 
-/// Every answer here is to the request just handed out; an unasked one is a
-/// bug of this module, flagged in debug builds.
-fn asked(result: Result<(), Unasked>) {
-    debug_assert!(result.is_ok(), "{result:?}");
+/// Ends the batch being fed (nothing more is queued) and lets due timers fire.
+pub fn end_batch<const P: usize, const B: usize>(driver: &mut Driver<P, B>, now: Instant) {
+    let _ = driver.handle(now, Input::QueueEmpty);
+    driver.handle_timeout(now);
 }
 
-/// A read, copied out of the request so that the driver can be answered.
+/// Answers a read from the facts. What depends on the read's keys (which
+/// the request borrows from the driver) is looked up first, into tables on
+/// the stack; the rest comes straight from the facts as the driver walks it.
+fn answer_read<const P: usize, const B: usize>(
+    request: ReadRequest<'_, P, B>,
+    now: Instant,
+    facts: &mut impl Facts,
+) {
+    if facts.read_fails() {
+        request.failed(now);
+        return;
+    }
+    let answer: Canned<P> = match request.read() {
+        Read::Exists { keys, .. } => Canned::Flags(keys.iter().map(|n| facts.in_appl(n)).collect()),
+        Read::HasField { keys, .. } => {
+            Canned::Flags(keys.iter().map(|n| facts.has_admin_status(n)).collect())
+        }
+        Read::Hashes { db: Db::State, table: schema::STATE_PORT_TABLE, keys, .. } => {
+            Canned::StatePorts(keys.iter().map(|n| facts.state_db(n)).collect())
+        }
+        // Every configured port has fields.
+        Read::Hashes { keys, keep: super::Keep::ConfigPortFields, .. } => {
+            Canned::Flags(keys.iter().map(|_| true).collect())
+        }
+        Read::Hashes { .. } => Canned::Nothing,
+        read => Canned::Direct(Direct::of(read)),
+    };
+    request.answer(now, &CannedReplies { answer, facts: &*facts });
+}
+
+/// A read's answer, as far as it depends on the read's keys.
+enum Canned<const P: usize> {
+    Nothing,
+    /// A flag per key.
+    Flags(heapless::Vec<bool, P>),
+    /// What STATE_DB holds per key.
+    StatePorts(heapless::Vec<Option<(bool, bool, u32)>, P>),
+    /// Straight from the facts.
+    Direct(Direct),
+}
+
+/// Reads answered straight from the facts.
 #[derive(Clone, Copy)]
-enum Canned {
-    Empty,
+enum Direct {
+    Logger,
+    ConfigKeys,
     WarmEnable,
     RestoreCount,
     SwitchType,
-    StateHashes { len: usize },
-    LoggerHash,
-    Keys,
-    Flags { appl: bool, len: usize },
+    Nothing,
 }
 
-impl Canned {
+impl Direct {
     fn of(read: Read<'_>) -> Self {
         match read {
-            Read::Hash { table: logger::LOGGER_TABLE, .. } => Canned::LoggerHash,
-            Read::Keys { .. } => Canned::Keys,
-            Read::Exists { keys, .. } => Canned::Flags { appl: true, len: keys.len() },
-            Read::HasField { keys, .. } => Canned::Flags { appl: false, len: keys.len() },
-            Read::Field { table: warm::WARM_RESTART_ENABLE_TABLE, .. } => Canned::WarmEnable,
-            Read::Field { table: warm::WARM_RESTART_TABLE, .. } => Canned::RestoreCount,
-            Read::Field { table: schema::CONFIG_DEVICE_METADATA_TABLE, .. } => Canned::SwitchType,
-            Read::Hashes { db: Db::State, keys, .. } => Canned::StateHashes { len: keys.len() },
-            _ => Canned::Empty,
+            Read::Hash { table: logger::LOGGER_TABLE, .. } => Direct::Logger,
+            Read::Keys { .. } => Direct::ConfigKeys,
+            Read::Field { table: warm::WARM_RESTART_ENABLE_TABLE, .. } => Direct::WarmEnable,
+            Read::Field { table: warm::WARM_RESTART_TABLE, .. } => Direct::RestoreCount,
+            Read::Field { table: schema::CONFIG_DEVICE_METADATA_TABLE, .. } => Direct::SwitchType,
+            _ => Direct::Nothing,
         }
     }
+}
 
-    fn answer<const P: usize, const B: usize>(
-        self,
-        driver: &mut Driver<P, B>,
-        now: Instant,
-        facts: &mut impl Facts,
-    ) {
-        match self {
-            Canned::Empty => {}
-            Canned::WarmEnable if facts.warm() => asked(driver.handle_reply(now, Reply::Value(b"true"))),
-            Canned::RestoreCount if facts.warm() => asked(driver.handle_reply(now, Reply::Value(b"0"))),
-            Canned::WarmEnable | Canned::RestoreCount => {}
-            Canned::SwitchType => {
-                if let Some(value) = facts.switch_type() {
-                    asked(driver.handle_reply(now, Reply::Value(value)));
+struct CannedReplies<'a, F, const P: usize> {
+    answer: Canned<P>,
+    facts: &'a F,
+}
+
+impl<F: Facts, const P: usize> Replies for CannedReplies<'_, F, P> {
+    fn each(&self, part: &mut dyn FnMut(Reply<'_>)) {
+        let facts = self.facts;
+        match &self.answer {
+            Canned::Nothing => {}
+            Canned::Flags(flags) => {
+                for (index, present) in flags.iter().enumerate() {
+                    part(Reply::Flag { index, present: *present });
                 }
             }
-            Canned::StateHashes { len } => {
-                for index in 0..len {
-                    let Some(name) = driver.keys.get(index).copied() else { break };
-                    let Some((admin, oper, mtu)) = facts.state_db(&name) else { continue };
+            Canned::StatePorts(held) => {
+                for (index, held) in held.iter().enumerate() {
+                    let Some((admin, oper, mtu)) = *held else { continue };
                     let mtu = schema::Decimal::new(mtu);
                     let fields = schema::StatePortFields::new(admin, oper, 0);
                     for (field, value) in fields.pairs() {
                         let value = if field == schema::STATE_FIELD_MTU { mtu.as_str() } else { value };
-                        let reply = Reply::Field { index, field: field.as_bytes(), value: value.as_bytes() };
-                        asked(driver.handle_reply(now, reply));
+                        part(Reply::Field { index, field: field.as_bytes(), value: value.as_bytes() });
                     }
                 }
             }
-            Canned::LoggerHash => {
+            Canned::Direct(Direct::Logger) => {
                 if let Some(level) = facts.log_level() {
-                    let field = logger::LOGLEVEL_FIELD.as_bytes();
-                    asked(driver.handle_reply(now, Reply::Field { index: 0, field, value: level }));
-                    let output = logger::LOGOUTPUT_FIELD.as_bytes();
-                    asked(
-                        driver.handle_reply(now, Reply::Field { index: 0, field: output, value: b"STDERR" }),
-                    );
+                    part(Reply::Field { index: 0, field: logger::LOGLEVEL_FIELD.as_bytes(), value: level });
+                    part(Reply::Field {
+                        index: 0,
+                        field: logger::LOGOUTPUT_FIELD.as_bytes(),
+                        value: b"STDERR",
+                    });
                 }
             }
-            Canned::Keys => facts.config_ports(&mut |key| asked(driver.handle_reply(now, Reply::Key(key)))),
-            Canned::Flags { appl, len } => {
-                for index in 0..len {
-                    let Some(name) = driver.keys.get(index).copied() else { break };
-                    let present = if appl { facts.in_appl(&name) } else { facts.has_admin_status(&name) };
-                    asked(driver.handle_reply(now, Reply::Flag { index, present }));
+            Canned::Direct(Direct::ConfigKeys) => facts.config_ports(&mut |key| part(Reply::Key(key))),
+            Canned::Direct(Direct::WarmEnable) if facts.warm() => part(Reply::Value(b"true")),
+            Canned::Direct(Direct::RestoreCount) if facts.warm() => part(Reply::Value(b"0")),
+            Canned::Direct(Direct::SwitchType) => {
+                if let Some(value) = facts.switch_type() {
+                    part(Reply::Value(value));
                 }
             }
+            Canned::Direct(_) => {}
         }
-        asked(driver.handle_reply(now, Reply::Done));
     }
 }

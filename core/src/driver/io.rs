@@ -1,6 +1,8 @@
-//! The driver's conversation with the outside: the requests it makes
-//! ([`Io`]), the answers it takes ([`Reply`], [`WriteResult`], ...), and how
-//! it ends ([`Exit`]).
+//! The data of the driver's conversation with the outside: its inputs
+//! ([`Input`]), what its requests ask for ([`Read`], [`Receive`]), the
+//! answers they take ([`Reply`], [`Replies`], [`WriteResult`], ...), and how
+//! a run ends ([`Failure`]). The requests themselves, and the answer each
+//! takes, are in [`super::request`].
 //!
 //! Data only: what each request means for SONiC is written next to it, so
 //! that carrying one out is mechanical.
@@ -9,10 +11,7 @@ use core::fmt;
 
 use crate::backend::{BackendStatus, Db};
 use crate::event::Status;
-use crate::logger::{Level, Output};
-use crate::name::{LinkLabel, PortName};
-use crate::time::Instant;
-use crate::writes::WriteOp;
+use crate::name::PortName;
 
 /// What to do with the fields a [`Read::Hashes`] returns, beside handing
 /// them to the driver.
@@ -23,12 +22,11 @@ pub enum Keep {
     /// Keep each key's fields, verbatim and in order: later
     /// [`WriteOp::ProduceConfigPort`] writes produce them. The driver needs
     /// only whether each key had any: a [`Reply::Flag`] per key (a key with
-    /// none is dropped from the configuration), then [`Reply::Done`].
+    /// none is dropped from the configuration).
     ConfigPortFields,
 }
 
-/// A database read. Answer with [`Reply`]s, then [`Reply::Done`] (or
-/// [`Reply::Failed`] instead).
+/// A database read: what a [`ReadRequest`](super::ReadRequest) asks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Read<'a> {
     /// `HGETALL <table><sep><key>`: a [`Reply::Field`] (index 0) per field.
@@ -115,13 +113,9 @@ pub enum Reply<'a> {
         /// The answer.
         present: bool,
     },
-    /// The answer is complete.
-    Done,
-    /// The read failed (the caller logs why); nothing more comes.
-    Failed,
 }
 
-/// How a [`Io::Write`] went.
+/// How a write went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteResult {
     /// Written, or kept by the backend to be flushed when it is back.
@@ -131,7 +125,7 @@ pub enum WriteResult {
     Refused,
 }
 
-/// A warm-restart snapshot load, answered to [`Io::LoadSnapshot`].
+/// A warm-restart snapshot load.
 #[derive(Clone, Copy, Debug)]
 pub enum SnapshotLoad<'a, const P: usize> {
     /// There is none.
@@ -238,77 +232,72 @@ impl fmt::Display for Failure {
 
 impl core::error::Error for Failure {}
 
-/// An answer handed to the driver that it did not ask for (a bug in the
-/// caller). The call changed nothing.
+/// What the driver is handed, besides answers to its requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Unasked {
-    /// The answer given.
-    pub answer: &'static str,
+pub enum Input<'a> {
+    /// A datagram of rtnetlink messages read from the link source (after
+    /// an [`Io::Receive`](super::Io::Receive)), or the rest of one the
+    /// driver took in part.
+    Datagram(&'a [u8]),
+    /// The link source lost notifications (a socket overrun).
+    Overrun,
+    /// Nothing more is queued on the link source (the answer to
+    /// [`Receive::Queued`] when a non-blocking read finds nothing): the
+    /// batch ends.
+    QueueEmpty,
+    /// The link source failed (the caller logged why).
+    LinksFailed,
+    /// A process signal.
+    Signal(Signal),
 }
 
-impl fmt::Display for Unasked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} handed to the driver, which awaited no such answer", self.answer)
+/// How much of an [`Input`] the driver took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Taken {
+    /// All of it.
+    All,
+    /// The first this many bytes of a datagram: carry out what
+    /// [`poll_io`](super::Driver::poll_io) asks, and hand the rest in at the
+    /// next [`Io::Receive`](super::Io::Receive) instead of reading (one comes
+    /// before any wait: a batch that fills up reads again at once).
+    Part(usize),
+}
+
+/// What the driver wants of the link source now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receive {
+    /// Nothing else to do: wait for a datagram (or a signal, or
+    /// [`poll_timeout`](super::Driver::poll_timeout)).
+    Wait,
+    /// A batch is open: read what is already queued, without waiting
+    /// ([`Input::QueueEmpty`] when nothing is).
+    Queued,
+}
+
+/// The parts of a read's answer, in order, as a view over the caller's
+/// buffer (or over facts in memory): the driver walks them once.
+pub trait Replies {
+    /// Hands each part to `part`, in order.
+    fn each(&self, part: &mut dyn FnMut(Reply<'_>));
+}
+
+impl<T: Replies + ?Sized> Replies for &T {
+    fn each(&self, part: &mut dyn FnMut(Reply<'_>)) {
+        (**self).each(part);
     }
 }
 
-impl core::error::Error for Unasked {}
+impl Replies for [Reply<'_>] {
+    fn each(&self, part: &mut dyn FnMut(Reply<'_>)) {
+        self.iter().for_each(|r| part(*r));
+    }
+}
 
-/// One thing the driver needs done. Each names the call that answers it;
-/// until it is answered, [`poll_io`](super::Driver::poll_io) returns `None`.
-/// The ones marked *done when performed* need no answer.
-#[derive(Debug)]
-#[must_use]
-pub enum Io<'a, const P: usize, const B: usize> {
-    /// Read from a database: answer with [`handle_reply`](super::Driver::handle_reply).
-    Read(Read<'a>),
-    /// Carry out these writes, in order, as one batch (one round trip per
-    /// database): answer with [`handle_write`](super::Driver::handle_write).
-    /// Map each with [`WriteOp::write`].
-    Write(&'a [WriteOp]),
-    /// Write (or delete) this STATE_DB `SYSTEM_ALARMS` row (see
-    /// [`AlarmRow::write`](super::AlarmRow::write)): answer with
-    /// [`handle_write`](super::Driver::handle_write).
-    WriteAlarm(&'a super::AlarmRow),
-    /// Ask the kernel for every link: answer with
-    /// [`handle_dump_requested`](super::Driver::handle_dump_requested).
-    RequestDump,
-    /// Bring a link administratively down: answer with
-    /// [`handle_link_down`](super::Driver::handle_link_down).
-    BringLinkDown {
-        /// The link.
-        ifindex: u32,
-        /// Its name, for the log.
-        name: LinkLabel,
-    },
-    /// Load the warm-restart snapshot: answer with
-    /// [`handle_snapshot`](super::Driver::handle_snapshot).
-    LoadSnapshot,
-    /// Save this snapshot: answer with
-    /// [`handle_snapshot_saved`](super::Driver::handle_snapshot_saved).
-    SaveSnapshot(&'a crate::engine::LinkSync<P, B>),
-    /// Reconnect what is due and flush kept writes, giving up at `deadline`
-    /// if there is one: answer with
-    /// [`handle_backend_status`](super::Driver::handle_backend_status).
-    Maintain {
-        /// When to stop trying.
-        deadline: Option<Instant>,
-    },
-    /// Close the link source, open it again, subscribe again: answer with
-    /// [`handle_links_reopened`](super::Driver::handle_links_reopened).
-    ReopenLinks,
-    /// From now on drop these link notifications (links that are no port;
-    /// another instance's): answer with
-    /// [`handle_links_denied`](super::Driver::handle_links_denied).
-    DenyLinks(crate::link_filter::LinkDenial<'a>),
-    /// Log from now on at this level. Done when performed.
-    SetLogLevel(Level),
-    /// Log from now on to this output. Done when performed.
-    SetLogOutput(Output),
-    /// Tell the service manager. Done when performed.
-    Notify(Notify),
-    /// Stop the process: `Ok` after a clean shutdown. Nothing comes after it.
-    Exit(Result<(), Failure>),
+impl<const N: usize> Replies for [Reply<'_>; N] {
+    fn each(&self, part: &mut dyn FnMut(Reply<'_>)) {
+        self.iter().for_each(|r| part(*r));
+    }
 }
 
 /// Backend status as the driver last heard it.

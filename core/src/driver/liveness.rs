@@ -8,8 +8,15 @@
 //!
 //! It decides nothing about ports or writes.
 
-use super::*;
+use core::time::Duration;
+
+use super::state::{Direct, Stage};
+use super::timers::Timer;
+use super::{Driver, Event, Notify};
+use crate::backend::BackendStatus;
+use crate::event::Status;
 use crate::health::{HealthFacts, HealthState};
+use crate::time::Instant;
 
 /// How often to say [`Notify::Alive`] for the supervisors there are: half
 /// of systemd's watchdog timeout (`WATCHDOG_USEC`, as sd_watchdog_enabled(3)
@@ -26,24 +33,20 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// Time has come to at least `now` (every input and answer says so).
     pub(super) fn advance(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        let (Some(at), Some(interval)) = (self.liveness_at, self.config.liveness_interval) else { return };
+        let (Some(at), Some(interval)) = (self.timers.get(Timer::Liveness), self.config.liveness_interval)
+        else {
+            return;
+        };
         if now < at || matches!(self.stage, Stage::Exit(_) | Stage::Done(_)) {
             return;
         }
-        self.liveness_at = Some(now.saturating_add(interval));
+        self.timers.set(Timer::Liveness, now.saturating_add(interval));
         let _ = self.direct.push_back(Direct::Notify(Notify::Alive));
         if !self.ready {
             // Room for three more intervals; said again at each while start-up goes on.
             let more = interval.saturating_mul(3);
             let _ = self.direct.push_back(Direct::Notify(Notify::ExtendTimeout(more)));
         }
-    }
-
-    /// The request awaited has been answered at `self.now`.
-    pub(super) fn answered(&mut self) {
-        self.awaiting = Awaiting::Nothing;
-        let took = self.now.saturating_since(self.asked_at);
-        self.health.request_took(self.now, took);
     }
 
     /// What health is assessed from.

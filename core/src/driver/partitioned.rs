@@ -26,10 +26,12 @@
 
 use core::time::Duration;
 
-use super::{Driver, Request, Step, WriteFor};
+use super::Driver;
+use super::state::{AfterDrain, Ask, Flow, ReadFor, Step, WriteFor};
+use super::timers::Timer;
 use crate::engine::Ownership;
 use crate::event::Event;
-use crate::partition::Partition;
+use crate::partition::{Mismatch, Partition};
 use crate::schema;
 use crate::time::Instant;
 use crate::writes::WriteOp;
@@ -55,8 +57,6 @@ pub(super) struct Coordination {
     announce_due: bool,
     /// Leader: this run's token. Follower: the token it said ready for.
     token: u64,
-    poll_at: Option<Instant>,
-    poll_due: bool,
     /// Leader: PortInitDone released.
     released: bool,
     /// Leader: the last problem said (said once).
@@ -75,21 +75,6 @@ struct Tally {
     bad_count: bool,
     field: [Option<u64>; 4],
     index: usize,
-}
-
-/// What the leader found wrong with the instances' keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mismatch {
-    /// An instance was configured with another instance count.
-    Count,
-    /// The instances' ports do not add up to the configured ports: some
-    /// are owned twice, or by none.
-    Ports {
-        /// Ports the instances own, added up.
-        owned: usize,
-        /// Ports configured.
-        configured: usize,
-    },
 }
 
 impl<const P: usize, const B: usize> Driver<P, B> {
@@ -121,7 +106,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Disposition::Queued(_) if link.header.seq != 0 => {
                 if let Some(at) = self.denied.iter().position(|&i| i == link.index) {
                     self.denied.swap_remove(at);
-                    self.denied_dirty = true;
+                    self.link_filter_changed();
                 }
             }
             _ => {}
@@ -136,43 +121,50 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return;
         }
         if self.denied.push(ifindex).is_ok() {
-            self.denied_dirty = true;
+            self.link_filter_changed();
         }
     }
 
-    /// The link filter to set, if one is due.
+    /// The link filter changed: it is set as soon as changes may be made
+    /// (at most every [`FILTER_EVERY`]).
+    pub(super) fn link_filter_changed(&mut self) {
+        if self.timers.is_pending(Timer::LinkFilter) {
+            return;
+        }
+        match self.filter_not_before {
+            Some(at) if self.now < at => self.timers.set(Timer::LinkFilter, at),
+            _ => self.timers.fire(Timer::LinkFilter),
+        }
+    }
+
+    /// The link filter to set, if one is due (not while the source is down).
     pub(super) fn link_filter_step(&mut self) -> Option<Step> {
-        if !self.denied_dirty
-            || self.links_lost.is_some()
-            || self.filter_not_before.is_some_and(|t| self.now < t)
-        {
+        if !self.timers.has_fired(Timer::LinkFilter) || self.links_lost.is_some() {
             return None;
         }
-        self.denied_dirty = false;
+        self.timers.take(Timer::LinkFilter);
         self.filter_not_before = Some(self.now.saturating_add(FILTER_EVERY));
-        Some(Step::Ask(Request::LinkFilter))
+        Some(Step::Ask(Ask::LinkFilter))
     }
 
-    /// When the next link filter may be set (a change waits for it).
-    pub(super) fn link_filter_at(&self) -> Option<Instant> {
-        self.filter_not_before.filter(|_| self.denied_dirty)
-    }
-
-    /// The answer to [`Io::DenyLinks`](super::Io::DenyLinks).
-    pub fn handle_links_denied(&mut self, now: Instant, done: bool) -> Result<(), super::Unasked> {
-        self.advance(now);
-        if self.awaiting != super::Awaiting::LinkFilter {
-            return Err(super::Unasked { answer: "a link filter outcome" });
+    /// Which notifications the link source is to drop.
+    pub(super) fn link_denial(&self) -> crate::link_filter::LinkDenial<'_> {
+        crate::link_filter::LinkDenial {
+            ifindexes: &self.denied,
+            keep_port_names: self.config.partition.is_single(),
         }
-        self.answered();
+    }
+
+    /// Whether the link filter was set.
+    pub(super) fn on_links_denied(&mut self, now: Instant, done: bool) {
+        self.answered(now);
         if done {
             self.counters.links_denied = self.denied.len() as u64;
         } else {
             // Tried again later; meanwhile those notifications still come
             // (and are ignored).
-            self.denied_dirty = true;
+            self.link_filter_changed();
         }
-        Ok(())
     }
 
     /// The partition decided at start (after CONFIG_DB's ports are read).
@@ -207,20 +199,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.milestones.port_init_done = Some(self.since_start(now));
         }
         self.emit(Event::OwnPortsReady { owned });
-        self.coordination.poll_due = true;
-    }
-
-    /// When the coordination next reads.
-    pub(super) fn coordination_at(&self) -> Option<Instant> {
-        self.coordination.poll_at
-    }
-
-    /// The poll timer came.
-    pub(super) fn coordination_timer(&mut self, now: Instant) {
-        if self.coordination.poll_at.is_some_and(|at| now >= at) {
-            self.coordination.poll_at = None;
-            self.coordination.poll_due = true;
-        }
+        self.timers.fire(Timer::Coordination);
     }
 
     /// The coordination's next request, if one is due.
@@ -238,9 +217,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 digest: c.owned_digest,
                 token,
             });
-            return Some(Step::Ask(Request::Write(WriteFor::Coordination)));
+            return Some(Step::Ask(Ask::Write(WriteFor::Coordination)));
         }
-        if !core::mem::take(&mut self.coordination.poll_due) || !self.coordination.ready {
+        if !self.timers.take(Timer::Coordination) || !self.coordination.ready {
             return None;
         }
         let partition = self.config.partition;
@@ -257,9 +236,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             self.coordination.tally = Tally::default();
-            Some(Step::Ask(Request::Read(super::ReadFor::Instances)))
+            Some(Step::Ask(Ask::Read(ReadFor::Instances)))
         } else {
-            Some(Step::Ask(Request::Read(super::ReadFor::LeaderToken)))
+            Some(Step::Ask(Ask::Read(ReadFor::LeaderToken)))
         }
     }
 
@@ -269,7 +248,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if !done {
             self.coordination.announce_due = true;
         }
-        if self.coordination.poll_at.is_none() {
+        if self.timers.get(Timer::Coordination).is_none() {
             self.schedule_poll(now);
         }
     }
@@ -281,7 +260,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         let every =
             if partition.is_leader() || self.coordination.token == 0 { LEADER_POLL } else { FOLLOWER_POLL };
         if !(partition.is_leader() && self.coordination.released) {
-            self.coordination.poll_at = Some(now.saturating_add(every));
+            self.timers.set(Timer::Coordination, now.saturating_add(every));
         }
     }
 
@@ -351,10 +330,10 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 None if t.ready == followers => {
                     self.coordination.said = None;
                     self.coordination.released = true;
-                    self.coordination.poll_at = None;
+                    self.timers.stop(Timer::Coordination);
                     self.engine.release_init_done();
                     // PortInitDone is now among the engine's actions.
-                    self.draining = true;
+                    self.set_flow(Flow::Draining(AfterDrain::Nothing));
                     self.emit(Event::InstancesReady { count: self.config.partition.count() });
                     return;
                 }

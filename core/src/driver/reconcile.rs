@@ -16,10 +16,10 @@
 //! does not do: read any table but `PORT_TABLE`, or touch a hash that holds
 //! none of portsyncd's fields.
 
-use super::{Driver, ReadFor, Request, Step};
+use super::Driver;
+use super::state::{Ask, ReadFor, Redump, Step};
 use crate::event::{Event, Repair};
 use crate::name::PortName;
-use crate::time::Instant;
 use crate::warm::StatePortReader;
 use crate::writes::WriteOp;
 
@@ -42,38 +42,18 @@ pub(super) enum Reconcile {
 }
 
 impl<const P: usize, const B: usize> Driver<P, B> {
-    /// Reconciles as soon as possible (SIGUSR1, or a caller's own reason).
-    pub fn request_reconcile(&mut self, now: Instant) {
-        self.advance(now);
-        if self.reconcile == Reconcile::Idle {
-            self.reconcile = Reconcile::Due;
-        }
-    }
-
-    /// The periodic timer came: a reconciliation is due.
-    pub(super) fn reconcile_timer(&mut self, now: Instant) {
-        if let Some(interval) = self.config.reconcile_interval {
-            if self.reconcile_at.is_some_and(|at| now >= at) {
-                self.reconcile_at = Some(now.saturating_add(interval));
-                if self.reconcile == Reconcile::Idle {
-                    self.reconcile = Reconcile::Due;
-                }
-            }
-        }
-    }
-
     /// The dump of a due reconciliation, once none is in flight.
     pub(super) fn reconcile_dump(&mut self) -> Option<Step> {
         if self.reconcile != Reconcile::Due
             || self.dump_seq.is_some()
-            || self.redump_wanted
+            || self.redump == Redump::Now
             || self.links_lost.is_some()
         {
             return None;
         }
         self.reconcile = Reconcile::Dumping;
         self.counters.reconciliations += 1;
-        Some(Step::Ask(Request::Dump))
+        Some(Step::Ask(Ask::Dump))
     }
 
     /// A dump was checked: if it was complete and a reconciliation waits
@@ -100,26 +80,24 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             return None;
         }
         self.reconcile = Reconcile::Reading;
-        Some(Step::Ask(Request::Read(ReadFor::Reconcile)))
+        Some(Step::Ask(Ask::Read(ReadFor::Reconcile)))
     }
 
-    pub(super) fn reconcile_reply(&mut self, reply: super::Reply<'_>) {
-        match reply {
-            super::Reply::Field { index, field, value } => {
-                if index < self.learnt.cursor || index >= self.keys.len() {
-                    return;
-                }
-                while self.learnt.cursor < index {
-                    self.finish_reconcile_key();
-                }
-                self.learnt.reader.field(field, value);
-            }
-            super::Reply::Done => {
-                while self.learnt.cursor < self.keys.len() {
-                    self.finish_reconcile_key();
-                }
-            }
-            _ => {}
+    /// A field of key `index` of the STATE_DB read (in key order).
+    pub(super) fn reconcile_reply(&mut self, index: usize, field: &[u8], value: &[u8]) {
+        if index < self.learnt.cursor || index >= self.keys.len() {
+            return;
+        }
+        while self.learnt.cursor < index {
+            self.finish_reconcile_key();
+        }
+        self.learnt.reader.field(field, value);
+    }
+
+    /// The read is complete: every key left is compared.
+    pub(super) fn finish_reconcile(&mut self) {
+        while self.learnt.cursor < self.keys.len() {
+            self.finish_reconcile_key();
         }
     }
 
@@ -145,7 +123,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     fn repair(&mut self, name: PortName, repair: Repair, op: WriteOp) {
         self.counters.repaired += 1;
         self.repaired_in_round += 1;
-        self.snapshot_dirty = true;
+        self.snapshot_changed();
         // A line per port, for the first of a round (a flushed STATE_DB
         // would be a thousand); the round's line counts them all.
         if self.repaired_in_round <= REPAIR_LINES_PER_ROUND {

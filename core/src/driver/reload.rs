@@ -3,7 +3,11 @@
 //! reading a configuration file, and saying what changed in it, is the
 //! caller's.
 
-use super::*;
+use super::state::{Direct, Stage};
+use super::timers::Timer;
+use super::{Driver, DriverConfig};
+use crate::logger::Output;
+use crate::time::Instant;
 
 impl<const P: usize, const B: usize> Driver<P, B> {
     /// SIGHUP: CONFIG_DB's `LOGGER|portsyncd` is read again at once (its poll
@@ -13,8 +17,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if !matches!(self.stage, Stage::Start(_) | Stage::Run) {
             return;
         }
-        self.logger_due = true;
-        self.logger_at = now.saturating_add(self.config.logger_poll_interval);
+        self.timers.fire(Timer::LoggerPoll);
+        self.timers.set(Timer::LoggerPoll, now.saturating_add(self.config.logger_poll_interval));
     }
 
     /// New settings while running (a configuration file read again on
@@ -27,7 +31,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// - `dump_timeout`: every dump from the next (a dump under way keeps
     ///   its deadline);
     /// - `presence_trust`, `retry_base`, `retry_max`,
-    ///   `datagrams_per_batch`, `shutdown_flush`: their next use;
+    ///   `datagrams_per_batch`, `coalesce_window`, `shutdown_flush`: their
+    ///   next use;
     /// - `log_output`: handed out at once ([`Io::SetLogOutput`]) if the
     ///   output in use changes (without it, CONFIG_DB's LOGOUTPUT rules);
     /// - `repeat_window`: windows opened from now;
@@ -49,13 +54,19 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         };
         self.health.set_thresholds(config.health);
         if config.maintain_interval != old.maintain_interval {
-            self.maintain_at = self.maintain_at.min(now.saturating_add(config.maintain_interval));
+            self.timers.set_by(Timer::Maintain, now.saturating_add(config.maintain_interval));
         }
         if config.logger_poll_interval != old.logger_poll_interval {
-            self.logger_at = self.logger_at.min(now.saturating_add(config.logger_poll_interval));
+            self.timers.set_by(Timer::LoggerPoll, now.saturating_add(config.logger_poll_interval));
         }
         if config.reconcile_interval != old.reconcile_interval {
-            self.reconcile_at = config.reconcile_interval.map(|i| now.saturating_add(i));
+            match config.reconcile_interval {
+                Some(every) => self.timers.set(Timer::Reconcile, now.saturating_add(every)),
+                None => self.timers.stop(Timer::Reconcile),
+            }
+        }
+        if config.snapshot_interval != old.snapshot_interval && self.timers.get(Timer::Snapshot).is_some() {
+            self.timers.set(Timer::Snapshot, self.last_save.saturating_add(config.snapshot_interval));
         }
         self.presence.set_trust(config.presence_trust);
         self.retry.set_bounds(config.retry_base, config.retry_max);
@@ -71,8 +82,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
 #[cfg(test)]
 mod tests {
-    use super::canned::{self, Facts};
+    use core::time::Duration;
+
     use super::*;
+    use crate::driver::canned::{self, Facts};
+    use crate::driver::{DefaultDriver, Input, Io, Signal, Taken};
+    use crate::event::Event;
+    use crate::logger::Level;
     use crate::netlink::emit_done;
 
     /// One configured port, LOGLEVEL as `level` says; records reads of it.
@@ -97,14 +113,19 @@ mod tests {
         Instant::from_millis(ms)
     }
 
+    /// When maintenance and the LOGGER poll are next due.
+    fn maintain_and_logger_at(d: &DefaultDriver) -> (Option<Instant>, Option<Instant>) {
+        (d.timers.get(Timer::Maintain), d.timers.get(Timer::LoggerPoll))
+    }
+
     /// A driver past its initial dump at 10 ms.
     fn running(config: DriverConfig, world: &mut World) -> std::boxed::Box<DefaultDriver> {
         let mut d = std::boxed::Box::new(DefaultDriver::new(at(0), config));
         assert!(canned::answer_all(&mut d, at(0), world).is_none());
         let mut done = [0u8; 20];
         emit_done(&mut done, 1).unwrap();
-        assert_eq!(d.handle_datagram(at(10), &done), 20);
-        d.handle_batch_end(at(10));
+        assert_eq!(d.handle(at(10), Input::Datagram(&done)), Taken::All);
+        let _ = d.handle(at(10), Input::QueueEmpty);
         assert!(canned::answer_all(&mut d, at(10), world).is_none());
         assert!(d.milestones().eoiu.is_some());
         d
@@ -116,16 +137,16 @@ mod tests {
         let mut d = running(DriverConfig::default(), &mut world);
         world.level = b"DEBUG";
         assert_eq!(d.poll_timeout(), Some(at(1000)), "maintenance, then the LOGGER poll at 5 s");
-        d.handle_signal(at(100), Signal::Reload);
+        let _ = d.handle(at(100), Input::Signal(Signal::Reload));
         assert!(canned::answer_all(&mut d, at(100), &mut world).is_none());
         assert_eq!(d.level(), Level::Debug, "read at 100 ms, not at the 5 s poll");
         assert!(world.events.contains(&Event::LogLevelChanged { old: Level::Notice, new: Level::Debug }));
         // Its poll runs again from the reload.
-        assert_eq!(d.logger_at, at(5100));
+        assert_eq!(d.timers.get(Timer::LoggerPoll), Some(at(5100)));
         // Once stopping, a reload is nothing.
-        d.handle_signal(at(200), Signal::Terminate);
-        d.handle_signal(at(200), Signal::Reload);
-        assert!(!d.logger_due);
+        let _ = d.handle(at(200), Input::Signal(Signal::Terminate));
+        let _ = d.handle(at(200), Input::Signal(Signal::Reload));
+        assert!(!d.timers.has_fired(Timer::LoggerPoll));
     }
 
     #[test]
@@ -133,7 +154,7 @@ mod tests {
         let mut world = World { level: b"NOTICE", events: std::vec::Vec::new() };
         let config = DriverConfig { seed: 42, ..DriverConfig::default() };
         let mut d = running(config, &mut world);
-        assert_eq!((d.maintain_at, d.logger_at), (at(1000), at(5000)));
+        assert_eq!(maintain_and_logger_at(&d), (Some(at(1000)), Some(at(5000))));
         let shorter = DriverConfig {
             maintain_interval: Duration::from_millis(200),
             logger_poll_interval: Duration::from_millis(300),
@@ -143,20 +164,20 @@ mod tests {
             ..DriverConfig::default()
         };
         d.reconfigure(at(100), shorter);
-        assert_eq!((d.maintain_at, d.logger_at), (at(300), at(400)), "sooner, from now");
+        assert_eq!(maintain_and_logger_at(&d), (Some(at(300)), Some(at(400))), "sooner, from now");
         assert_eq!(d.poll_timeout(), Some(at(300)));
         assert_eq!(d.config.seed, 42, "the seed is the start's");
         assert_eq!(d.config.dump_timeout, Duration::from_millis(70));
         // Longer again: not later than already due.
         d.reconfigure(at(150), DriverConfig { seed: 1, ..DriverConfig::default() });
-        assert_eq!((d.maintain_at, d.logger_at), (at(300), at(400)));
+        assert_eq!(maintain_and_logger_at(&d), (Some(at(300)), Some(at(400))));
         // The timers fire, then run at the new intervals.
         d.handle_timeout(at(300));
-        assert_eq!(d.maintain_at, at(1300));
+        assert_eq!(d.timers.get(Timer::Maintain), Some(at(1300)));
         // The same settings again change nothing.
-        let before = (d.maintain_at, d.logger_at);
+        let before = maintain_and_logger_at(&d);
         d.reconfigure(at(350), DriverConfig { seed: 1, ..DriverConfig::default() });
-        assert_eq!((d.maintain_at, d.logger_at), before);
+        assert_eq!(maintain_and_logger_at(&d), before);
         assert!(d.poll_io().is_none_or(|io| !matches!(io, Io::SetLogOutput(_))), "log output unchanged");
     }
 

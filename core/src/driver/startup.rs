@@ -10,8 +10,14 @@
 //! next lives in `next_start`. A failed start-up read or a refused start-up
 //! write ends the run before anything of the ports is written.
 
-use super::*;
-use crate::warm::SnapshotPort;
+use super::io::SnapshotLoad;
+use super::state::{Ask, Direct, ReadFor, Stage, StartStep, Step, WriteFor};
+use super::{Driver, Event, Failure, fnv};
+use crate::engine::{LinkSync, StartKind, SyncConfig};
+use crate::event::Text;
+use crate::logger::{self, Level, Output};
+use crate::warm::{SnapshotPort, StatePortReader};
+use crate::writes::WriteOp;
 
 /// Whether `value` is not the unusable value last seen (kept hashed in
 /// `seen`): an unusable CONFIG_DB value is said once, not at every poll.
@@ -27,27 +33,25 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// signal, a failure) while an answer was awaited.
     pub(super) fn start_step(&mut self, step: StartStep) {
         if matches!(self.stage, Stage::Start(_)) {
-            self.stage = Stage::Start(step);
+            self.set_stage(Stage::Start(step));
         }
     }
 
-    pub(super) fn logger_reply(&mut self, reply: Reply<'_>) {
-        if let Reply::Field { field, value, .. } = reply {
-            // An unusable value is noted whole (the line shows 32 bytes of
-            // it), so that the poll does not say it again.
-            if field == logger::LOGLEVEL_FIELD.as_bytes() {
-                let level = Level::parse(value).ok_or(Text::new(value));
-                if level.is_err() {
-                    newly_bad(&mut self.bad_level_seen, value);
-                }
-                self.learnt.level = Some(level);
-            } else if field == logger::LOGOUTPUT_FIELD.as_bytes() {
-                let output = Output::parse(value).ok_or(Text::new(value));
-                if output.is_err() {
-                    newly_bad(&mut self.bad_output_seen, value);
-                }
-                self.learnt.output = Some(output);
+    pub(super) fn logger_reply(&mut self, field: &[u8], value: &[u8]) {
+        // An unusable value is noted whole (the line shows 32 bytes of it),
+        // so that the poll does not say it again.
+        if field == logger::LOGLEVEL_FIELD.as_bytes() {
+            let level = Level::parse(value).ok_or(Text::new(value));
+            if level.is_err() {
+                newly_bad(&mut self.bad_level_seen, value);
             }
+            self.learnt.level = Some(level);
+        } else if field == logger::LOGOUTPUT_FIELD.as_bytes() {
+            let output = Output::parse(value).ok_or(Text::new(value));
+            if output.is_err() {
+                newly_bad(&mut self.bad_output_seen, value);
+            }
+            self.learnt.output = Some(output);
         }
     }
 
@@ -99,28 +103,26 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
     }
 
-    pub(super) fn baseline_reply(&mut self, reply: Reply<'_>) {
-        match reply {
-            Reply::Field { index, field, value } => {
-                if index < self.learnt.cursor || index >= self.keys.len() {
-                    return;
-                }
-                while self.learnt.cursor < index {
-                    self.finish_baseline_key();
-                }
-                self.learnt.reader.field(field, value);
-            }
-            Reply::Done => {
-                while self.learnt.cursor < self.keys.len() {
-                    self.finish_baseline_key();
-                }
-            }
-            _ => {}
+    /// A field of the warm baseline's key `index` (in key order).
+    pub(super) fn baseline_reply(&mut self, index: usize, field: &[u8], value: &[u8]) {
+        if index < self.learnt.cursor || index >= self.keys.len() {
+            return;
+        }
+        while self.learnt.cursor < index {
+            self.finish_baseline_key();
+        }
+        self.learnt.reader.field(field, value);
+    }
+
+    /// The baseline read is complete: every key left is finished.
+    pub(super) fn finish_baseline(&mut self) {
+        while self.learnt.cursor < self.keys.len() {
+            self.finish_baseline_key();
         }
     }
 
     /// The key at the cursor has been read: its STATE_DB state becomes its baseline.
-    pub(super) fn finish_baseline_key(&mut self) {
+    fn finish_baseline_key(&mut self) {
         let reader = core::mem::take(&mut self.learnt.reader);
         let Some(name) = self.keys.get(self.learnt.cursor).copied() else { return };
         self.learnt.cursor += 1;
@@ -130,87 +132,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.learnt.kept += usize::from(held.is_some());
         if let Err(e) = self.engine.rebase(&name, held) {
             self.emit(Event::Engine(e));
-        }
-    }
-
-    pub(super) fn read_ended(&mut self, now: Instant, purpose: ReadFor, failed: bool) {
-        let start_failed =
-            |this: &mut Self, what: &'static str| this.exit(Err(Failure::StartupRead { what }));
-        match purpose {
-            ReadFor::Logger if failed => start_failed(self, "CONFIG_DB LOGGER"),
-            ReadFor::Logger => self.logger_read(),
-            ReadFor::SwitchType if failed => start_failed(self, "CONFIG_DB DEVICE_METADATA"),
-            ReadFor::SwitchType => self.start_step(StartStep::WarmEnable(0)),
-            ReadFor::WarmEnable(_) | ReadFor::RestoreCount if failed => {
-                start_failed(self, "STATE_DB warm-restart keys")
-            }
-            ReadFor::WarmEnable(i) if i + 1 < warm::ENABLE_KEYS.len() => {
-                self.start_step(StartStep::WarmEnable(i + 1))
-            }
-            ReadFor::WarmEnable(_) => {
-                let next = if self.learnt.warm_enabled {
-                    StartStep::RestoreCount
-                } else {
-                    self.learnt.warm = Some(warm::check(false, None));
-                    StartStep::ConfigKeys
-                };
-                self.start_step(next);
-            }
-            ReadFor::RestoreCount => {
-                if self.learnt.warm.is_none() {
-                    self.learnt.warm = Some(warm::check(true, None));
-                }
-                self.start_step(StartStep::ConfigKeys);
-            }
-            ReadFor::ConfigKeys if failed => start_failed(self, "CONFIG_DB PORT"),
-            ReadFor::ConfigKeys => {
-                let count = self.engine.configured_ports();
-                if self.learnt.over_capacity > 0 {
-                    self.exit(Err(Failure::TooManyPorts {
-                        ports: count + self.learnt.over_capacity,
-                        capacity: P,
-                    }));
-                    return;
-                }
-                self.emit(if count == 0 { Event::NoConfigPorts } else { Event::ConfigPorts { count } });
-                self.start_step(StartStep::LoggerDefaults);
-            }
-            ReadFor::ConfigFields if failed => start_failed(self, "CONFIG_DB PORT"),
-            ReadFor::ConfigFields => {
-                self.assign_partition();
-                self.start_step(StartStep::LoadSnapshot);
-            }
-            ReadFor::Baseline if failed => start_failed(self, "STATE_DB PORT_TABLE"),
-            ReadFor::Baseline => {
-                let kept = self.learnt.kept;
-                self.emit(Event::WarmBaseline { kept, rewritten: self.keys.len() - kept });
-                self.start_step(StartStep::Dump);
-            }
-            ReadFor::Presence => {
-                if failed {
-                    // The batch's writes for ports never answered are dropped
-                    // below; a dump once the retry timer fires writes them.
-                    self.emit(Event::PresenceUnknown);
-                    self.resync_later(now);
-                } else if self.refused.is_empty() && !self.resync_wanted {
-                    self.retry.reset();
-                }
-                let presence = &self.presence;
-                if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
-                    self.emit(Event::Engine(e));
-                }
-                self.commit(now);
-            }
-            ReadFor::Reconcile => self.reconcile_read_ended(failed),
-            ReadFor::Instances => self.instances_read(now, failed),
-            ReadFor::LeaderToken => self.leader_token_read(now),
-            ReadFor::Prune => {
-                if failed {
-                    self.emit(Event::PruneSkipped);
-                }
-                self.end_prune();
-            }
-            ReadFor::LoggerPoll => {}
         }
     }
 
@@ -246,13 +167,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
     }
 
-    /// The answer to [`Io::LoadSnapshot`].
-    pub fn handle_snapshot(&mut self, now: Instant, load: SnapshotLoad<'_, P>) -> Result<(), Unasked> {
-        self.advance(now);
-        if self.awaiting != Awaiting::SnapshotLoad {
-            return Err(Unasked { answer: "a snapshot load" });
-        }
-        self.answered();
+    /// What the snapshot load found.
+    pub(super) fn snapshot_loaded(&mut self, load: SnapshotLoad<'_, P>) {
         self.start_step(StartStep::Dump);
         let ports: &[SnapshotPort] = match load {
             SnapshotLoad::Missing => {
@@ -267,7 +183,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         };
         if let Err(e) = self.engine.restore_ports(ports) {
             self.emit(Event::Engine(e));
-            return Ok(());
+            return;
         }
         // The snapshot's ports, and configured ports it may have missed (published
         // after it was last saved, or no usable snapshot at all): STATE_DB says
@@ -282,12 +198,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
         }
         self.start_step(StartStep::Baseline);
-        Ok(())
     }
 
     pub(super) fn next_start(&mut self, step: StartStep) -> Step {
         match step {
-            StartStep::Logger => Step::Ask(Request::Read(ReadFor::Logger)),
+            StartStep::Logger => Step::Ask(Ask::Read(ReadFor::Logger)),
             StartStep::LoggerDefaults => {
                 let (level, output) = (self.learnt.level.is_none(), self.learnt.output.is_none());
                 // Among partitioned instances the leader writes what is
@@ -298,11 +213,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
                 self.ops.clear();
                 let _ = self.ops.push(WriteOp::LoggerDefaults { level, output });
-                Step::Ask(Request::Write(WriteFor::Startup("CONFIG_DB LOGGER")))
+                Step::Ask(Ask::Write(WriteFor::Startup("CONFIG_DB LOGGER")))
             }
-            StartStep::SwitchType => Step::Ask(Request::Read(ReadFor::SwitchType)),
-            StartStep::WarmEnable(i) => Step::Ask(Request::Read(ReadFor::WarmEnable(i))),
-            StartStep::RestoreCount => Step::Ask(Request::Read(ReadFor::RestoreCount)),
+            StartStep::SwitchType => Step::Ask(Ask::Read(ReadFor::SwitchType)),
+            StartStep::WarmEnable(i) => Step::Ask(Ask::Read(ReadFor::WarmEnable(i))),
+            StartStep::RestoreCount => Step::Ask(Ask::Read(ReadFor::RestoreCount)),
             StartStep::WriteRestoreCount if !self.config.partition.is_leader() => {
                 self.start_step(StartStep::ConfigFields);
                 Step::Again
@@ -315,7 +230,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 };
                 self.ops.clear();
                 let _ = self.ops.push(WriteOp::RestoreCount { count });
-                Step::Ask(Request::Write(WriteFor::Startup("STATE_DB WARM_RESTART_TABLE")))
+                Step::Ask(Ask::Write(WriteFor::Startup("STATE_DB WARM_RESTART_TABLE")))
             }
             StartStep::ConfigKeys => match self.learnt.warm {
                 Some(Ok(check)) => {
@@ -331,7 +246,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                         switch_type: self.learnt.switch_type,
                         restore_count: check.restore_count,
                     });
-                    Step::Ask(Request::Read(ReadFor::ConfigKeys))
+                    Step::Ask(Ask::Read(ReadFor::ConfigKeys))
                 }
                 Some(Err(_)) | None => {
                     self.exit(Err(Failure::BadRestoreCount));
@@ -347,11 +262,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     self.start_step(StartStep::LoadSnapshot);
                     return Step::Again;
                 }
-                Step::Ask(Request::Read(ReadFor::ConfigFields))
+                Step::Ask(Ask::Read(ReadFor::ConfigFields))
             }
             StartStep::LoadSnapshot => {
                 if self.engine.config().start == StartKind::Warm {
-                    Step::Ask(Request::LoadSnapshot)
+                    Step::Ask(Ask::LoadSnapshot)
                 } else {
                     self.start_step(StartStep::Dump);
                     Step::Again
@@ -365,13 +280,13 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     self.start_step(StartStep::Dump);
                     return Step::Again;
                 }
-                Step::Ask(Request::Read(ReadFor::Baseline))
+                Step::Ask(Ask::Read(ReadFor::Baseline))
             }
             StartStep::Dump => {
                 if let Err(e) = self.engine.begin_initial_dump() {
                     self.emit(Event::Engine(e));
                 }
-                Step::Ask(Request::Dump)
+                Step::Ask(Ask::Dump)
             }
         }
     }

@@ -9,12 +9,67 @@
 use core::fmt;
 use core::time::Duration;
 
-use super::{DriverCounters, Milestones};
 use crate::engine::SyncCounters;
 use crate::filter::IgnoreReason;
 
 /// `d` in milliseconds with one decimal, rounded: `0.6 ms`.
 struct Ms(Duration);
+
+/// When things happened, from the driver's creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Milestones {
+    /// End of the initial dump.
+    pub eoiu: Option<Duration>,
+    /// PortConfigDone decided.
+    pub port_config_done: Option<Duration>,
+    /// PortInitDone decided.
+    pub port_init_done: Option<Duration>,
+}
+
+/// What the driver counted (the engine counts its own: [`Driver::engine`](super::Driver::engine)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverCounters {
+    /// Datagrams handed in (a datagram fed in parts counts once per part).
+    pub datagrams: u64,
+    /// Malformed netlink messages skipped.
+    pub malformed: u64,
+    /// Netlink overruns.
+    pub overruns: u64,
+    /// Dumps requested after an overrun or an interrupted or incomplete dump.
+    pub redumps: u64,
+    /// Ports deleted because a dump no longer had them.
+    pub vanished: u64,
+    /// APPL_DB `PORT_TABLE` producer sets decided (ports and markers).
+    pub appl_produces: u64,
+    /// Write batches carried out.
+    pub writes_sent: u64,
+    /// Write batches a database refused.
+    pub writes_refused: u64,
+    /// Refused writes that found no room to be kept.
+    pub refused_lost: u64,
+    /// APPL_DB presence reads.
+    pub presence_reads: u64,
+    /// Snapshots saved.
+    pub snapshots: u64,
+    /// Snapshot saves that failed.
+    pub snapshot_failures: u64,
+    /// Reconciliations begun (periodic or requested).
+    pub reconciliations: u64,
+    /// STATE_DB port entries reconciliation repaired.
+    pub repaired: u64,
+    /// Netlink socket failures (not overruns), and failed attempts to open
+    /// it again.
+    pub netlink_failures: u64,
+    /// Times the netlink socket was opened again.
+    pub netlink_reopens: u64,
+    /// Links whose notifications the link source drops (partitioned
+    /// instances: other instances' links), as last set.
+    pub links_denied: u64,
+    /// STATE_DB `SYSTEM_ALARMS` rows written or deleted.
+    pub alarm_rows_written: u64,
+    /// Alarm rows dropped from a full queue.
+    pub alarm_rows_dropped: u64,
+}
 
 impl fmt::Display for Ms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

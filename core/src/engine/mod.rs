@@ -73,7 +73,8 @@ use heapless::index_map::FnvIndexMap;
 use crate::filter::{self, ETHERNET_PREFIX, IgnoreReason, Verdict};
 use crate::name::{LinkLabel, PortName};
 use crate::netlink::{LinkMessage, LinkOp};
-pub use crate::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
+mod snapshot;
+pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
 pub use types::{
     Action, Disposition, LinkState, Phase, PortFlaps, StartKind, SwitchType, SyncConfig, SyncCounters,
     SyncError,
@@ -740,7 +741,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
     /// Warm start: [`restore`](Self::restore) from these ports (none, when
     /// there is no usable snapshot: the record is then built from STATE_DB
     /// alone, through [`rebase`](Self::rebase)).
-    pub fn restore_ports(&mut self, ports: &[crate::warm::SnapshotPort]) -> Result<(), SyncError> {
+    pub fn restore_ports(&mut self, ports: &[SnapshotPort]) -> Result<(), SyncError> {
         self.expect_phase(Phase::Configuring)?;
         if self.config.start != StartKind::Warm {
             return Err(SyncError::WrongPhase { phase: self.phase });

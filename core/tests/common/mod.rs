@@ -14,7 +14,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use portsyncd_core::driver::canned::{self, Facts};
-use portsyncd_core::driver::{DefaultDriver, DriverConfig};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig, Input};
 use portsyncd_core::engine::{Action, DefaultLinkSync, Disposition, StartKind, SwitchType};
 use portsyncd_core::event::Event;
 use portsyncd_core::name::LinkLabel;
@@ -133,9 +133,9 @@ impl Facts for Net {
     fn has_admin_status(&self, name: &PortName) -> bool {
         self.appl.get(name.as_str()).is_some_and(|h| h.contains_key("admin_status"))
     }
-    fn dump(&mut self) -> u32 {
+    fn dump(&mut self) -> Option<u32> {
         self.dumps += 1;
-        DUMP_SEQ + self.dumps - 1
+        Some(DUMP_SEQ + self.dumps - 1)
     }
     fn written(&mut self, op: &WriteOp) {
         if let Some(action) = self.apply(op) {
@@ -225,8 +225,7 @@ impl World {
         let before = self.net.actions.len();
         self.now = self.now.saturating_add(core::time::Duration::from_millis(1));
         canned::feed(&mut self.driver, self.now, bytes, &mut self.net);
-        self.driver.handle_batch_end(self.now);
-        self.driver.handle_timeout(self.now);
+        canned::end_batch(&mut self.driver, self.now);
         assert!(canned::answer_all(&mut self.driver, self.now, &mut self.net).is_none());
         self.net.actions[before..].to_vec()
     }
@@ -270,8 +269,8 @@ impl World {
 
     /// The kernel lost notifications: the driver dumps again.
     pub fn overrun(&mut self) {
-        self.driver.handle_overrun(self.now);
-        self.driver.handle_batch_end(self.now);
+        let _ = self.driver.handle(self.now, Input::Overrun);
+        let _ = self.driver.handle(self.now, Input::QueueEmpty);
         assert!(canned::answer_all(&mut self.driver, self.now, &mut self.net).is_none());
     }
 

@@ -1,0 +1,198 @@
+//! The driver's states, as enums: where its life is ([`Stage`]), where the
+//! batch of link messages is ([`Flow`]), what it waits for ([`Ask`]), what
+//! the dumps still owe ([`Redump`]), where the alarm rows are
+//! ([`AlarmWrites`]). Each is changed in one place of the driver
+//! (`set_stage`, `set_flow`, ...); which transitions happen is decided in
+//! the modules that handle the inputs and answers.
+
+use crate::engine::SwitchType;
+use crate::logger::{Level, Output};
+use crate::name::LinkLabel;
+use crate::time::Instant;
+use crate::warm::{self, StatePortReader, WarmStartCheck};
+
+use super::io::{Failure, Notify, Receive};
+use crate::event::Text;
+
+/// Where the driver is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    Start(StartStep),
+    Run,
+    Stop(StopStep),
+    Exit(Result<(), Failure>),
+    Done(Result<(), Failure>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StartStep {
+    Logger,
+    LoggerDefaults,
+    SwitchType,
+    WarmEnable(usize),
+    RestoreCount,
+    WriteRestoreCount,
+    ConfigKeys,
+    ConfigFields,
+    LoadSnapshot,
+    Baseline,
+    Dump,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StopStep {
+    Notify,
+    Retry,
+    /// Waiting for the backend's kept writes, until [`Timer::StopFlush`](super::timers::Timer::StopFlush).
+    Flush,
+    Save,
+    Exit,
+}
+
+/// The batch of link messages after its datagrams are read: its presence
+/// read and commit, the engine's actions drained into writes, and what
+/// follows once they are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Flow {
+    /// Nothing under way: datagrams are taken.
+    Idle,
+    /// The engine's batch is to be committed (after APPL_DB is asked about
+    /// the ports whose presence is not trusted).
+    Closing,
+    /// The engine's actions are being turned into writes; `then` follows
+    /// once they are written.
+    Draining(AfterDrain),
+    /// Drained and written: `then` is next.
+    Drained(AfterDrain),
+}
+
+/// What follows once the engine's actions are drained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AfterDrain {
+    Nothing,
+    Prune,
+    InitialSyncDone,
+    DumpChecked { complete: bool },
+}
+
+/// Datagrams being read as one batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Batch {
+    /// Datagrams read into it.
+    pub(super) datagrams: u32,
+    /// Notifications were lost while it was read: dump again once it ends.
+    pub(super) overrun: bool,
+}
+
+/// A dump the driver owes the kernel's view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Redump {
+    /// None.
+    No,
+    /// When the retry timer fires (something could not be asked or dumped:
+    /// its delay grows while this keeps happening).
+    AtRetry,
+    /// As soon as no dump is in flight and the link source is up.
+    Now,
+}
+
+/// Where the STATE_DB `SYSTEM_ALARMS` rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AlarmWrites {
+    /// Rows a crashed run may have left are not cleared yet.
+    Uncleared,
+    /// Rows are written as they come.
+    Open,
+    /// The last write was refused: none until the next maintenance.
+    Held,
+}
+
+/// A request, before it is shown as an [`Io`](super::Io); while it is
+/// awaited, nothing else is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ask {
+    Read(ReadFor),
+    Write(WriteFor),
+    Dump,
+    LinkDown { ifindex: u32, name: LinkLabel },
+    LoadSnapshot,
+    SaveSnapshot,
+    Maintain(Option<Instant>),
+    ReopenLinks,
+    LinkFilter,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadFor {
+    Logger,
+    SwitchType,
+    WarmEnable(usize),
+    RestoreCount,
+    ConfigKeys,
+    ConfigFields,
+    Baseline,
+    Presence,
+    Prune,
+    LoggerPoll,
+    Reconcile,
+    Instances,
+    LeaderToken,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WriteFor {
+    Startup(&'static str),
+    Decided,
+    Retry,
+    Alarm,
+    Coordination,
+}
+
+/// Requests that need no answer, handed out before anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Direct {
+    Level(Level),
+    Output(Output),
+    Notify(Notify),
+}
+
+/// What [`Driver::poll_io`](super::Driver::poll_io) does next.
+pub(super) enum Step {
+    Idle,
+    Again,
+    Receive(Receive),
+    Ask(Ask),
+}
+
+/// What start-up learnt, until it is over (and the cursor of reads that
+/// walk STATE_DB keys: the warm baseline, reconciliation).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Learnt {
+    pub(super) level: Option<Result<Level, Text>>,
+    pub(super) output: Option<Result<Output, Text>>,
+    pub(super) switch_type: SwitchType,
+    pub(super) warm_enabled: bool,
+    pub(super) warm: Option<Result<WarmStartCheck, warm::BadRestoreCount>>,
+    /// The key being read and what was read of it.
+    pub(super) cursor: usize,
+    pub(super) reader: StatePortReader,
+    pub(super) kept: usize,
+    /// CONFIG_DB PORT keys beyond the port capacity.
+    pub(super) over_capacity: usize,
+}
+
+impl Default for Learnt {
+    fn default() -> Self {
+        Self {
+            level: None,
+            output: None,
+            switch_type: SwitchType::Switch,
+            warm_enabled: false,
+            warm: None,
+            cursor: 0,
+            reader: StatePortReader::default(),
+            kept: 0,
+            over_capacity: 0,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! When the link source is read next is the driver's decision: after a
+//! wake-up that read several datagrams it waits for the coalescing window
+//! (a deadline from `poll_timeout`, not a sleep in the caller); a wake-up
+//! with one datagram is answered at once; a window of zero is off.
+
+use core::time::Duration;
+
+use portsyncd_core::Instant;
+use portsyncd_core::backend::Received;
+use portsyncd_core::driver::canned::{self, Facts, Served};
+use portsyncd_core::driver::{DefaultDriver, DriverConfig, Input, Receive, Taken};
+use portsyncd_core::netlink::{LinkOp, LinkRepr, emit_done, iff};
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+/// One configured port, and a kernel queue the driver reads when it asks.
+#[derive(Default)]
+struct World {
+    queue: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    /// Write batches.
+    written: usize,
+}
+
+impl Facts for World {
+    fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
+        key(b"Ethernet0");
+    }
+    fn write(&mut self, _ops: &[portsyncd_core::writes::WriteOp]) -> portsyncd_core::driver::WriteResult {
+        self.written += 1;
+        portsyncd_core::driver::WriteResult::Done
+    }
+    fn receive(&mut self) -> Received<'_> {
+        if self.queue.is_empty() {
+            return Received::Empty;
+        }
+        self.current = self.queue.remove(0);
+        Received::Datagram(&self.current)
+    }
+    fn received(&self) -> &[u8] {
+        &self.current
+    }
+}
+
+fn flap(mtu: u32) -> Vec<u8> {
+    let repr = LinkRepr {
+        op: LinkOp::New,
+        seq: 0,
+        msg_flags: 0,
+        index: 7,
+        flags: iff::UP | iff::RUNNING,
+        name: b"Ethernet0",
+        mtu: Some(mtu),
+        master: None,
+        kind: Some(b"veth"),
+    };
+    let mut buf = vec![0; repr.len()];
+    repr.emit(&mut buf).unwrap();
+    buf
+}
+
+/// A driver past its initial sync, with `window`.
+fn running(window: Duration, world: &mut World) -> Box<DefaultDriver> {
+    let config = DriverConfig { coalesce_window: window, ..DriverConfig::default() };
+    let mut d = Box::new(DefaultDriver::new(at(0), config));
+    assert!(canned::answer_all(&mut d, at(0), world).is_none());
+    let mut done = [0u8; 20];
+    emit_done(&mut done, 1).unwrap();
+    assert_eq!(d.handle(at(1), Input::Datagram(&done)), Taken::All);
+    canned::end_batch(&mut d, at(1));
+    assert!(canned::answer_all(&mut d, at(1), world).is_none());
+    d
+}
+
+#[test]
+fn a_busy_wake_up_defers_the_next_read_by_the_window() {
+    let mut world = World::default();
+    let mut d = running(Duration::from_millis(2), &mut world);
+    let before = world.written;
+    // Three datagrams queued: one batch, one write with the latest state.
+    world.queue = vec![flap(1500), flap(9000), flap(9100)];
+    assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
+    assert_eq!(world.written, before + 1, "one write for the batch");
+    // More arrives at once, but the driver does not read until the window ends.
+    world.queue = vec![flap(1500)];
+    assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Idle, "no read inside the window");
+    assert_eq!(d.poll_timeout(), Some(at(12)), "the window is the next deadline");
+    d.handle_timeout(at(11));
+    assert_eq!(canned::serve(&mut d, at(11), &mut world), Served::Idle);
+    d.handle_timeout(at(12));
+    assert_eq!(canned::serve(&mut d, at(12), &mut world), Served::Receive(Receive::Wait));
+    assert!(canned::answer_all(&mut d, at(12), &mut world).is_none());
+    assert_eq!(world.written, before + 2);
+}
+
+#[test]
+fn a_wake_up_with_one_datagram_reads_again_at_once() {
+    let mut world = World::default();
+    let mut d = running(Duration::from_millis(2), &mut world);
+    world.queue = vec![flap(1500)];
+    assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
+    assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
+}
+
+#[test]
+fn a_window_of_zero_is_off() {
+    let mut world = World::default();
+    let mut d = running(Duration::ZERO, &mut world);
+    world.queue = vec![flap(1500), flap(9000), flap(9100)];
+    assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
+    assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
+}
