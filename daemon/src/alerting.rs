@@ -1,7 +1,9 @@
 //! `[alerts]` in the settings file: the rule set (the shipped rules unless
 //! `default_rules = false`, plus or replacing them by name), its evaluation
 //! and repeat intervals, and silences. What the rules mean is the core's
-//! ([`portsyncd_core::alerts`]); this module reads and checks them.
+//! ([`portsyncd_core::alerts`]); the `[alerts]` keys are rows of
+//! [`crate::config::SETTINGS`]; this module reads an `[[alerts.rule]]` and
+//! checks the set as a whole.
 
 use std::time::Duration;
 
@@ -22,34 +24,38 @@ pub struct Alerting {
     /// Alerts also go to STATE_DB `SYSTEM_ALARMS` (next start; off by
     /// default, so that Redis holds exactly what the C++ daemon leaves).
     pub state_db: bool,
+    /// Whether the rules started from the shipped ones (`default_rules`).
+    pub default_rules: bool,
 }
 
 impl Default for Alerting {
+    /// What a settings file without `[alerts]` gives: the shipped rules, at
+    /// the default intervals, nothing silenced, nothing in STATE_DB.
     fn default() -> Self {
-        Self {
-            settings: AlertSettings::default(),
-            rules: default_rules().into(),
-            silences: Vec::new(),
-            state_db: false,
-        }
+        crate::config::Config::default().alerts
     }
 }
 
-/// `[alerts]` as written.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+/// `[alerts]` as given (each key's row in [`crate::config::SETTINGS`] puts
+/// it here), until [`RawAlerts::build`] checks it as a whole.
+#[derive(Default)]
 pub(crate) struct RawAlerts {
-    default_rules: Option<bool>,
-    state_db: Option<bool>,
-    interval_ms: Option<i64>,
-    repeat_interval_ms: Option<i64>,
-    rule: Vec<RawRule>,
-    silence: Vec<RawSilence>,
+    /// `default_rules`.
+    pub default_rules: bool,
+    /// `state_db`.
+    pub state_db: bool,
+    /// `interval_ms` and `repeat_interval_ms`.
+    pub settings: AlertSettings,
+    /// `[[alerts.rule]]`.
+    pub rules: Vec<RawRule>,
+    /// `[[alerts.silence]]`.
+    pub silences: Vec<RawSilence>,
 }
 
+/// An `[[alerts.rule]]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRule {
+pub(crate) struct RawRule {
     name: String,
     metric: String,
     above: Option<f64>,
@@ -65,14 +71,16 @@ struct RawRule {
     severity: String,
 }
 
+/// An `[[alerts.silence]]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSilence {
+pub(crate) struct RawSilence {
     rule: String,
     for_ms: i64,
 }
 
-const MAX_MS: i64 = 7 * 86_400_000;
+/// The longest time an `[alerts]` key takes: a week.
+pub(crate) const MAX_MS: i64 = 7 * 86_400_000;
 
 fn ms(key: &str, v: i64, min: i64) -> Result<Duration, String> {
     if (min..=MAX_MS).contains(&v) {
@@ -85,18 +93,14 @@ fn ms(key: &str, v: i64, min: i64) -> Result<Duration, String> {
 impl RawAlerts {
     /// Checks and builds the settings.
     pub(crate) fn build(self) -> Result<Alerting, String> {
-        let mut a = Alerting::default();
-        if self.default_rules == Some(false) {
-            a.rules.clear();
-        }
-        a.state_db = self.state_db.unwrap_or(false);
-        if let Some(v) = self.interval_ms {
-            a.settings.interval = ms("alerts.interval_ms", v, 100)?;
-        }
-        if let Some(v) = self.repeat_interval_ms {
-            a.settings.repeat_interval = ms("alerts.repeat_interval_ms", v, 0)?;
-        }
-        for raw in self.rule {
+        let mut a = Alerting {
+            settings: self.settings,
+            rules: if self.default_rules { default_rules().into() } else { Vec::new() },
+            silences: Vec::new(),
+            state_db: self.state_db,
+            default_rules: self.default_rules,
+        };
+        for raw in self.rules {
             let rule = raw.build()?;
             match a.rules.iter_mut().find(|r| r.name == rule.name) {
                 Some(shipped) => *shipped = rule,
@@ -114,7 +118,7 @@ impl RawAlerts {
             &a.rules,
         )
         .map_err(|e| format!("alerts: {e}"))?;
-        for s in self.silence {
+        for s in self.silences {
             if !a.rules.iter().any(|r| r.name.as_str() == s.rule) {
                 return Err(format!("alerts.silence: no rule named {:?}", s.rule));
             }
@@ -176,12 +180,9 @@ impl RawRule {
 mod tests {
     use super::*;
 
+    /// `[alerts]` read as the daemon reads it.
     fn parse(text: &str) -> Result<Alerting, String> {
-        #[derive(Deserialize)]
-        struct File {
-            alerts: RawAlerts,
-        }
-        toml::from_str::<File>(text).map_err(|e| e.to_string())?.alerts.build()
+        crate::config::Config::parse(text).map(|c| c.alerts)
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod linux {
     use std::process::ExitCode;
 
     use portsyncd::cli::{self, Backend, Command};
-    use portsyncd::config::Config;
+    use portsyncd::config::{Config, ConfigError};
     use portsyncd::ferry::{self, Clock, MonotonicClock, Parts};
     use portsyncd::instance::{self, Instance};
     use portsyncd::metrics::{self, MetricsBoard, MetricsPublisher, http::MetricsEndpoint};
@@ -29,105 +29,115 @@ mod linux {
     use portsyncd_core::driver::DefaultDriver;
     use portsyncd_mock::{MemoryDatabases, MockDatabases, Value};
     use portsyncd_netlink::{LinkControl, LinkMonitor};
-    use portsyncd_redis::{DbConfig, RedisConnections, RedisOptions};
+    use portsyncd_redis::{DbConfig, DbConfigError, RedisConnections, RedisOptions};
     use portsyncd_state_file::StateFile;
 
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
         let _profiler = dhat::Profiler::new_heap();
-        let mut args = match cli::parse(std::env::args().skip(1)) {
-            Ok(Command::Help) => {
-                print!("{}", cli::USAGE);
-                return ExitCode::SUCCESS;
-            }
-            Ok(Command::Version) => {
-                println!("portsyncd {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            Ok(Command::Run(args)) => args,
+        match try_main() {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("portsyncd: {e}\n\n{}", cli::USAGE);
-                return ExitCode::from(2);
+                // One line (the usage after it for a bad command line), on
+                // stderr only (the journal keeps it under systemd).
+                eprintln!("portsyncd: {e}");
+                e.exit_code()
             }
+        }
+    }
+
+    /// Why the daemon stops before or instead of its run, or why its run
+    /// ended: the message printed after `portsyncd: `, and the exit status.
+    #[derive(Debug, thiserror::Error)]
+    enum Failure {
+        /// The command line (exit 2): the usage follows.
+        #[error("{0}\n\n{usage}", usage = cli::USAGE)]
+        Usage(String),
+        /// `database_config.json` or `database_global.json`.
+        #[error(transparent)]
+        DbConfig(#[from] DbConfigError),
+        /// The settings file.
+        #[error(transparent)]
+        Config(#[from] ConfigError),
+        /// The signal handlers.
+        #[error("signals: {0}")]
+        Signals(std::io::Error),
+        /// The metrics endpoint (its error names the address).
+        #[error(transparent)]
+        Metrics(std::io::Error),
+        /// Anything else before the run, in its own words: the network
+        /// namespace, the namespace served, the instance lock, the driver's
+        /// settings.
+        #[error("{0}")]
+        Start(String),
+        /// The run: it could not start its loop, or its loop ended in
+        /// error.
+        #[error("{0}")]
+        Run(String),
+    }
+
+    impl Failure {
+        fn exit_code(&self) -> ExitCode {
+            match self {
+                Self::Usage(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+
+    fn try_main() -> Result<(), Failure> {
+        let mut args = match cli::parse(std::env::args().skip(1)).map_err(Failure::Usage)? {
+            Command::Help => {
+                print!("{}", cli::USAGE);
+                return Ok(());
+            }
+            Command::Version => {
+                println!("portsyncd {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            Command::Run(args) => args,
         };
         // First, while this is the only thread: every thread and socket from
         // here on (netlink, the instance lock, metrics, Redis over TCP) is
         // in the namespace whose links this daemon watches. (--check-config
         // only checks that it is there.)
-        if let Some(netns) = &args.netns
-            && let Err(e) =
-                if args.check_config { instance::netns_exists(netns) } else { instance::enter_netns(netns) }
-        {
-            eprintln!("portsyncd: {e}");
-            return ExitCode::FAILURE;
+        if let Some(netns) = &args.netns {
+            let entered =
+                if args.check_config { instance::netns_exists(netns) } else { instance::enter_netns(netns) };
+            entered.map_err(Failure::Start)?;
         }
         // The multi-ASIC namespace served (-n, or the container's
         // environment): it labels lines and metrics and has its own state
         // dir and instance lock.
-        let namespace = match args.namespace_name(|var| std::env::var(var).ok()) {
-            Ok(namespace) => namespace,
-            Err(e) => {
-                eprintln!("portsyncd: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let namespace = args.namespace_name(|var| std::env::var(var).ok()).map_err(Failure::Start)?;
         logging::set_namespace(namespace.clone());
         args.apply_namespace(namespace.as_deref());
         // -n: the namespace's database_config.json, through the global file
         // (checked here, so a wrong namespace stops before anything opens).
         if let (Some(ns), Backend::Redis) = (&args.namespace, args.backend) {
-            match DbConfig::load_namespace(&args.db_global_config, ns) {
-                Ok(db) => args.db_config = db.path().to_owned(),
-                Err(e) => {
-                    eprintln!("portsyncd: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
+            args.db_config = DbConfig::load_namespace(&args.db_global_config, ns)?.path().to_owned();
         }
-        let config = match Config::load(&args.config, args.config_given) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("portsyncd: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let config = Config::load(&args.config, args.config_given)?;
         if args.check_config {
             return check_config(&args, namespace.as_deref(), &config);
         }
         // At once: from here no signal ends the process unsaid (one that
         // comes during start-up waits in the handler's pipe for the loop).
-        let signals = match ProcessSignals::register(args.config.clone(), args.config_given, config.clone()) {
-            Ok(signals) => signals,
-            Err(e) => {
-                eprintln!("portsyncd: signals: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let signals = ProcessSignals::register(args.config.clone(), args.config_given, config.clone())
+            .map_err(Failure::Signals)?;
         // Before any socket or connection: a second daemon, or a state dir
         // that cannot be used, stops here having changed nothing.
         // Partitioned instances: each its own state dir and lock (a second
         // instance with the same id is refused here).
         args.apply_instance(&config.partition);
         let lock_label = instance::instance_label(namespace.as_deref(), &config.partition);
-        let _instance = match Instance::claim(&args.state_dir, lock_label.as_deref()) {
-            Ok(instance) => instance,
-            Err(e) => {
-                eprintln!("portsyncd: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let _instance = Instance::claim(&args.state_dir, lock_label.as_deref()).map_err(Failure::Start)?;
         // Bound before anything is written: an address in use stops the start.
         let metrics = match args.metrics_addr.clone().or_else(|| config.metrics_addr.clone()) {
             None => None,
             Some(addr) => {
                 let board = metrics::board_for(namespace.as_deref());
-                match MetricsEndpoint::bind(&addr, board.clone()) {
-                    Ok(endpoint) => Some((endpoint, board)),
-                    Err(e) => {
-                        eprintln!("portsyncd: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
+                Some((MetricsEndpoint::bind(&addr, board.clone()).map_err(Failure::Metrics)?, board))
             }
         };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
@@ -145,21 +155,13 @@ mod linux {
         // Redis adapter drives its sockets from the loop itself (no task of
         // its own), so a round trip wakes no other thread (measured: cross-
         // thread wake-ups were most of the daemon's CPU time).
-        let result = start(&config, liveness).and_then(|(clock, driver)| {
-            let run = Run { args, config, clock, driver, signals, supervisors, metrics };
-            match run.args.backend {
-                Backend::Redis => on_reactor(run_redis(run)),
-                Backend::Memory => on_reactor(run_memory(run)),
-            }
-        });
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                // One line, on stderr only (the journal keeps it under systemd).
-                eprintln!("portsyncd: {e}");
-                ExitCode::FAILURE
-            }
+        let (clock, driver) = start(&config, liveness).map_err(Failure::Start)?;
+        let run = Run { args, config, clock, driver, signals, supervisors, metrics };
+        match run.args.backend {
+            Backend::Redis => on_reactor(run_redis(run)),
+            Backend::Memory => on_reactor(run_memory(run)),
         }
+        .map_err(Failure::Run)
     }
 
     /// Runs the daemon's loop on the reactor its sockets and timers wait on.
@@ -170,7 +172,7 @@ mod linux {
     /// `--check-config`: the database configuration read and its three
     /// databases resolved (nothing connects), then everything in effect
     /// printed. Exit 0, or 1 with the one line that says what is wrong.
-    fn check_config(args: &cli::Args, namespace: Option<&str>, config: &Config) -> ExitCode {
+    fn check_config(args: &cli::Args, namespace: Option<&str>, config: &Config) -> Result<(), Failure> {
         let mut out = String::new();
         let mut line = |text: String| {
             out.push_str(&text);
@@ -185,35 +187,25 @@ mod linux {
         match args.backend {
             Backend::Memory => line("databases: in memory (--db memory)".into()),
             Backend::Redis => {
-                let db = match DbConfig::load(&args.db_config) {
-                    Ok(db) => db,
-                    Err(e) => {
-                        eprintln!("portsyncd: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
+                let db = DbConfig::load(&args.db_config)?;
                 line(format!("database_config.json: {}", db.path().display()));
                 for name in ["CONFIG_DB", "APPL_DB", "STATE_DB"] {
-                    match db.resolve(name) {
-                        Ok(e) => {
-                            line(format!("  {name}: id {} at {} (separator {:?})", e.id, e.addr, e.separator))
-                        }
-                        Err(e) => {
-                            eprintln!("portsyncd: {e}");
-                            return ExitCode::FAILURE;
-                        }
-                    }
+                    let e = db.resolve(name)?;
+                    line(format!("  {name}: id {} at {} (separator {:?})", e.id, e.addr, e.separator));
                 }
             }
         }
-        let metrics = args.metrics_addr.as_ref().or(config.metrics_addr.as_ref());
+        // --metrics-addr wins over the file, in what is in effect too.
+        let mut in_effect = config.clone();
+        in_effect.metrics_addr = args.metrics_addr.clone().or(in_effect.metrics_addr);
+        let metrics = in_effect.metrics_addr.as_ref();
         line(format!("metrics endpoint: {}", metrics.map_or_else(|| "off".to_owned(), |a| a.to_string())));
         line("settings in effect:".into());
-        for (key, value) in config.effective() {
+        for (key, value) in in_effect.effective() {
             line(format!("  {key} = {value}"));
         }
         print!("{out}");
-        ExitCode::SUCCESS
+        Ok(())
     }
 
     /// The kernel sockets (checked first: nothing is written if they fail: a

@@ -171,6 +171,17 @@ fn check_config_checks_prints_and_touches_nothing() {
     {
         assert!(out.contains(line), "{line:?} missing:\n{out}");
     }
+    for setting in portsyncd::config::SETTINGS {
+        assert!(out.contains(&format!("\n  {} = ", setting.key)), "{} missing:\n{out}", setting.key);
+    }
+    // --metrics-addr wins over the file, in the settings in effect too.
+    let mut with_addr = args.clone();
+    with_addr.extend(["--metrics-addr", "0"]);
+    let mut d = Daemon::start(&sw.ns, sw.dir.join("check-addr.log"), &with_addr);
+    let (status, out) = d.wait_output(T).unwrap_or_else(|| panic!("still running\n{}", d.log()));
+    assert_eq!(status.code(), Some(0), "{out}{}", d.log());
+    assert!(out.contains("metrics endpoint: 127.0.0.1:0\n"), "{out}");
+    assert!(out.contains("  metrics.addr = 127.0.0.1:0\n"), "{out}");
     assert_untouched(&mut sw, connections);
     assert!(!sw.state_dir().exists(), "state dir created");
 

@@ -1,52 +1,20 @@
-//! The snapshot as Prometheus metric families: names, help, labels.
-//!
-//! `prometheus-client` does the encoding (OpenMetrics text, or the classic
-//! Prometheus text format 0.0.4, as the scraper's `Accept` asks); counters
-//! are named here without their `_total`, which the encoder adds. Every
-//! family is listed in [`FAMILIES`], which the dashboard test and the docs
-//! are checked against.
+//! Every family the endpoint exposes, its name, help and labels, written
+//! from one snapshot ([`Families`], a `prometheus-client` collector), and
+//! the list of their names ([`FAMILIES`]).
 
 use std::fmt;
 
 use portsyncd_core::backend::BackendStatus;
 use portsyncd_core::engine::{DEFAULT_PORT_CAPACITY, StartKind};
 use portsyncd_core::filter::IgnoreReason;
-use portsyncd_core::metrics::Histogram;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, NoLabelSet};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Unit;
 
-use super::MetricsSnapshot;
-use super::process::ProcessStats;
-
-/// The text format to write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// OpenMetrics 1.0 text.
-    OpenMetrics,
-    /// Prometheus text 0.0.4.
-    Prometheus,
-}
-
-impl Format {
-    /// What the scraper's `Accept` header asks for (the Prometheus format
-    /// unless OpenMetrics is named: what `curl` and older scrapers read).
-    pub fn from_accept(accept: Option<&str>) -> Self {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Self::OpenMetrics,
-            _ => Self::Prometheus,
-        }
-    }
-
-    /// Its `Content-Type`.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Self::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-        }
-    }
-}
+use super::writer::Writer;
+use crate::metrics::MetricsSnapshot;
+use crate::metrics::process::ProcessStats;
 
 /// Every metric name the endpoint can expose, as a scraper sees it
 /// (counters with `_total`, histograms by their family name).
@@ -102,90 +70,13 @@ pub const FAMILIES: &[&str] = &[
     "process_threads",
 ];
 
-/// Encodes `snapshot` (and `process`, when known) in `format`.
-pub fn encode(snapshot: MetricsSnapshot, process: Option<ProcessStats>, format: Format) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families { snapshot, process }));
-    let mut out = String::with_capacity(16 * 1024);
-    // Writing into a String cannot fail.
-    let _ = match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry),
-        Format::Prometheus => prometheus_client::encoding::prometheus_text::encode(&mut out, &registry),
-    };
-    out
-}
-
+/// A snapshot, and the process's figures when known, as families.
 #[derive(Debug)]
-struct Families {
-    snapshot: MetricsSnapshot,
-    process: Option<ProcessStats>,
-}
-
-/// Writes families one after another.
-struct Writer<'a, 'b> {
-    enc: &'b mut DescriptorEncoder<'a>,
-}
-
-impl Writer<'_, '_> {
-    fn counter(&mut self, name: &str, help: &str, value: u64) -> fmt::Result {
-        let mut m = self.enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-        m.encode_counter::<NoLabelSet, _, u64>(&value, None)
-    }
-
-    fn counter_f64(&mut self, name: &str, help: &str, unit: &Unit, value: f64) -> fmt::Result {
-        let mut m = self.enc.encode_descriptor(name, help, Some(unit), MetricType::Counter)?;
-        m.encode_counter::<NoLabelSet, _, f64>(&value, None)
-    }
-
-    fn gauge(
-        &mut self,
-        name: &str,
-        help: &str,
-        unit: Option<&Unit>,
-        value: impl EncodeGaugeValue,
-    ) -> fmt::Result {
-        let mut m = self.enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
-        m.encode_gauge(&value)
-    }
-
-    /// A counter family with one label.
-    fn counters_by<'v>(
-        &mut self,
-        name: &str,
-        help: &str,
-        label: &str,
-        series: impl Iterator<Item = (&'v str, u64)>,
-    ) -> fmt::Result {
-        let mut m = self.enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-        for (value, n) in series {
-            m.encode_family(&[(label, value)])?.encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-        }
-        Ok(())
-    }
-
-    /// An info family as a gauge of 1 with labels (`<name>_info`): what
-    /// the Prometheus text format writes, and what `promtool` and older
-    /// scrapers read in OpenMetrics too (they do not know its `info` type).
-    fn info(&mut self, name: &str, help: &str, labels: &[(&str, &str)]) -> fmt::Result {
-        let name = format!("{name}_info");
-        let mut m = self.enc.encode_descriptor(&name, help, None, MetricType::Gauge)?;
-        m.encode_family(&labels)?.encode_gauge(&1u64)
-    }
-
-    fn histogram<const N: usize>(
-        &mut self,
-        name: &str,
-        help: &str,
-        unit: Option<&Unit>,
-        h: &Histogram<N>,
-        scale: f64,
-    ) -> fmt::Result {
-        let mut m = self.enc.encode_descriptor(name, help, unit, MetricType::Histogram)?;
-        // Per bucket, not cumulative: the encoder adds them up.
-        let mut buckets: Vec<(f64, u64)> = h.buckets().map(|(b, n)| (b as f64 * scale, n)).collect();
-        buckets.push((f64::INFINITY, h.above()));
-        m.encode_histogram::<NoLabelSet>(h.sum() as f64 * scale, h.count(), &buckets, None)
-    }
+pub(super) struct Families {
+    /// What the loop published.
+    pub snapshot: MetricsSnapshot,
+    /// Read from `/proc` at scrape time (`None`: not known).
+    pub process: Option<ProcessStats>,
 }
 
 impl Collector for Families {
@@ -434,185 +325,5 @@ impl Collector for Families {
             w.gauge("process_threads", "Threads.", None, p.threads)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use portsyncd_core::Instant;
-    use portsyncd_core::driver::Observed;
-    use portsyncd_core::engine::PortFlaps;
-
-    use super::*;
-    use crate::metrics::AlertGauge;
-
-    /// A snapshot with every optional part present.
-    fn full() -> MetricsSnapshot {
-        let mut s =
-            MetricsSnapshot { published_at: Some(Instant::from_millis(90_000)), ..Default::default() };
-        s.milestones.eoiu = Some(Duration::from_millis(12));
-        s.milestones.port_config_done = Some(Duration::from_millis(10));
-        s.milestones.port_init_done = Some(Duration::from_millis(40));
-        s.histograms.event_to_write_ms.observe(3);
-        s.histograms.write_batch_ops.observe(17);
-        s.observed = Some(Observed {
-            backend: BackendStatus::Degraded { pending: 2 },
-            kept_since: Some(Instant::from_millis(60_000)),
-            refused_kept: 1,
-            warm: None,
-            configured_ports: 2,
-            awaiting_ports: 0,
-            published_ports: 2,
-            init_done: true,
-            max_port_flaps_per_minute: 3,
-        });
-        let port = |n: &str| portsyncd_core::PortName::try_from(n).unwrap();
-        s.flaps = vec![
-            (port("Ethernet0"), PortFlaps { total: 3, this_window: 3, last_window: 0 }),
-            (port("Ethernet4"), PortFlaps::default()),
-        ];
-        s.alerts =
-            vec![AlertGauge { name: "RedisUnreachable".into(), state: "pending", severity: "CRITICAL" }];
-        s
-    }
-
-    fn process() -> ProcessStats {
-        ProcessStats {
-            cpu_seconds: 1.5,
-            resident_bytes: 4 << 20,
-            virtual_bytes: 8 << 20,
-            open_fds: 9,
-            max_fds: 1024,
-            start_time_seconds: 1.7e9,
-            threads: 3,
-        }
-    }
-
-    /// Family names in the text (from `# TYPE` lines), with the suffixes a
-    /// scraper sees.
-    fn families(text: &str) -> Vec<String> {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .map(|l| {
-                let mut it = l.split(' ');
-                let (name, kind) = (it.next().unwrap(), it.next().unwrap());
-                match kind {
-                    // OpenMetrics names a counter family without `_total`.
-                    "counter" if !name.ends_with("_total") => format!("{name}_total"),
-                    _ => name.to_owned(),
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn every_family_listed_is_exported_in_both_formats_and_nothing_else() {
-        let mut listed: Vec<String> = FAMILIES.iter().map(|s| s.to_string()).collect();
-        listed.sort();
-        for format in [Format::Prometheus, Format::OpenMetrics] {
-            let mut got = families(&encode(full(), Some(process()), format));
-            got.sort();
-            assert_eq!(got, listed, "{format:?}");
-        }
-    }
-
-    #[test]
-    fn the_build_info_names_the_namespace_served() {
-        let s = MetricsSnapshot { namespace: "asic1".into(), ..full() };
-        for format in [Format::Prometheus, Format::OpenMetrics] {
-            let text = encode(s.clone(), None, format);
-            let want = format!(
-                r#"portsyncd_build_info{{version="{}",port_capacity="{}",namespace="asic1"}} 1"#,
-                env!("CARGO_PKG_VERSION"),
-                DEFAULT_PORT_CAPACITY
-            );
-            assert!(text.lines().any(|l| l == want), "{format:?}: no line {want:?} in\n{text}");
-        }
-    }
-
-    #[test]
-    fn values_read_as_their_families_say() {
-        let text = encode(full(), Some(process()), Format::Prometheus);
-        for line in [
-            "portsyncd_kept_writes 3",
-            "portsyncd_kept_writes_age_seconds 30.0",
-            "portsyncd_redis_connected 0",
-            "portsyncd_port_init_done_seconds 0.04",
-            r#"portsyncd_port_flaps_total{port="Ethernet0"} 3"#,
-            r#"portsyncd_alerts{alertname="RedisUnreachable",alertstate="pending",severity="CRITICAL"} 1"#,
-            r#"portsyncd_event_to_write_seconds_bucket{le="0.005"} 1"#,
-            r#"portsyncd_write_batch_ops_bucket{le="16"} 0"#,
-            r#"portsyncd_write_batch_ops_bucket{le="32"} 1"#,
-            r#"portsyncd_write_batch_ops_bucket{le="+Inf"} 1"#,
-            "portsyncd_write_batch_ops_count 1",
-            "portsyncd_event_to_write_seconds_sum 0.003",
-            "process_cpu_seconds_total 1.5",
-            format!(
-                r#"portsyncd_build_info{{version="{}",port_capacity="{}",namespace="host"}} 1"#,
-                env!("CARGO_PKG_VERSION"),
-                DEFAULT_PORT_CAPACITY
-            )
-            .as_str(),
-        ] {
-            assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
-        }
-    }
-
-    /// promtool checks the Prometheus text format (its parser does not read
-    /// OpenMetrics: an OpenMetrics counter family would read as two
-    /// families, one without help). The OpenMetrics text is checked for its
-    /// own rules by `openmetrics_text_keeps_its_rules`.
-    #[test]
-    fn promtool_accepts_the_prometheus_text() {
-        {
-            let format = Format::Prometheus;
-            let text = encode(full(), Some(process()), format);
-            let mut child = std::process::Command::new("promtool")
-                .args(["check", "metrics"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("promtool (Debian's prometheus package; tests/run-all.sh installs it)");
-            std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{format:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-
-    #[test]
-    fn openmetrics_text_keeps_its_rules() {
-        let text = encode(full(), Some(process()), Format::OpenMetrics);
-        assert!(text.ends_with("# EOF\n"), "ends with # EOF");
-        let mut family = ("", "");
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').unwrap();
-                family = (name, kind);
-                continue;
-            }
-            if line.starts_with('#') {
-                continue;
-            }
-            let sample = line.split(['{', ' ']).next().unwrap();
-            let suffixes: &[&str] = match family.1 {
-                "counter" => &["_total", "_created"],
-                "histogram" => &["_bucket", "_sum", "_count", "_created"],
-                _ => &[""],
-            };
-            assert!(
-                suffixes.iter().any(|s| sample == format!("{}{s}", family.0)),
-                "{sample} is not a sample of {} {}",
-                family.1,
-                family.0
-            );
-        }
     }
 }
