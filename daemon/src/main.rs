@@ -237,12 +237,13 @@ mod linux {
         let Run { args, config, clock, mut driver, signals, supervisors, metrics } = run;
         let (links, control) = prelude(&config).await?;
         let db = connect.await?;
-        // Served from here on; cancelled when the run ends (dropped).
+        // Served from here on, on its own thread; stopped when the run ends.
         let (server, publisher) = match metrics {
             Some((endpoint, board)) => {
                 let addr = endpoint.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+                let server = endpoint.spawn().map_err(|e| format!("metrics endpoint: {e}"))?;
                 log!(Notice, "metrics at {addr}/metrics");
-                (Some(smol::spawn(endpoint.serve())), Some(MetricsPublisher::new(board)))
+                (Some(server), Some(MetricsPublisher::new(board)))
             }
             None => (None, None),
         };
@@ -258,11 +259,9 @@ mod linux {
             metrics: publisher,
         };
         let ran = ferry::run(&mut driver, &mut parts, &clock, signals).await;
-        // Cancelled and waited for: the endpoint (and its unix socket file)
+        // Stopped and waited for: the endpoint (and its unix socket file)
         // is gone before the process exits.
-        if let Some(server) = server {
-            server.cancel().await;
-        }
+        drop(server);
         ran.map_err(|e| e.to_string())?;
         log!(
             Notice,

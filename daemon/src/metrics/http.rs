@@ -1,4 +1,6 @@
-//! The metrics endpoint: a small HTTP/1.x server on the smol executor.
+//! The metrics endpoint: a small HTTP/1.x server on a thread of its own
+//! ([`MetricsEndpoint::spawn`], smol's `block_on` there), which never
+//! touches the hot loop's wait: it reads the board the loop publishes on.
 //!
 //! One connection at a time, each with a size limit on the request
 //! ([`MAX_REQUEST`]) and a time limit on the whole exchange
@@ -22,6 +24,24 @@ use super::exposition::{self, Format};
 use super::process::ProcessStats;
 use super::{MetricsAddr, MetricsBoard, MetricsSnapshot};
 use crate::log;
+
+/// The endpoint's thread: stopped, and waited for, when dropped (so the
+/// endpoint, and its unix socket file, is gone before the process exits).
+#[derive(Debug)]
+pub struct EndpointThread {
+    stop: Option<smol::channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EndpointThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's wait.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// The largest request head read (request line and headers).
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -79,6 +99,23 @@ impl MetricsEndpoint {
             Listener::Tcp(l) => l.local_addr().map(MetricsAddr::Tcp),
             Listener::Unix(_, path) => Ok(MetricsAddr::Unix(path.clone())),
         }
+    }
+
+    /// Serves on a thread of its own until the returned handle is stopped
+    /// (or dropped).
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn(self) -> io::Result<EndpointThread> {
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let thread = std::thread::Builder::new().name("portsyncd-metrics".into()).spawn(move || {
+            // The endpoint (and a unix socket file) is dropped before the
+            // thread ends.
+            smol::block_on(smol::future::or(self.serve(), async {
+                let _ = stopped.recv().await;
+            }));
+        })?;
+        Ok(EndpointThread { stop: Some(stop), thread: Some(thread) })
     }
 
     /// Serves until dropped (cancelled).
