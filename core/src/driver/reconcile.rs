@@ -83,26 +83,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         Some(Step::Ask(Ask::Read(ReadFor::Reconcile)))
     }
 
-    /// A field of key `index` of the STATE_DB read (in key order).
-    pub(super) fn reconcile_reply(&mut self, index: usize, field: &[u8], value: &[u8]) {
-        if index < self.learnt.cursor || index >= self.keys.len() {
-            return;
-        }
-        while self.learnt.cursor < index {
-            self.finish_reconcile_key();
-        }
-        self.learnt.reader.field(field, value);
-    }
-
-    /// The read is complete: every key left is compared.
-    pub(super) fn finish_reconcile(&mut self) {
-        while self.learnt.cursor < self.keys.len() {
-            self.finish_reconcile_key();
-        }
-    }
-
     /// The key at the cursor has been read: compared with the record.
-    fn finish_reconcile_key(&mut self) {
+    pub(super) fn finish_reconcile_key(&mut self) {
         let reader = core::mem::take(&mut self.learnt.reader);
         let Some(name) = self.keys.get(self.learnt.cursor).copied() else { return };
         self.learnt.cursor += 1;

@@ -22,8 +22,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         };
         parts.each(&mut |reply| self.read_part(now, purpose, reply));
         match purpose {
-            ReadFor::Baseline => self.finish_baseline(),
-            ReadFor::Reconcile => self.finish_reconcile(),
+            ReadFor::Baseline => self.finish_keys(Self::finish_baseline_key),
+            ReadFor::Reconcile => self.finish_keys(Self::finish_reconcile_key),
             _ => {}
         }
         self.read_ended(now, purpose, false);
@@ -39,7 +39,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             (ReadFor::ConfigKeys, Reply::Key(key)) => self.config_key_reply(key),
             (ReadFor::ConfigFields, reply) => self.config_fields_reply(reply),
             (ReadFor::Baseline, Reply::Field { index, field, value }) => {
-                self.baseline_reply(index, field, value)
+                self.key_field(index, field, value, Self::finish_baseline_key)
             }
             (ReadFor::Presence, Reply::Flag { index, present }) => {
                 if let Some(name) = self.keys.get(index) {
@@ -54,7 +54,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
             }
             (ReadFor::Reconcile, Reply::Field { index, field, value }) => {
-                self.reconcile_reply(index, field, value)
+                self.key_field(index, field, value, Self::finish_reconcile_key)
             }
             (ReadFor::Instances, Reply::Field { index, field, value }) => {
                 self.instance_reply(index, field, value)
@@ -71,6 +71,26 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
             // A part of another shape than the read gives: nothing to learn.
             _ => {}
+        }
+    }
+
+    /// A field of key `index` of a read of STATE_DB port hashes that walks
+    /// the keys in order (the warm baseline, reconciliation): the keys
+    /// before it are finished first.
+    fn key_field(&mut self, index: usize, field: &[u8], value: &[u8], finish: fn(&mut Self)) {
+        if index < self.learnt.cursor || index >= self.keys.len() {
+            return;
+        }
+        while self.learnt.cursor < index {
+            finish(self);
+        }
+        self.learnt.reader.field(field, value);
+    }
+
+    /// Such a read is complete: every key left is finished.
+    fn finish_keys(&mut self, finish: fn(&mut Self)) {
+        while self.learnt.cursor < self.keys.len() {
+            finish(self);
         }
     }
 

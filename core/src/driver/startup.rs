@@ -103,26 +103,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
     }
 
-    /// A field of the warm baseline's key `index` (in key order).
-    pub(super) fn baseline_reply(&mut self, index: usize, field: &[u8], value: &[u8]) {
-        if index < self.learnt.cursor || index >= self.keys.len() {
-            return;
-        }
-        while self.learnt.cursor < index {
-            self.finish_baseline_key();
-        }
-        self.learnt.reader.field(field, value);
-    }
-
-    /// The baseline read is complete: every key left is finished.
-    pub(super) fn finish_baseline(&mut self) {
-        while self.learnt.cursor < self.keys.len() {
-            self.finish_baseline_key();
-        }
-    }
-
     /// The key at the cursor has been read: its STATE_DB state becomes its baseline.
-    fn finish_baseline_key(&mut self) {
+    pub(super) fn finish_baseline_key(&mut self) {
         let reader = core::mem::take(&mut self.learnt.reader);
         let Some(name) = self.keys.get(self.learnt.cursor).copied() else { return };
         self.learnt.cursor += 1;
