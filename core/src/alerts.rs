@@ -662,7 +662,10 @@ mod tests {
     use std::vec::Vec as StdVec;
 
     use super::Condition::{Above, Below, Between, Equals, RateOfChange};
-    use super::*;
+    use super::{
+        AlertNotice, AlertRules, AlertSettings, AlertState, AlertView, Condition, DefaultAlertRules,
+        Duration, Increase, Instant, NoticeKind, Rule, RuleError, RuleName, Severity, Slot,
+    };
 
     type Rules = AlertRules<u8, 4>;
 

@@ -56,7 +56,7 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Backoff, Duration};
 
     #[test]
     fn grows_within_bounds_and_resets() {

@@ -129,7 +129,7 @@ impl EoiuDetector {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Duration, Eoiu, EoiuDetector, Instant, Message};
     use crate::netlink::{Header, LinkMessage, LinkOp, msg_flags, msg_type};
 
     const SEQ: u32 = 0x5eed_0001;

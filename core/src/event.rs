@@ -784,7 +784,7 @@ mod tests {
     extern crate std;
     use std::string::ToString;
 
-    use super::*;
+    use super::{Event, Repeat};
 
     #[test]
     fn repeated_lines_say_over_which_time_they_were_held() {

@@ -121,7 +121,7 @@ pub fn classify(link: &LinkMessage<'_>, is_stale: impl FnOnce(u32) -> bool) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{IgnoreReason, LinkMessage, LinkOp, NameError, PortName, Verdict, classify};
     use crate::netlink::Header;
 
     fn link<'a>(op: LinkOp, name: &'a [u8]) -> LinkMessage<'a> {

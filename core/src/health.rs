@@ -434,7 +434,7 @@ impl Health {
 mod tests {
     use std::string::ToString;
 
-    use super::*;
+    use super::{Duration, Health, HealthFacts, HealthState, HealthThresholds, Instant, Reason};
 
     fn at(s: u64) -> Instant {
         Instant::from_millis(s * 1000)

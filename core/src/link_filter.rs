@@ -195,7 +195,10 @@ pub fn kept(program: &[Insn], packet: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        ACCEPT, DROP, HEAD, Insn, LinkDenial, MAX_DENIED, MAX_INSNS, TAIL, TooSmall, deny_ifindexes, kept,
+        msg_type,
+    };
     use crate::netlink::{LinkOp, LinkRepr, msg_flags};
 
     fn run(program: &[Insn], packet: &[u8]) -> u32 {

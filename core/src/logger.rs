@@ -108,7 +108,7 @@ impl Output {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Level, Output};
 
     #[test]
     fn levels_parse_and_order() {

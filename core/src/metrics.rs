@@ -92,7 +92,7 @@ impl Default for DriverMetrics {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::Histogram;
 
     #[test]
     fn observations_fall_in_their_bucket_and_accumulate() {

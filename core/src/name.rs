@@ -202,7 +202,7 @@ impl fmt::Debug for LinkLabel {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{NameError, PortName};
 
     #[test]
     fn accepts_sonic_names() {

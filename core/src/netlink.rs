@@ -583,7 +583,10 @@ pub fn emit_done(buf: &mut [u8], seq: u32) -> Result<usize, TooSmall> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        Header, LinkOp, LinkRepr, Message, NLMSG_HDRLEN, ParseError, ParseErrorKind, TooSmall, emit_done,
+        iff, messages, msg_flags, msg_type,
+    };
 
     /// Builds one message into `out`; returns its length.
     fn put(out: &mut [u8], kind: u16, flags: u16, seq: u32, payload: &[u8]) -> usize {

@@ -212,7 +212,7 @@ pub enum Mismatch {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{KeySet, Partition, PartitionError, Share, name_digest, name_number};
 
     #[test]
     fn shares_own_what_they_say() {

@@ -62,7 +62,7 @@ impl<const P: usize> PresenceTrust<P> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Duration, Instant, PortName, PresenceTrust};
 
     #[test]
     fn a_yes_is_trusted_for_a_while_a_no_never() {

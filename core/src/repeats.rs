@@ -119,7 +119,7 @@ impl<const K: usize> Repeats<K> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Duration, Instant, Repeats, Say};
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)

@@ -143,7 +143,7 @@ impl StatePortReader {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{BadRestoreCount, LinkState, StartKind, StatePortReader, check, enables};
 
     #[test]
     fn the_check_is_sonics() {

@@ -351,7 +351,7 @@ impl<const P: usize> Refused<P> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Db, LinkState, PortName, Refused, Write, WriteOp, max_keys_written};
 
     fn port(n: &str) -> PortName {
         PortName::try_from(n).unwrap()

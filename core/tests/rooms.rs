@@ -1,6 +1,6 @@
 //! The core's rooms stay livable: no module of `core/src` imports one that
 //! imports it back (directly or around a circle), no glob import of a
-//! parent outside test modules, and no file of the driver over 600 lines.
+//! parent (test modules included), and no file of the driver over 600 lines.
 //! Read from the sources, so that a change that breaks one says so here.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,12 +73,13 @@ fn no_module_of_the_core_imports_one_that_imports_it_back() {
 }
 
 #[test]
-fn no_glob_import_of_a_parent_outside_tests_and_no_driver_file_over_600_lines() {
+fn no_glob_import_of_a_parent_and_no_driver_file_over_600_lines() {
     let mut files = Vec::new();
     sources(&src(), &mut files);
     for file in &files {
-        for line in code(file) {
-            assert!(!line.starts_with("use super::*"), "{}: {line}", file.display());
+        // Test modules too: what a name is stays visible where it is used.
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            assert!(!line.trim().starts_with("use super::*"), "{}: {line}", file.display());
         }
     }
     let mut driver = Vec::new();

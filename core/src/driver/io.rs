@@ -20,7 +20,7 @@ pub enum Keep {
     /// Nothing.
     Nothing,
     /// Keep each key's fields, verbatim and in order: later
-    /// [`WriteOp::ProduceConfigPort`] writes produce them. The driver needs
+    /// [`WriteOp::ProduceConfigPort`](crate::writes::WriteOp::ProduceConfigPort) writes produce them. The driver needs
     /// only whether each key had any: a [`Reply::Flag`] per key (a key with
     /// none is dropped from the configuration).
     ConfigPortFields,

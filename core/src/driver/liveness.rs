@@ -116,7 +116,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Duration, liveness_interval};
 
     #[test]
     fn alive_at_half_the_watchdog_or_the_heartbeat_whichever_is_sooner() {

@@ -21,7 +21,7 @@
 //!   link source, and whether to wait for it;
 //! - [`poll_event`](Driver::poll_event): what to log;
 //! - [`poll_timeout`](Driver::poll_timeout): when to call `handle_timeout`
-//!   next (the earliest deadline of one [timer table](timers)).
+//!   next (the earliest deadline of one timer table, `driver/timers.rs`).
 //!
 //! It reads no clock, does no I/O and allocates nothing; its size is fixed
 //! by its capacities. Settings come at start ([`Driver::new`],

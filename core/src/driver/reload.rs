@@ -33,7 +33,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// - `presence_trust`, `retry_base`, `retry_max`,
     ///   `datagrams_per_batch`, `coalesce_window`, `shutdown_flush`: their
     ///   next use;
-    /// - `log_output`: handed out at once ([`Io::SetLogOutput`]) if the
+    /// - `log_output`: handed out at once ([`Io::SetLogOutput`](super::Io::SetLogOutput)) if the
     ///   output in use changes (without it, CONFIG_DB's LOGOUTPUT rules);
     /// - `repeat_window`: windows opened from now;
     /// - `health`: from the next assessment;
@@ -84,7 +84,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 mod tests {
     use core::time::Duration;
 
-    use super::*;
+    use super::{DriverConfig, Instant, Output, Timer};
     use crate::driver::canned::{self, Facts};
     use crate::driver::{DefaultDriver, Input, Io, Signal, Taken};
     use crate::event::Event;

@@ -188,7 +188,7 @@ impl fmt::Display for SyncCounters {
 mod tests {
     use std::format;
 
-    use super::*;
+    use super::{DriverCounters, Duration, IgnoreReason, Milestones, SyncCounters};
 
     #[test]
     fn milestones_read_in_milliseconds() {

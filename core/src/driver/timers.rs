@@ -137,7 +137,7 @@ impl Timers {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Instant, Timer, Timers};
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
