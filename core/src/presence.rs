@@ -1,60 +1,45 @@
-//! APPL_DB presence trust: which "this port is in APPL_DB `PORT_TABLE`"
-//! answers are still good enough not to ask again.
+//! APPL_DB presence: the last answer to "is this port in APPL_DB
+//! `PORT_TABLE`?", kept only for when APPL_DB cannot be asked.
 //!
-//! The C++ daemon asks APPL_DB on every link event. A port leaves APPL_DB only
-//! when it is removed from the configuration, and then its host interface goes
-//! too (a DELLINK, which forgets the answer at once). So a "yes" younger than
-//! the trust period is taken as still true; a "no" is always asked again (the
-//! port may have been produced since). When APPL_DB cannot be asked, the last
-//! answer of any age stands in, and a port never answered counts as absent.
+//! The C++ daemon asks APPL_DB on every link event, and SONiC's consumers
+//! assume STATE_DB is written only for ports APPL_DB holds at that moment:
+//! in a dynamic port breakout the APPL_DB entry is deleted first, and only
+//! later the host interface. So every batch asks about each of its ports
+//! whose write depends on it (one pipelined read), and an answer is never
+//! taken as still true later. When that read fails, the last answer of any
+//! age stands in (the writes go to the backend's journal then), and a port
+//! never answered counts as absent.
 //!
 //! It does not ask anything itself; the driver does.
-
-use core::time::Duration;
 
 use heapless::index_map::FnvIndexMap;
 
 use crate::name::PortName;
-use crate::time::Instant;
 
 /// Last APPL_DB presence answers, for at most `P` ports.
-#[derive(Clone, Debug)]
-pub struct PresenceTrust<const P: usize> {
-    answers: FnvIndexMap<PortName, (bool, Instant), P>,
-    trust: Duration,
+#[derive(Clone, Debug, Default)]
+pub struct PresenceAnswers<const P: usize> {
+    answers: FnvIndexMap<PortName, bool, P>,
 }
 
-impl<const P: usize> PresenceTrust<P> {
-    /// A table that trusts a "yes" for `trust`.
-    pub const fn new(trust: Duration) -> Self {
-        Self { answers: FnvIndexMap::new(), trust }
+impl<const P: usize> PresenceAnswers<P> {
+    /// No answers yet.
+    pub const fn new() -> Self {
+        Self { answers: FnvIndexMap::new() }
     }
 
-    /// Trusts a "yes" for `trust` from now on; the answers are kept.
-    pub fn set_trust(&mut self, trust: Duration) {
-        self.trust = trust;
-    }
-
-    /// Whether APPL_DB must be asked about `name` at `now`.
-    pub fn must_ask(&self, name: &PortName, now: Instant) -> bool {
-        match self.answers.get(name) {
-            Some(&(true, at)) => now.saturating_since(at) >= self.trust,
-            _ => true,
-        }
-    }
-
-    /// APPL_DB answered at `now`. A full table keeps no new port (it is asked
-    /// again next time).
-    pub fn answer(&mut self, name: PortName, present: bool, now: Instant) {
-        let _ = self.answers.insert(name, (present, now));
+    /// APPL_DB answered. A full table keeps no new port (it counts as
+    /// absent if APPL_DB cannot be asked about it later).
+    pub fn answer(&mut self, name: PortName, present: bool) {
+        let _ = self.answers.insert(name, present);
     }
 
     /// The last answer about `name`; absent if never answered.
     pub fn last(&self, name: &PortName) -> bool {
-        self.answers.get(name).is_some_and(|&(p, _)| p)
+        self.answers.get(name).copied().unwrap_or(false)
     }
 
-    /// The port's host interface went away: ask again next time.
+    /// The port's host interface went away: its answer with it.
     pub fn forget(&mut self, name: &PortName) {
         self.answers.swap_remove(name);
     }
@@ -62,22 +47,21 @@ impl<const P: usize> PresenceTrust<P> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Duration, Instant, PortName, PresenceTrust};
+    use super::{PortName, PresenceAnswers};
 
     #[test]
-    fn a_yes_is_trusted_for_a_while_a_no_never() {
-        let mut t = PresenceTrust::<4>::new(Duration::from_secs(5));
+    fn the_last_answer_stands_until_forgotten() {
+        let mut t = PresenceAnswers::<4>::new();
         let e0 = PortName::try_from("Ethernet0").unwrap();
         let e4 = PortName::try_from("Ethernet4").unwrap();
-        let at = |ms| Instant::from_millis(ms);
-        assert!(t.must_ask(&e0, at(0)));
-        t.answer(e0, true, at(0));
-        t.answer(e4, false, at(0));
-        assert!(!t.must_ask(&e0, at(4_999)));
-        assert!(t.must_ask(&e0, at(5_000)));
-        assert!(t.must_ask(&e4, at(1)));
+        assert!(!t.last(&e0), "never answered: absent");
+        t.answer(e0, true);
+        t.answer(e4, false);
         assert!(t.last(&e0) && !t.last(&e4));
+        t.answer(e0, false);
+        assert!(!t.last(&e0), "a later answer replaces it");
+        t.answer(e0, true);
         t.forget(&e0);
-        assert!(t.must_ask(&e0, at(1)) && !t.last(&e0));
+        assert!(!t.last(&e0));
     }
 }

@@ -8,6 +8,7 @@
 #![cfg(target_os = "linux")]
 
 mod bad_data;
+mod breakout;
 mod faults;
 mod hardening;
 mod harness;

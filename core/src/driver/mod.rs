@@ -100,7 +100,7 @@ use crate::health::Health;
 use crate::logger::{Level, Output};
 use crate::metrics::DriverMetrics;
 use crate::name::PortName;
-use crate::presence::PresenceTrust;
+use crate::presence::PresenceAnswers;
 use crate::repeats::{Repeats, Say};
 use crate::time::Instant;
 use crate::writes::{Refused, WriteOp};
@@ -150,7 +150,7 @@ pub struct Driver<const P: usize, const B: usize> {
     awaiting: Option<Ask>,
     engine: LinkSync<P, B>,
     eoiu: EoiuDetector,
-    presence: PresenceTrust<P>,
+    presence: PresenceAnswers<P>,
     refused: Refused<P>,
     retry: Backoff,
     /// Keys of the read in flight.
@@ -245,7 +245,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             awaiting: None,
             engine: LinkSync::new(SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch }),
             eoiu: EoiuDetector::new(),
-            presence: PresenceTrust::new(config.presence_trust),
+            presence: PresenceAnswers::new(),
             refused: Refused::new(),
             retry: Backoff::new(config.retry_base, config.retry_max, config.seed),
             keys: heapless::Vec::new(),
@@ -325,7 +325,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.config = config;
         self.started = now;
         self.now = now;
-        self.presence = PresenceTrust::new(config.presence_trust);
         self.retry = Backoff::new(config.retry_base, config.retry_max, config.seed);
         self.reopen_backoff = Backoff::new(config.retry_base, config.retry_max, config.seed ^ 0x6e6c);
         self.repeats = Repeats::new(config.repeat_window);

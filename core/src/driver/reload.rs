@@ -30,7 +30,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// - `snapshot_interval`: the next save is due that long after the last;
     /// - `dump_timeout`: every dump from the next (a dump under way keeps
     ///   its deadline);
-    /// - `presence_trust`, `retry_base`, `retry_max`,
+    /// - `retry_base`, `retry_max`,
     ///   `datagrams_per_batch`, `coalesce_window`, `shutdown_flush`: their
     ///   next use;
     /// - `log_output`: handed out at once ([`Io::SetLogOutput`](super::Io::SetLogOutput)) if the
@@ -68,7 +68,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if config.snapshot_interval != old.snapshot_interval && self.timers.get(Timer::Snapshot).is_some() {
             self.timers.set(Timer::Snapshot, self.last_save.saturating_add(config.snapshot_interval));
         }
-        self.presence.set_trust(config.presence_trust);
         self.retry.set_bounds(config.retry_base, config.retry_max);
         self.repeats.set_window(config.repeat_window);
         // As start-up decides it: the setting, else CONFIG_DB's LOGOUTPUT.

@@ -20,7 +20,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.read_ended(now, purpose, true);
             return;
         };
-        parts.each(&mut |reply| self.read_part(now, purpose, reply));
+        parts.each(&mut |reply| self.read_part(purpose, reply));
         match purpose {
             ReadFor::Baseline => self.finish_keys(Self::finish_baseline_key),
             ReadFor::Reconcile => self.finish_keys(Self::finish_reconcile_key),
@@ -30,7 +30,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     /// One part of a read's answer.
-    fn read_part(&mut self, now: Instant, purpose: ReadFor, reply: Reply<'_>) {
+    fn read_part(&mut self, purpose: ReadFor, reply: Reply<'_>) {
         match (purpose, reply) {
             (ReadFor::Logger, Reply::Field { field, value, .. }) => self.logger_reply(field, value),
             (ReadFor::SwitchType, Reply::Value(v)) => self.switch_type_reply(v),
@@ -43,7 +43,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
             (ReadFor::Presence, Reply::Flag { index, present }) => {
                 if let Some(name) = self.keys.get(index) {
-                    self.presence.answer(*name, present, now);
+                    self.presence.answer(*name, present);
                 }
             }
             (ReadFor::Prune, Reply::Flag { index, present }) => {

@@ -247,23 +247,19 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.engine.batch_len() == 0
     }
 
-    /// Asks APPL_DB about the batch's ports whose presence is not trusted,
-    /// or commits the batch at once when every answer is known.
+    /// Asks APPL_DB about every port of the batch whose write depends on
+    /// it (one pipelined read: an answer from an earlier batch is never
+    /// taken as still true), or commits the batch at once when none does.
     fn close_batch(&mut self) -> Step {
         self.keys.clear();
-        let now = self.now;
         for name in self.engine.pending_presence() {
-            if self.presence.must_ask(name, now) && self.keys.push(*name).is_err() {
+            if self.keys.push(*name).is_err() {
                 break;
             }
         }
         if !self.keys.is_empty() {
             self.counters.presence_reads += 1;
             return Step::Ask(Ask::Read(ReadFor::Presence));
-        }
-        let presence = &self.presence;
-        if let Err(e) = self.engine.resolve_presence(|n| presence.last(n)) {
-            self.emit(Event::Engine(e));
         }
         self.commit();
         Step::Again

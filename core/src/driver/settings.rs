@@ -18,8 +18,6 @@ pub struct DriverConfig {
     pub snapshot_interval: Duration,
     /// Log output regardless of CONFIG_DB's LOGOUTPUT (`None`: CONFIG_DB decides).
     pub log_output: Option<Output>,
-    /// How long APPL_DB's "this port exists" is trusted (see [`crate::presence`]).
-    pub presence_trust: Duration,
     /// How often the backend is maintained (reconnects, kept writes) and its status checked.
     pub maintain_interval: Duration,
     /// How often CONFIG_DB's LOGLEVEL is read again.
@@ -69,7 +67,6 @@ impl Default for DriverConfig {
             dump_timeout: Duration::from_secs(5),
             snapshot_interval: Duration::from_secs(1),
             log_output: None,
-            presence_trust: Duration::from_secs(5),
             maintain_interval: Duration::from_secs(1),
             logger_poll_interval: Duration::from_secs(5),
             retry_base: Duration::from_millis(100),
