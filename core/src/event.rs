@@ -125,6 +125,25 @@ pub enum Event {
         /// Why.
         error: SyncError,
     },
+    /// More CONFIG_DB `PORT` keys the engine could not take than are said
+    /// one by one (the first few are, each with its reason).
+    ConfigPortsSkippedMore {
+        /// How many more.
+        more: usize,
+    },
+    /// Configured ports no host interface can ever match (their names fail
+    /// the port prefix test that link names pass, as in the C++ daemon):
+    /// counted in PortConfigDone, as the C++ daemon's are, so PortInitDone
+    /// waits for them for ever. Said at PortConfigDone.
+    UnmatchablePorts(crate::name::FewNames),
+    /// PortInitDone not reached `after` the start: these ports still await
+    /// their host interface. Said once, well before health calls it late.
+    PortsAwaiting {
+        /// Since the start.
+        after: Duration,
+        /// The ports, the first few named.
+        awaiting: crate::name::FewNames,
+    },
     /// A CONFIG_DB `PORT` key with no fields (or not a hash) when its fields
     /// were read: dropped (produced without fields, it would reach orchagent
     /// as a delete, and counted, it would hold PortConfigDone back).
@@ -465,6 +484,8 @@ pub enum Repeat {
     Engine,
     /// Attempts to open the netlink socket again that failed.
     LinksReopen,
+    /// Re-dumps that ended (complete or interrupted): one line per episode.
+    Redump,
 }
 
 impl Repeat {
@@ -472,7 +493,7 @@ impl Repeat {
     pub const COUNT: usize = Self::ALL.len();
 
     /// Every kind, in index order (`kind as usize`).
-    pub const ALL: [Repeat; 8] = [
+    pub const ALL: [Repeat; 9] = [
         Repeat::RejectedName,
         Repeat::Netlink,
         Repeat::Overrun,
@@ -481,6 +502,7 @@ impl Repeat {
         Repeat::WritesRefused,
         Repeat::Engine,
         Repeat::LinksReopen,
+        Repeat::Redump,
     ];
 
     /// What the lines were about.
@@ -494,6 +516,7 @@ impl Repeat {
             Repeat::WritesRefused => "write batches refused",
             Repeat::LinksReopen => "failed attempts to open the netlink socket again",
             Repeat::Engine => "engine errors",
+            Repeat::Redump => "re-dumps of the kernel's links",
         }
     }
 }
@@ -507,6 +530,7 @@ impl Event {
             Malformed(_) | NetlinkError { .. } => Repeat::Netlink,
             Overrun => Repeat::Overrun,
             DumpFailed { .. } | DumpTimedOut { .. } => Repeat::Dump,
+            DumpComplete { .. } | DumpInterrupted => Repeat::Redump,
             PresenceUnknown => Repeat::PresenceUnknown,
             WritesRefused { .. } => Repeat::WritesRefused,
             Engine(_) | StaleTableFull { .. } => Repeat::Engine,
@@ -526,6 +550,9 @@ impl Event {
             | BadSwitchType { .. }
             | WarmFellBackToCold
             | ConfigPortSkipped { .. }
+            | ConfigPortsSkippedMore { .. }
+            | UnmatchablePorts(_)
+            | PortsAwaiting { .. }
             | ConfigPortEmpty { .. }
             | NoSnapshot { unusable: true }
             | Malformed(_)
@@ -592,6 +619,22 @@ impl fmt::Display for Event {
             ConfigPortSkipped { key, error } => {
                 write!(f, "CONFIG_DB {}|{key}: {error}; skipped", schema::CONFIG_PORT_TABLE)
             }
+            ConfigPortsSkippedMore { more } => write!(
+                f,
+                "{more} more CONFIG_DB {} keys skipped (the first few are named above)",
+                schema::CONFIG_PORT_TABLE
+            ),
+            UnmatchablePorts(ports) => write!(
+                f,
+                "{} configured ports can never be matched by a host interface (a link name must start with \"Ethernet\" or \"PortChannel\", case included): {ports}; PortInitDone waits for them, as the C++ daemon's does",
+                ports.count()
+            ),
+            PortsAwaiting { after, awaiting } => write!(
+                f,
+                "PortInitDone not reached after {} s: {} ports await their host interface: {awaiting}",
+                after.as_secs(),
+                awaiting.count()
+            ),
             ConfigPortEmpty { name } => write!(
                 f,
                 "CONFIG_DB {}|{name} has no fields (or is not a hash); skipped, and not counted",

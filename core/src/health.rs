@@ -21,6 +21,7 @@ use core::time::Duration;
 
 use heapless::Deque;
 
+use crate::name::FewNames;
 use crate::time::Instant;
 
 /// The three states.
@@ -115,8 +116,8 @@ pub enum Reason {
     /// PortInitDone not reached within `port_init_within` of the start
     /// (degraded).
     PortInitLate {
-        /// Ports still awaiting their host interface.
-        awaiting: usize,
+        /// Ports still awaiting their host interface (the first few named).
+        awaiting: FewNames,
     },
     /// Nothing wrong.
     AllWell,
@@ -183,9 +184,11 @@ impl fmt::Display for Reason {
             Reason::Overruns { last_minute } => {
                 write!(f, "{last_minute} netlink overruns in the last minute")
             }
-            Reason::PortInitLate { awaiting } => {
-                write!(f, "PortInitDone not reached: {awaiting} ports await their host interface")
-            }
+            Reason::PortInitLate { awaiting } => write!(
+                f,
+                "PortInitDone not reached: {} ports await their host interface: {awaiting}",
+                awaiting.count()
+            ),
             Reason::AllWell => f.write_str("all well"),
         }
     }
@@ -205,6 +208,10 @@ pub struct HealthThresholds {
     pub overruns_per_minute: usize,
     /// PortInitDone not reached this long after the start: degraded.
     pub port_init_within: Duration,
+    /// PortInitDone not reached this long after the start: one line names
+    /// the ports still awaiting their host interface (well before
+    /// `port_init_within`; zero: never).
+    pub port_init_report_after: Duration,
 }
 
 impl Default for HealthThresholds {
@@ -215,6 +222,7 @@ impl Default for HealthThresholds {
             slow_request_hold: Duration::from_secs(60),
             overruns_per_minute: 3,
             port_init_within: Duration::from_secs(300),
+            port_init_report_after: Duration::from_secs(60),
         }
     }
 }
@@ -235,8 +243,8 @@ pub struct HealthFacts {
     pub partition_mismatch: bool,
     /// PortInitDone reached.
     pub port_init_done: bool,
-    /// Ports still awaiting their host interface.
-    pub awaiting: usize,
+    /// Ports still awaiting their host interface (the first few named).
+    pub awaiting: FewNames,
 }
 
 /// Overruns remembered for the last-minute count.
@@ -434,7 +442,7 @@ impl Health {
 mod tests {
     use std::string::ToString;
 
-    use super::{Duration, Health, HealthFacts, HealthState, HealthThresholds, Instant, Reason};
+    use super::{Duration, FewNames, Health, HealthFacts, HealthState, HealthThresholds, Instant, Reason};
 
     fn at(s: u64) -> Instant {
         Instant::from_millis(s * 1000)
@@ -451,7 +459,7 @@ mod tests {
         links_lost: None,
         partition_mismatch: false,
         port_init_done: true,
-        awaiting: 0,
+        awaiting: FewNames::NONE,
     };
 
     #[test]
@@ -506,14 +514,15 @@ mod tests {
     #[test]
     fn port_init_done_late_and_restart() {
         let mut h = health();
-        let waiting = HealthFacts { port_init_done: false, awaiting: 2, ..WELL };
+        let names = ["Ethernet0", "Ethernet4"].map(|n| crate::name::PortName::try_from(n).unwrap());
+        let waiting = HealthFacts { port_init_done: false, awaiting: FewNames::of(&names), ..WELL };
         assert_eq!(h.poll_timeout(at(0), &waiting), Some(at(300)));
         assert_eq!(h.poll_timeout(at(301), &waiting), None);
         assert_eq!(h.assess(at(299), &waiting), None);
         let change = h.assess(at(300), &waiting).unwrap();
         assert_eq!(
             change.to_string(),
-            "health: healthy => degraded (PortInitDone not reached: 2 ports await their host interface)"
+            "health: healthy => degraded (PortInitDone not reached: 2 ports await their host interface: Ethernet0, Ethernet4)"
         );
         let gone = HealthFacts { database_restarted: true, ..waiting };
         assert_eq!(h.assess(at(301), &gone).unwrap().reason, Reason::DatabaseRestarted);

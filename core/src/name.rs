@@ -200,9 +200,84 @@ impl fmt::Debug for LinkLabel {
     }
 }
 
+/// How many of the first ports a [`FewNames`] names.
+pub const FEW: usize = 3;
+
+/// How many ports, and the first [`FEW`] of them by name: for a log line or
+/// a health reason that must say which ports, in bounded space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FewNames {
+    count: usize,
+    first: [Option<PortName>; FEW],
+}
+
+impl FewNames {
+    /// No ports.
+    pub const NONE: FewNames = FewNames { count: 0, first: [None; FEW] };
+
+    /// Counts `names`, keeping the first [`FEW`].
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a PortName>) -> Self {
+        let mut few = Self::default();
+        for name in names {
+            if let Some(slot) = few.first.get_mut(few.count) {
+                *slot = Some(*name);
+            }
+            few.count += 1;
+        }
+        few
+    }
+
+    /// `count` ports, of which the first [`FEW`] of `names` are named
+    /// (`names` is read no further: cheap when the count is known).
+    pub fn first_of<'a>(count: usize, names: impl IntoIterator<Item = &'a PortName>) -> Self {
+        let mut few = Self { count, first: [None; FEW] };
+        for (slot, name) in few.first.iter_mut().zip(names.into_iter().take(count)) {
+            *slot = Some(*name);
+        }
+        few
+    }
+
+    /// How many ports.
+    pub const fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The ports named.
+    pub fn names(&self) -> impl Iterator<Item = &PortName> {
+        self.first.iter().flatten()
+    }
+}
+
+/// The names, then how many more: `Ethernet0, Ethernet4 and 5 more`.
+impl fmt::Display for FewNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name}")?;
+        }
+        match self.count.saturating_sub(FEW) {
+            0 => Ok(()),
+            more => write!(f, " and {more} more"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{NameError, PortName};
+    use super::{FewNames, NameError, PortName};
+
+    #[test]
+    fn few_names_name_the_first_and_count_the_rest() {
+        let names: std::vec::Vec<PortName> =
+            (0..5).map(|i| PortName::try_from(std::format!("Ethernet{}", i * 4).as_str()).unwrap()).collect();
+        assert_eq!(std::format!("{}", FewNames::of(&names[..2])), "Ethernet0, Ethernet4");
+        let five = FewNames::of(&names);
+        assert_eq!(five.count(), 5);
+        assert_eq!(std::format!("{five}"), "Ethernet0, Ethernet4, Ethernet8 and 2 more");
+        assert_eq!(std::format!("{}", FewNames::default()), "");
+    }
 
     #[test]
     fn accepts_sonic_names() {

@@ -320,3 +320,30 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.snapshot_loaded(load);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Driver, Event};
+    use crate::event::Text;
+
+    /// One answer may bring more lines than the queue holds: those are
+    /// counted and said as one line once there is room, none dropped
+    /// without a word.
+    #[test]
+    fn lines_beyond_the_queue_are_counted_and_said_as_one() {
+        let mut d = std::boxed::Box::new(Driver::<8, 8>::default());
+        for _ in 0..100 {
+            d.emit(Event::BadSwitchType { value: Text::new(b"\xff") });
+        }
+        let mut said = 0;
+        let mut counted = 0;
+        while let Some(event) = d.poll_event() {
+            match event {
+                Event::Unsaid { lines } => counted += lines,
+                _ => said += 1,
+            }
+        }
+        assert!(said < 100 && counted > 0);
+        assert_eq!(said + counted, 100);
+    }
+}

@@ -66,7 +66,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             links_lost: self.links_lost,
             partition_mismatch: self.partition_mismatch().is_some(),
             port_init_done: self.milestones.port_init_done.is_some(),
-            awaiting: self.engine.awaiting_count(),
+            awaiting: self.awaiting_named(),
+        }
+    }
+
+    /// The ports still awaiting their host interface, the first few named
+    /// (nothing is walked when none awaits).
+    pub(super) fn awaiting_named(&self) -> crate::name::FewNames {
+        match self.engine.awaiting_count() {
+            0 => crate::name::FewNames::default(),
+            count => crate::name::FewNames::first_of(count, self.engine.awaiting_ports()),
         }
     }
 

@@ -52,6 +52,7 @@ mod alerting;
 mod answers;
 pub mod canned;
 mod io;
+mod lines;
 mod liveness;
 mod observed;
 mod partitioned;
@@ -101,7 +102,7 @@ use crate::logger::{Level, Output};
 use crate::metrics::DriverMetrics;
 use crate::name::PortName;
 use crate::presence::PresenceAnswers;
-use crate::repeats::{Repeats, Say};
+use crate::repeats::Repeats;
 use crate::time::Instant;
 use crate::writes::{Refused, WriteOp};
 use state::{
@@ -304,9 +305,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.timers.set(Timer::Maintain, now.saturating_add(config.maintain_interval));
         self.timers.set(Timer::LoggerPoll, now.saturating_add(config.logger_poll_interval));
         self.timers.set(Timer::FlapWindow, now.saturating_add(FLAP_WINDOW));
-        for (timer, every) in
-            [(Timer::Reconcile, config.reconcile_interval), (Timer::Liveness, config.liveness_interval)]
-        {
+        let report = Some(config.health.port_init_report_after).filter(|d| !d.is_zero());
+        for (timer, every) in [
+            (Timer::Reconcile, config.reconcile_interval),
+            (Timer::Liveness, config.liveness_interval),
+            (Timer::AwaitingReport, report),
+        ] {
             match every {
                 Some(every) => self.timers.set(timer, now.saturating_add(every)),
                 None => self.timers.stop(timer),
@@ -399,6 +403,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 }
                 Timer::Retry | Timer::Reopen | Timer::Coordination | Timer::LinkFilter | Timer::Snapshot => {
                     self.timers.fire(timer);
+                }
+                Timer::AwaitingReport => {
+                    if self.milestones.port_init_done.is_none() && self.engine.awaiting_count() > 0 {
+                        let after = self.since_start(now);
+                        self.emit(Event::PortsAwaiting { after, awaiting: self.awaiting_named() });
+                    }
                 }
                 // The window is over: Io::Receive again. (The other two are
                 // `advance`'s, and the stop sequence's, which reads its deadline.)
@@ -547,43 +557,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     fn since_start(&self, now: Instant) -> Duration {
         now.saturating_since(self.started)
-    }
-
-    fn emit(&mut self, event: Event) {
-        if event.level() > self.level {
-            return;
-        }
-        if event.level() <= Level::Notice {
-            self.last_event = Some(event);
-        }
-        if let Some(kind) = event.repeat() {
-            if self.repeats.happened(self.now, kind as usize) == Say::Quiet {
-                return;
-            }
-        }
-        // Input stops while the queue is nearly full, but one answer may
-        // bring more lines than it holds: those are counted, and the count
-        // said once there is room (the last place is kept for it).
-        if self.events.len() + 1 >= EVENT_CAPACITY {
-            self.unsaid = self.unsaid.saturating_add(1);
-            return;
-        }
-        let _ = self.events.push_back(event);
-    }
-
-    /// The trouble of `kinds` is over: what was held back is said.
-    fn repeats_ended(&mut self, kinds: &[Repeat]) {
-        for &kind in kinds {
-            if let Some(held) = self.repeats.ended(kind as usize) {
-                // Held back until now, not over a whole window.
-                self.emit(Event::Repeated { kind, held, window_s: 0 });
-            }
-        }
-    }
-
-    fn emit_repeated(&mut self, kind: Repeat, held: u32) {
-        let window_s = self.repeats.window().as_secs().try_into().unwrap_or(u32::MAX);
-        self.emit(Event::Repeated { kind, held, window_s });
     }
 }
 

@@ -53,6 +53,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             ..config
         };
         self.health.set_thresholds(config.health);
+        // The line naming the ports awaiting their host interface, if not said yet.
+        if config.health.port_init_report_after != old.health.port_init_report_after
+            && self.timers.get(Timer::AwaitingReport).is_some()
+        {
+            match config.health.port_init_report_after {
+                d if d.is_zero() => self.timers.stop(Timer::AwaitingReport),
+                d => self.timers.set(Timer::AwaitingReport, self.started.saturating_add(d)),
+            }
+        }
         if config.maintain_interval != old.maintain_interval {
             self.timers.set_by(Timer::Maintain, now.saturating_add(config.maintain_interval));
         }

@@ -22,6 +22,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         };
         parts.each(&mut |reply| self.read_part(purpose, reply));
         match purpose {
+            ReadFor::ConfigKeys | ReadFor::ConfigFields => self.config_keys_read(),
             ReadFor::Baseline => self.finish_keys(Self::finish_baseline_key),
             ReadFor::Reconcile => self.finish_keys(Self::finish_reconcile_key),
             _ => {}
@@ -109,7 +110,24 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Ok(()) => {}
             // Counted: the run is refused once all keys are in.
             Err(SyncError::PortTableFull) => self.learnt.over_capacity += 1,
-            Err(error) => self.emit(Event::ConfigPortSkipped { key: Text::new(key), error }),
+            Err(error) => self.config_key_skipped(Event::ConfigPortSkipped { key: Text::new(key), error }),
+        }
+    }
+
+    /// A CONFIG_DB PORT key skipped: the first few are said, one by one.
+    fn config_key_skipped(&mut self, line: Event) {
+        self.learnt.skipped += 1;
+        if self.learnt.skipped <= crate::name::FEW {
+            self.emit(line);
+        }
+    }
+
+    /// The read of CONFIG_DB PORT keys or fields is over: the skipped keys
+    /// not said one by one are counted in one line.
+    fn config_keys_read(&mut self) {
+        let more = core::mem::take(&mut self.learnt.skipped).saturating_sub(crate::name::FEW);
+        if more > 0 {
+            self.emit(Event::ConfigPortsSkippedMore { more });
         }
     }
 
@@ -127,7 +145,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Reply::Flag { index, present: false } => {
                 if let Some(name) = self.keys.get(index).copied() {
                     match self.engine.drop_config_port(&name) {
-                        Ok(()) => self.emit(Event::ConfigPortEmpty { name }),
+                        Ok(()) => self.config_key_skipped(Event::ConfigPortEmpty { name }),
                         Err(e) => self.emit(Event::Engine(e)),
                     }
                 }

@@ -9,8 +9,9 @@ use super::{Driver, EVENT_CAPACITY, Receive, Taken};
 use crate::engine::{Action, Disposition, Phase, SyncError};
 use crate::eoiu::Eoiu;
 use crate::event::Event;
+use crate::filter::has_port_prefix;
 use crate::logger::Level;
-use crate::name::LinkLabel;
+use crate::name::{FewNames, LinkLabel};
 use crate::netlink::{LinkMessage, Message, messages};
 use crate::time::Instant;
 use crate::writes::WriteOp;
@@ -294,6 +295,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.counters.appl_produces += 1;
                 self.milestones.port_config_done = Some(self.since_start(now));
                 self.emit(Event::PortConfigDone { count });
+                let engine = &self.engine;
+                let never =
+                    FewNames::of(engine.config_ports().filter(|n| !has_port_prefix(n.as_str().as_bytes())));
+                if never.count() > 0 {
+                    self.emit(Event::UnmatchablePorts(never));
+                }
                 self.collect(WriteOp::PortConfigDone { count });
             }
             Action::SetStatePort { name, state } => {

@@ -179,6 +179,9 @@ pub(super) struct Learnt {
     pub(super) kept: usize,
     /// CONFIG_DB PORT keys beyond the port capacity.
     pub(super) over_capacity: usize,
+    /// CONFIG_DB PORT keys skipped by the read under way (the first few
+    /// are named, the rest counted in one line).
+    pub(super) skipped: usize,
 }
 
 impl Default for Learnt {
@@ -193,6 +196,7 @@ impl Default for Learnt {
             reader: StatePortReader::default(),
             kept: 0,
             over_capacity: 0,
+            skipped: 0,
         }
     }
 }

@@ -36,6 +36,9 @@ pub(super) enum Timer {
     Liveness,
     /// Shutdown stops waiting for the backend's kept writes.
     StopFlush,
+    /// PortInitDone not reached this long after the start: the ports still
+    /// awaiting their host interface are named, once.
+    AwaitingReport,
     /// The coalescing window: the link source is read again (after a
     /// wake-up that found several datagrams).
     NextRead,
@@ -43,7 +46,7 @@ pub(super) enum Timer {
 
 impl Timer {
     /// How many there are.
-    pub(super) const COUNT: usize = 12;
+    pub(super) const COUNT: usize = 13;
     /// All of them, in the order of the table.
     pub(super) const ALL: [Timer; Self::COUNT] = [
         Timer::Maintain,
@@ -57,6 +60,7 @@ impl Timer {
         Timer::Snapshot,
         Timer::Liveness,
         Timer::StopFlush,
+        Timer::AwaitingReport,
         Timer::NextRead,
     ];
 

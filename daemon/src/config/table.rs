@@ -160,6 +160,15 @@ pub const SETTINGS: &[Setting] = &[
         take: |c, new| c.health.port_init_within = new.health.port_init_within,
     },
     Setting {
+        key: "health.port_init_report_ms",
+        default: Integer(60_000),
+        when: RunTime,
+        doc: "PortInitDone not reached this long after the start: one WARN names the ports still awaiting their host interface (0: never).",
+        read: |p, v| v.millis(0, DAY_MS).map(|d| p.config.health.port_init_report_after = d),
+        show: |c| ms(c.health.port_init_report_after),
+        take: |c, new| c.health.port_init_report_after = new.health.port_init_report_after,
+    },
+    Setting {
         key: "liveness.supervisor_heartbeat_ms",
         default: Integer(0),
         when: NextStart,

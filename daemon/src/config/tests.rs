@@ -144,6 +144,7 @@ fn every_field_has_a_row() {
             slow_request_hold: Duration::from_secs(61),
             overruns_per_minute: 4,
             port_init_within: Duration::from_secs(301),
+            port_init_report_after: Duration::from_secs(61),
         },
         supervisor_heartbeat: Some(Duration::from_secs(10)),
         metrics_addr: Some(crate::metrics::MetricsAddr::parse("9101").unwrap()),
