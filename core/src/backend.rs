@@ -344,6 +344,50 @@ pub trait SnapshotStore<const P: usize> {
     /// Replaces the snapshot (atomically: a crash leaves the old one or the
     /// new one); returns the bytes written.
     fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, Self::Error>;
+
+    /// What kind of trouble a failed [`save`](Self::save) was, for the
+    /// driver (its health reason and its line say it; the error's own text
+    /// is the caller's to log). [`StoreFault::Other`] unless told better.
+    fn fault(error: &Self::Error) -> StoreFault {
+        let _ = error;
+        StoreFault::Other
+    }
+}
+
+/// Why the snapshot store cannot take a save, as far as the driver cares.
+/// The store is a cache: none of these stops the run, each degrades warm
+/// restart until a save succeeds. Its directory is the daemon's state dir,
+/// and the words are the operator's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreFault {
+    /// Its file system is mounted read-only.
+    ReadOnly,
+    /// Its file system is full (or the quota used up).
+    Full,
+    /// Its directory is missing and cannot be created.
+    Missing,
+    /// Its path names something that is not a directory.
+    NotADirectory,
+    /// Not permitted to write there.
+    Denied,
+    /// Another daemon holds its lock.
+    InUse,
+    /// Anything else (an I/O error).
+    Other,
+}
+
+impl fmt::Display for StoreFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreFault::ReadOnly => "the state dir is read-only",
+            StoreFault::Full => "the state dir is full",
+            StoreFault::Missing => "the state dir is missing and cannot be created",
+            StoreFault::NotADirectory => "the state dir is not a directory",
+            StoreFault::Denied => "the state dir is not writable (permission denied)",
+            StoreFault::InUse => "the state dir is held by another portsyncd",
+            StoreFault::Other => "an I/O error in the state dir",
+        })
+    }
 }
 
 /// What changes links: bringing stale ones down.

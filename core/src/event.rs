@@ -9,6 +9,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::backend::StoreFault;
 use crate::engine::{StartKind, SwitchType, SyncError};
 use crate::filter::IgnoreReason;
 use crate::logger::{Level, Output};
@@ -359,6 +360,23 @@ pub enum Event {
         /// Bytes written.
         bytes: usize,
     },
+    /// The warm-restart snapshot cannot be saved (the first failed save, or
+    /// the store found unusable at start): said once, until a save succeeds.
+    SnapshotsNotSaved {
+        /// Why.
+        fault: StoreFault,
+        /// How often a save is tried again, in ms.
+        every_ms: u64,
+    },
+    /// A save succeeded after some failed.
+    SnapshotsSavedAgain,
+    /// The save on the way out failed: the run ends without a snapshot of
+    /// its last state (the exit status is unchanged: the port tables are
+    /// fine).
+    StoppedWithoutSnapshot {
+        /// Why.
+        fault: StoreFault,
+    },
     /// Stopping on a signal.
     Stopping,
     /// Health changed state.
@@ -564,7 +582,9 @@ impl Event {
             | BringDownFailed { .. }
             | PresenceUnknown
             | PruneSkipped
-            | BackendDegraded { .. } => Level::Warn,
+            | BackendDegraded { .. }
+            | SnapshotsNotSaved { .. }
+            | StoppedWithoutSnapshot { .. } => Level::Warn,
             BackendRestarted => Level::Error,
             Engine(_) | StaleTableFull { .. } | WritesRefused { .. } => Level::Error,
             Repeated { kind: Repeat::WritesRefused | Repeat::Engine, .. } => Level::Error,
@@ -769,6 +789,18 @@ impl fmt::Display for Event {
                 "a database server restarted (new run id) and lost its data: nothing more is written to it",
             ),
             SnapshotSaved { ports, bytes } => write!(f, "snapshot saved: {ports} ports, {bytes} bytes"),
+            SnapshotsNotSaved { fault, every_ms } => write!(
+                f,
+                "warm-restart snapshot cannot be saved ({fault}): crash-safe warm restart is lost until a \
+                 save succeeds (a start meanwhile is cold, or warm from STATE_DB alone); the port tables \
+                 are kept as usual; trying again every {every_ms} ms"
+            ),
+            SnapshotsSavedAgain => f.write_str("warm-restart snapshot saved again: crash-safe warm restart is back"),
+            StoppedWithoutSnapshot { fault } => write!(
+                f,
+                "stopping without a warm-restart snapshot ({fault}): the next start is cold, or warm from \
+                 STATE_DB alone; the port tables are as they should be"
+            ),
             Stopping => f.write_str("stopping on signal"),
             Health(change) => change.fmt(f),
             Alert(line) => line.fmt(f),

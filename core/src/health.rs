@@ -4,7 +4,8 @@
 //! databases are reachable or refusing writes and since when, writes kept
 //! and refused, netlink overruns and re-dumps in the last minute, how long
 //! the last database request took, whether the initial sync and
-//! PortInitDone were reached — whether the daemon is
+//! PortInitDone were reached, whether the warm-restart snapshot can be
+//! saved — whether the daemon is
 //! [`Healthy`](HealthState::Healthy), [`Degraded`](HealthState::Degraded)
 //! or [`Unhealthy`](HealthState::Unhealthy), and why. The first rule that
 //! holds, in the order of [`Reason`], gives the state; thresholds come from
@@ -21,6 +22,7 @@ use core::time::Duration;
 
 use heapless::Deque;
 
+use crate::backend::StoreFault;
 use crate::name::FewNames;
 use crate::time::Instant;
 
@@ -29,7 +31,8 @@ use crate::time::Instant;
 pub enum HealthState {
     /// Everything as it should be.
     Healthy,
-    /// Working, but something needs a look (writes kept, ports missing).
+    /// Working, but something needs a look (writes kept, ports missing,
+    /// no warm-restart snapshot saved).
     Degraded,
     /// Not doing its job (the databases gone for long, writes refused for
     /// long, a request stuck).
@@ -119,6 +122,13 @@ pub enum Reason {
         /// Ports still awaiting their host interface (the first few named).
         awaiting: FewNames,
     },
+    /// The warm-restart snapshot cannot be saved (degraded, never more: it
+    /// is a cache, and the port tables are kept as usual; a warm restart
+    /// meanwhile goes by STATE_DB alone).
+    SnapshotNotSaved {
+        /// Why.
+        fault: StoreFault,
+    },
     /// Nothing wrong.
     AllWell,
 }
@@ -136,7 +146,8 @@ impl Reason {
             | Reason::WritesRefused { .. }
             | Reason::LinksLost
             | Reason::Overruns { .. }
-            | Reason::PortInitLate { .. } => HealthState::Degraded,
+            | Reason::PortInitLate { .. }
+            | Reason::SnapshotNotSaved { .. } => HealthState::Degraded,
             Reason::AllWell => HealthState::Healthy,
         }
     }
@@ -155,6 +166,7 @@ impl Reason {
             Reason::LinksLost => "links_lost",
             Reason::Overruns { .. } => "overruns",
             Reason::PortInitLate { .. } => "port_init_late",
+            Reason::SnapshotNotSaved { .. } => "snapshot_not_saved",
             Reason::AllWell => "all_well",
         }
     }
@@ -189,6 +201,7 @@ impl fmt::Display for Reason {
                 "PortInitDone not reached: {} ports await their host interface: {awaiting}",
                 awaiting.count()
             ),
+            Reason::SnapshotNotSaved { fault } => write!(f, "warm-restart snapshot not saved: {fault}"),
             Reason::AllWell => f.write_str("all well"),
         }
     }
@@ -245,6 +258,9 @@ pub struct HealthFacts {
     pub port_init_done: bool,
     /// Ports still awaiting their host interface (the first few named).
     pub awaiting: FewNames,
+    /// Why the warm-restart snapshot cannot be saved (a save failed, or the
+    /// store was found unusable at start); `None`: it can, or none was due.
+    pub snapshot: Option<StoreFault>,
 }
 
 /// Overruns remembered for the last-minute count.
@@ -402,6 +418,9 @@ impl Health {
         if !facts.port_init_done && now.saturating_since(self.started) >= t.port_init_within {
             return Reason::PortInitLate { awaiting: facts.awaiting };
         }
+        if let Some(fault) = facts.snapshot {
+            return Reason::SnapshotNotSaved { fault };
+        }
         Reason::AllWell
     }
 
@@ -442,7 +461,9 @@ impl Health {
 mod tests {
     use std::string::ToString;
 
-    use super::{Duration, FewNames, Health, HealthFacts, HealthState, HealthThresholds, Instant, Reason};
+    use super::{
+        Duration, FewNames, Health, HealthFacts, HealthState, HealthThresholds, Instant, Reason, StoreFault,
+    };
 
     fn at(s: u64) -> Instant {
         Instant::from_millis(s * 1000)
@@ -460,6 +481,7 @@ mod tests {
         partition_mismatch: false,
         port_init_done: true,
         awaiting: FewNames::NONE,
+        snapshot: None,
     };
 
     #[test]
@@ -526,6 +548,28 @@ mod tests {
         );
         let gone = HealthFacts { database_restarted: true, ..waiting };
         assert_eq!(h.assess(at(301), &gone).unwrap().reason, Reason::DatabaseRestarted);
+    }
+
+    #[test]
+    fn a_snapshot_that_cannot_be_saved_degrades_and_never_more() {
+        let mut h = health();
+        let full = HealthFacts { snapshot: Some(StoreFault::Full), ..WELL };
+        let change = h.assess(at(1), &full).unwrap();
+        assert_eq!(
+            change.to_string(),
+            "health: healthy => degraded (warm-restart snapshot not saved: the state dir is full)"
+        );
+        assert_eq!(change.reason.name(), "snapshot_not_saved");
+        assert_eq!(h.poll_timeout(at(1), &full), None, "time alone changes nothing");
+        assert_eq!(h.assess(at(3600), &full), None, "an hour on: still degraded, not unhealthy");
+        // A worse rule wins; the snapshot's shows again once it is over.
+        let out = HealthFacts { unreachable: Some((at(3600), 2)), ..full };
+        assert_eq!(h.assess(at(3600), &out), None);
+        assert_eq!(h.reason(), Reason::DatabasesUnreachable { kept: 2 });
+        let read_only = HealthFacts { snapshot: Some(StoreFault::ReadOnly), ..WELL };
+        assert_eq!(h.assess(at(3601), &read_only), None);
+        assert_eq!(h.reason(), Reason::SnapshotNotSaved { fault: StoreFault::ReadOnly });
+        assert_eq!(h.assess(at(3602), &WELL).unwrap().new, HealthState::Healthy);
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn routine<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, statu
             Routine::Write
         }
         Io::SaveSnapshot(save) => {
-            save.answer(now, Some(1));
+            save.answer(now, Ok(1));
             Routine::Save
         }
         Io::Receive(_) => Routine::Receive,
@@ -233,7 +233,7 @@ fn shutdown_says_stopping_flushes_within_its_deadline_saves_and_exits() {
         other => panic!("{other:?}"),
     }
     match d.poll_io() {
-        Some(Io::SaveSnapshot(save)) => save.answer(at(30), Some(10)),
+        Some(Io::SaveSnapshot(save)) => save.answer(at(30), Ok(10)),
         other => panic!("{other:?}"),
     }
     assert!(matches!(d.poll_io(), Some(Io::Exit(Ok(())))));
@@ -274,7 +274,7 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
         other => panic!("{other:?}"),
     }
     match d.poll_io() {
-        Some(Io::SaveSnapshot(save)) => save.answer(at(1002), Some(10)),
+        Some(Io::SaveSnapshot(save)) => save.answer(at(1002), Ok(10)),
         other => panic!("{other:?}"),
     }
     match d.poll_io() {
@@ -296,7 +296,7 @@ fn a_restarted_database_ends_the_run_with_a_failure() {
     }
     assert!(matches!(d.poll_io(), Some(Io::Notify(Notify::Status(_)))));
     match d.poll_io() {
-        Some(Io::SaveSnapshot(save)) => save.answer(at(30), Some(10)),
+        Some(Io::SaveSnapshot(save)) => save.answer(at(30), Ok(10)),
         other => panic!("{other:?}"),
     }
     assert!(matches!(d.poll_io(), Some(Io::Exit(Err(_)))));

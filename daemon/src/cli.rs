@@ -88,8 +88,9 @@ Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
                       PORT or :PORT (loopback), IP:PORT, [IPv6]:PORT,
                       unix:PATH or an absolute PATH
   --check-config      validate the settings file and database_config.json (with
-                      -n: through the global file), print the settings in effect,
-                      and exit without touching Redis or any link
+                      -n: through the global file) and the state directory, print
+                      the settings in effect, and exit without touching Redis or
+                      any link
   --version, --help
 ";
 

@@ -1,17 +1,15 @@
-//! One portsyncd at a time, and a state directory it can use: checked
-//! before any netlink socket or database connection is opened, so that a
-//! second daemon, or one given a bad `--state-dir`, stops with one line and
+//! One portsyncd at a time: checked before any netlink socket or database
+//! connection is opened, so that a second daemon stops with one line and
 //! has changed nothing (a second daemon used to start cold and bring every
 //! `Ethernet*` link down under the first).
 //!
 //! Two locks, both released by the kernel when the process ends, however it
 //! ends (nothing stale to clean up after a crash):
 //!
-//! - **the state directory**: an exclusive lock (`flock`) on
-//!   [`LOCK_FILE`] in it, which holds the holder's pid so that a second
-//!   daemon can name it. Taking it also proves the directory usable: it is
-//!   created if missing (with its parents, as a snapshot save would), must
-//!   be a directory, and must take a new file;
+//! - **the state directory**: see [`crate::state_dir`]. Only another
+//!   daemon holding it stops the start; a directory that cannot be used
+//!   (read-only, full, missing and uncreatable) is a problem the run
+//!   carries on with, without warm-restart snapshots until it can be;
 //! - **the network namespace**: the abstract unix socket
 //!   [`NETNS_LOCK_NAME`] (`@portsyncd`; `@portsyncd/<namespace>` for a
 //!   daemon serving a multi-ASIC namespace), bound and never used. Abstract
@@ -25,18 +23,13 @@
 //!
 //! It decides nothing about what the daemon does next.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::fs::File;
+use std::io;
 use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::Path;
 
-/// The lock file in the state directory (it holds the holder's pid).
-pub const LOCK_FILE: &str = "portsyncd.lock";
-
-/// Created and removed again to prove the state directory takes new files
-/// (the snapshot is saved through a new file renamed over the old one).
-const PROBE_FILE: &str = "portsyncd.lock.probe";
+use crate::state_dir::StateDir;
 
 /// The abstract unix socket (`@portsyncd`: no file, gone with the process)
 /// that one daemon per network namespace binds; a daemon serving a
@@ -106,98 +99,31 @@ pub fn enter_netns(name: &str) -> Result<(), String> {
         })
 }
 
-/// The locks held for the life of the process (drop releases them).
+/// The network namespace's lock, held for the life of the process (drop
+/// releases it).
 #[derive(Debug)]
 pub struct Instance {
-    _dir: File,
     _netns: UnixListener,
 }
 
 impl Instance {
-    /// Takes both locks, or says in one line why not. `namespace`: the
-    /// multi-ASIC namespace served, if any ([`lock_name`]).
-    pub fn claim(state_dir: &Path, namespace: Option<&str>) -> Result<Self, String> {
+    /// Takes both locks, or says in one line why not; the state directory
+    /// comes back with its lock, and with the problem it has, if any
+    /// ([`StateDir::problem`]). `namespace`: the multi-ASIC namespace
+    /// served, if any ([`lock_name`]).
+    pub fn claim(state_dir: &Path, namespace: Option<&str>) -> Result<(Self, StateDir), String> {
         Self::claim_as(state_dir, &lock_name(namespace))
     }
 
     /// [`claim`](Self::claim) with another socket name (this module's
     /// tests, which share the host's network namespace).
-    fn claim_as(state_dir: &Path, netns_name: &str) -> Result<Self, String> {
-        let mut dir = lock_state_dir(state_dir)?;
+    fn claim_as(state_dir: &Path, netns_name: &str) -> Result<(Self, StateDir), String> {
+        let mut dir = StateDir::lock(state_dir)?;
         let netns = lock_netns(netns_name)?;
         // Only once both are held: a refused daemon leaves no pid behind.
-        dir.set_len(0)
-            .and_then(|()| dir.write_all(format!("{}\n", std::process::id()).as_bytes()))
-            .map_err(|e| format!("state dir {}: not writable ({e})", state_dir.display()))?;
-        Ok(Self { _dir: dir, _netns: netns })
+        dir.claim();
+        Ok((Self { _netns: netns }, dir))
     }
-}
-
-/// Creates `dir` if missing, checks it, and locks it (the caller writes its
-/// pid into the file).
-fn lock_state_dir(dir: &Path) -> Result<File, String> {
-    let shown = dir.display();
-    match fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(meta) => return Err(format!("state dir {shown}: not a directory ({})", kind(&meta))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Err(e) = fs::create_dir_all(dir) {
-                return Err(match file_above(dir) {
-                    Some(file) => format!("state dir {shown}: {} is not a directory", file.display()),
-                    None => format!("state dir {shown}: cannot be created: {e}"),
-                });
-            }
-        }
-        Err(e) => {
-            return Err(match file_above(dir) {
-                Some(file) => format!("state dir {shown}: {} is not a directory", file.display()),
-                None => format!("state dir {shown}: {e}"),
-            });
-        }
-    }
-    let path = dir.join(LOCK_FILE);
-    let not_writable = |e: io::Error| format!("state dir {shown}: not writable ({e})");
-    let mut file =
-        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| {
-            match e.kind() {
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => not_writable(e),
-                _ => format!("state dir {shown}: cannot open {}: {e}", path.display()),
-            }
-        })?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim().parse::<u32>() {
-                Ok(pid) => format!("portsyncd pid {pid}"),
-                Err(_) => "another portsyncd".to_owned(),
-            };
-            return Err(format!(
-                "state dir {shown} is in use by {holder} (it holds {}); one daemon per state dir",
-                path.display()
-            ));
-        }
-        Err(fs::TryLockError::Error(e)) => {
-            return Err(format!("state dir {shown}: cannot lock {}: {e}", path.display()));
-        }
-    }
-    let probe = dir.join(PROBE_FILE);
-    File::create(&probe).and_then(|_| fs::remove_file(&probe)).map_err(not_writable)?;
-    Ok(file)
-}
-
-/// The nearest existing ancestor of `dir`, if it is not a directory (what
-/// stops `dir` from being created).
-fn file_above(dir: &Path) -> Option<&Path> {
-    dir.ancestors().skip(1).find_map(|a| match fs::metadata(a) {
-        Ok(meta) => Some((!meta.is_dir()).then_some(a)),
-        Err(_) => None,
-    })?
-}
-
-fn kind(meta: &fs::Metadata) -> &'static str {
-    portsyncd_redis::config::file_kind(meta.file_type())
 }
 
 /// `asic0`, `instance2` or `asic0/instance2`, in words.
@@ -234,7 +160,10 @@ fn lock_netns(name: &str) -> Result<UnixListener, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
+    use crate::state_dir::LOCK_FILE;
 
     fn unique(tag: &str) -> String {
         format!("portsyncd-test-{}-{tag}", std::process::id())
@@ -246,9 +175,10 @@ mod tests {
         let dir = tmp.path().join("a/b/state");
         let first = Instance::claim_as(&dir, &unique("one")).unwrap();
         assert!(dir.is_dir(), "created with its parents");
+        assert_eq!(first.1.problem(), None);
         let pid = std::process::id();
         assert_eq!(fs::read_to_string(dir.join(LOCK_FILE)).unwrap(), format!("{pid}\n"));
-        assert!(!dir.join(PROBE_FILE).exists());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "the probe is gone");
         // The same directory (a lock is per open file, so this holds within one process too).
         let e = Instance::claim_as(&dir, &unique("two")).unwrap_err();
         assert_eq!(
@@ -269,22 +199,6 @@ mod tests {
         drop(first);
         let again = Instance::claim_as(&dir, &unique("one")).unwrap();
         drop(again);
-    }
-
-    #[test]
-    fn unusable_state_dirs_are_named_with_the_problem() {
-        let tmp = tempfile::tempdir().unwrap();
-        let file = tmp.path().join("file");
-        fs::write(&file, "x").unwrap();
-        let e = Instance::claim_as(&file, &unique("file")).unwrap_err();
-        assert_eq!(e, format!("state dir {}: not a directory (a regular file)", file.display()));
-        let under = file.join("state");
-        let e = Instance::claim_as(&under, &unique("under")).unwrap_err();
-        assert_eq!(e, format!("state dir {}: {} is not a directory", under.display(), file.display()));
-        let deeper = file.join("a/b");
-        let e = Instance::claim_as(&deeper, &unique("deeper")).unwrap_err();
-        assert_eq!(e, format!("state dir {}: {} is not a directory", deeper.display(), file.display()));
-        assert_eq!(fs::read_to_string(&file).unwrap(), "x", "nothing written");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod replies;
 pub mod requests;
 pub mod signals;
+#[cfg(target_os = "linux")]
+pub mod state_dir;
 pub mod supervisor;
 /// Everything shared between threads (std, or loom under `--cfg loom`).
 pub use portsyncd_sync as sync;

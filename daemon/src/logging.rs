@@ -42,7 +42,8 @@ pub enum Trouble {
     Read,
     /// The databases refused a write batch.
     Write,
-    /// The warm-restart snapshot could not be saved.
+    /// The warm-restart snapshot could not be saved (the why; the driver
+    /// says what that costs, once, at WARN).
     SnapshotSave,
 }
 
@@ -60,8 +61,9 @@ impl Trouble {
     /// The level its lines are written at.
     pub const fn level(self) -> Level {
         match self {
-            Trouble::Read | Trouble::SnapshotSave => Level::Warn,
+            Trouble::Read => Level::Warn,
             Trouble::Write => Level::Error,
+            Trouble::SnapshotSave => Level::Info,
         }
     }
 }

@@ -23,14 +23,14 @@ mod linux {
     use portsyncd::instance::{self, Instance};
     use portsyncd::metrics::{self, MetricsBoard, MetricsPublisher, http::MetricsEndpoint};
     use portsyncd::signals::ProcessSignals;
+    use portsyncd::state_dir::{self, StateDir};
     use portsyncd::supervisor::{Heartbeat, Supervisors, Systemd};
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
-    use portsyncd_core::driver::DefaultDriver;
+    use portsyncd_core::driver::{DefaultDriver, Input};
     use portsyncd_mock::{MemoryDatabases, MockDatabases, Value};
     use portsyncd_netlink::{LinkControl, LinkMonitor};
     use portsyncd_redis::{DbConfig, DbConfigError, RedisConnections, RedisOptions};
-    use portsyncd_state_file::StateFile;
 
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
@@ -67,7 +67,7 @@ mod linux {
         Metrics(std::io::Error),
         /// Anything else before the run, in its own words: the network
         /// namespace, the namespace served, the instance lock, the driver's
-        /// settings.
+        /// settings; for `--check-config`, the state dir too.
         #[error("{0}")]
         Start(String),
         /// The run: it could not start its loop, or its loop ended in
@@ -125,13 +125,15 @@ mod linux {
         // comes during start-up waits in the handler's pipe for the loop).
         let signals = ProcessSignals::register(args.config.clone(), args.config_given, config.clone())
             .map_err(Failure::Signals)?;
-        // Before any socket or connection: a second daemon, or a state dir
-        // that cannot be used, stops here having changed nothing.
-        // Partitioned instances: each its own state dir and lock (a second
-        // instance with the same id is refused here).
+        // Before any socket or connection: a second daemon stops here having
+        // changed nothing. A state dir that cannot be used does not: the
+        // snapshot is a cache (the driver is told, below). Partitioned
+        // instances: each its own state dir and lock (a second instance with
+        // the same id is refused here).
         args.apply_instance(&config.partition);
         let lock_label = instance::instance_label(namespace.as_deref(), &config.partition);
-        let _instance = Instance::claim(&args.state_dir, lock_label.as_deref()).map_err(Failure::Start)?;
+        let (_instance, state_dir) =
+            Instance::claim(&args.state_dir, lock_label.as_deref()).map_err(Failure::Start)?;
         // Bound before anything is written: an address in use stops the start.
         let metrics = match args.metrics_addr.clone().or_else(|| config.metrics_addr.clone()) {
             None => None,
@@ -155,8 +157,13 @@ mod linux {
         // Redis adapter drives its sockets from the loop itself (no task of
         // its own), so a round trip wakes no other thread (measured: cross-
         // thread wake-ups were most of the daemon's CPU time).
-        let (clock, driver) = start(&config, liveness).map_err(Failure::Start)?;
-        let run = Run { args, config, clock, driver, signals, supervisors, metrics };
+        let (clock, mut driver) = start(&config, liveness).map_err(Failure::Start)?;
+        if let Some(problem) = state_dir.problem() {
+            // The why here; what it costs is the driver's line (WARN).
+            log!(Info, "{problem}");
+            let _ = driver.handle(clock.now(), Input::SnapshotStoreFailed(problem.fault));
+        }
+        let run = Run { args, config, clock, driver, signals, supervisors, metrics, state_dir };
         match run.args.backend {
             Backend::Redis => on_reactor(run_redis(run)),
             Backend::Memory => on_reactor(run_memory(run)),
@@ -184,6 +191,8 @@ mod linux {
         line(format!("namespace: {}", namespace.unwrap_or("none")));
         line(format!("network namespace: {}", args.netns.as_deref().unwrap_or("this process's")));
         line(format!("state dir: {}", args.state_dir.display()));
+        // The run goes on without snapshots; asked to validate, say so.
+        state_dir::check(&args.state_dir).map_err(Failure::Start)?;
         match args.backend {
             Backend::Memory => line("databases: in memory (--db memory)".into()),
             Backend::Redis => {
@@ -227,14 +236,16 @@ mod linux {
         supervisors: Supervisors,
         /// The metrics endpoint, bound, and the board it reads.
         metrics: Option<(MetricsEndpoint, MetricsBoard)>,
+        /// Where the snapshot is kept, locked.
+        state_dir: StateDir,
     }
 
     /// Runs the driver over `db` until it exits.
     async fn drive<D: Databases>(
         connect: impl Future<Output = Result<D, String>>,
         run: Run,
-    ) -> Result<Parts<D, LinkMonitor, LinkControl, StateFile, Supervisors>, String> {
-        let Run { args, config, clock, mut driver, signals, supervisors, metrics } = run;
+    ) -> Result<Parts<D, LinkMonitor, LinkControl, StateDir, Supervisors>, String> {
+        let Run { config, clock, mut driver, signals, supervisors, metrics, state_dir, .. } = run;
         let (links, control) = prelude(&config).await?;
         let db = connect.await?;
         // Served from here on, on its own thread; stopped when the run ends.
@@ -252,7 +263,7 @@ mod linux {
             db,
             links,
             control,
-            snapshots: StateFile::new(&args.state_dir),
+            snapshots: state_dir,
             supervisor: supervisors,
             config_fields: Default::default(),
             replies: Default::default(),

@@ -222,14 +222,16 @@ where
         Io::SaveSnapshot(request) => {
             // On the stack (tens of KiB): a heap copy would stay in malloc's arena.
             let snapshot = request.engine().snapshot();
+            // The driver says what a failure costs (at WARN, once); the
+            // why of each, rate-limited, at INFO.
             let saved = match parts.snapshots.save(&snapshot) {
                 Ok(bytes) => {
                     logging::trouble_over(Trouble::SnapshotSave);
-                    Some(bytes)
+                    Ok(bytes)
                 }
                 Err(e) => {
                     logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
-                    None
+                    Err(S::fault(&e))
                 }
             };
             request.answer(now, saved);

@@ -251,6 +251,52 @@ fn cold_start_then_host_interfaces_then_port_init_done() {
     assert_eq!(sw.snapshots.get::<1024>().unwrap().ports.len(), 2, "saved on the way out");
 }
 
+/// The snapshot is a cache: saves that fail (the disk full) degrade health
+/// with the reason, and are tried on the save cadence until one succeeds;
+/// the port tables go on as usual. A stop whose save fails is still a clean
+/// stop.
+#[test]
+fn failed_snapshot_saves_degrade_health_and_resume_by_themselves() {
+    use portsyncd_core::backend::StoreFault;
+    use portsyncd_core::health::{HealthState, Reason};
+    let db = seeded(&["Ethernet0"]);
+    db.consume_produced_at_once();
+    let kernel = LinkScript::new();
+    let snapshots = MemorySnapshots::new();
+    let mut sw = Switch::start(&db, &kernel, &snapshots, config());
+    sw.kernel_says(newlink("Ethernet0", 10, UP_RUNNING, 9100));
+    sw.advance(Duration::from_secs(2));
+    let saved = snapshots.saves();
+    assert!(saved > 0);
+    assert_eq!(sw.driver.health().0, HealthState::Healthy);
+    // The disk fills up; the port goes down: STATE_DB is written, the save is not.
+    snapshots.fail_saves(Some(StoreFault::Full));
+    sw.kernel_says(newlink("Ethernet0", 10, iff::UP, 9100));
+    assert_eq!(sw.state_db("Ethernet0").unwrap(), state("down", "up", "9100"));
+    sw.advance(Duration::from_millis(1500));
+    let full = Reason::SnapshotNotSaved { fault: StoreFault::Full };
+    assert_eq!(sw.driver.health(), (HealthState::Degraded, full));
+    let status = |s: &str| {
+        sw.told.0.borrow().iter().any(|n| matches!(n, Notify::Status(st) if st.to_string().contains(s)))
+    };
+    assert!(status("health degraded (warm-restart snapshot not saved: the state dir is full)"));
+    let failures = sw.driver.counters().snapshot_failures;
+    sw.advance(Duration::from_secs(3));
+    assert!(sw.driver.counters().snapshot_failures >= failures + 2, "tried again on the cadence");
+    assert_eq!(snapshots.saves(), saved);
+    // Room again: the next try saves, health recovers, the snapshot holds the port as it is.
+    snapshots.fail_saves(None);
+    sw.advance(Duration::from_millis(1100));
+    assert_eq!(snapshots.saves(), saved + 1);
+    assert_eq!(sw.driver.health(), (HealthState::Healthy, Reason::AllWell));
+    let kept = snapshots.get::<1024>().unwrap();
+    assert!(!kept.ports[0].state.oper_up);
+    // Full again at the stop: said (a line), and a clean exit all the same.
+    snapshots.fail_saves(Some(StoreFault::Full));
+    assert_eq!(sw.terminate(), Ok(()));
+    assert_eq!(snapshots.saves(), saved + 1);
+}
+
 #[test]
 fn warm_start_keys_follow_sonic() {
     // Not enabled: restore_count 0. Enabled: incremented. Missing: cold fallback.

@@ -18,7 +18,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portsyncd_core::PortName;
 use portsyncd_core::alerts::AlertSettings;
-use portsyncd_core::backend::{BackendStatus, Received};
+use portsyncd_core::backend::{BackendStatus, Received, StoreFault};
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{
     AlarmRow, Driver, DriverConfig, Failure, Input, Signal, WriteResult, default_rules,
@@ -333,10 +333,10 @@ impl Facts for World {
             BackendStatus::Degraded { pending: self.kept.len() }
         }
     }
-    fn save(&mut self, _ports: usize) -> Option<usize> {
+    fn save(&mut self, _ports: usize) -> Result<usize, StoreFault> {
         self.call();
         self.saves += 1;
-        Some(64)
+        Ok(64)
     }
     fn reopen(&mut self) -> bool {
         self.call();

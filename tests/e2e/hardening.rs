@@ -386,45 +386,79 @@ fn a_second_daemon_refuses_before_touching_anything() {
     assert!(wait_until(T, || sw.log().contains("initial sync done")), "{}", sw.log());
 }
 
-/// Row 2: a `--state-dir` that cannot be used is one line naming it and the
-/// problem, and nothing is written; a missing one is created.
+/// Row 2, since issue 21: the snapshot is a cache. A `--state-dir` that
+/// cannot be used (a file, under a file, not writable) does not stop the
+/// start: the ports are synced, one WARN says what is lost, health is
+/// degraded with the reason, and nothing is written there; `--check-config`
+/// refuses it with one line naming it and the problem. A missing one is
+/// created. (Read-only, full and uncreatable ones: `state_dir.rs`.)
 #[test]
-fn an_unusable_state_dir_is_refused_and_a_missing_one_created() {
-    let mut sw = Switch::new(1);
-    let connections = connections_received(&mut sw);
-    let file = sw.dir.join("a-file");
+fn an_unusable_state_dir_degrades_the_run_check_config_refuses_it_and_a_missing_one_is_created() {
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("a-file");
     std::fs::write(&file, "").unwrap();
     let f = file.display().to_string();
-    let cases = [
-        (f.clone(), format!("state dir {f}: not a directory (a regular file)")),
-        (format!("{f}/state"), format!("state dir {f}/state: {f} is not a directory")),
-    ];
-    for (dir, line) in &cases {
-        let (code, log) = refused(&sw, "dir.log", &args_with_state_dir(&sw, dir));
-        assert_eq!((code, log.as_str()), (Some(1), format!("portsyncd: {line}\n").as_str()));
-    }
     // Not writable: root without CAP_DAC_OVERRIDE, in a directory it does not own.
-    let locked = sw.dir.join("locked");
+    let locked = scratch.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
     std::os::unix::fs::chown(&locked, Some(65534), Some(65534)).unwrap();
-    let bin = crate::harness::portsyncd_bin();
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &sw.ns.name, "setpriv", "--bounding-set", "-dac_override", &bin])
-        .args(args_with_state_dir(&sw, locked.to_str().unwrap()))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        format!(
-            "portsyncd: state dir {}: not writable (Permission denied (os error 13))\n",
-            locked.display()
-        )
-    );
+    let no_dac = ["setpriv", "--bounding-set", "-dac_override"];
+    let cases = [
+        (
+            f.clone(),
+            &[][..],
+            "the state dir is not a directory",
+            format!("state dir {f}: not a directory (a regular file)"),
+        ),
+        (
+            format!("{f}/state"),
+            &[][..],
+            "the state dir is not a directory",
+            format!("state dir {f}/state: {f} is not a directory"),
+        ),
+        (
+            locked.display().to_string(),
+            &no_dac[..],
+            "the state dir is not writable (permission denied)",
+            format!("state dir {}: not writable (Permission denied (os error 13))", locked.display()),
+        ),
+    ];
+    for (dir, wrapper, fault, check_line) in &cases {
+        let mut sw = Switch::new(1);
+        let args: Vec<String> = args_with_state_dir(&sw, dir).into_iter().map(str::to_owned).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // --check-config validates: one line, exit 1.
+        let check = [&args[..], &["--check-config"]].concat();
+        let mut d = Daemon::start_via(&sw.ns, sw.dir.join("check.log"), wrapper, &check);
+        let (status, _) = d.wait_output(T).unwrap_or_else(|| panic!("still running\n{}", d.log()));
+        assert_eq!(status.code(), Some(1), "{dir}: {}", d.log());
+        assert_eq!(
+            d.log(),
+            format!(
+                "portsyncd: {check_line}; a run would start, but save no warm-restart snapshot until that changes\n"
+            )
+        );
+        // The run degrades.
+        sw.orchagent = Some(Orchagent::start(sw.raw.socket().to_owned(), sw.ns.name.clone()));
+        sw.daemon = Some(Daemon::start_via(&sw.ns, sw.dir.join("portsyncd.log"), wrapper, &args));
+        sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "1500"), T);
+        assert!(wait_until(T, || sw.log().contains("PortInitDone")), "{dir}: {}", sw.log());
+        let log = sw.log();
+        let lost = format!(
+            "portsyncd WARN warm-restart snapshot cannot be saved ({fault}): crash-safe warm restart is lost"
+        );
+        assert_eq!(log.matches(&lost).count(), 1, "{dir}: {log}");
+        let health = format!(
+            "portsyncd WARN health: healthy => degraded (warm-restart snapshot not saved: {fault})\n"
+        );
+        assert!(log.contains(&health), "{dir}: {log}");
+        let (status, _) = sw.daemon().stop_with("TERM");
+        assert!(status.success(), "{dir}: {status:?}\n{}", sw.log());
+    }
     assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0, "nothing written in it");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
-    assert_untouched(&mut sw, connections);
     // Missing, with its parents: created, as a snapshot save would.
+    let sw = Switch::new(1);
     let missing = sw.dir.join("x/y/state");
     let mut d = Daemon::start(
         &sw.ns,
@@ -433,6 +467,7 @@ fn an_unusable_state_dir_is_refused_and_a_missing_one_created() {
     );
     assert!(wait_until(T, || d.log().contains("initial sync done")), "{}", d.log());
     assert!(missing.join("portsyncd.lock").is_file());
+    assert!(!d.log().contains("WARN"), "{}", d.log());
     let (status, _) = d.stop_with("TERM");
     assert!(status.success());
 }

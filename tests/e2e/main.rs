@@ -18,4 +18,5 @@ mod multi_asic;
 mod partition;
 mod reconcile;
 mod scenarios;
+mod state_dir;
 mod warm;

@@ -22,7 +22,7 @@ fn http(socket: &Path, request: &str) -> String {
     out
 }
 
-fn scrape(socket: &Path, accept: &str) -> String {
+pub fn scrape(socket: &Path, accept: &str) -> String {
     let reply = http(socket, &format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n"));
     let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use portsyncd_core::backend::SnapshotStore;
+use portsyncd_core::backend::{SnapshotStore, StoreFault};
 use portsyncd_core::warm::Snapshot;
 
 /// Why the in-memory snapshot could not be used.
@@ -14,16 +14,19 @@ pub enum MemorySnapshotError {
     /// The bytes do not decode.
     #[error("in-memory snapshot is corrupt: {0}")]
     Corrupt(String),
-    /// Saving failed (injected with [`MemorySnapshots::fail_saves`], or encoding).
+    /// Saving failed (encoding).
     #[error("in-memory snapshot not saved: {0}")]
     Save(String),
+    /// Saving failed as injected with [`MemorySnapshots::fail_saves`].
+    #[error("in-memory snapshot not saved: injected ({0})")]
+    Injected(StoreFault),
 }
 
 #[derive(Debug, Default)]
 struct Kept {
     bytes: Option<Vec<u8>>,
     saves: u64,
-    fail_saves: bool,
+    fail_saves: Option<StoreFault>,
 }
 
 /// A [`SnapshotStore`] in memory; clones share it.
@@ -53,9 +56,9 @@ impl MemorySnapshots {
         self.kept.borrow().saves
     }
 
-    /// From now on saves fail (or succeed again).
-    pub fn fail_saves(&self, fail: bool) {
-        self.kept.borrow_mut().fail_saves = fail;
+    /// From now on saves fail for `fault` (`None`: they succeed again).
+    pub fn fail_saves(&self, fault: Option<StoreFault>) {
+        self.kept.borrow_mut().fail_saves = fault;
     }
 }
 
@@ -73,13 +76,20 @@ impl<const P: usize> SnapshotStore<P> for MemorySnapshots {
 
     fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, MemorySnapshotError> {
         let mut kept = self.kept.borrow_mut();
-        if kept.fail_saves {
-            return Err(MemorySnapshotError::Save("injected".into()));
+        if let Some(fault) = kept.fail_saves {
+            return Err(MemorySnapshotError::Injected(fault));
         }
         let bytes = postcard::to_allocvec(snapshot).map_err(|e| MemorySnapshotError::Save(e.to_string()))?;
         let len = bytes.len();
         kept.bytes = Some(bytes);
         kept.saves += 1;
         Ok(len)
+    }
+
+    fn fault(error: &MemorySnapshotError) -> StoreFault {
+        match error {
+            MemorySnapshotError::Injected(fault) => *fault,
+            MemorySnapshotError::Corrupt(_) | MemorySnapshotError::Save(_) => StoreFault::Other,
+        }
     }
 }

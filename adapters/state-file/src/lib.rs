@@ -27,7 +27,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use portsyncd_core::backend::SnapshotStore;
+use portsyncd_core::backend::{SnapshotStore, StoreFault};
 pub use portsyncd_core::warm::{SNAPSHOT_VERSION, Snapshot};
 
 /// File name of the snapshot in its directory.
@@ -109,6 +109,28 @@ pub enum SaveError {
     },
 }
 
+impl SaveError {
+    /// What kind of trouble it is, for the driver.
+    pub fn fault(&self) -> StoreFault {
+        match self {
+            SaveError::Encode(_) => StoreFault::Other,
+            SaveError::Io { source, .. } => io_fault(source),
+        }
+    }
+}
+
+/// What kind of trouble a file system error is, for the driver.
+pub fn io_fault(error: &io::Error) -> StoreFault {
+    match error.kind() {
+        io::ErrorKind::ReadOnlyFilesystem => StoreFault::ReadOnly,
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StoreFault::Full,
+        io::ErrorKind::PermissionDenied => StoreFault::Denied,
+        io::ErrorKind::NotADirectory => StoreFault::NotADirectory,
+        io::ErrorKind::NotFound => StoreFault::Missing,
+        _ => StoreFault::Other,
+    }
+}
+
 /// A [`StateFile`] operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateFileError {
@@ -129,6 +151,13 @@ impl<const P: usize> SnapshotStore<P> for StateFile {
 
     fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, StateFileError> {
         Ok(StateFile::save(self, snapshot)?)
+    }
+
+    fn fault(error: &StateFileError) -> StoreFault {
+        match error {
+            StateFileError::Save(e) => e.fault(),
+            StateFileError::Load(_) => StoreFault::Other,
+        }
     }
 }
 

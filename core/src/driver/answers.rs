@@ -197,26 +197,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         });
     }
 
-    /// Bytes written, or `None` if the save failed.
-    pub(super) fn on_snapshot_saved(&mut self, now: Instant, bytes: Option<usize>) {
-        self.answered(now);
-        self.last_save = now;
-        if let Some(bytes) = bytes {
-            self.counters.snapshots += 1;
-            self.snapshot_dirty = false;
-            self.timers.stop(Timer::Snapshot);
-            self.emit(Event::SnapshotSaved { ports: self.engine.published().count(), bytes });
-        } else {
-            self.counters.snapshot_failures += 1;
-            if self.snapshot_dirty {
-                self.timers.set(Timer::Snapshot, now.saturating_add(self.config.snapshot_interval));
-            }
-        }
-        if self.stage == Stage::Stop(StopStep::Save) {
-            self.set_stage(Stage::Stop(StopStep::Exit));
-        }
-    }
-
     /// The backend's status after maintenance.
     pub(super) fn on_maintained(&mut self, now: Instant, status: BackendStatus) {
         self.answered(now);

@@ -11,7 +11,7 @@
 use super::io::{Failure, Input, Read, Receive, Replies, Reply, SnapshotLoad, Taken, WriteResult};
 use super::request::{Io, ReadRequest};
 use super::{AlarmRow, Driver};
-use crate::backend::{BackendStatus, Db, Received};
+use crate::backend::{BackendStatus, Db, Received, StoreFault};
 use crate::engine::LinkSync;
 use crate::event::Event;
 use crate::name::{LinkLabel, PortName};
@@ -77,9 +77,9 @@ pub trait Facts {
     fn maintain(&mut self) -> BackendStatus {
         BackendStatus::Connected
     }
-    /// A snapshot of `ports` published ports to save: bytes written (`None`: failed).
-    fn save(&mut self, _ports: usize) -> Option<usize> {
-        Some(0)
+    /// A snapshot of `ports` published ports to save: bytes written, or why not.
+    fn save(&mut self, _ports: usize) -> Result<usize, StoreFault> {
+        Ok(0)
     }
     /// The link source is opened again: whether that works.
     fn reopen(&mut self) -> bool {

@@ -247,6 +247,10 @@ pub enum Input<'a> {
     QueueEmpty,
     /// The link source failed (the caller logged why).
     LinksFailed,
+    /// The snapshot store cannot take a save (the caller found it so before
+    /// any save was asked for, at start, and logged why): health is
+    /// degraded, and a save is tried on the save cadence until one succeeds.
+    SnapshotStoreFailed(crate::backend::StoreFault),
     /// A process signal.
     Signal(Signal),
 }

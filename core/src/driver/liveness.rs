@@ -67,6 +67,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             partition_mismatch: self.partition_mismatch().is_some(),
             port_init_done: self.milestones.port_init_done.is_some(),
             awaiting: self.awaiting_named(),
+            snapshot: self.snapshot_fault(),
         }
     }
 

@@ -62,6 +62,7 @@ mod replies;
 mod request;
 mod running;
 mod settings;
+mod snapshot;
 mod startup;
 mod state;
 mod summary;
@@ -86,6 +87,7 @@ pub use request::{
     Reopening, Request, SaveRequest, SnapshotLoading, SnapshotSaving, WriteRequest, Writing,
 };
 pub use settings::DriverConfig;
+pub use snapshot::SAVE_RETRY_FLOOR;
 pub use summary::{DriverCounters, Milestones};
 
 pub use crate::partition::Mismatch;
@@ -106,7 +108,7 @@ use crate::repeats::Repeats;
 use crate::time::Instant;
 use crate::writes::{Refused, WriteOp};
 use state::{
-    AlarmWrites, Ask, Batch, Direct, Flow, Learnt, ReadFor, Redump, Stage, StartStep, Step, StopStep,
+    AlarmWrites, Ask, Batch, Direct, Flow, Learnt, ReadFor, Redump, Saved, Stage, StartStep, Step, StopStep,
 };
 use timers::{Timer, Timers};
 
@@ -227,8 +229,8 @@ pub struct Driver<const P: usize, const B: usize> {
     batch_received: Instant,
     /// When the first datagram behind the writes being collected came.
     ops_received: Instant,
-    /// What STATE_DB holds changed since the snapshot was last saved.
-    snapshot_dirty: bool,
+    /// Where the snapshot stands against STATE_DB.
+    saved: Saved,
     backend: BackendStatus,
     /// The latest time any input brought.
     now: Instant,
@@ -289,7 +291,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             alarm_writes: AlarmWrites::Uncleared,
             batch_received: now,
             ops_received: now,
-            snapshot_dirty: false,
+            saved: Saved::Current,
             backend: BackendStatus::Connected,
             now,
             milestones: Milestones::default(),
@@ -350,6 +352,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Input::Overrun => self.on_overrun(now),
             Input::QueueEmpty => self.end_batch(now, false),
             Input::LinksFailed => self.on_links_failed(now),
+            Input::SnapshotStoreFailed(fault) => self.on_snapshot_store_failed(now, fault),
             Input::Signal(signal) => self.on_signal(now, signal),
         }
         Taken::All
@@ -544,14 +547,6 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.redump = self.redump.max(Redump::AtRetry);
         if !self.timers.is_pending(Timer::Retry) {
             self.timers.set(Timer::Retry, now.saturating_add(self.retry.next_delay()));
-        }
-    }
-
-    /// What STATE_DB holds changed: the snapshot is saved within its interval.
-    fn snapshot_changed(&mut self) {
-        self.snapshot_dirty = true;
-        if !self.timers.is_pending(Timer::Snapshot) {
-            self.timers.set(Timer::Snapshot, self.last_save.saturating_add(self.config.snapshot_interval));
         }
     }
 

@@ -27,7 +27,7 @@
 use core::fmt;
 
 use super::{AlarmRow, Driver, ReadFor};
-use crate::backend::BackendStatus;
+use crate::backend::{BackendStatus, StoreFault};
 use crate::engine::LinkSync;
 use crate::link_filter::LinkDenial;
 use crate::logger::{Level, Output};
@@ -252,9 +252,10 @@ impl<const P: usize, const B: usize> SaveRequest<'_, P, B> {
         &self.driver.engine
     }
 
-    /// Bytes written, or `None` if it failed (the caller logs why).
-    pub fn answer(self, now: Instant, bytes: Option<usize>) {
-        self.driver.on_snapshot_saved(now, bytes);
+    /// Bytes written, or the kind of trouble that kept it from being
+    /// saved (the caller logs the details; the driver says what is lost).
+    pub fn answer(self, now: Instant, saved: Result<usize, StoreFault>) {
+        self.driver.on_snapshot_saved(now, saved);
     }
 }
 

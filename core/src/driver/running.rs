@@ -232,7 +232,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
         if self.timers.has_fired(Timer::Snapshot) && self.engine.phase() == Phase::Running {
             self.timers.take(Timer::Snapshot);
-            if self.snapshot_dirty {
+            if self.snapshot_owed() {
                 return Step::Ask(Ask::SaveSnapshot);
             }
         }

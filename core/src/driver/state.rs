@@ -1,10 +1,12 @@
 //! The driver's states, as enums: where its life is ([`Stage`]), where the
 //! batch of link messages is ([`Flow`]), what it waits for ([`Ask`]), what
 //! the dumps still owe ([`Redump`]), where the alarm rows are
-//! ([`AlarmWrites`]). Each is changed in one place of the driver
-//! (`set_stage`, `set_flow`, ...); which transitions happen is decided in
-//! the modules that handle the inputs and answers.
+//! ([`AlarmWrites`]), where the snapshot stands ([`Saved`]). Each is
+//! changed in one place of the driver (`set_stage`, `set_flow`, ...); which
+//! transitions happen is decided in the modules that handle the inputs and
+//! answers.
 
+use crate::backend::StoreFault;
 use crate::engine::SwitchType;
 use crate::logger::{Level, Output};
 use crate::name::LinkLabel;
@@ -105,6 +107,18 @@ pub(super) enum AlarmWrites {
     Open,
     /// The last write was refused: none until the next maintenance.
     Held,
+}
+
+/// Where the warm-restart snapshot stands against what STATE_DB holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Saved {
+    /// The last save holds what STATE_DB holds (or nothing is published yet).
+    Current,
+    /// STATE_DB changed since: a save is due within the save interval.
+    Behind,
+    /// Saves fail, or the store was found unusable: one is tried on the
+    /// cadence until it succeeds; health is degraded meanwhile.
+    Failing(StoreFault),
 }
 
 /// A request, before it is shown as an [`Io`](super::Io); while it is
