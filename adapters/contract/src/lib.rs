@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, Write};
+use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, TooLarge, Write};
 
 pub use smol;
 
@@ -120,6 +120,12 @@ fn set(key: &'static str, pairs: &[(&'static str, &'static str)]) -> Write<'stat
     Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: fv(pairs) }
 }
 
+/// A field read, owned (it must not be too large).
+fn owned(field: Result<Field<'_>, TooLarge>) -> (Vec<u8>, Vec<u8>) {
+    let (f, v) = field.expect("not too large");
+    (f.to_vec(), v.to_vec())
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 in this test")
 }
@@ -135,7 +141,8 @@ async fn get_all<D: Databases>(
     key: &str,
 ) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut visit = |f: &[u8], v: &[u8]| {
+    let mut visit = |field: Result<Field<'_>, TooLarge>| {
+        let (f, v) = field.expect("not too large");
         out.insert(text(f), text(v));
     };
     let found = db.get(which, table, key, &mut visit).await.unwrap();
@@ -144,7 +151,7 @@ async fn get_all<D: Databases>(
 
 async fn hget<D: Databases>(db: &mut D, which: Db, table: &str, key: &str, field: &str) -> Option<String> {
     let mut out = None;
-    db.hget(which, table, key, field, &mut |v| out = Some(text(v))).await.unwrap();
+    db.hget(which, table, key, field, &mut |v| out = Some(text(v.expect("not too large")))).await.unwrap();
     out
 }
 
@@ -190,7 +197,8 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     assert_eq!(get_all(db, Db::State, "PORT_TABLE", "Ethernet4").await, None);
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
     let mut many: Vec<(usize, String, String)> = Vec::new();
-    db.get_many(Db::State, "PORT_TABLE", &["Ethernet4", "Ethernet0"], &mut |i, f, v| {
+    db.get_many(Db::State, "PORT_TABLE", &["Ethernet4", "Ethernet0"], &mut |i, field| {
+        let (f, v) = field.expect("not too large");
         many.push((i, text(f), text(v)))
     })
     .await
@@ -223,7 +231,7 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     assert!(raw.exists(Db::Appl, "PORT_TABLE:Ethernet0").await);
     let mut keys = BTreeSet::new();
     db.keys(Db::Config, "PORT", &mut |k| {
-        keys.insert(text(k));
+        keys.insert(text(k.expect("not too large")));
     })
     .await
     .unwrap();
@@ -442,11 +450,7 @@ pub async fn bytes_are_carried_verbatim<D: Databases, R: RawView>(db: &mut D, _r
     .await
     .unwrap();
     let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    assert!(
-        db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |f, v| got.push((f.to_vec(), v.to_vec())))
-            .await
-            .unwrap()
-    );
+    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |field| got.push(owned(field))).await.unwrap());
     let want: Vec<(Vec<u8>, Vec<u8>)> = FIELDS.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
     got.sort();
     let mut sorted = want.clone();
@@ -454,16 +458,14 @@ pub async fn bytes_are_carried_verbatim<D: Databases, R: RawView>(db: &mut D, _r
     assert_eq!(got, sorted);
     // The producer's staging hash holds the same bytes.
     let mut staged: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    db.get_many(Db::Appl, "_PORT_TABLE", &["Ethernet0"], &mut |_, f, v| {
-        staged.push((f.to_vec(), v.to_vec()))
-    })
-    .await
-    .unwrap();
+    db.get_many(Db::Appl, "_PORT_TABLE", &["Ethernet0"], &mut |_, field| staged.push(owned(field)))
+        .await
+        .unwrap();
     staged.sort();
     assert_eq!(staged, sorted);
     let mut value = Vec::new();
     assert!(
-        db.hget(Db::State, "PORT_TABLE", "Ethernet0", "description", &mut |v| value = v.to_vec())
+        db.hget(Db::State, "PORT_TABLE", "Ethernet0", "description", &mut |v| value = v.unwrap().to_vec())
             .await
             .unwrap()
     );
@@ -560,7 +562,7 @@ pub async fn injected_failures_fail_only_what_they_say<D: Databases, R: RawView,
     assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await, fields(&[("mtu", "9100")]));
     let mut present = [false];
     assert!(db.exists(Db::State, "PORT_TABLE", &["Ethernet0"], &mut present).await.is_err());
-    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
+    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_| {}).await.is_err());
     faults.stop();
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
 

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use portsyncd_core::backend::{
-    DatabaseReads, DatabaseStats, Db, FieldVisitor, KeyFieldVisitor, Write, swss_cut,
+    DatabaseReads, DatabaseStats, Db, FieldVisitor, KeyFieldVisitor, ValueVisitor, Write, swss_cut,
 };
 use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{Journaled, RawBackend, SendError};
@@ -404,7 +404,7 @@ impl DatabaseReads for RedisConnections {
         let full = self.full_key(db, table, key);
         let fields: HashReply = self.read(db, "HGETALL", &full, redis::cmd("HGETALL").arg(&full)).await?;
         for (f, v) in &fields {
-            visit(swss_cut(f), v);
+            visit(Ok((swss_cut(f), v)));
         }
         Ok(!fields.is_empty())
     }
@@ -437,7 +437,7 @@ impl DatabaseReads for RedisConnections {
         for i in 0..keys.len() {
             if let Ok(fields) = conn.decode::<HashReply>(i) {
                 for (f, v) in &fields {
-                    visit(i, swss_cut(f), v);
+                    visit(i, Ok((swss_cut(f), v)));
                 }
             }
         }
@@ -450,31 +450,26 @@ impl DatabaseReads for RedisConnections {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
+        visit: &mut ValueVisitor<'_>,
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
         let value: Option<Vec<u8>> =
             self.read(db, "HGET", &full, redis::cmd("HGET").arg(&full).arg(field)).await?;
         match value {
             Some(value) => {
-                visit(swss_cut(&value));
+                visit(Ok(swss_cut(&value)));
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<(), RedisError> {
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut ValueVisitor<'_>) -> Result<(), RedisError> {
         let pattern = self.full_key(db, table, "*");
         let prefix_len = pattern.len() - 1;
         let keys: Vec<Vec<u8>> = self.read(db, "KEYS", &pattern, redis::cmd("KEYS").arg(&pattern)).await?;
         for key in &keys {
-            visit(key.get(prefix_len..).unwrap_or_default());
+            visit(Ok(key.get(prefix_len..).unwrap_or_default()));
         }
         Ok(())
     }
