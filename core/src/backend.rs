@@ -9,9 +9,12 @@
 //! separators or database ids: an adapter maps `(Db, table, key)` to its
 //! storage (`<TABLE><sep><key>` in Redis).
 //!
-//! Reads hand their results to a visitor, so nothing here allocates. Writes
-//! are a slice of [`Write`]s that the adapter carries out in order; a slice
-//! is one round trip per database, whatever its length.
+//! Reads hand their results to a visitor, so nothing here allocates. What a
+//! backend reads at once is bounded (the Redis adapter's `read_limit`): a
+//! hash, a value or a key larger than that is handed over as [`TooLarge`]
+//! in its place, never as an error of the whole read. Writes are a slice of
+//! [`Write`]s that the adapter carries out in order; a slice is one round
+//! trip per database, whatever its length.
 
 use core::fmt;
 
@@ -144,12 +147,56 @@ impl<'a> Write<'a> {
     }
 }
 
-/// What a hash read hands each field to: its name and value.
-pub type FieldVisitor<'v> = dyn FnMut(&[u8], &[u8]) + Send + 'v;
+/// In place of what a read could not take: a hash (none of its fields is
+/// handed over), a value or a key larger than the backend reads at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    /// Its size as the backend measured it (the Redis adapter: the reply's
+    /// bytes, framing included).
+    pub bytes: u64,
+    /// The most the backend reads at once.
+    pub limit: u64,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, more than the {} a read takes", Size(self.bytes), Size(self.limit))
+    }
+}
+
+impl core::error::Error for TooLarge {}
+
+/// A size in bytes, as a person reads it: `512 bytes`, `4.0 KiB`, `65.0 MiB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u128, &str); 4] =
+            [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        let bytes = u128::from(self.0);
+        match UNITS.iter().find(|(unit, _)| bytes >= *unit) {
+            None => write!(f, "{bytes} bytes"),
+            Some(&(unit, name)) => {
+                let tenths = (bytes * 10 + unit / 2) / unit;
+                write!(f, "{}.{} {name}", tenths / 10, tenths % 10)
+            }
+        }
+    }
+}
+
+/// What a hash read hands each field to: its name and value — or, once,
+/// [`TooLarge`] in place of the whole hash.
+pub type FieldVisitor<'v> = dyn FnMut(Result<Field<'_>, TooLarge>) + Send + 'v;
 
 /// What a many-key hash read hands each field to: the key's index, the
-/// field's name and value.
-pub type KeyFieldVisitor<'v> = dyn FnMut(usize, &[u8], &[u8]) + Send + 'v;
+/// field's name and value — or, once for that key, [`TooLarge`] in place of
+/// its whole hash.
+pub type KeyFieldVisitor<'v> = dyn FnMut(usize, Result<Field<'_>, TooLarge>) + Send + 'v;
+
+/// What a read of single values (one field's, or keys) hands each to — or
+/// [`TooLarge`] in place of one.
+pub type ValueVisitor<'v> = dyn FnMut(Result<&[u8], TooLarge>) + Send + 'v;
 
 /// Whether a backend is reachable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -190,7 +237,8 @@ pub trait DatabaseReads {
     /// What went wrong, naming the database, key and operation.
     type Error: core::error::Error;
 
-    /// All fields of `table`/`key` (`HGETALL`); `Ok(false)` if it does not exist.
+    /// All fields of `table`/`key` (`HGETALL`); `Ok(false)` if it does not
+    /// exist. A hash too large to read is one [`TooLarge`] (and `Ok(true)`).
     async fn get(
         &mut self,
         db: Db,
@@ -200,9 +248,9 @@ pub trait DatabaseReads {
     ) -> Result<bool, Self::Error>;
 
     /// All fields of each of `keys` in `table` (one `HGETALL` each, one round
-    /// trip); `visit(i, field, value)` for the `i`-th key's fields. A key that
-    /// does not exist, or is not a hash, has none (one such key does not fail
-    /// the others).
+    /// trip); `visit(i, field)` for the `i`-th key's fields. A key that does
+    /// not exist, or is not a hash, has none; one too large to read is one
+    /// `visit(i, Err(TooLarge))` (one such key does not fail the others).
     async fn get_many(
         &mut self,
         db: Db,
@@ -211,23 +259,20 @@ pub trait DatabaseReads {
         visit: &mut KeyFieldVisitor<'_>,
     ) -> Result<(), Self::Error>;
 
-    /// One field (`HGET`); `Ok(false)` if the key or field does not exist.
+    /// One field (`HGET`); `Ok(false)` if the key or field does not exist. A
+    /// value too large to read is a [`TooLarge`] (and `Ok(true)`).
     async fn hget(
         &mut self,
         db: Db,
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
+        visit: &mut ValueVisitor<'_>,
     ) -> Result<bool, Self::Error>;
 
-    /// The keys of `table`, without the table prefix, in no particular order.
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<(), Self::Error>;
+    /// The keys of `table`, without the table prefix, in no particular order;
+    /// a key too large to read is a [`TooLarge`] in its place.
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut ValueVisitor<'_>) -> Result<(), Self::Error>;
 
     /// Whether each of `keys` exists in `table`, into `present` (same length);
     /// one round trip.
@@ -398,4 +443,25 @@ pub trait LinkController {
 
     /// Brings link `ifindex` administratively down.
     async fn set_admin_down(&mut self, ifindex: u32) -> Result<(), Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::format;
+
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_a_person_reads_them() {
+        let show = |n| format!("{}", Size(n));
+        assert_eq!(show(0), "0 bytes");
+        assert_eq!(show(1023), "1023 bytes");
+        assert_eq!(show(1024), "1.0 KiB");
+        assert_eq!(show(64 << 20), "64.0 MiB");
+        assert_eq!(show((65 << 20) + 40), "65.0 MiB");
+        assert_eq!(show(3 << 29), "1.5 GiB");
+        assert_eq!(show(u64::MAX), "16777216.0 TiB");
+        let e = TooLarge { bytes: (65 << 20) + 40, limit: 64 << 20 };
+        assert_eq!(format!("{e}"), "65.0 MiB, more than the 64.0 MiB a read takes");
+    }
 }

@@ -10,6 +10,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::backend::StoreFault;
+use crate::backend::TooLarge;
 use crate::engine::{StartKind, SwitchType, SyncError};
 use crate::filter::IgnoreReason;
 use crate::logger::{Level, Output};
@@ -151,6 +152,14 @@ pub enum Event {
     ConfigPortEmpty {
         /// The port.
         name: PortName,
+    },
+    /// A hash, value or key a read could not take (larger than the database
+    /// backend reads at once): read as if absent, and what follows from that.
+    TooLarge {
+        /// What it was.
+        entry: Oversized,
+        /// How large, and the backend's limit.
+        size: TooLarge,
     },
     /// The configured ports.
     ConfigPorts {
@@ -482,6 +491,79 @@ impl fmt::Display for AlertLine {
     }
 }
 
+/// What was too large to read ([`Event::TooLarge`]), and so what was done
+/// without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oversized {
+    /// CONFIG_DB `PORT|<name>`'s fields: the port is skipped (not produced,
+    /// not counted in PortConfigDone), like a key with no fields.
+    ConfigPort(PortName),
+    /// A CONFIG_DB `PORT` key (no port name is that long): skipped.
+    ConfigKey,
+    /// CONFIG_DB `LOGGER|portsyncd`: the log level and output stay.
+    Logger,
+    /// CONFIG_DB `DEVICE_METADATA|localhost` `switch_type`: a switch.
+    SwitchType,
+    /// STATE_DB `WARM_RESTART_ENABLE_TABLE|<key>` `enable`: not enabled.
+    WarmEnable(&'static str),
+    /// STATE_DB `WARM_RESTART_TABLE|portsyncd` `restore_count`: not a number.
+    RestoreCount,
+    /// STATE_DB `PORT_TABLE|<name>` at a warm start: not kept, written again.
+    Baseline(PortName),
+    /// STATE_DB `PORT_TABLE|<name>` at a reconciliation: not compared;
+    /// written again if the port is published (a merge: other writers'
+    /// fields stay), else left alone.
+    Reconciled {
+        /// The port.
+        name: PortName,
+        /// Written again.
+        written: bool,
+    },
+}
+
+impl Oversized {
+    /// What it was, up to its size: `CONFIG_DB PORT|Ethernet0: its fields are`.
+    fn subject(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::{logger, warm};
+        use schema::*;
+        let (port, state) = (CONFIG_PORT_TABLE, STATE_PORT_TABLE);
+        match *self {
+            Oversized::ConfigPort(name) => write!(f, "CONFIG_DB {port}|{name}: its fields are"),
+            Oversized::ConfigKey => write!(f, "CONFIG_DB {port}: a key of"),
+            Oversized::Logger => write!(f, "CONFIG_DB {}|{APP}: its fields are", logger::LOGGER_TABLE),
+            Oversized::SwitchType => write!(
+                f,
+                "CONFIG_DB {CONFIG_DEVICE_METADATA_TABLE}|{CONFIG_DEVICE_METADATA_KEY} {SWITCH_TYPE_FIELD} is"
+            ),
+            Oversized::WarmEnable(key) => {
+                write!(f, "STATE_DB {}|{key} {} is", warm::WARM_RESTART_ENABLE_TABLE, warm::ENABLE_FIELD)
+            }
+            Oversized::RestoreCount => {
+                write!(f, "STATE_DB {}|{APP} {} is", warm::WARM_RESTART_TABLE, warm::RESTORE_COUNT_FIELD)
+            }
+            Oversized::Baseline(name) => write!(f, "STATE_DB {state}|{name}: its fields are"),
+            Oversized::Reconciled { name, .. } => {
+                write!(f, "reconcile: STATE_DB {state}|{name}: its fields are")
+            }
+        }
+    }
+
+    /// What was done without it.
+    pub const fn consequence(&self) -> &'static str {
+        match self {
+            Oversized::ConfigPort(_) => "skipped, and not counted",
+            Oversized::ConfigKey => "skipped",
+            Oversized::Logger => "LOGLEVEL and LOGOUTPUT not read",
+            Oversized::SwitchType => "taken as a switch",
+            Oversized::WarmEnable(_) => "taken as not enabled",
+            Oversized::RestoreCount => "not a number",
+            Oversized::Baseline(_) => "not kept, written again",
+            Oversized::Reconciled { written: true, .. } => "written again",
+            Oversized::Reconciled { written: false, .. } => "left alone",
+        }
+    }
+}
+
 /// Kinds of trouble whose lines are rate-limited: the first is said, then
 /// a count per window (see [`crate::repeats`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -572,6 +654,7 @@ impl Event {
             | UnmatchablePorts(_)
             | PortsAwaiting { .. }
             | ConfigPortEmpty { .. }
+            | TooLarge { .. }
             | NoSnapshot { unusable: true }
             | Malformed(_)
             | NetlinkError { .. }
@@ -660,6 +743,10 @@ impl fmt::Display for Event {
                 "CONFIG_DB {}|{name} has no fields (or is not a hash); skipped, and not counted",
                 schema::CONFIG_PORT_TABLE
             ),
+            TooLarge { entry, size } => {
+                entry.subject(f)?;
+                write!(f, " {size}; {}", entry.consequence())
+            }
             ConfigPorts { count } => write!(f, "{count} ports in CONFIG_DB"),
             NoSnapshot { unusable: false } => {
                 f.write_str("no warm-restart snapshot: STATE_DB alone tells what is already published")

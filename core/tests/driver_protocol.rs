@@ -351,6 +351,97 @@ fn a_config_port_without_fields_is_neither_produced_nor_counted() {
     assert!(said.iter().any(|l| l.contains("PORT|Ethernet0 has no fields")), "{said:?}");
 }
 
+/// What is too large to read — a port's fields, a PORT key, LOGGER,
+/// switch_type — is taken as absent, said once each and counted: the other
+/// port is produced and counted, and the LOGGER poll that finds the same
+/// hash too large again says nothing more.
+#[test]
+fn what_is_too_large_to_read_is_taken_as_absent_said_once_and_counted() {
+    use portsyncd_core::backend::TooLarge;
+    use portsyncd_core::driver::Keep;
+    let size = TooLarge { bytes: 65 << 20, limit: 64 << 20 };
+    let mut d = Box::new(DefaultDriver::new(at(0), DriverConfig::default()));
+    let mut written = Vec::new();
+    let mut said = Vec::new();
+    let mut dumped = false;
+    let mut logger_reads = 0;
+    let mut run = |d: &mut DefaultDriver, now: u64, said: &mut Vec<String>| {
+        for _ in 0..100 {
+            while let Some(e) = d.poll_event() {
+                said.push(e.to_string());
+            }
+            match d.poll_io() {
+                Some(Io::Read(read)) => match read.read() {
+                    Read::Keys { .. } => read.answer(
+                        at(now),
+                        &[
+                            Reply::Key(b"Ethernet0"),
+                            Reply::TooLarge { index: 0, size },
+                            Reply::Key(b"Ethernet4"),
+                        ],
+                    ),
+                    Read::Hashes { keep: Keep::ConfigPortFields, keys, .. } => {
+                        let big = keys.iter().position(|k| k.as_str() == "Ethernet0").unwrap();
+                        let parts = [0, 1].map(|index| match index == big {
+                            true => Reply::TooLarge { index, size },
+                            false => Reply::Flag { index, present: true },
+                        });
+                        read.answer(at(now), &parts);
+                    }
+                    Read::Hash { .. } | Read::Field { table: "DEVICE_METADATA", .. } => {
+                        logger_reads += usize::from(matches!(read.read(), Read::Hash { .. }));
+                        read.answer(at(now), &[Reply::TooLarge { index: 0, size }])
+                    }
+                    _ => read.answer(at(now), &NOTHING),
+                },
+                Some(Io::Write(write)) => {
+                    written.extend_from_slice(write.ops());
+                    write.answer(at(now), WriteResult::Done);
+                }
+                Some(Io::RequestDump(dump)) => {
+                    dump.answer(at(now), Some(1));
+                    dumped = true;
+                }
+                Some(Io::Receive(_)) if dumped => {
+                    assert_eq!(d.handle(at(now), Input::Datagram(&dump_done())), Taken::All);
+                    let _ = d.handle(at(now), Input::QueueEmpty);
+                    dumped = false;
+                }
+                Some(Io::Maintain(maintain)) => maintain.answer(at(now), BackendStatus::Connected),
+                Some(Io::SaveSnapshot(save)) => save.answer(at(now), Some(10)),
+                Some(Io::Receive(_)) | None => break,
+                Some(_) => {}
+            }
+        }
+    };
+    run(&mut d, 0, &mut said);
+    // Two LOGGER polls meet the same hash again.
+    for now in [6_000, 12_000] {
+        d.handle_timeout(at(now));
+        run(&mut d, now, &mut said);
+    }
+    assert_eq!(logger_reads, 3, "the start's read and two polls");
+    let produced: Vec<_> = written.iter().filter_map(WriteOp::config_port).map(|n| n.as_str()).collect();
+    assert_eq!(produced, ["Ethernet4"]);
+    assert!(written.contains(&WriteOp::PortConfigDone { count: 1 }), "{written:?}");
+    let too_large: Vec<&String> =
+        said.iter().filter(|l| l.contains("more than the 64.0 MiB a read takes")).collect();
+    assert_eq!(
+        too_large,
+        [
+            "CONFIG_DB LOGGER|portsyncd: its fields are 65.0 MiB, more than the 64.0 MiB a read takes; LOGLEVEL \
+             and LOGOUTPUT not read",
+            "CONFIG_DB DEVICE_METADATA|localhost switch_type is 65.0 MiB, more than the 64.0 MiB a read takes; \
+             taken as a switch",
+            "CONFIG_DB PORT: a key of 65.0 MiB, more than the 64.0 MiB a read takes; skipped",
+            "CONFIG_DB PORT|Ethernet0: its fields are 65.0 MiB, more than the 64.0 MiB a read takes; skipped, \
+             and not counted",
+        ],
+        "{said:?}"
+    );
+    assert_eq!(d.counters().too_large, 4);
+}
+
 /// Liveness as the daemon builds the driver (`Box::default()`, then
 /// `configure`): Alive every interval from any input or answer, and, until
 /// ready, room to start asked for with each.

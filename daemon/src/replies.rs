@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use portsyncd_core::backend::TooLarge;
 use portsyncd_core::driver::{Replies, Reply};
 
 /// Capacity kept between reads: a start-up read of every port's STATE_DB
@@ -27,6 +28,7 @@ enum Part {
     Value(Range<usize>),
     Key(Range<usize>),
     Flag { index: usize, present: bool },
+    TooLarge { index: usize, size: TooLarge },
 }
 
 impl ReplyBuffer {
@@ -42,21 +44,45 @@ impl ReplyBuffer {
         self.parts.push(Part::Field { index, field, value });
     }
 
-    /// The value of a one-field read.
-    pub fn value(&mut self, value: &[u8]) {
-        let value = self.keep(value);
-        self.parts.push(Part::Value(value));
+    /// A field of the hash of key `index`, or [`TooLarge`] in place of the hash.
+    pub fn hash_field(&mut self, index: usize, field: Result<(&[u8], &[u8]), TooLarge>) {
+        match field {
+            Ok((field, value)) => self.field(index, field, value),
+            Err(size) => self.too_large(index, size),
+        }
     }
 
-    /// A key of a key listing.
-    pub fn key(&mut self, key: &[u8]) {
-        let key = self.keep(key);
-        self.parts.push(Part::Key(key));
+    /// The value of a one-field read, or [`TooLarge`] in its place.
+    pub fn value(&mut self, value: Result<&[u8], TooLarge>) {
+        match value {
+            Ok(value) => {
+                let value = self.keep(value);
+                self.parts.push(Part::Value(value));
+            }
+            Err(size) => self.too_large(0, size),
+        }
+    }
+
+    /// A key of a key listing, or [`TooLarge`] in its place.
+    pub fn key(&mut self, key: Result<&[u8], TooLarge>) {
+        match key {
+            Ok(key) => {
+                let key = self.keep(key);
+                self.parts.push(Part::Key(key));
+            }
+            Err(size) => self.too_large(0, size),
+        }
     }
 
     /// Whether key `index` holds.
     pub fn flag(&mut self, index: usize, present: bool) {
         self.parts.push(Part::Flag { index, present });
+    }
+
+    /// In place of key `index`'s hash (or of the value, or of a key): too
+    /// large to read.
+    pub fn too_large(&mut self, index: usize, size: TooLarge) {
+        self.parts.push(Part::TooLarge { index, size });
     }
 
     /// Empties it for the next read, giving back what a large one grew.
@@ -79,6 +105,7 @@ impl Replies for ReplyBuffer {
                 Part::Value(value) => Reply::Value(at(value)),
                 Part::Key(key) => Reply::Key(at(key)),
                 Part::Flag { index, present } => Reply::Flag { index: *index, present: *present },
+                Part::TooLarge { index, size } => Reply::TooLarge { index: *index, size: *size },
             });
         }
     }
@@ -92,9 +119,11 @@ mod tests {
     fn parts_come_back_in_order_and_release_empties_it() {
         let mut buf = ReplyBuffer::default();
         buf.field(2, b"mtu", b"9100");
-        buf.key(b"Ethernet0");
+        buf.key(Ok(b"Ethernet0"));
         buf.flag(1, true);
-        buf.value(b"\xff");
+        buf.value(Ok(b"\xff"));
+        let size = TooLarge { bytes: 100, limit: 10 };
+        buf.hash_field(3, Err(size));
         let mut seen = Vec::new();
         buf.each(&mut |r| seen.push(format!("{r:?}")));
         assert_eq!(
@@ -104,6 +133,7 @@ mod tests {
                 format!("{:?}", Reply::Key(b"Ethernet0")),
                 format!("{:?}", Reply::Flag { index: 1, present: true }),
                 format!("{:?}", Reply::Value(b"\xff")),
+                format!("{:?}", Reply::TooLarge { index: 3, size }),
             ]
         );
         buf.release();

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, SnapshotStore};
+use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, SnapshotStore, TooLarge};
 use portsyncd_core::driver::{
     DefaultDriver, Failure, Io, Keep, Notify, Read, Receive, SnapshotLoad, WriteResult,
 };
@@ -286,7 +286,7 @@ async fn perform_read<D: Databases>(
 ) -> bool {
     let result = match read {
         Read::Hash { db: which, table, key } => {
-            db.get(which, table, key, &mut |f, v| replies.field(0, f, v)).await.map(|_| ())
+            db.get(which, table, key, &mut |field| replies.hash_field(0, field)).await.map(|_| ())
         }
         Read::Field { db: which, table, key, field } => {
             db.hget(which, table, key, field, &mut |v| replies.value(v)).await.map(|_| ())
@@ -294,31 +294,36 @@ async fn perform_read<D: Databases>(
         Read::Keys { db: which, table } => db.keys(which, table, &mut |k| replies.key(k)).await,
         Read::Hashes { db: which, table, keys, keep: Keep::ConfigPortFields } => {
             // Kept here, each string once, for the writes that produce them;
-            // the driver hears only which keys had any field, and each
-            // port's `index` (partitioned instances share ports out by it).
+            // the driver hears only which keys had any field (or were too
+            // large to read), and each port's `index` (partitioned instances
+            // share ports out by it).
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            let mut kept: Vec<Vec<OwnedField>> = vec![Vec::new(); keys.len()];
-            let mut visit = |i: usize, f: &[u8], v: &[u8]| {
-                if let Some(port) = kept.get_mut(i) {
-                    port.push((f.to_vec(), v.to_vec()));
-                }
+            let mut kept: Vec<Result<Vec<OwnedField>, TooLarge>> = vec![Ok(Vec::new()); keys.len()];
+            let mut visit = |i: usize, field: Result<Field<'_>, TooLarge>| match (kept.get_mut(i), field) {
+                (Some(Ok(port)), Ok((f, v))) => port.push((f.to_vec(), v.to_vec())),
+                (Some(port), Err(too_large)) => *port = Err(too_large),
+                _ => {}
             };
             db.get_many(which, table, &names, &mut visit).await.map(|()| {
                 let index = portsyncd_core::schema::CONFIG_INDEX_FIELD.as_bytes();
                 for (i, fields) in kept.iter().enumerate() {
-                    if let Some((f, v)) = fields.iter().find(|(f, _)| f == index) {
+                    if let Some((f, v)) = fields.iter().flatten().find(|(f, _)| f == index) {
                         replies.field(i, f, v);
                     }
                 }
                 for (i, fields) in kept.iter().enumerate() {
-                    replies.flag(i, !fields.is_empty());
+                    match fields {
+                        Ok(fields) => replies.flag(i, !fields.is_empty()),
+                        Err(too_large) => replies.too_large(i, *too_large),
+                    }
                 }
-                config_fields.0.extend(keys.iter().copied().zip(kept));
+                let kept = keys.iter().copied().zip(kept).filter_map(|(name, f)| Some((name, f.ok()?)));
+                config_fields.0.extend(kept);
             })
         }
         Read::Hashes { db: which, table, keys, keep: Keep::Nothing } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();
-            db.get_many(which, table, &names, &mut |i, f, v| replies.field(i, f, v)).await
+            db.get_many(which, table, &names, &mut |i, field| replies.hash_field(i, field)).await
         }
         Read::Exists { db: which, table, keys } => {
             let names: Vec<&str> = keys.iter().map(PortName::as_str).collect();

@@ -377,6 +377,50 @@ fn warm_start_writes_nothing_that_state_db_already_holds() {
     assert!(!sw.produced("PortConfigDone"), "warm: nothing of the configuration is produced");
 }
 
+/// STATE_DB port hashes too large to read (another writer's field beyond
+/// the backend's read limit): at a warm start the port's state is not kept
+/// but written again; at a reconciliation it is written again, not
+/// compared. Each is one warning, counted; the run goes on.
+#[test]
+fn state_db_hashes_too_large_to_read_are_written_again() {
+    let db = warm_db(&["Ethernet0", "Ethernet4"]);
+    db.set_read_limit(4096);
+    let up = LinkState { ifindex: 5, admin_up: true, oper_up: true, mtu: 9100 };
+    let notes = "n".repeat(5000);
+    for p in ["Ethernet0", "Ethernet4"] {
+        db.hset(
+            Db::State,
+            &format!("PORT_TABLE|{p}"),
+            &[("state", "ok"), ("netdev_oper_status", "up"), ("admin_status", "up"), ("mtu", "9100")],
+        );
+    }
+    db.hset(Db::State, "PORT_TABLE|Ethernet4", &[("notes", &notes)]);
+    let snapshots = MemorySnapshots::new();
+    let ports = [("Ethernet0", up), ("Ethernet4", LinkState { ifindex: 6, ..up })];
+    snapshots.set_bytes(postcard::to_allocvec(&snapshot_of(&ports)).unwrap());
+    let kernel = LinkScript::new();
+    kernel.set_links(vec![
+        newlink("Ethernet0", 5, UP_RUNNING, 9100),
+        newlink("Ethernet4", 6, UP_RUNNING, 9100),
+    ]);
+    let mut sw = Switch::start(&db, &kernel, &snapshots, config());
+    let c = sw.driver.engine().counters();
+    assert_eq!((c.state_sets, c.suppressed), (1, 1), "Ethernet4 written again: {c:?}");
+    assert_eq!(sw.driver.counters().too_large, 1);
+    assert!(sw.produced("PortInitDone"));
+    // A reconciliation meets it again, changed meanwhile: written again (a
+    // merge: the other writer's field stays), not counted as a repair.
+    db.hset(Db::State, "PORT_TABLE|Ethernet4", &[("mtu", "1500")]);
+    let _ = sw.driver.handle(sw.now(), Input::Signal(Signal::Reconcile));
+    sw.advance(Duration::from_secs(1));
+    assert_eq!(sw.driver.counters().reconciliations, 1);
+    assert_eq!(sw.driver.counters().repaired, 0);
+    assert_eq!(sw.driver.counters().too_large, 2);
+    let held = db.hash(Db::State, "PORT_TABLE|Ethernet4").unwrap();
+    assert_eq!((held["mtu"].as_str(), held["notes"].len()), ("9100", notes.len()));
+    assert!(sw.exit.is_none());
+}
+
 /// Fault 3 of the driver issue: save at t0 (port up) → the port goes down and
 /// STATE_DB says so → crash before the next save → the port comes back up
 /// while the daemon is down → warm start. The kernel equals the stale

@@ -8,6 +8,7 @@
 #![cfg(target_os = "linux")]
 
 mod bad_data;
+mod big_values;
 mod breakout;
 mod faults;
 mod hardening;

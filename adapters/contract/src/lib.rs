@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, Write};
+use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, TooLarge, Write};
 
 pub use smol;
 
@@ -120,6 +120,12 @@ fn set(key: &'static str, pairs: &[(&'static str, &'static str)]) -> Write<'stat
     Write::Set { db: Db::State, table: "PORT_TABLE", key, fields: fv(pairs) }
 }
 
+/// A field read, owned (it must not be too large).
+fn owned(field: Result<Field<'_>, TooLarge>) -> (Vec<u8>, Vec<u8>) {
+    let (f, v) = field.expect("not too large");
+    (f.to_vec(), v.to_vec())
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).expect("UTF-8 in this test")
 }
@@ -135,7 +141,8 @@ async fn get_all<D: Databases>(
     key: &str,
 ) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut visit = |f: &[u8], v: &[u8]| {
+    let mut visit = |field: Result<Field<'_>, TooLarge>| {
+        let (f, v) = field.expect("not too large");
         out.insert(text(f), text(v));
     };
     let found = db.get(which, table, key, &mut visit).await.unwrap();
@@ -144,7 +151,7 @@ async fn get_all<D: Databases>(
 
 async fn hget<D: Databases>(db: &mut D, which: Db, table: &str, key: &str, field: &str) -> Option<String> {
     let mut out = None;
-    db.hget(which, table, key, field, &mut |v| out = Some(text(v))).await.unwrap();
+    db.hget(which, table, key, field, &mut |v| out = Some(text(v.expect("not too large")))).await.unwrap();
     out
 }
 
@@ -190,7 +197,8 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     assert_eq!(get_all(db, Db::State, "PORT_TABLE", "Ethernet4").await, None);
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
     let mut many: Vec<(usize, String, String)> = Vec::new();
-    db.get_many(Db::State, "PORT_TABLE", &["Ethernet4", "Ethernet0"], &mut |i, f, v| {
+    db.get_many(Db::State, "PORT_TABLE", &["Ethernet4", "Ethernet0"], &mut |i, field| {
+        let (f, v) = field.expect("not too large");
         many.push((i, text(f), text(v)))
     })
     .await
@@ -223,7 +231,7 @@ pub async fn plain_table_operations<D: Databases, R: RawView>(db: &mut D, raw: &
     assert!(raw.exists(Db::Appl, "PORT_TABLE:Ethernet0").await);
     let mut keys = BTreeSet::new();
     db.keys(Db::Config, "PORT", &mut |k| {
-        keys.insert(text(k));
+        keys.insert(text(k.expect("not too large")));
     })
     .await
     .unwrap();
@@ -442,11 +450,7 @@ pub async fn bytes_are_carried_verbatim<D: Databases, R: RawView>(db: &mut D, _r
     .await
     .unwrap();
     let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    assert!(
-        db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |f, v| got.push((f.to_vec(), v.to_vec())))
-            .await
-            .unwrap()
-    );
+    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |field| got.push(owned(field))).await.unwrap());
     let want: Vec<(Vec<u8>, Vec<u8>)> = FIELDS.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
     got.sort();
     let mut sorted = want.clone();
@@ -454,20 +458,177 @@ pub async fn bytes_are_carried_verbatim<D: Databases, R: RawView>(db: &mut D, _r
     assert_eq!(got, sorted);
     // The producer's staging hash holds the same bytes.
     let mut staged: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    db.get_many(Db::Appl, "_PORT_TABLE", &["Ethernet0"], &mut |_, f, v| {
-        staged.push((f.to_vec(), v.to_vec()))
-    })
-    .await
-    .unwrap();
+    db.get_many(Db::Appl, "_PORT_TABLE", &["Ethernet0"], &mut |_, field| staged.push(owned(field)))
+        .await
+        .unwrap();
     staged.sort();
     assert_eq!(staged, sorted);
     let mut value = Vec::new();
     assert!(
-        db.hget(Db::State, "PORT_TABLE", "Ethernet0", "description", &mut |v| value = v.to_vec())
+        db.hget(Db::State, "PORT_TABLE", "Ethernet0", "description", &mut |v| value = v.unwrap().to_vec())
             .await
             .unwrap()
     );
     assert_eq!(value, b"caf\xe9 \xff\x00 end");
+}
+
+/// A MiB.
+const MIB: usize = 1 << 20;
+
+/// What both backends read at once (the Redis adapter's default
+/// `read_limit`, which the in-memory databases copy).
+pub const READ_LIMIT: u64 = 64 << 20;
+
+/// `len` bytes that differ from port to port and are not all text.
+pub fn blob(seed: usize, len: usize) -> Vec<u8> {
+    let pattern: Vec<u8> = format!("port {seed} \u{e9} ").into_bytes().into_iter().chain([0xff, 0]).collect();
+    pattern.iter().copied().cycle().take(len).collect()
+}
+
+/// Every field of each of `keys`, owned, as `get_many` hands them over.
+async fn read_many<D: Databases>(
+    db: &mut D,
+    which: Db,
+    table: &str,
+    keys: &[&str],
+) -> Vec<Vec<Result<(Vec<u8>, Vec<u8>), TooLarge>>> {
+    let mut got = vec![Vec::new(); keys.len()];
+    db.get_many(which, table, keys, &mut |i, field| {
+        got[i].push(field.map(|(f, v)| (f.to_vec(), v.to_vec())));
+    })
+    .await
+    .unwrap();
+    got
+}
+
+/// Values of many MiB — 72 ports of 1 MiB each (72 MiB for one read of
+/// every port's hash) and one of 40 MiB — are written, read back whole by
+/// every read, and produced, byte for byte; the backend goes on as usual.
+pub async fn values_of_many_mib_are_read_and_produced_whole<D: Databases, R: RawView>(
+    db: &mut D,
+    raw: &mut R,
+) {
+    let names: Vec<String> = (0..73).map(|i| format!("Ethernet{}", i * 4)).collect();
+    let keys: Vec<&str> = names.iter().map(String::as_str).collect();
+    let blobs: Vec<Vec<u8>> = (0..73).map(|i| blob(i, if i == 72 { 40 * MIB } else { MIB })).collect();
+    let fields: Vec<[Field<'_>; 2]> =
+        blobs.iter().map(|b| [(&b"lanes"[..], &b"0,1"[..]), (b"description", b)]).collect();
+    let sets: Vec<Write<'_>> = keys
+        .iter()
+        .zip(&fields)
+        .map(|(key, fields)| Write::Set { db: Db::Config, table: "PORT", key, fields })
+        .collect();
+    db.write(&sets).await.unwrap();
+
+    let mut listed = BTreeSet::new();
+    db.keys(Db::Config, "PORT", &mut |k| {
+        listed.insert(text(k.expect("not too large")));
+    })
+    .await
+    .unwrap();
+    assert_eq!(listed, names.iter().cloned().collect());
+    let want = |i: usize| {
+        let mut pairs =
+            vec![(b"description".to_vec(), blobs[i].clone()), (b"lanes".to_vec(), b"0,1".to_vec())];
+        pairs.sort();
+        pairs
+    };
+    let got = read_many(db, Db::Config, "PORT", &keys).await;
+    for (i, fields) in got.into_iter().enumerate() {
+        let mut fields: Vec<_> = fields.into_iter().map(|f| f.expect("not too large")).collect();
+        fields.sort();
+        assert!(fields == want(i), "{}: not read whole", keys[i]);
+    }
+    let mut one = Vec::new();
+    assert!(db.get(Db::Config, "PORT", keys[72], &mut |field| one.push(owned(field))).await.unwrap());
+    one.sort();
+    assert!(one == want(72), "one hash of 40 MiB");
+    let mut value = Vec::new();
+    assert!(
+        db.hget(Db::Config, "PORT", keys[72], "description", &mut |v| value = v.unwrap().to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(value == blobs[72], "one value of 40 MiB");
+
+    // Produced, one write for all of them, as the start produces them.
+    let produce: Vec<Write<'_>> = keys
+        .iter()
+        .zip(&fields)
+        .map(|(key, fields)| Write::Produce { db: Db::Appl, table: "PORT_TABLE", key, fields })
+        .collect();
+    db.write(&produce).await.unwrap();
+    let staged = read_many(db, Db::Appl, "_PORT_TABLE", &keys).await;
+    for (i, fields) in staged.into_iter().enumerate() {
+        let mut fields: Vec<_> = fields.into_iter().map(|f| f.expect("not too large")).collect();
+        fields.sort();
+        assert!(fields == want(i), "{}: not produced whole", keys[i]);
+    }
+    assert_eq!(raw.smembers(Db::Appl, "PORT_TABLE_KEY_SET").await.len(), 73);
+    db.write(&[set("Ethernet0", &[("mtu", "9100")])]).await.unwrap();
+    assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
+}
+
+/// Beyond the read limit, a hash (all of it), a value or a key is one
+/// `TooLarge` in its place, never a failed read: the rest of the read is
+/// handed over, and the backend goes on as usual.
+pub async fn what_is_beyond_the_read_limit_is_too_large<D: Databases, R: RawView>(db: &mut D, _raw: &mut R) {
+    let huge = blob(4, 65 * MIB);
+    let huge_key = format!("Ethernet{}", "9".repeat(65 * MIB));
+    let small: &[Field<'static>] = &[(b"lanes", b"0")];
+    let big: [Field<'_>; 2] = [(b"lanes", b"4"), (b"description", &huge)];
+    db.write(&[
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet0", fields: small },
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet4", fields: &big },
+        Write::Set { db: Db::Config, table: "PORT", key: "Ethernet8", fields: small },
+        Write::Set { db: Db::Config, table: "PORT", key: &huge_key, fields: small },
+    ])
+    .await
+    .unwrap();
+    let too_large = |t: TooLarge| t.limit == READ_LIMIT && t.bytes >= 65 * MIB as u64;
+
+    let got = read_many(db, Db::Config, "PORT", &["Ethernet0", "Ethernet4", "Ethernet8"]).await;
+    assert_eq!(got[0], [Ok((b"lanes".to_vec(), b"0".to_vec()))]);
+    assert!(
+        matches!(got[1][..], [Err(t)] if too_large(t)),
+        "{:?}",
+        got[1].iter().map(|f| f.as_ref().err()).collect::<Vec<_>>()
+    );
+    assert_eq!(got[2], [Ok((b"lanes".to_vec(), b"0".to_vec()))]);
+
+    let mut one = Vec::new();
+    assert!(db.get(Db::Config, "PORT", "Ethernet4", &mut |field| one.push(field.map(|_| ()))).await.unwrap());
+    assert!(matches!(one[..], [Err(t)] if too_large(t)), "{one:?}");
+    let mut value = None;
+    assert!(
+        db.hget(Db::Config, "PORT", "Ethernet4", "description", &mut |v| value = Some(v.map(<[u8]>::len)))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(value, Some(Err(t)) if too_large(t)), "{value:?}");
+    assert_eq!(
+        hget(db, Db::Config, "PORT", "Ethernet4", "lanes").await.as_deref(),
+        Some("4"),
+        "a small value of a large hash"
+    );
+
+    let mut listed = BTreeSet::new();
+    let mut keys_too_large = Vec::new();
+    db.keys(Db::Config, "PORT", &mut |k| match k {
+        Ok(k) => drop(listed.insert(text(k))),
+        Err(t) => keys_too_large.push(t),
+    })
+    .await
+    .unwrap();
+    assert_eq!(listed, ["Ethernet0", "Ethernet4", "Ethernet8"].map(String::from).into());
+    assert!(matches!(keys_too_large[..], [t] if too_large(t)), "{keys_too_large:?}");
+
+    // Nothing is left over: the backend answers the next requests right.
+    db.write(&[set("Ethernet0", &[("mtu", "9100")])]).await.unwrap();
+    let mut present = [false; 2];
+    db.exists(Db::State, "PORT_TABLE", &["Ethernet0", "Ethernet4"], &mut present).await.unwrap();
+    assert_eq!(present, [true, false]);
+    assert_eq!(db.status(), BackendStatus::Connected);
 }
 
 /// The backend comes back restarted (without its data): nothing more is
@@ -560,7 +721,7 @@ pub async fn injected_failures_fail_only_what_they_say<D: Databases, R: RawView,
     assert_eq!(raw.hgetall(Db::State, &format!("PORT_TABLE{s}Ethernet0")).await, fields(&[("mtu", "9100")]));
     let mut present = [false];
     assert!(db.exists(Db::State, "PORT_TABLE", &["Ethernet0"], &mut present).await.is_err());
-    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
+    assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_| {}).await.is_err());
     faults.stop();
     assert_eq!(hget(db, Db::State, "PORT_TABLE", "Ethernet0", "mtu").await.as_deref(), Some("9100"));
 
@@ -597,6 +758,8 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@case $setup, outage_keeps_writes);
         $crate::contract_tests!(@case $setup, a_restarted_backend_is_written_nothing);
         $crate::contract_tests!(@case $setup, bytes_are_carried_verbatim);
+        $crate::contract_tests!(@case $setup, values_of_many_mib_are_read_and_produced_whole);
+        $crate::contract_tests!(@case $setup, what_is_beyond_the_read_limit_is_too_large);
     };
     (@fault_case $setup:path, $case:ident) => {
         #[test]

@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portsyncd_core::backend::{
-    BackendStatus, DatabaseReads, Databases, Db, FieldVisitor, KeyFieldVisitor, Write,
+    BackendStatus, DatabaseReads, Databases, Db, FieldVisitor, KeyFieldVisitor, ValueVisitor, Write,
 };
 
 /// What the injector failed, or the backend's own error.
@@ -287,18 +287,13 @@ impl<D: Databases> DatabaseReads for FaultInjector<D> {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
+        visit: &mut ValueVisitor<'_>,
     ) -> Result<bool, Self::Error> {
         self.check(Kind::Read, db, table, key, "HGET")?;
         self.inner.hget(db, table, key, field, visit).await.map_err(FaultError::Backend)
     }
 
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<(), Self::Error> {
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut ValueVisitor<'_>) -> Result<(), Self::Error> {
         self.check(Kind::Read, db, table, "*", "KEYS")?;
         self.inner.keys(db, table, visit).await.map_err(FaultError::Backend)
     }
@@ -378,7 +373,7 @@ mod tests {
         db: &mut FaultInjector<MockDatabases>,
         key: &str,
     ) -> Result<bool, FaultError<crate::MockError>> {
-        db.get(Db::State, "PORT_TABLE", key, &mut |_, _| {}).await
+        db.get(Db::State, "PORT_TABLE", key, &mut |_| {}).await
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! and plays a server that goes away ([`disconnect`](MemoryDatabases::disconnect))
 //! or restarts empty ([`crash`](MemoryDatabases::crash)).
 //!
+//! Like the Redis adapter, it reads at most [`DEFAULT_READ_LIMIT`] at once
+//! (or what [`set_read_limit`](MemoryDatabases::set_read_limit) says): a
+//! hash whose names and values add up to more, a longer value or key, is
+//! handed over as [`TooLarge`].
+//!
 //! It does not keep writes through an outage: it is a
 //! [`RawBackend`], and the shared write journal
 //! ([`Journaled`](portsyncd_pending::Journaled), as in
@@ -19,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use portsyncd_core::backend::{DatabaseReads, Db, Field, FieldVisitor, KeyFieldVisitor, Write, swss_cut};
+use portsyncd_core::backend::{
+    DatabaseReads, Db, Field, FieldVisitor, KeyFieldVisitor, TooLarge, ValueVisitor, Write, swss_cut,
+};
 use portsyncd_pending::{BufferFull, RawBackend, SendError};
 
 /// A value under one key.
@@ -59,6 +66,10 @@ pub const fn layout(db: Db) -> (char, u32) {
     }
 }
 
+/// What a read takes at once unless told otherwise: the Redis adapter's
+/// default, so that the in-memory databases answer as Redis would.
+pub const DEFAULT_READ_LIMIT: u64 = 64 << 20;
+
 /// What every clone shares: the "server".
 #[derive(Debug, Default)]
 struct Store {
@@ -71,6 +82,8 @@ struct Store {
     /// Producer writes land in the final hashes at once, as if a consumer
     /// had popped them (what the C++ unit tests' mock does).
     consume_at_once: bool,
+    /// What a read takes at once (`None`: [`DEFAULT_READ_LIMIT`]).
+    read_limit: Option<u64>,
 }
 
 /// In-memory SONiC databases without a write journal; clones share the data
@@ -145,6 +158,31 @@ impl MemoryDatabases {
     /// running (`--db memory`), this is what makes produced ports visible.
     pub fn consume_produced_at_once(&self) {
         self.store.borrow_mut().consume_at_once = true;
+    }
+
+    /// From now on a read takes at most `bytes` at once: a hash whose names
+    /// and values add up to more, a longer value or key, is [`TooLarge`].
+    pub fn set_read_limit(&self, bytes: u64) {
+        self.store.borrow_mut().read_limit = Some(bytes);
+    }
+
+    /// `Err(TooLarge)` if `bytes` is more than a read takes.
+    fn within_limit(&self, bytes: usize) -> Result<(), TooLarge> {
+        let limit = self.store.borrow().read_limit.unwrap_or(DEFAULT_READ_LIMIT);
+        let bytes = bytes as u64;
+        if bytes > limit { Err(TooLarge { bytes, limit }) } else { Ok(()) }
+    }
+
+    /// Hands the fields of `hash` to `visit`, or [`TooLarge`] in their place.
+    fn visit_hash(
+        &self,
+        hash: &IndexMap<Vec<u8>, Vec<u8>>,
+        visit: &mut dyn FnMut(Result<Field<'_>, TooLarge>),
+    ) {
+        match self.within_limit(hash.iter().map(|(f, v)| f.len() + v.len()).sum()) {
+            Ok(()) => hash.iter().for_each(|(f, v)| visit(Ok((swss_cut(f), v)))),
+            Err(e) => visit(Err(e)),
+        }
     }
 
     /// From now on reads fail and writes are not carried out (the journal
@@ -299,9 +337,7 @@ impl DatabaseReads for MemoryDatabases {
         let full = Self::full_key(db, table, key);
         self.read(db, &full, "HGETALL")?;
         let Some(hash) = self.raw_hash(db, &full) else { return Ok(false) };
-        for (f, v) in &hash {
-            visit(swss_cut(f), v);
-        }
+        self.visit_hash(&hash, visit);
         Ok(true)
     }
 
@@ -314,8 +350,8 @@ impl DatabaseReads for MemoryDatabases {
     ) -> Result<(), MockError> {
         self.read(db, &Self::full_key(db, table, "*"), "HGETALL")?;
         for (i, key) in keys.iter().enumerate() {
-            for (f, v) in self.raw_hash(db, &Self::full_key(db, table, key)).unwrap_or_default() {
-                visit(i, swss_cut(&f), &v);
+            if let Some(hash) = self.raw_hash(db, &Self::full_key(db, table, key)) {
+                self.visit_hash(&hash, &mut |field| visit(i, field));
             }
         }
         Ok(())
@@ -327,32 +363,27 @@ impl DatabaseReads for MemoryDatabases {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
+        visit: &mut ValueVisitor<'_>,
     ) -> Result<bool, MockError> {
         let full = Self::full_key(db, table, key);
         self.read(db, &full, "HGET")?;
         match self.raw_hash(db, &full).and_then(|h| h.get(field.as_bytes()).cloned()) {
             Some(value) => {
-                visit(swss_cut(&value));
+                visit(self.within_limit(value.len()).map(|()| swss_cut(&value)));
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<(), MockError> {
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut ValueVisitor<'_>) -> Result<(), MockError> {
         let prefix = Self::full_key(db, table, "");
         self.read(db, &format!("{prefix}*"), "KEYS")?;
         let store = self.store.borrow();
         for (key, value) in store.data[db.index()].range(prefix.clone()..) {
             let Some(rest) = key.strip_prefix(&prefix) else { break };
             if matches!(value, Value::Hash(_)) {
-                visit(rest.as_bytes());
+                visit(self.within_limit(key.len()).map(|()| rest.as_bytes()));
             }
         }
         Ok(())

@@ -96,7 +96,7 @@ fn injected_failures_fail_the_next_operations_only() {
         let w = [Write::Set { db: Db::State, table: "PORT_TABLE", key: "Ethernet0", fields: MTU }];
         let err = db.write(&w).await.unwrap_err();
         assert_eq!(err.to_string(), "STATE_DB PORT_TABLE Ethernet0: write failed (injected)");
-        assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_, _| {}).await.is_err());
+        assert!(db.get(Db::State, "PORT_TABLE", "Ethernet0", &mut |_| {}).await.is_err());
         db.write(&w).await.unwrap();
         assert!(matches!(db.inner().dump(Db::State).get("PORT_TABLE|Ethernet0"), Some(Value::Hash(_))));
     });

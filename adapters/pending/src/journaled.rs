@@ -24,7 +24,8 @@
 //! (the backend's encoding); reads pass straight through.
 
 use portsyncd_core::backend::{
-    BackendStatus, DatabaseReads, DatabaseStats, Databases, Db, FieldVisitor, KeyFieldVisitor, Write,
+    BackendStatus, DatabaseReads, DatabaseStats, Databases, Db, FieldVisitor, KeyFieldVisitor, ValueVisitor,
+    Write,
 };
 
 use crate::{BufferFull, PendingWrites, field_lists, replay};
@@ -170,17 +171,12 @@ impl<B: RawBackend> DatabaseReads for Journaled<B> {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
+        visit: &mut ValueVisitor<'_>,
     ) -> Result<bool, B::Error> {
         self.backend.hget(db, table, key, field, visit).await
     }
 
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<(), B::Error> {
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut ValueVisitor<'_>) -> Result<(), B::Error> {
         self.backend.keys(db, table, visit).await
     }
 
@@ -339,7 +335,7 @@ mod tests {
             self.read(db, key, "HGETALL")?;
             let Some(hash) = self.data.get(&format!("{table}|{key}")) else { return Ok(false) };
             for (f, v) in hash {
-                visit(f, v);
+                visit(Ok((f, v)));
             }
             Ok(true)
         }
@@ -360,7 +356,7 @@ mod tests {
             _table: &str,
             key: &str,
             _field: &str,
-            _visit: &mut (dyn FnMut(&[u8]) + Send),
+            _visit: &mut ValueVisitor<'_>,
         ) -> Result<bool, FakeError> {
             self.read(db, key, "HGET").map(|()| false)
         }
@@ -369,7 +365,7 @@ mod tests {
             &mut self,
             db: Db,
             _table: &str,
-            _visit: &mut (dyn FnMut(&[u8]) + Send),
+            _visit: &mut ValueVisitor<'_>,
         ) -> Result<(), FakeError> {
             self.read(db, "*", "KEYS")
         }
@@ -474,7 +470,8 @@ mod tests {
             assert_eq!(db.status(), BackendStatus::Connected);
             let mut got = Vec::new();
             assert!(
-                db.get(Db::State, "PORT_TABLE", "E0", &mut |f, v| {
+                db.get(Db::State, "PORT_TABLE", "E0", &mut |field| {
+                    let (f, v) = field.unwrap();
                     got.push(format!("{}={}", f.escape_ascii(), v.escape_ascii()))
                 })
                 .await

@@ -5,11 +5,12 @@
 use std::time::Instant;
 
 use portsyncd_core::backend::{
-    DatabaseReads, DatabaseStats, Db, FieldVisitor, KeyFieldVisitor, Write, swss_cut,
+    DatabaseReads, DatabaseStats, Db, FieldVisitor, KeyFieldVisitor, TooLarge, ValueVisitor, Write, swss_cut,
 };
 use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{Journaled, RawBackend, SendError};
 
+use crate::framing::{self, Piece, Unit};
 use crate::resp::{self, Connection};
 use crate::{DbConfig, DbEndpoint, RedisCounters, RedisError, RedisOptions};
 
@@ -62,9 +63,6 @@ pub struct RedisConnections {
     del_sha: String,
     counters: RedisCounters,
 }
-
-/// One HGETALL's reply: field names and values, as bytes.
-type HashReply = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// SONiC's CONFIG_DB, APPL_DB and STATE_DB over Redis, with writes kept
 /// through outages and server restarts: the
@@ -214,21 +212,64 @@ impl RedisConnections {
         }
     }
 
-    /// Runs one read command and decodes its reply.
-    async fn read<T: redis::FromRedisValue>(
+    /// Sends the reads queued on `db`'s connection (`commands` of them) and
+    /// hands each reply to `each` as it comes ([`Connection::stream`]); a
+    /// transport failure takes the connection down.
+    async fn stream(
+        &mut self,
+        db: Db,
+        commands: usize,
+        unit: Unit,
+        each: &mut dyn FnMut(usize, Piece<'_>),
+    ) -> Result<(), redis::RedisError> {
+        self.counters.round_trips += 1;
+        self.counters.commands += commands as u64;
+        let limit = self.options.read_limit;
+        let Some(conn) = self.links[db.index()].conn.as_mut() else {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into());
+        };
+        if let Err(e) = conn.stream(limit, unit, each).await {
+            self.counters.errors += 1;
+            self.mark_down(db);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Queues one read of `args` (its key among them) on `db`'s connection,
+    /// and streams its reply to `each`; the reply's own failure (an error
+    /// reply, a reply that is not what `each` expects) is `each`'s `Err`.
+    async fn read_one(
         &mut self,
         db: Db,
         op: &'static str,
         key: &str,
-        cmd: &redis::Cmd,
-    ) -> Result<T, RedisError> {
-        self.read_conn(db, op, key).await?.push(cmd);
+        args: &[&[u8]],
+        unit: Unit,
+        each: &mut dyn FnMut(Piece<'_>) -> Result<(), redis::RedisError>,
+    ) -> Result<(), RedisError> {
+        let conn = self.read_conn(db, op, key).await?;
+        conn.command(args.len());
+        for arg in args {
+            conn.arg(&[arg]);
+        }
+        let mut failed = None;
+        let streamed = self
+            .stream(db, 1, unit, &mut |_, piece| {
+                if failed.is_none() {
+                    failed = each(piece).err();
+                }
+            })
+            .await;
         let fail = |source| RedisError::Command { db, key: key.to_owned(), op, source };
-        let decoded = self.exchange(db, 1).await.map_err(fail)?.decode(0);
-        decoded.map_err(|source| {
-            self.counters.errors += 1;
-            fail(source)
-        })
+        streamed.map_err(fail)?;
+        match failed {
+            Some(source) => {
+                self.counters.errors += 1;
+                Err(fail(source))
+            }
+            None => Ok(()),
+        }
     }
 
     /// One pipeline of `EXISTS <key>` (or `HEXISTS <key> <field>`) for each key.
@@ -391,6 +432,48 @@ fn encode_write(conn: &mut Connection, endpoint: &DbEndpoint, set_sha: &str, del
     }
 }
 
+/// An `HGETALL` reply's fields to `visit` (names cut as swss-common cuts
+/// them), or [`TooLarge`] in their place; whether there was any. An error
+/// reply is an `Err`.
+fn hash_fields(
+    piece: Piece<'_>,
+    limit: usize,
+    visit: &mut FieldVisitor<'_>,
+) -> Result<bool, redis::RedisError> {
+    let reply = match piece {
+        Piece::TooLong(bytes) => {
+            visit(Err(TooLarge { bytes, limit: limit as u64 }));
+            return Ok(true);
+        }
+        Piece::Whole(reply) if resp::is_error(reply) => return Err(resp::error_of(reply)),
+        Piece::Whole(reply) => reply,
+    };
+    let mut strings = framing::bulk_strings(reply)?;
+    let mut any = false;
+    while let Some(field) = strings.next() {
+        let value =
+            strings.next().ok_or_else(|| std::io::Error::other("HGETALL: a field without its value"))?;
+        visit(Ok((swss_cut(field?), value?)));
+        any = true;
+    }
+    Ok(any)
+}
+
+/// A bulk string reply (`HGET`'s value, or a key of `KEYS`) to `visit`, or
+/// [`TooLarge`] in its place; whether there was one (not nil). An error
+/// reply is an `Err`.
+fn value(piece: Piece<'_>, limit: usize, visit: &mut ValueVisitor<'_>) -> Result<bool, redis::RedisError> {
+    match piece {
+        Piece::TooLong(bytes) => visit(Err(TooLarge { bytes, limit: limit as u64 })),
+        Piece::Whole(reply) if resp::is_error(reply) => return Err(resp::error_of(reply)),
+        Piece::Whole(reply) => match framing::bulk_string(reply)? {
+            Some(value) => visit(Ok(value)),
+            None => return Ok(false),
+        },
+    }
+    Ok(true)
+}
+
 impl DatabaseReads for RedisConnections {
     type Error = RedisError;
 
@@ -402,11 +485,15 @@ impl DatabaseReads for RedisConnections {
         visit: &mut FieldVisitor<'_>,
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
-        let fields: HashReply = self.read(db, "HGETALL", &full, redis::cmd("HGETALL").arg(&full)).await?;
-        for (f, v) in &fields {
-            visit(swss_cut(f), v);
-        }
-        Ok(!fields.is_empty())
+        let limit = self.options.read_limit;
+        let mut found = false;
+        let args: [&[u8]; 2] = [b"HGETALL", full.as_bytes()];
+        self.read_one(db, "HGETALL", &full, &args, Unit::Reply, &mut |piece| {
+            found = hash_fields(piece, limit, visit)?;
+            Ok(())
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn get_many(
@@ -420,28 +507,24 @@ impl DatabaseReads for RedisConnections {
             return Ok(());
         }
         let pattern = self.full_key(db, table, "*");
+        let limit = self.options.read_limit;
         let mut sep = [0; 4];
         let sep = self.links[db.index()].endpoint.separator.encode_utf8(&mut sep).as_bytes();
         let conn = self.read_conn(db, "HGETALL", &pattern).await?;
         for key in keys {
             conn.command(2).arg(&[b"HGETALL"]).arg(&[table.as_bytes(), sep, key.as_bytes()]);
         }
-        let conn = self.exchange(db, keys.len()).await.map_err(|source| RedisError::Command {
+        // A key that is not a hash (WRONGTYPE) is an error of its own command
+        // only: it reads as a key with no fields, and the rest are read.
+        let mut each = |i: usize, piece: Piece<'_>| {
+            let _ = hash_fields(piece, limit, &mut |field| visit(i, field));
+        };
+        self.stream(db, keys.len(), Unit::Reply, &mut each).await.map_err(|source| RedisError::Command {
             db,
             key: pattern.clone(),
             op: "HGETALL",
             source,
-        })?;
-        // A key that is not a hash (WRONGTYPE) is an error of its own command
-        // only: it reads as a key with no fields, and the rest are read.
-        for i in 0..keys.len() {
-            if let Ok(fields) = conn.decode::<HashReply>(i) {
-                for (f, v) in &fields {
-                    visit(i, swss_cut(f), v);
-                }
-            }
-        }
-        Ok(())
+        })
     }
 
     async fn hget(
@@ -450,33 +533,31 @@ impl DatabaseReads for RedisConnections {
         table: &str,
         key: &str,
         field: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
+        visit: &mut ValueVisitor<'_>,
     ) -> Result<bool, RedisError> {
         let full = self.full_key(db, table, key);
-        let value: Option<Vec<u8>> =
-            self.read(db, "HGET", &full, redis::cmd("HGET").arg(&full).arg(field)).await?;
-        match value {
-            Some(value) => {
-                visit(swss_cut(&value));
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let limit = self.options.read_limit;
+        let mut found = false;
+        let args: [&[u8]; 3] = [b"HGET", full.as_bytes(), field.as_bytes()];
+        self.read_one(db, "HGET", &full, &args, Unit::Reply, &mut |piece| {
+            found = value(piece, limit, &mut |v| visit(v.map(swss_cut)))?;
+            Ok(())
+        })
+        .await?;
+        Ok(found)
     }
 
-    async fn keys(
-        &mut self,
-        db: Db,
-        table: &str,
-        visit: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<(), RedisError> {
+    async fn keys(&mut self, db: Db, table: &str, visit: &mut ValueVisitor<'_>) -> Result<(), RedisError> {
         let pattern = self.full_key(db, table, "*");
         let prefix_len = pattern.len() - 1;
-        let keys: Vec<Vec<u8>> = self.read(db, "KEYS", &pattern, redis::cmd("KEYS").arg(&pattern)).await?;
-        for key in &keys {
-            visit(key.get(prefix_len..).unwrap_or_default());
-        }
-        Ok(())
+        let limit = self.options.read_limit;
+        let args: [&[u8]; 2] = [b"KEYS", pattern.as_bytes()];
+        // Key by key: a key too large to read is one of them.
+        self.read_one(db, "KEYS", &pattern, &args, Unit::Element, &mut |piece| {
+            value(piece, limit, &mut |key| visit(key.map(|k| k.get(prefix_len..).unwrap_or_default())))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn exists(

@@ -25,6 +25,15 @@
 //! [`BackendStatus::Restarted`](portsyncd_core::backend::BackendStatus::Restarted).
 //! That policy is not written here: the in-memory backend shares it.
 //!
+//! Reads take values of any size the server holds: each reply of a read
+//! pipeline is handed on as it comes, in place, and dropped, so that while
+//! reading a connection holds at most one hash, value or key, up to
+//! [`RedisOptions::read_limit`] (64 MiB by default), plus 64 KiB — not the
+//! whole pipeline's replies. One larger than that is read past, not held,
+//! and handed on as [`TooLarge`](portsyncd_core::backend::TooLarge), never
+//! as a failed read. Writes and presence reads (the hot path) wait for
+//! their small replies as before, in one kept buffer.
+//!
 //! It does not decide what to write (the core does) nor when to call
 //! `Databases::maintain` (the core's driver does).
 
@@ -33,6 +42,8 @@
 pub mod config;
 #[cfg(target_os = "linux")]
 mod connections;
+#[cfg(target_os = "linux")]
+mod framing;
 #[cfg(target_os = "linux")]
 mod resp;
 
@@ -45,12 +56,20 @@ pub use config::{DbConfig, DbConfigError, DbEndpoint, GlobalDbConfig, RedisAddr}
 #[cfg(target_os = "linux")]
 pub use connections::{RedisConnections, RedisDatabases};
 
+/// The default [`RedisOptions::read_limit`]: far above any value SONiC
+/// keeps (a port's CONFIG_DB hash is a few hundred bytes), an eighth of
+/// Redis's own largest value (`proto-max-bulk-len`, 512 MB).
+pub const DEFAULT_READ_LIMIT: usize = 64 << 20;
+
 /// Tunables of the adapter.
 #[derive(Clone, Debug)]
 pub struct RedisOptions {
     /// Give up connecting after this long.
     pub connect_timeout: Duration,
-    /// Give up waiting for a reply after this long (the server is then taken as gone).
+    /// Give up waiting for a reply after this long (the server is then
+    /// taken as gone). A read's replies are waited for this long at most
+    /// between any two reads of the socket: a large answer that keeps
+    /// coming is not cut.
     pub response_timeout: Duration,
     /// First reconnect delay.
     pub backoff_base: Duration,
@@ -60,6 +79,13 @@ pub struct RedisOptions {
     pub seed: u64,
     /// Keys whose writes are kept while a server is away.
     pub journal_capacity: usize,
+    /// The most a read takes at once, in bytes as Redis sends them (a
+    /// hash's fields and values, a value or a key, with a few bytes of
+    /// framing each): also what a connection holds at most while reading.
+    /// Larger is handed over as
+    /// [`TooLarge`](portsyncd_core::backend::TooLarge), having been read
+    /// past, not held.
+    pub read_limit: usize,
 }
 
 impl Default for RedisOptions {
@@ -71,6 +97,7 @@ impl Default for RedisOptions {
             backoff_max: Duration::from_secs(5),
             seed: u64::from(std::process::id()),
             journal_capacity: 8192,
+            read_limit: DEFAULT_READ_LIMIT,
         }
     }
 }

@@ -1,10 +1,40 @@
 //! One connection to a Redis server, driven by this crate on the caller's
 //! thread: a pipeline of commands is encoded into a buffer the connection
 //! keeps, sent with one write, and its replies are framed in a second kept
-//! buffer. The redis crate packs the rare commands (reads, start-up) and
-//! decodes the replies that carry data; the hot path (HSET, DEL, EVALSHA)
-//! is encoded here, straight from the borrowed key parts, and its replies
-//! (integers, `+OK`, errors) are only looked at.
+//! buffer. The redis crate packs the rare commands (start-up) and decodes
+//! their replies; the hot path (HSET, DEL, EVALSHA, EXISTS) is encoded here,
+//! straight from the borrowed key parts, and its replies (integers, `+OK`,
+//! errors) are only looked at.
+//!
+//! Two ways to wait for the replies:
+//!
+//! - [`Connection::exchange`] (writes, presence reads): every reply of the
+//!   pipeline is framed in the receive buffer, then looked at. They are
+//!   small (an integer each); more than [`MAX_REPLIES`] is a broken stream.
+//! - [`Connection::stream`] (reads of CONFIG_DB and STATE_DB hashes, values
+//!   and keys): each reply is handed to the caller, in place, as soon as it
+//!   is whole, and its bytes are then dropped (`framing::Streamer`). A
+//!   reply — or a key of a `KEYS` reply — longer than the caller's limit is
+//!   passed over as it comes and handed over as too long, never held.
+//!
+//! # Memory bound
+//!
+//! While a pipeline of reads is answered, the receive buffer holds at most
+//! the reply under way, up to the read limit, plus what one read of the
+//! socket brings: `limit + 64 KiB` (64 MiB + 64 KiB with the adapter's
+//! default `read_limit`), however many replies and bytes the pipeline has.
+//! A start-up read of 1024 ports' CONFIG_DB hashes of 1 MiB each needs 1
+//! MiB of it, not 1 GiB. The buffer is given back down to 64 KiB once the
+//! read is over, and the send buffer down to 1 MiB after a pipeline larger
+//! than that (the start's writes producing every port): what the
+//! connections keep between reads is what the hot path uses. That is
+//! acceptable on a switch: SONiC's own values are a few hundred bytes a
+//! port, so the buffer stays at 64 KiB; only a value that really is tens of
+//! MiB makes it grow, for the time of the read, by as much as Redis already
+//! holds in memory for it; and a value beyond the limit costs reading it,
+//! not holding it. Redis itself holds the replies it has not sent yet in
+//! its output buffer for this client (SONiC's `client-output-buffer-limit`
+//! for normal clients is Redis's default: none).
 //!
 //! Why not the redis crate's `MultiplexedConnection`: it runs a task of its
 //! own per connection and hands every request to it through channels, so a
@@ -34,15 +64,27 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use smol::future;
 
 use crate::config::RedisAddr;
+use crate::framing::{self, Piece, Streamer, Unit};
 
 /// The receive buffer a connection starts with; it grows to the largest
-/// pipeline's replies and stays there.
+/// pipeline's replies (a few KiB on the hot path) and stays there.
 const INITIAL_RECEIVE: usize = 4096;
 
-/// The longest single reply accepted (a bulk string or a whole pipeline's
-/// replies); anything longer is taken as a broken stream. Redis's own
-/// `proto-max-bulk-len` default is 512 MB; ours are a few KiB.
-const MAX_REPLY: usize = 64 << 20;
+/// The most an [`exchange`](Connection::exchange) takes: all the replies of
+/// a pipeline of writes or presence reads (an integer each: a few KiB), and
+/// any bulk length in them. More is taken as a broken stream.
+const MAX_REPLIES: usize = 64 << 20;
+
+/// What a streamed read's buffer holds beyond the read limit: one read of
+/// the socket.
+const READ_SLACK: usize = 64 << 10;
+
+/// What the receive buffer is given back down to after a streamed read.
+const KEPT_RECEIVE: usize = 64 << 10;
+
+/// What the send buffer is given back down to after a larger pipeline (a
+/// storm's batch of 1024 ports is about 200 KiB).
+const KEPT_SEND: usize = 1 << 20;
 
 /// The socket under a connection.
 enum Stream {
@@ -225,7 +267,50 @@ impl Connection {
             }
         })
         .await;
-        out.clear();
+        clear_send(out);
+        self.broken = result.is_err();
+        result
+    }
+
+    /// Sends the queued commands (reads) as one write and hands each reply
+    /// to `each` with its command's index as soon as it is whole (or, by
+    /// [`Unit::Element`], each element of an array reply), then drops its
+    /// bytes: the receive buffer holds at most the reply under way. One
+    /// longer than `limit` is passed over as it comes and handed over as
+    /// [`Piece::TooLong`]. The response timeout bounds each wait for bytes,
+    /// not the whole answer: a large answer that keeps coming is never cut.
+    /// An error leaves the connection unusable.
+    pub(crate) async fn stream(
+        &mut self,
+        limit: usize,
+        unit: Unit,
+        each: &mut dyn FnMut(usize, Piece<'_>),
+    ) -> io::Result<()> {
+        let expected = self.queued;
+        self.queued = 0;
+        self.filled = 0;
+        self.ends.clear();
+        if self.broken {
+            self.out.clear();
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "Redis connection left mid-exchange"));
+        }
+        if expected == 0 {
+            return Ok(());
+        }
+        self.broken = true;
+        let idle = self.response_timeout;
+        let streamer = Streamer::new(expected, unit, limit);
+        let most = limit.saturating_add(READ_SLACK);
+        let Self { stream, out, received, .. } = self;
+        let result = match stream {
+            Stream::Unix(s) => stream_replies(s, out, received, streamer, most, idle, each).await,
+            Stream::Tcp(s) => stream_replies(s, out, received, streamer, most, idle, each).await,
+        };
+        clear_send(out);
+        if received.len() > KEPT_RECEIVE {
+            received.truncate(KEPT_RECEIVE);
+            received.shrink_to_fit();
+        }
         self.broken = result.is_err();
         result
     }
@@ -279,6 +364,75 @@ pub(crate) fn error_code_is(reply: &[u8], code: &[u8]) -> bool {
     reply.get(1..).is_some_and(|r| r.starts_with(code) && matches!(r.get(code.len()), Some(b' ' | b'\r')))
 }
 
+/// Empties the send buffer, giving back what a large pipeline grew.
+fn clear_send(out: &mut Vec<u8>) {
+    out.clear();
+    if out.capacity() > KEPT_SEND {
+        out.shrink_to(KEPT_SEND);
+    }
+}
+
+/// Writes all of `out`, waiting at most `idle` each time the socket takes nothing.
+async fn write_all<S>(stream: &Source<S>, out: &[u8], idle: Duration) -> io::Result<()>
+where
+    S: AsFd,
+    for<'a> &'a S: Write,
+{
+    let mut written = 0;
+    while written < out.len() {
+        match within(idle, "Redis", stream.write_with(|mut s| s.write(&out[written..]))).await? {
+            0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "Redis took no bytes")),
+            n => written += n,
+        }
+    }
+    Ok(())
+}
+
+/// Sends `out` and hands the replies out through `streamer` as they come,
+/// in `received`, which grows up to `most` bytes.
+async fn stream_replies<S>(
+    stream: &Source<S>,
+    out: &[u8],
+    received: &mut Vec<u8>,
+    mut streamer: Streamer,
+    most: usize,
+    idle: Duration,
+    each: &mut dyn FnMut(usize, Piece<'_>),
+) -> io::Result<()>
+where
+    S: AsFd,
+    for<'a> &'a S: Read + Write,
+{
+    write_all(stream, out, idle).await?;
+    let mut filled = 0;
+    loop {
+        let done = streamer.feed(&received[..filled], each)?;
+        if done > 0 {
+            received.copy_within(done..filled, 0);
+            filled -= done;
+        }
+        if streamer.done() {
+            break;
+        }
+        if filled == received.len() {
+            if received.len() >= most {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "Redis protocol: a line never ends"));
+            }
+            received.resize(received.len().saturating_mul(2).min(most), 0);
+        }
+        let read = stream.read_with(|mut s| s.read(&mut received[filled..]));
+        match within(idle, "Redis", read).await? {
+            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection")),
+            n => filled += n,
+        }
+    }
+    if filled != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "Redis sent more replies than commands"));
+    }
+    stream.consumed();
+    Ok(())
+}
+
 async fn exchange<S>(
     stream: &Source<S>,
     out: &[u8],
@@ -302,7 +456,7 @@ where
     loop {
         // Frame what is here before reading more.
         while ends.len() < expected {
-            match frame_end(&received[..*filled], scanned)? {
+            match framing::frame_end(&received[..*filled], scanned, MAX_REPLIES)? {
                 Some(end) => {
                     ends.push(end);
                     scanned = end;
@@ -314,7 +468,7 @@ where
             break;
         }
         if *filled == received.len() {
-            if received.len() >= MAX_REPLY {
+            if received.len() >= MAX_REPLIES {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "Redis reply too long"));
             }
             received.resize(received.len() * 2, 0);
@@ -334,112 +488,9 @@ where
     Ok(())
 }
 
-fn protocol(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("Redis protocol: {what}"))
-}
-
-/// Where the RESP2 reply starting at `buf[start..]` ends, or `None` when it
-/// has not all arrived yet.
-pub(crate) fn frame_end(buf: &[u8], start: usize) -> io::Result<Option<usize>> {
-    let mut at = start;
-    // Replies still to be framed: nested arrays add their elements.
-    let mut pending: usize = 1;
-    while pending > 0 {
-        let Some(kind) = buf.get(at).copied() else { return Ok(None) };
-        let Some(line_len) = buf[at + 1..].windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-        let line = &buf[at + 1..at + 1 + line_len];
-        at += 1 + line_len + 2;
-        pending -= 1;
-        match kind {
-            b'+' | b'-' | b':' => {}
-            b'$' => {
-                if let Some(len) = length(line)? {
-                    let end = at
-                        .checked_add(len)
-                        .and_then(|e| e.checked_add(2))
-                        .ok_or_else(|| protocol("length"))?;
-                    if buf.len() < end {
-                        return Ok(None);
-                    }
-                    if &buf[end - 2..end] != b"\r\n" {
-                        return Err(protocol("bulk string not ended by CRLF"));
-                    }
-                    at = end;
-                }
-            }
-            b'*' => {
-                if let Some(len) = length(line)? {
-                    pending = pending.checked_add(len).ok_or_else(|| protocol("length"))?;
-                }
-            }
-            other => return Err(protocol(&format!("unexpected reply type {:?}", char::from(other)))),
-        }
-    }
-    Ok(Some(at))
-}
-
-/// A bulk or array length: `None` for -1 (nil), an error for anything that
-/// is not a length up to [`MAX_REPLY`].
-fn length(line: &[u8]) -> io::Result<Option<usize>> {
-    if line == b"-1" {
-        return Ok(None);
-    }
-    let len = std::str::from_utf8(line)
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .filter(|&n| n <= MAX_REPLY && !line.starts_with(b"+"))
-        .ok_or_else(|| protocol("bad length"))?;
-    Ok(Some(len))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_each_reply_type() {
-        for reply in [
-            &b"+OK\r\n"[..],
-            b"-ERR wrong\r\n",
-            b":42\r\n",
-            b"$3\r\nfoo\r\n",
-            b"$0\r\n\r\n",
-            b"$-1\r\n",
-            b"*-1\r\n",
-            b"*0\r\n",
-            b"*2\r\n$1\r\na\r\n*2\r\n:1\r\n$2\r\n\r\n\r\n",
-        ] {
-            assert_eq!(frame_end(reply, 0).unwrap(), Some(reply.len()), "{reply:?}");
-            // Every proper prefix is incomplete, never an error.
-            for cut in 0..reply.len() {
-                assert_eq!(frame_end(&reply[..cut], 0).unwrap(), None, "{reply:?} cut at {cut}");
-            }
-        }
-    }
-
-    #[test]
-    fn frames_replies_one_after_another() {
-        let buf = b":1\r\n$2\r\nab\r\n+OK\r\n";
-        assert_eq!(frame_end(buf, 0).unwrap(), Some(4));
-        assert_eq!(frame_end(buf, 4).unwrap(), Some(12));
-        assert_eq!(frame_end(buf, 12).unwrap(), Some(17));
-        assert_eq!(frame_end(buf, 17).unwrap(), None);
-    }
-
-    #[test]
-    fn a_broken_stream_is_an_error() {
-        for bad in [
-            &b"?1\r\n"[..],
-            b"$x\r\n",
-            b"$-2\r\n",
-            b"$+3\r\nabc\r\n",
-            b"*18446744073709551615\r\n",
-            b"$2\r\nabcd\r\n",
-            b"%1\r\n",
-        ] {
-            assert!(frame_end(bad, 0).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn error_codes() {

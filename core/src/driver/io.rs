@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use crate::backend::{BackendStatus, Db};
+use crate::backend::{BackendStatus, Db, TooLarge};
 use crate::event::Status;
 use crate::name::PortName;
 
@@ -22,7 +22,8 @@ pub enum Keep {
     /// Keep each key's fields, verbatim and in order: later
     /// [`WriteOp::ProduceConfigPort`](crate::writes::WriteOp::ProduceConfigPort) writes produce them. The driver needs
     /// only whether each key had any: a [`Reply::Flag`] per key (a key with
-    /// none is dropped from the configuration).
+    /// none is dropped from the configuration), or [`Reply::TooLarge`] for
+    /// a key whose fields were too large to read (nothing of it is kept).
     ConfigPortFields,
 }
 
@@ -112,6 +113,15 @@ pub enum Reply<'a> {
         index: usize,
         /// The answer.
         present: bool,
+    },
+    /// In place of what was too large to read: the hash of key `index` (a
+    /// one-key read's is 0), the value of a [`Read::Field`], or a key of a
+    /// [`Read::Keys`] (index 0).
+    TooLarge {
+        /// Which key.
+        index: usize,
+        /// How large, and the backend's limit.
+        size: TooLarge,
     },
 }
 

@@ -174,6 +174,7 @@ pub struct Driver<const P: usize, const B: usize> {
     db_output: Option<Output>,
     /// The last LOGOUTPUT value found unusable (hashed), said once.
     bad_output_seen: Option<u32>,
+    logger_too_large: state::LoggerTooLarge,
     /// Datagrams being read as one batch.
     batch: Option<Batch>,
     /// The engine's batch after its datagrams.
@@ -262,6 +263,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             output: Output::Syslog,
             db_output: None,
             bad_output_seen: None,
+            logger_too_large: state::LoggerTooLarge::default(),
             batch: None,
             flow: Flow::Idle,
             vanished_in_drain: 0,

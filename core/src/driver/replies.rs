@@ -6,10 +6,12 @@ use super::Driver;
 use super::io::{Failure, Keep, Read, Replies, Reply};
 use super::state::Redump;
 use super::state::{ReadFor, StartStep};
-use crate::backend::Db;
+use crate::backend::{Db, TooLarge};
 use crate::engine::{SwitchType, SyncError};
-use crate::event::{Event, Text};
+use crate::event::{Event, Oversized, Text};
 use crate::time::Instant;
+use crate::warm::StatePortReader;
+use crate::writes::WriteOp;
 use crate::{logger, schema, warm};
 
 impl<const P: usize, const B: usize> Driver<P, B> {
@@ -33,6 +35,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// One part of a read's answer.
     fn read_part(&mut self, purpose: ReadFor, reply: Reply<'_>) {
         match (purpose, reply) {
+            (purpose, Reply::TooLarge { index, size }) => self.too_large(purpose, index, size),
             (ReadFor::Logger, Reply::Field { field, value, .. }) => self.logger_reply(field, value),
             (ReadFor::SwitchType, Reply::Value(v)) => self.switch_type_reply(v),
             (ReadFor::WarmEnable(_), Reply::Value(v)) => self.learnt.warm_enabled |= warm::enables(Some(v)),
@@ -93,6 +96,60 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         while self.learnt.cursor < self.keys.len() {
             finish(self);
         }
+    }
+
+    /// What was too large to read is taken as absent, said (one WARN) and
+    /// counted; never the end of the run.
+    fn too_large(&mut self, purpose: ReadFor, index: usize, size: TooLarge) {
+        let name = self.keys.get(index).copied();
+        let walked = index >= self.learnt.cursor;
+        let entry = match (purpose, name) {
+            (ReadFor::ConfigKeys, _) => Oversized::ConfigKey,
+            (ReadFor::ConfigFields, Some(name)) => {
+                if let Err(e) = self.engine.drop_config_port(&name) {
+                    self.emit(Event::Engine(e));
+                }
+                Oversized::ConfigPort(name)
+            }
+            (ReadFor::Logger | ReadFor::LoggerPoll, _) => {
+                self.logger_too_large.seen = true;
+                if self.logger_too_large.said {
+                    return;
+                }
+                Oversized::Logger
+            }
+            (ReadFor::SwitchType, _) => Oversized::SwitchType,
+            (ReadFor::WarmEnable(i), _) => {
+                Oversized::WarmEnable(warm::ENABLE_KEYS[i.min(warm::ENABLE_KEYS.len() - 1)])
+            }
+            (ReadFor::RestoreCount, _) => {
+                self.learnt.warm = Some(Err(warm::BadRestoreCount));
+                Oversized::RestoreCount
+            }
+            (ReadFor::Baseline, Some(name)) if walked => {
+                // Its reader stays empty: nothing kept, so written again.
+                while self.learnt.cursor < index {
+                    self.finish_baseline_key();
+                }
+                Oversized::Baseline(name)
+            }
+            (ReadFor::Reconcile, Some(name)) if walked => {
+                while self.learnt.cursor < index {
+                    self.finish_reconcile_key();
+                }
+                self.learnt.cursor += 1;
+                self.learnt.reader = StatePortReader::default();
+                let state = self.engine.published_state(&name);
+                if let Some(state) = state {
+                    self.collect(WriteOp::SetStatePort { name, state });
+                }
+                Oversized::Reconciled { name, written: state.is_some() }
+            }
+            // APPL_DB's flags, other instances' rows: taken as absent.
+            _ => return,
+        };
+        self.counters.too_large += 1;
+        self.emit(Event::TooLarge { entry, size });
     }
 
     fn switch_type_reply(&mut self, value: &[u8]) {
@@ -232,6 +289,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.end_prune();
             }
             ReadFor::LoggerPoll => {}
+        }
+        if matches!(purpose, ReadFor::Logger | ReadFor::LoggerPoll) && !failed {
+            self.logger_too_large.said = core::mem::take(&mut self.logger_too_large.seen);
         }
     }
 

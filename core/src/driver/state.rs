@@ -178,6 +178,16 @@ pub(super) enum Step {
     Ask(Ask),
 }
 
+/// Whether CONFIG_DB `LOGGER|portsyncd` was too large to read: said when
+/// it becomes so, not again at every poll that finds it so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct LoggerTooLarge {
+    /// Said (the last complete read found it too large).
+    pub(super) said: bool,
+    /// The read under way found it too large.
+    pub(super) seen: bool,
+}
+
 /// What start-up learnt, until it is over (and the cursor of reads that
 /// walk STATE_DB keys: the warm baseline, reconciliation).
 #[derive(Clone, Copy, Debug)]

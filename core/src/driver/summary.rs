@@ -69,6 +69,9 @@ pub struct DriverCounters {
     pub alarm_rows_written: u64,
     /// Alarm rows dropped from a full queue.
     pub alarm_rows_dropped: u64,
+    /// Hashes, values and keys too large to read (each one a WARN line;
+    /// a LOGGER hash once while it stays so).
+    pub too_large: u64,
 }
 
 impl fmt::Display for Ms {
@@ -129,6 +132,7 @@ impl fmt::Display for DriverCounters {
             links_denied,
             alarm_rows_written: _,
             alarm_rows_dropped: _,
+            too_large,
         } = *self;
         write!(
             f,
@@ -137,7 +141,7 @@ impl fmt::Display for DriverCounters {
              lost {refused_lost}), presence reads {presence_reads}, snapshots saved {snapshots} \
              (failed {snapshot_failures}), reconciliations {reconciliations} (repaired {repaired}), \
              netlink failures {netlink_failures} (reopened {netlink_reopens}), \
-             links denied in the kernel {links_denied}"
+             links denied in the kernel {links_denied}, too large to read {too_large}"
         )
     }
 }
@@ -209,7 +213,8 @@ mod tests {
             format!("{d}"),
             "datagrams 120, malformed 0, overruns 0, redumps 2, vanished ports 0, APPL_DB produces 0, \
              writes 30 (refused 0, lost 0), presence reads 0, snapshots saved 0 (failed 0), \
-             reconciliations 0 (repaired 0), netlink failures 0 (reopened 0), links denied in the kernel 0"
+             reconciliations 0 (repaired 0), netlink failures 0 (reopened 0), links denied in the kernel 0, \
+             too large to read 0"
         );
         let mut e = SyncCounters { link_messages: 500, batches: 12, ..SyncCounters::default() };
         let line = format!("{e}");
