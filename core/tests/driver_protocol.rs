@@ -408,7 +408,7 @@ fn what_is_too_large_to_read_is_taken_as_absent_said_once_and_counted() {
                     dumped = false;
                 }
                 Some(Io::Maintain(maintain)) => maintain.answer(at(now), BackendStatus::Connected),
-                Some(Io::SaveSnapshot(save)) => save.answer(at(now), Some(10)),
+                Some(Io::SaveSnapshot(save)) => save.answer(at(now), Ok(10)),
                 Some(Io::Receive(_)) | None => break,
                 Some(_) => {}
             }
