@@ -449,7 +449,7 @@ pub trait LinkController {
 mod tests {
     use std::format;
 
-    use super::*;
+    use super::{Size, TooLarge};
 
     #[test]
     fn sizes_read_as_a_person_reads_them() {
