@@ -67,6 +67,9 @@ pub struct Config {
     pub netlink_receive_buffer: usize,
     /// How long to wait for the end of a dump before going on without it.
     pub dump_timeout: Duration,
+    /// After a wake-up that read several datagrams, the link source is read
+    /// again only this much later (zero: at once).
+    pub coalesce_window: Duration,
     /// Redis reply timeout: a server silent this long is taken as gone.
     pub redis_response_timeout: Duration,
     /// Longest delay between reconnect attempts.

@@ -51,6 +51,15 @@ pub const SETTINGS: &[Setting] = &[
         take: |c, new| c.dump_timeout = new.dump_timeout,
     },
     Setting {
+        key: "netlink.coalesce_window_ms",
+        default: Integer(0),
+        when: RunTime,
+        doc: "After a wake-up that read more than one datagram, read the netlink socket again only this much later, so that a storm is taken in fewer, larger batches (0: at once).",
+        read: |p, v| v.millis(0, 1_000).map(|d| p.config.coalesce_window = d),
+        show: |c| ms(c.coalesce_window),
+        take: |c, new| c.coalesce_window = new.coalesce_window,
+    },
+    Setting {
         key: "redis.response_timeout_ms",
         default: Integer(2_000),
         when: NextStart,
