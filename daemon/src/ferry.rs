@@ -145,25 +145,29 @@ where
         let deadline = driver.poll_timeout();
         let links = &mut parts.links;
         let signals = &mut signals;
+        // Signals first: a link source that is always ready must not starve them.
         let wake = smol::future::or(
-            async {
-                if !wait_for_links {
-                    return std::future::pending().await;
-                }
-                match links.recv().await {
-                    Ok(Received::Datagram(_)) => Wake::Datagram,
-                    Ok(Received::Overrun) => Wake::Overrun,
-                    Ok(Received::Empty) => Wake::Nothing,
-                    Err(e) => Wake::LinksFailed(e.to_string()),
-                }
-            },
-            smol::future::or(async { Wake::Signal(signals.next().await) }, async {
-                match deadline {
-                    Some(at) => clock.at(at).await,
-                    None => std::future::pending().await,
-                }
-                Wake::Timer
-            }),
+            async { Wake::Signal(signals.next().await) },
+            smol::future::or(
+                async {
+                    if !wait_for_links {
+                        return std::future::pending().await;
+                    }
+                    match links.recv().await {
+                        Ok(Received::Datagram(_)) => Wake::Datagram,
+                        Ok(Received::Overrun) => Wake::Overrun,
+                        Ok(Received::Empty) => Wake::Nothing,
+                        Err(e) => Wake::LinksFailed(e.to_string()),
+                    }
+                },
+                async {
+                    match deadline {
+                        Some(at) => clock.at(at).await,
+                        None => std::future::pending().await,
+                    }
+                    Wake::Timer
+                },
+            ),
         )
         .await;
         now = clock.now();

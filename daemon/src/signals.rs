@@ -65,12 +65,17 @@ mod process {
         (SIGUSR2, Raised::Ignored),
     ];
 
+    /// How often the flags are looked at once the self-pipe failed.
+    const FLAG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
     /// The process's signals, registered.
     pub struct ProcessSignals {
         /// One flag per [`HANDLED`] signal.
         flags: [Arc<AtomicBool>; HANDLED.len()],
         /// The self-pipe's read end, on the loop's reactor.
         wake: portsyncd_reactor::Source<UnixStream>,
+        /// It failed: the flags are polled instead.
+        pipe_failed: bool,
         reload: Reload,
     }
 
@@ -90,6 +95,7 @@ mod process {
             Ok(Self {
                 flags,
                 wake: portsyncd_reactor::Source::new(read)?,
+                pipe_failed: false,
                 reload: Reload::new(path, required, config),
             })
         }
@@ -119,14 +125,23 @@ mod process {
                         Raised::Ignored => log!(Notice, "SIGUSR2 received: ignored"),
                     }
                 }
+                if self.pipe_failed {
+                    // The flags still rise: looked at every second instead.
+                    portsyncd_reactor::Timer::after(FLAG_POLL).await;
+                    continue;
+                }
                 let mut bytes = [0u8; 64];
-                let read = self.wake.read_with(|mut pipe| pipe.read(&mut bytes)).await;
+                let read = match self.wake.read_with(|mut pipe| pipe.read(&mut bytes)).await {
+                    // Its write ends live as long as the process: an end is an error.
+                    Ok(0) => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+                    other => other,
+                };
                 if let Err(e) = read {
-                    // Signals can no longer be told apart: one line, and no
-                    // more asking, which would only spin. SIGKILL still ends
-                    // the process.
-                    log!(Error, "signals: {e}; signals are no longer handled");
-                    std::future::pending::<()>().await;
+                    log!(
+                        Error,
+                        "signals: the self-pipe failed ({e}); signals are now looked at every second"
+                    );
+                    self.pipe_failed = true;
                 }
             }
         }

@@ -11,15 +11,18 @@
 //! Redis reply, a timer) wake it once, not once each. It does not spawn
 //! tasks, own a thread, or decide what to read or write.
 //!
-//! Why not async-io's reactor, which the rest of the daemon (signals, the
-//! metrics endpoint) still uses: measured in a 512-port storm
+//! Why not async-io's reactor, which only the metrics endpoint's own thread
+//! still uses (the signals come through a self-pipe registered here): measured in a 512-port storm
 //! (`benches/README.md`), each of its waits cost five system calls (a
 //! `timerfd_settime` and an `epoll_ctl` for the timeout, the wait, a `read`
 //! and an `epoll_ctl` for its notifier) plus an `epoll_ctl` per readiness
 //! (one-shot registrations), and its helper thread takes the reactor over
 //! whenever the loop is busy, so that each netlink datagram woke two threads.
 //! Here a socket is registered once, a wait is one `epoll_wait` with its
-//! timeout, and nothing else sleeps on this epoll set.
+//! timeout, and nothing else sleeps on this epoll set. smol's `polling`
+//! used directly in edge mode was measured against this too, in one run
+//! (`benches/README.md`, "The hot loop's reactor"): each of its waits still
+//! re-arms a timerfd and its notifier (1.8× the system calls per event).
 //!
 //! Futures of other runtimes (async-io's signals, for instance) may be
 //! awaited inside [`block_on`]: their wakers, called from another thread,

@@ -286,6 +286,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             StopStep::Flush => {
                 Step::Ask(Ask::Maintain(Some(self.timers.get(Timer::StopFlush).unwrap_or(self.now))))
             }
+            // An engine still in its initial dump knows less than the
+            // snapshot there is: saving it would replace a good one.
+            StopStep::Save if self.engine.phase() != crate::engine::Phase::Running => {
+                self.set_stage(Stage::Stop(StopStep::Exit));
+                Step::Again
+            }
             StopStep::Save => Step::Ask(Ask::SaveSnapshot),
             StopStep::Exit => {
                 self.exit(self.stop_result);

@@ -217,6 +217,8 @@ pub struct Driver<const P: usize, const B: usize> {
     asked_at: Instant,
     /// READY was said.
     ready: bool,
+    /// A datagram was taken in part: the next one handed in is its rest.
+    partial: bool,
     /// The last event said at NOTICE or above (for the status line).
     last_event: Option<Event>,
     /// Histograms of the hot path.
@@ -286,6 +288,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             refused_since: None,
             asked_at: now,
             ready: false,
+            partial: false,
             last_event: None,
             metrics: DriverMetrics::default(),
             alerts: crate::alerts::AlertRules::empty(now),

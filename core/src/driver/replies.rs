@@ -270,7 +270,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                     // below; a dump once the retry timer fires writes them.
                     self.emit(Event::PresenceUnknown);
                     self.resync_later(now);
-                } else if self.refused.is_empty() && self.redump != Redump::AtRetry {
+                } else if self.refused.is_empty() && self.redump == Redump::No {
                     self.retry.reset();
                 }
                 let presence = &self.presence;

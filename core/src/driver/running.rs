@@ -32,25 +32,35 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if !self.takes_input() {
             return Taken::Part(0);
         }
-        // The rest of a datagram fed in parts counts again: rare, and harmless.
-        self.counters.datagrams += 1;
-        match &mut self.batch {
-            Some(batch) => batch.datagrams = batch.datagrams.saturating_add(1),
-            None => {
-                self.batch = Some(Batch { datagrams: 1, overrun: false });
-                self.batch_received = now;
+        // The rest of a datagram taken in part is not a datagram of its own.
+        if !core::mem::take(&mut self.partial) {
+            self.counters.datagrams += 1;
+            match &mut self.batch {
+                Some(batch) => batch.datagrams = batch.datagrams.saturating_add(1),
+                None => {
+                    self.batch = Some(Batch { datagrams: 1, overrun: false });
+                    self.batch_received = now;
+                }
             }
+        } else if self.batch.is_none() {
+            self.batch = Some(Batch { datagrams: 1, overrun: false });
+            self.batch_received = now;
         }
         let mut parsed = messages(bytes);
         loop {
             let at = parsed.position();
+            if at >= bytes.len() {
+                return Taken::All;
+            }
             if self.events.len() + 2 > EVENT_CAPACITY {
+                self.partial = true;
                 return Taken::Part(at);
             }
             let Some(message) = parsed.next() else { return Taken::All };
             match message {
                 Ok(message) => {
                     if !self.handle_message(&message) {
+                        self.partial = true;
                         return Taken::Part(at);
                     }
                 }
