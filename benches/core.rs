@@ -115,7 +115,7 @@ fn main() {
     println!("| netlink-packet-route 0.34 | {ref_rate:.0} |");
     println!("| **ratio** | **{:.1}×** |\n", ours_rate / ref_rate);
 
-    // The driver (parser, engine, presence trust, batches) on 512 ports: each
+    // The driver (parser, engine, presence answers, batches) on 512 ports: each
     // batch a datagram's worth of NEWLINKs in which every port appears 4
     // times (coalesced to one write each). APPL_DB answers at once.
     let mut batch = Vec::new();

@@ -5,6 +5,9 @@
 
 use core::time::Duration;
 
+mod kernel;
+
+use kernel::Queued;
 use portsyncd_core::Instant;
 use portsyncd_core::backend::Received;
 use portsyncd_core::driver::canned::{self, Facts, Served};
@@ -18,8 +21,7 @@ fn at(ms: u64) -> Instant {
 /// One configured port, and a kernel queue the driver reads when it asks.
 #[derive(Default)]
 struct World {
-    queue: Vec<Vec<u8>>,
-    current: Vec<u8>,
+    kernel: Queued,
     /// Write batches.
     written: usize,
 }
@@ -33,14 +35,10 @@ impl Facts for World {
         portsyncd_core::driver::WriteResult::Done
     }
     fn receive(&mut self) -> Received<'_> {
-        if self.queue.is_empty() {
-            return Received::Empty;
-        }
-        self.current = self.queue.remove(0);
-        Received::Datagram(&self.current)
+        self.kernel.receive()
     }
     fn received(&self) -> &[u8] {
-        &self.current
+        self.kernel.received()
     }
 }
 
@@ -80,11 +78,11 @@ fn a_busy_wake_up_defers_the_next_read_by_the_window() {
     let mut d = running(Duration::from_millis(2), &mut world);
     let before = world.written;
     // Three datagrams queued: one batch, one write with the latest state.
-    world.queue = vec![flap(1500), flap(9000), flap(9100)];
+    [flap(1500), flap(9000), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(world.written, before + 1, "one write for the batch");
     // More arrives at once, but the driver does not read until the window ends.
-    world.queue = vec![flap(1500)];
+    world.kernel.push(flap(1500));
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Idle, "no read inside the window");
     assert_eq!(d.poll_timeout(), Some(at(12)), "the window is the next deadline");
     d.handle_timeout(at(11));
@@ -99,7 +97,7 @@ fn a_busy_wake_up_defers_the_next_read_by_the_window() {
 fn a_wake_up_with_one_datagram_reads_again_at_once() {
     let mut world = World::default();
     let mut d = running(Duration::from_millis(2), &mut world);
-    world.queue = vec![flap(1500)];
+    world.kernel.push(flap(1500));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
 }
@@ -108,7 +106,7 @@ fn a_wake_up_with_one_datagram_reads_again_at_once() {
 fn a_window_of_zero_is_off() {
     let mut world = World::default();
     let mut d = running(Duration::ZERO, &mut world);
-    world.queue = vec![flap(1500), flap(9000), flap(9100)];
+    [flap(1500), flap(9000), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
 }

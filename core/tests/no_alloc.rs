@@ -1,4 +1,4 @@
-//! The driver — parser, engine, EOIU, presence trust, start-up, batches,
+//! The driver — parser, engine, EOIU, presence answers, start-up, batches,
 //! timers — allocates nothing: the whole kernel capture is replayed through
 //! it, start-up included.
 //!

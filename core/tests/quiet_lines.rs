@@ -5,22 +5,21 @@
 //! ports still awaiting their host interface are named in a line well before
 //! health calls PortInitDone late, and in the health reason then.
 
-use std::time::Duration;
+mod kernel;
 
+use kernel::Queued;
 use portsyncd_core::Instant;
 use portsyncd_core::backend::Received;
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Input};
 use portsyncd_core::event::{Event, Repeat};
-use portsyncd_core::netlink::emit_done;
 
 /// CONFIG_DB's keys, a kernel that answers dumps at once, and the lines said.
 #[derive(Default)]
 struct World {
     keys: Vec<String>,
     dumps: u32,
-    queue: Vec<Vec<u8>>,
-    current: Vec<u8>,
+    kernel: Queued,
     lines: Vec<Event>,
 }
 
@@ -31,20 +30,14 @@ impl Facts for World {
     fn dump(&mut self) -> Option<u32> {
         // An empty kernel: the dump is its end.
         self.dumps += 1;
-        let mut done = vec![0u8; 20];
-        emit_done(&mut done, self.dumps).unwrap();
-        self.queue.push(done);
+        self.kernel.push_done(self.dumps);
         Some(self.dumps)
     }
     fn receive(&mut self) -> Received<'_> {
-        if self.queue.is_empty() {
-            return Received::Empty;
-        }
-        self.current = self.queue.remove(0);
-        Received::Datagram(&self.current)
+        self.kernel.receive()
     }
     fn received(&self) -> &[u8] {
-        &self.current
+        self.kernel.received()
     }
     fn event(&mut self, event: &Event) {
         self.lines.push(*event);
@@ -124,5 +117,4 @@ fn re_dumps_after_overruns_are_one_line_per_episode() {
         "{:?}",
         world.lines
     );
-    let _ = Duration::ZERO;
 }

@@ -3,18 +3,19 @@
 //! there is: saving would replace a good one with a near-empty one); once
 //! the initial sync is over, the stop sequence saves it.
 
+mod kernel;
+
+use kernel::Queued;
 use portsyncd_core::Instant;
 use portsyncd_core::backend::Received;
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Input, Signal};
-use portsyncd_core::netlink::emit_done;
 
 #[derive(Default)]
 struct World {
     /// Whether the dump ends (its NLMSG_DONE queued).
     dump_ends: bool,
-    queue: Vec<Vec<u8>>,
-    current: Vec<u8>,
+    kernel: Queued,
     saves: usize,
 }
 
@@ -24,9 +25,7 @@ impl Facts for World {
     }
     fn dump(&mut self) -> Option<u32> {
         if self.dump_ends {
-            let mut done = vec![0u8; 20];
-            emit_done(&mut done, 1).unwrap();
-            self.queue.push(done);
+            self.kernel.push_done(1);
         }
         Some(1)
     }
@@ -35,14 +34,10 @@ impl Facts for World {
         Ok(64)
     }
     fn receive(&mut self) -> Received<'_> {
-        if self.queue.is_empty() {
-            return Received::Empty;
-        }
-        self.current = self.queue.remove(0);
-        Received::Datagram(&self.current)
+        self.kernel.receive()
     }
     fn received(&self) -> &[u8] {
-        &self.current
+        self.kernel.received()
     }
 }
 

@@ -240,10 +240,10 @@ impl Connection {
         self.queued
     }
 
-    /// Sends the queued commands as one write and waits for all their
-    /// replies (within the response timeout), which [`Connection::reply`]
-    /// then gives. An error leaves the connection unusable.
-    pub(crate) async fn exchange(&mut self) -> io::Result<()> {
+    /// Starts an exchange of the queued commands: how many replies to
+    /// expect (`None`: nothing queued), or an error if an earlier exchange
+    /// was left midway.
+    fn begin(&mut self) -> io::Result<Option<usize>> {
         let expected = self.queued;
         self.queued = 0;
         self.filled = 0;
@@ -252,9 +252,14 @@ impl Connection {
             self.out.clear();
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "Redis connection left mid-exchange"));
         }
-        if expected == 0 {
-            return Ok(());
-        }
+        Ok((expected > 0).then_some(expected))
+    }
+
+    /// Sends the queued commands as one write and waits for all their
+    /// replies (within the response timeout), which [`Connection::reply`]
+    /// then gives. An error leaves the connection unusable.
+    pub(crate) async fn exchange(&mut self) -> io::Result<()> {
+        let Some(expected) = self.begin()? else { return Ok(()) };
         // Cleared only once every reply is in: a caller that stops waiting
         // (drops this future) leaves replies that no command would match.
         self.broken = true;
@@ -286,17 +291,7 @@ impl Connection {
         unit: Unit,
         each: &mut dyn FnMut(usize, Piece<'_>),
     ) -> io::Result<()> {
-        let expected = self.queued;
-        self.queued = 0;
-        self.filled = 0;
-        self.ends.clear();
-        if self.broken {
-            self.out.clear();
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "Redis connection left mid-exchange"));
-        }
-        if expected == 0 {
-            return Ok(());
-        }
+        let Some(expected) = self.begin()? else { return Ok(()) };
         self.broken = true;
         let idle = self.response_timeout;
         let streamer = Streamer::new(expected, unit, limit);

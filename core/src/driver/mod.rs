@@ -3,7 +3,7 @@
 //! It owns every decision of a running portsyncd that is not about one link
 //! message: the start-up sequence (LOGGER, DEVICE_METADATA, WarmStart,
 //! CONFIG_DB ports, the warm baseline), the dumps (initial, after an overrun,
-//! again after an interrupted one), APPL_DB presence trust, the batch call
+//! again after an interrupted one), APPL_DB presence per batch, the batch call
 //! protocol of the [engine](crate::engine), writes a database refused and
 //! their retries, the snapshot cadence, the LOGGER poll, backend
 //! maintenance, reloads (SIGHUP, new settings), shutdown, when to read the

@@ -1,0 +1,46 @@
+//! A kernel for the driver's tests: datagrams queued, handed out one at a
+//! time when the driver reads (a `Facts` world delegates `receive` and
+//! `received` to it).
+
+#![allow(dead_code)] // Each test uses what it needs.
+
+use std::collections::VecDeque;
+
+use portsyncd_core::backend::Received;
+use portsyncd_core::netlink::emit_done;
+
+#[derive(Default)]
+pub struct Queued {
+    queue: VecDeque<Vec<u8>>,
+    current: Vec<u8>,
+}
+
+impl Queued {
+    /// Queues `datagram` behind what is there.
+    pub fn push(&mut self, datagram: Vec<u8>) {
+        self.queue.push_back(datagram);
+    }
+
+    /// Queues the `NLMSG_DONE` that ends dump `seq`.
+    pub fn push_done(&mut self, seq: u32) {
+        let mut done = vec![0u8; 20];
+        emit_done(&mut done, seq).unwrap();
+        self.push(done);
+    }
+
+    /// The next datagram, if any.
+    pub fn receive(&mut self) -> Received<'_> {
+        match self.queue.pop_front() {
+            Some(datagram) => {
+                self.current = datagram;
+                Received::Datagram(&self.current)
+            }
+            None => Received::Empty,
+        }
+    }
+
+    /// The datagram handed out last.
+    pub fn received(&self) -> &[u8] {
+        &self.current
+    }
+}
