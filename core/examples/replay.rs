@@ -107,6 +107,7 @@ impl Facts for Printed {
             fields.iter().map(|(f, v)| format!("{}={}", f.escape_ascii(), v.escape_ascii())).collect();
         let what = match write {
             Write::Set { .. } => "HSET",
+            Write::SetIfPresent { .. } => "HSET (APPL_DB holds the port)",
             Write::Del { .. } => "DEL",
             Write::Produce { .. } => "produce",
             Write::ProduceDel { .. } => "produce del",

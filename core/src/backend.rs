@@ -95,6 +95,22 @@ pub enum Write<'a> {
         /// Key within the table.
         key: &'a str,
     },
+    /// A plain table's `set` that happens only if another key exists when it
+    /// is carried out (checked and written at once, as one step where the
+    /// backend can): STATE_DB's port hash, written only while APPL_DB holds
+    /// the port. With no fields it writes nothing.
+    SetIfPresent {
+        /// Database.
+        db: Db,
+        /// Table name.
+        table: &'a str,
+        /// Key within the table.
+        key: &'a str,
+        /// Fields to set.
+        fields: &'a [Field<'a>],
+        /// The key that must exist.
+        guard: Guard<'a>,
+    },
     /// ProducerStateTable `set`: queue the key for the consumer, merge the
     /// fields into its staging hash, notify if the key was not queued yet.
     /// With no fields the consumer sees a delete.
@@ -120,11 +136,24 @@ pub enum Write<'a> {
     },
 }
 
+/// The key a [`Write::SetIfPresent`] depends on: it writes only while this
+/// exists (a non-empty hash, as swss-common's `Table::get` sees it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guard<'a> {
+    /// Database.
+    pub db: Db,
+    /// Table name.
+    pub table: &'a str,
+    /// Key within the table.
+    pub key: &'a str,
+}
+
 impl<'a> Write<'a> {
     /// The database written.
     pub const fn db(&self) -> Db {
         match *self {
             Write::Set { db, .. }
+            | Write::SetIfPresent { db, .. }
             | Write::Del { db, .. }
             | Write::Produce { db, .. }
             | Write::ProduceDel { db, .. } => db,
@@ -135,6 +164,7 @@ impl<'a> Write<'a> {
     pub const fn target(&self) -> (&'a str, &'a str) {
         match *self {
             Write::Set { table, key, .. }
+            | Write::SetIfPresent { table, key, .. }
             | Write::Del { table, key, .. }
             | Write::Produce { table, key, .. }
             | Write::ProduceDel { table, key, .. } => (table, key),
@@ -144,6 +174,24 @@ impl<'a> Write<'a> {
     /// Whether this goes through a ProducerStateTable.
     pub const fn is_produce(&self) -> bool {
         matches!(self, Write::Produce { .. } | Write::ProduceDel { .. })
+    }
+
+    /// The fields a set writes (none for a delete).
+    pub const fn fields(&self) -> &'a [Field<'a>] {
+        match *self {
+            Write::Set { fields, .. }
+            | Write::SetIfPresent { fields, .. }
+            | Write::Produce { fields, .. } => fields,
+            Write::Del { .. } | Write::ProduceDel { .. } => &[],
+        }
+    }
+
+    /// The key this write depends on, if it is a [`Write::SetIfPresent`].
+    pub const fn guard(&self) -> Option<Guard<'a>> {
+        match *self {
+            Write::SetIfPresent { guard, .. } => Some(guard),
+            _ => None,
+        }
     }
 }
 
@@ -302,8 +350,19 @@ pub trait DatabaseReads {
 /// them and reports [`BackendStatus::Degraded`].
 #[allow(async_fn_in_trait)] // Used with concrete types only; no Send bound is needed on smol's local executor.
 pub trait Databases: DatabaseReads {
-    /// Carries out `writes` in order; one round trip per database involved.
-    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error>;
+    /// Carries out `writes` in order; one round trip per database involved
+    /// (a [`Write::SetIfPresent`] whose guard is elsewhere may cost one more).
+    /// `absent[i]` is set when the `i`-th write is a [`Write::SetIfPresent`]
+    /// that found its guard missing and wrote nothing; `absent` may be
+    /// shorter than `writes` (nothing is reported past its end). A write
+    /// kept for later reports nothing: its guard is checked when it is sent.
+    async fn write_checked(&mut self, writes: &[Write<'_>], absent: &mut [bool]) -> Result<(), Self::Error>;
+
+    /// [`write_checked`](Self::write_checked), for a caller that does not
+    /// ask which guarded writes found their guard missing.
+    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error> {
+        self.write_checked(writes, &mut []).await
+    }
 
     /// Reconnects if it is time to, and flushes kept writes once connected.
     async fn maintain(&mut self) -> BackendStatus;

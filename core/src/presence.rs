@@ -4,11 +4,13 @@
 //! The C++ daemon asks APPL_DB on every link event, and SONiC's consumers
 //! assume STATE_DB is written only for ports APPL_DB holds at that moment:
 //! in a dynamic port breakout the APPL_DB entry is deleted first, and only
-//! later the host interface. So every batch asks about each of its ports
-//! whose write depends on it (one pipelined read), and an answer is never
-//! taken as still true later. When that read fails, the last answer of any
-//! age stands in (the writes go to the backend's journal then), and a port
-//! never answered counts as absent.
+//! later the host interface. A port's STATE_DB write checks that itself,
+//! as it is carried out (`Write::SetIfPresent`): no answer is ever taken as
+//! still true later. What is asked ahead, in one pipelined read, is only
+//! what decides something before any write: whether an awaited port's
+//! NEWLINK ends its wait (and so PortInitDone). When that read fails, the
+//! last answer of any age stands in, and a port never answered counts as
+//! absent.
 //!
 //! It does not ask anything itself; the driver does.
 

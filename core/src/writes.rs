@@ -13,7 +13,7 @@
 use heapless::index_map::FnvIndexMap;
 use heapless::index_set::FnvIndexSet;
 
-use crate::backend::{Db, Field, Write};
+use crate::backend::{Db, Field, Guard, Write};
 use crate::engine::LinkState;
 use crate::logger;
 use crate::name::PortName;
@@ -23,7 +23,8 @@ use crate::warm;
 /// One write portsyncd decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteOp {
-    /// HSET STATE_DB `PORT_TABLE|<name>` with the four fields of `state`.
+    /// HSET STATE_DB `PORT_TABLE|<name>` with the four fields of `state`,
+    /// if APPL_DB `PORT_TABLE:<name>` exists when it is carried out.
     SetStatePort {
         /// The port.
         name: PortName,
@@ -169,9 +170,14 @@ impl WriteOp {
     /// or the CONFIG_DB port's for [`WriteOp::ProduceConfigPort`]).
     pub fn write<'a>(&'a self, fields: &'a [Field<'a>]) -> Write<'a> {
         match self {
-            WriteOp::SetStatePort { name, .. } => {
-                Write::Set { db: Db::State, table: schema::STATE_PORT_TABLE, key: name.as_str(), fields }
-            }
+            // Only while APPL_DB holds the port, checked as it is written.
+            WriteOp::SetStatePort { name, .. } => Write::SetIfPresent {
+                db: Db::State,
+                table: schema::STATE_PORT_TABLE,
+                key: name.as_str(),
+                fields,
+                guard: Guard { db: Db::Appl, table: schema::APP_PORT_TABLE, key: name.as_str() },
+            },
             WriteOp::DelStatePort { name } => {
                 Write::Del { db: Db::State, table: schema::STATE_PORT_TABLE, key: name.as_str() }
             }
@@ -351,7 +357,7 @@ impl<const P: usize> Refused<P> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Db, LinkState, PortName, Refused, Write, WriteOp, max_keys_written};
+    use super::{Db, Guard, LinkState, PortName, Refused, Write, WriteOp, max_keys_written};
 
     fn port(n: &str) -> PortName {
         PortName::try_from(n).unwrap()
@@ -365,7 +371,7 @@ mod tests {
         let fields = op.fields(&text);
         assert_eq!(
             op.write(&fields),
-            Write::Set {
+            Write::SetIfPresent {
                 db: Db::State,
                 table: "PORT_TABLE",
                 key: "Ethernet0",
@@ -374,7 +380,8 @@ mod tests {
                     (b"netdev_oper_status", b"down"),
                     (b"admin_status", b"up"),
                     (b"mtu", b"9100")
-                ]
+                ],
+                guard: Guard { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet0" },
             }
         );
         let op = WriteOp::PortConfigDone { count: 32 };

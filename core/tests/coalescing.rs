@@ -30,7 +30,11 @@ impl Facts for World {
     fn config_ports(&self, key: &mut dyn FnMut(&[u8])) {
         key(b"Ethernet0");
     }
-    fn write(&mut self, _ops: &[portsyncd_core::writes::WriteOp]) -> portsyncd_core::driver::WriteResult {
+    fn write(
+        &mut self,
+        _ops: &[portsyncd_core::writes::WriteOp],
+        _absent: &mut [bool],
+    ) -> portsyncd_core::driver::WriteResult {
         self.written += 1;
         portsyncd_core::driver::WriteResult::Done
     }

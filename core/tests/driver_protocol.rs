@@ -76,7 +76,7 @@ fn routine<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, statu
             Routine::Read
         }
         Io::Write(write) => {
-            write.answer(now, WriteResult::Done);
+            write.answer(now, WriteResult::Done, &[]);
             Routine::Write
         }
         Io::SaveSnapshot(save) => {
@@ -144,10 +144,10 @@ fn start_up_asks_in_sonics_order() {
     // Both LOGGER fields were missing: their defaults are written in one HSET, as SONiC does.
     let write = expect_write(d.poll_io());
     assert_eq!(write.ops(), [WriteOp::LoggerDefaults { level: true, output: true }]);
-    write.answer(at(0), WriteResult::Done);
+    write.answer(at(0), WriteResult::Done, &[]);
     let write = expect_write(d.poll_io());
     assert_eq!(write.ops(), [WriteOp::RestoreCount { count: 0 }]);
-    write.answer(at(0), WriteResult::Done);
+    write.answer(at(0), WriteResult::Done, &[]);
     // No ports, cold: no fields to read, no snapshot to load; the dump.
     while d.poll_event().is_some() {}
     match d.poll_io() {
@@ -163,7 +163,7 @@ fn a_start_up_write_refused_ends_the_run_before_anything_else() {
     loop {
         match d.poll_io() {
             Some(Io::Write(write)) => {
-                write.answer(at(0), WriteResult::Refused);
+                write.answer(at(0), WriteResult::Refused, &[]);
                 break;
             }
             Some(Io::Read(read)) => read.answer(at(0), &NOTHING),
@@ -330,7 +330,7 @@ fn a_config_port_without_fields_is_neither_produced_nor_counted() {
             },
             Some(Io::Write(write)) => {
                 written.extend_from_slice(write.ops());
-                write.answer(at(0), WriteResult::Done);
+                write.answer(at(0), WriteResult::Done, &[]);
             }
             Some(Io::RequestDump(dump)) => {
                 dump.answer(at(0), Some(1));
@@ -396,7 +396,7 @@ fn what_is_too_large_to_read_is_taken_as_absent_said_once_and_counted() {
                 },
                 Some(Io::Write(write)) => {
                     written.extend_from_slice(write.ops());
-                    write.answer(at(now), WriteResult::Done);
+                    write.answer(at(now), WriteResult::Done, &[]);
                 }
                 Some(Io::RequestDump(dump)) => {
                     dump.answer(at(now), Some(1));

@@ -577,3 +577,37 @@ fn flaps_count_every_oper_change_of_configured_ports() {
     w.advance(60_000);
     assert_eq!(flaps(&w, "Ethernet0").per_window(), 0);
 }
+
+/// Dynamic port breakout (SONIC.md: the APPL_DB entry goes before the host
+/// interface): a link event in that gap writes nothing to STATE_DB, as the
+/// C++ daemon's check of APPL_DB before each write leaves it; a port of the
+/// same batch still in APPL_DB is written; the record forgets the port; and
+/// in steady state the check costs no read of its own (it is part of the
+/// write).
+#[test]
+fn breakout_gap_writes_nothing_and_costs_no_read() {
+    let mut w = World::cold(&["Ethernet0", "Ethernet4"]);
+    w.finish_startup();
+    w.pop();
+    w.batch(&[newlink("Ethernet0", 5, UP_RUNNING), newlink("Ethernet4", 6, UP_RUNNING)]);
+    assert_eq!(w.state["Ethernet0"]["mtu"], "9100");
+    let reads_before = w.driver.counters().presence_reads;
+
+    // orchagent popped the delete: APPL_DB no longer holds Ethernet0.
+    w.appl.remove("Ethernet0");
+    let mut e0 = newlink("Ethernet0", 5, UP_RUNNING);
+    e0.mtu = Some(1500);
+    let mut e4 = newlink("Ethernet4", 6, UP_RUNNING);
+    e4.mtu = Some(1500);
+    let actions = w.batch(&[e0, e4]);
+    assert_eq!(w.state["Ethernet0"]["mtu"], "9100", "not written once APPL_DB lost it");
+    assert_eq!(w.state["Ethernet4"]["mtu"], "1500", "its neighbour in the batch is");
+    assert!(actions.contains(&Action::PortNotInAppDb { name: name("Ethernet0") }), "{actions:?}");
+    assert_eq!(w.engine().published_state(&name("Ethernet0")), None, "the record does not claim it");
+    assert_eq!(w.engine().published_state(&name("Ethernet4")).map(|s| s.mtu), Some(1500));
+    assert_eq!(w.driver.counters().presence_reads, reads_before, "no round trip of its own");
+
+    // The host interface goes: its STATE_DB entry with it.
+    w.batch(&[dellink("Ethernet0", 5)]);
+    assert!(!w.state.contains_key("Ethernet0"));
+}

@@ -154,9 +154,11 @@ where
             parts.replies.release();
         }
         Io::Write(request) => {
-            let result = perform_write(&mut parts.db, request.ops(), &parts.config_fields, now).await;
+            let mut absent = vec![false; request.ops().len()];
+            let result =
+                perform_write(&mut parts.db, request.ops(), &parts.config_fields, &mut absent, now).await;
             now = clock.now();
-            request.answer(now, result);
+            request.answer(now, result, &absent);
         }
         Io::WriteAlarm(request) => {
             // time-created: nanoseconds since the epoch, as SONiC's alarm table has it.
@@ -355,6 +357,7 @@ async fn perform_write<D: Databases>(
     db: &mut D,
     ops: &[WriteOp],
     config_fields: &ConfigFields,
+    absent: &mut [bool],
     now: Instant,
 ) -> WriteResult {
     // Formatted values (no heap per write), then the CONFIG_DB fields of
@@ -372,7 +375,7 @@ async fn perform_write<D: Databases>(
             None => op.write(list),
         })
         .collect();
-    match db.write(&writes).await {
+    match db.write_checked(&writes, absent).await {
         Ok(()) => WriteResult::Done,
         Err(e) => {
             logging::trouble(Trouble::Write, now, format_args!("{e}"));

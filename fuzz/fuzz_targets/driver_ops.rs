@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use portsyncd_core::PortName;
 use portsyncd_core::alerts::AlertSettings;
 use portsyncd_core::backend::{BackendStatus, Received, StoreFault};
-use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::canned::{self, Facts, guard_missing};
 use portsyncd_core::driver::{
     AlarmRow, Driver, DriverConfig, Failure, Input, Signal, WriteResult, default_rules,
 };
@@ -299,17 +299,25 @@ impl Facts for World {
         self.queue.push_back(replies);
         Some(seq)
     }
-    fn write(&mut self, ops: &[WriteOp]) -> WriteResult {
+    fn write(&mut self, ops: &[WriteOp], absent: &mut [bool]) -> WriteResult {
         self.call();
         if self.refuse_writes > 0 && self.reachable {
             self.refuse_writes -= 1;
             WriteResult::Refused
         } else if self.reachable {
-            // As every backend does: kept writes go out first.
+            // As every backend does: kept writes go out first (their
+            // APPL_DB checks made now, nothing reported).
             for op in std::mem::take(&mut self.kept) {
-                self.apply(&op);
+                if !guard_missing(self, &op) {
+                    self.apply(&op);
+                }
             }
-            ops.iter().for_each(|op| self.apply(op));
+            for (op, absent) in ops.iter().zip(absent.iter_mut()) {
+                *absent = guard_missing(self, op);
+                if !*absent {
+                    self.apply(op);
+                }
+            }
             WriteResult::Done
         } else {
             self.kept.extend_from_slice(ops);

@@ -481,8 +481,9 @@ impl Monitor {
         at.unwrap() + 1
     }
 
-    /// Commands sent by clients (not by scripts) to database `db` whose
-    /// text starts with `prefix` (`"HSET" "PORT_TABLE|`).
+    /// Commands carried out in database `db` whose text starts with
+    /// `prefix` (`"HSET" "PORT_TABLE|`): sent by a client, or called by a
+    /// script (the STATE_DB port writes are check-and-write scripts).
     pub fn count(&self, db: u32, prefix: &str) -> usize {
         self.count_since(0, db, prefix)
     }
@@ -494,8 +495,13 @@ impl Monitor {
 
     /// The lines from `mark` on that match.
     pub fn lines_since(&self, mark: usize, db: u32, prefix: &str) -> Vec<String> {
-        let tag = format!("[{db} unix:");
+        let (client, script) = (format!("[{db} unix:"), format!("[{db} lua]"));
         let lines = self.lines.lock().unwrap();
-        lines.iter().skip(mark).filter(|l| l.contains(&tag) && l.contains(prefix)).cloned().collect()
+        lines
+            .iter()
+            .skip(mark)
+            .filter(|l| (l.contains(&client) || l.contains(&script)) && l.contains(prefix))
+            .cloned()
+            .collect()
     }
 }

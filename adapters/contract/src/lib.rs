@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, TooLarge, Write};
+use portsyncd_core::backend::{BackendStatus, Databases, Db, Field, Guard, TooLarge, Write};
 
 pub use smol;
 
@@ -438,6 +438,73 @@ pub async fn outage_keeps_writes<D: Databases, R: RawView>(db: &mut D, raw: &mut
     assert_eq!(popped["PortInitDone"], Popped::Set(fields(&[("lanes", "0")])));
 }
 
+/// A STATE_DB port write guarded by APPL_DB `PORT_TABLE:<port>`
+/// (leaked fields: test support only).
+fn set_if_in_appl(key: &'static str, pairs: &[(&'static str, &'static str)]) -> Write<'static> {
+    Write::SetIfPresent {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key,
+        fields: fv(pairs),
+        guard: Guard { db: Db::Appl, table: "PORT_TABLE", key },
+    }
+}
+
+/// A check-and-write lands only while its guard exists, and says which did
+/// not: in a pipeline among other writes, after a producer set that only
+/// staged the guard (the consumer has not popped it), after the pop, and
+/// once the guard is deleted again (a dynamic port breakout). A write kept
+/// through an outage is checked when it lands, not when it was made.
+pub async fn check_and_write_follows_its_guard<D: Databases, R: RawView>(db: &mut D, raw: &mut R) {
+    raw.hset(Db::Appl, &format!("PORT_TABLE{}Ethernet0", raw.separator(Db::Appl)), &[("lanes", "0")]).await;
+    let writes = [
+        set_if_in_appl("Ethernet0", &[("mtu", "9100")]),
+        Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet4", fields: fv(&[("lanes", "4")]) },
+        set_if_in_appl("Ethernet4", &[("mtu", "9100")]),
+        set("Ethernet8", &[("mtu", "9100")]),
+        set_if_in_appl("Ethernet8", &[("state", "ok")]),
+    ];
+    let mut absent = [false; 5];
+    db.write_checked(&writes, &mut absent).await.unwrap();
+    assert_eq!(absent, [false, false, true, false, true], "staged is not held; a plain set is no guard");
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "9100")]));
+    assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet4").await);
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet8").await, fields(&[("mtu", "9100")]));
+
+    consumer_pop(raw, Db::Appl, "PORT_TABLE").await;
+    let mut absent = [true; 2];
+    db.write_checked(
+        &[set_if_in_appl("Ethernet4", &[("mtu", "1500")]), set_if_in_appl("Ethernet0", &[])],
+        &mut absent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(absent, [false, false], "popped, it is held; no fields writes nothing but is not absent");
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet4").await, fields(&[("mtu", "1500")]));
+
+    // Breakout: APPL_DB's entry goes first; the port's writes stop with it.
+    raw.del(Db::Appl, &format!("PORT_TABLE{}Ethernet0", raw.separator(Db::Appl))).await;
+    let mut absent = [false];
+    db.write_checked(&[set_if_in_appl("Ethernet0", &[("mtu", "1500")])], &mut absent).await.unwrap();
+    assert_eq!(absent, [true]);
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "9100")]));
+
+    // Kept through an outage: checked when it lands.
+    raw.outage().await;
+    let mut absent = [false; 2];
+    let kept =
+        [set_if_in_appl("Ethernet0", &[("mtu", "4000")]), set_if_in_appl("Ethernet4", &[("mtu", "4000")])];
+    db.write_checked(&kept, &mut absent).await.unwrap();
+    assert_eq!(absent, [false, false], "kept: not known yet");
+    // Back, but the backend has not flushed yet (it does when maintained).
+    raw.recover().await;
+    raw.hset(Db::Appl, &format!("PORT_TABLE{}Ethernet0", raw.separator(Db::Appl)), &[("lanes", "0")]).await;
+    raw.del(Db::Appl, &format!("PORT_TABLE{}Ethernet4", raw.separator(Db::Appl))).await;
+    wait_connected(db).await;
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "4000")]));
+    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet4").await, fields(&[("mtu", "1500")]));
+}
+
 /// Redis values are bytes: field names and values that are not UTF-8 are
 /// written and read back byte for byte (swss-common copies CONFIG_DB's
 /// fields to APPL_DB so); a read does not fail on them.
@@ -756,6 +823,7 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@case $setup, producer_del_and_replace);
         $crate::contract_tests!(@case $setup, producer_stream_matches_model);
         $crate::contract_tests!(@case $setup, outage_keeps_writes);
+        $crate::contract_tests!(@case $setup, check_and_write_follows_its_guard);
         $crate::contract_tests!(@case $setup, a_restarted_backend_is_written_nothing);
         $crate::contract_tests!(@case $setup, bytes_are_carried_verbatim);
         $crate::contract_tests!(@case $setup, values_of_many_mib_are_read_and_produced_whole);

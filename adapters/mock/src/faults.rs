@@ -325,9 +325,9 @@ impl<D: Databases> DatabaseReads for FaultInjector<D> {
 impl<D: Databases> Databases for FaultInjector<D> {
     /// A batch is failed or refused whole, before any of it reaches the
     /// backend. An empty batch writes nothing and is not an operation.
-    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), Self::Error> {
+    async fn write_checked(&mut self, writes: &[Write<'_>], absent: &mut [bool]) -> Result<(), Self::Error> {
         let Some(first) = writes.first() else {
-            return self.inner.write(writes).await.map_err(FaultError::Backend);
+            return self.inner.write_checked(writes, absent).await.map_err(FaultError::Backend);
         };
         let (table, key) = first.target();
         self.check(Kind::Write, first.db(), table, key, "write")?;
@@ -342,7 +342,7 @@ impl<D: Databases> Databases for FaultInjector<D> {
             }
         })
         .await;
-        self.inner.write(writes).await.map_err(FaultError::Backend)
+        self.inner.write_checked(writes, absent).await.map_err(FaultError::Backend)
     }
 
     async fn maintain(&mut self) -> BackendStatus {

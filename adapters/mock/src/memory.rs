@@ -287,12 +287,22 @@ impl Store {
     }
 
     /// One write, with the ProducerStateTable semantics of SONIC.md §3.
-    fn apply(&mut self, write: &Write<'_>) {
+    /// Carries out `write`; `false` if it is a check-and-write whose guard
+    /// is missing (nothing written).
+    fn apply(&mut self, write: &Write<'_>) -> bool {
         let db = write.db();
         let (sep, id) = layout(db);
         let (table, key) = write.target();
         match *write {
             Write::Set { fields, .. } => self.hset(db, &format!("{table}{sep}{key}"), fields),
+            Write::SetIfPresent { fields, guard, .. } => {
+                let (guard_sep, _) = layout(guard.db);
+                let guard_key = format!("{}{guard_sep}{}", guard.table, guard.key);
+                if !self.data[guard.db.index()].contains_key(&guard_key) {
+                    return false;
+                }
+                self.hset(db, &format!("{table}{sep}{key}"), fields);
+            }
             Write::Del { .. } => {
                 self.data[db.index()].remove(&format!("{table}{sep}{key}"));
             }
@@ -321,6 +331,7 @@ impl Store {
                 }
             }
         }
+        true
     }
 }
 
@@ -425,14 +436,21 @@ impl DatabaseReads for MemoryDatabases {
 impl RawBackend for MemoryDatabases {
     /// All of `writes`, or (disconnected) none of them: the store never
     /// drops a connection halfway, and never refuses a command.
-    async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<MockError>)> {
+    async fn send(
+        &mut self,
+        writes: &[Write<'_>],
+        absent: &mut [bool],
+    ) -> Result<(), (usize, SendError<MockError>)> {
         let mut store = self.store.borrow_mut();
         if store.disconnected {
             return Err((0, SendError::Down));
         }
         store.ops += 1;
-        for w in writes {
-            store.apply(w);
+        for (i, w) in writes.iter().enumerate() {
+            let landed = store.apply(w);
+            if let Some(slot) = absent.get_mut(i) {
+                *slot = !landed;
+            }
         }
         Ok(())
     }

@@ -49,9 +49,15 @@ pub enum SendError<E> {
 #[allow(async_fn_in_trait)] // Used with concrete types on smol's local executor, like Databases.
 pub trait RawBackend: DatabaseReads<Error: From<BufferFull>> {
     /// Carries out `writes` in order, now, on the connections as they are
-    /// (no reconnect). On failure, returns the index of the first write not
-    /// known to have landed (everything before it did) and why.
-    async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<Self::Error>)>;
+    /// (no reconnect), and sets `absent[i]` for each
+    /// [`Write::SetIfPresent`] that found its guard missing (`absent` may be
+    /// shorter than `writes`). On failure, returns the index of the first
+    /// write not known to have landed (everything before it did) and why.
+    async fn send(
+        &mut self,
+        writes: &[Write<'_>],
+        absent: &mut [bool],
+    ) -> Result<(), (usize, SendError<Self::Error>)>;
 
     /// Tries to reconnect every connection that is down and whose retry time
     /// has come; does nothing otherwise.
@@ -124,7 +130,8 @@ impl<B: RawBackend> Journaled<B> {
         }
         let taken = self.kept.take();
         let fields = field_lists(&taken);
-        let result = self.backend.send(&replay(&taken, &fields)).await;
+        // Kept check-and-writes are checked now; none is reported.
+        let result = self.backend.send(&replay(&taken, &fields), &mut []).await;
         drop(fields);
         match result {
             Ok(()) => Ok(true),
@@ -203,7 +210,7 @@ impl<B: RawBackend> DatabaseReads for Journaled<B> {
 }
 
 impl<B: RawBackend> Databases for Journaled<B> {
-    async fn write(&mut self, writes: &[Write<'_>]) -> Result<(), B::Error> {
+    async fn write_checked(&mut self, writes: &[Write<'_>], absent: &mut [bool]) -> Result<(), B::Error> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -217,7 +224,7 @@ impl<B: RawBackend> Databases for Journaled<B> {
             self.kept.push_all(writes)?;
             return Ok(());
         }
-        match self.backend.send(writes).await {
+        match self.backend.send(writes, absent).await {
             Ok(()) => Ok(()),
             Err((first_unsent, SendError::Down)) => {
                 self.kept.push_all(writes.get(first_unsent..).unwrap_or_default())?;
@@ -291,7 +298,9 @@ mod tests {
     fn describe(w: &Write<'_>) -> String {
         let (table, key) = w.target();
         match w {
-            Write::Set { fields, .. } | Write::Produce { fields, .. } => {
+            Write::Set { fields, .. }
+            | Write::SetIfPresent { fields, .. }
+            | Write::Produce { fields, .. } => {
                 let f: Vec<String> = fields
                     .iter()
                     .map(|(f, v)| format!("{}={}", f.escape_ascii(), v.escape_ascii()))
@@ -393,7 +402,11 @@ mod tests {
     }
 
     impl RawBackend for Fake {
-        async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<FakeError>)> {
+        async fn send(
+            &mut self,
+            writes: &[Write<'_>],
+            absent: &mut [bool],
+        ) -> Result<(), (usize, SendError<FakeError>)> {
             for (i, w) in writes.iter().enumerate() {
                 if !self.up {
                     return Err((i, SendError::Down));
@@ -413,7 +426,17 @@ mod tests {
                 }
                 let full = format!("{table}|{key}");
                 match *w {
-                    Write::Set { fields, .. } | Write::Produce { fields, .. } => {
+                    Write::SetIfPresent { guard, .. }
+                        if !self.data.contains_key(&format!("{}|{}", guard.table, guard.key)) =>
+                    {
+                        if let Some(slot) = absent.get_mut(i) {
+                            *slot = true;
+                        }
+                        continue;
+                    }
+                    Write::Set { fields, .. }
+                    | Write::SetIfPresent { fields, .. }
+                    | Write::Produce { fields, .. } => {
                         let hash = self.data.entry(full).or_default();
                         hash.extend(fields.iter().map(|(f, v)| (f.to_vec(), v.to_vec())));
                     }

@@ -11,7 +11,10 @@
 //! The net effect of a run of writes to one key is one of: delete it; merge
 //! these fields into it; or delete it, then set these fields. Replaying that
 //! leaves the backend exactly as replaying every write would (for producer
-//! tables: the consumer sees the same final hash and the same deletes).
+//! tables: the consumer sees the same final hash and the same deletes). A
+//! key's sets that were check-and-writes ([`Write::SetIfPresent`]) are
+//! replayed as one, under the guard of the latest: what counts is whether
+//! the guard exists when the write lands, not when it was decided.
 //!
 //! The buffer is bounded by a number of keys (the ports a daemon can have,
 //! times a small factor); a write to a new key when it is full is refused with
@@ -35,7 +38,7 @@ pub use journaled::{Journaled, RawBackend, SendError};
 
 use indexmap::IndexMap;
 use indexmap::map::Entry;
-use portsyncd_core::backend::{Db, Field, Write};
+use portsyncd_core::backend::{Db, Field, Guard, Write};
 
 /// Which kind of table a key belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,6 +73,32 @@ pub enum NetWrite {
     Replace(IndexMap<Vec<u8>, Vec<u8>>),
 }
 
+/// The key a kept check-and-write depends on (an owned [`Guard`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GuardId {
+    /// Database.
+    pub db: Db,
+    /// Table name.
+    pub table: String,
+    /// Key within the table.
+    pub key: String,
+}
+
+impl GuardId {
+    fn of(guard: Guard<'_>) -> Self {
+        Self { db: guard.db, table: guard.table.to_owned(), key: guard.key.to_owned() }
+    }
+
+    /// Borrowed, for a [`Write::SetIfPresent`].
+    pub fn guard(&self) -> Guard<'_> {
+        Guard { db: self.db, table: &self.table, key: &self.key }
+    }
+}
+
+/// One key's kept writes: its identity, their net effect, and the guard its
+/// set is checked against (if its latest set was a check-and-write).
+pub type Kept = (KeyId, NetWrite, Option<GuardId>);
+
 /// The write buffer was full: this write was not kept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{db} {table}: {capacity} keys already wait for the backend; write to {key} not kept")]
@@ -87,7 +116,7 @@ pub struct BufferFull {
 /// Writes waiting for a backend.
 #[derive(Clone, Debug)]
 pub struct PendingWrites {
-    keys: IndexMap<KeyId, NetWrite>,
+    keys: IndexMap<KeyId, (NetWrite, Option<GuardId>)>,
     capacity: usize,
 }
 
@@ -142,9 +171,12 @@ impl PendingWrites {
 
     fn push(&mut self, write: &Write<'_>) {
         let (delete, fields) = match *write {
-            Write::Set { fields, .. } | Write::Produce { fields, .. } => (false, fields),
+            Write::Set { fields, .. }
+            | Write::SetIfPresent { fields, .. }
+            | Write::Produce { fields, .. } => (false, fields),
             Write::Del { .. } | Write::ProduceDel { .. } => (true, &[][..]),
         };
+        let guard = write.guard().map(GuardId::of);
         // A plain set with no fields writes nothing; a producer set with no
         // fields is a real operation (the consumer sees a delete), kept as such.
         if !delete && fields.is_empty() && !write.is_produce() {
@@ -157,7 +189,7 @@ impl PendingWrites {
         };
         match self.keys.entry(key_id(write)) {
             Entry::Vacant(slot) => {
-                slot.insert(if delete {
+                let net = if delete {
                     NetWrite::Delete
                 } else {
                     let mut map = IndexMap::new();
@@ -168,14 +200,17 @@ impl PendingWrites {
                     } else {
                         NetWrite::Merge(map)
                     }
-                });
+                };
+                slot.insert((net, guard));
             }
             Entry::Occupied(mut slot) => {
-                let net = slot.get_mut();
+                let (net, kept_guard) = slot.get_mut();
                 if delete {
                     *net = NetWrite::Delete;
+                    *kept_guard = None;
                     return;
                 }
+                *kept_guard = guard;
                 match net {
                     NetWrite::Delete => {
                         let mut map = IndexMap::new();
@@ -189,27 +224,34 @@ impl PendingWrites {
     }
 
     /// Takes everything kept, keys in first-touched order.
-    pub fn take(&mut self) -> Vec<(KeyId, NetWrite)> {
-        self.keys.drain(..).collect()
+    pub fn take(&mut self) -> Vec<Kept> {
+        self.keys.drain(..).map(|(id, (net, guard))| (id, net, guard)).collect()
     }
 
     /// Puts back what a failed flush did not write, ahead of anything kept since.
-    pub fn restore(&mut self, unflushed: Vec<(KeyId, NetWrite)>) {
-        let newer = std::mem::replace(&mut self.keys, unflushed.into_iter().collect());
+    pub fn restore(&mut self, unflushed: Vec<Kept>) {
+        let unflushed = unflushed.into_iter().map(|(id, net, guard)| (id, (net, guard))).collect();
+        let newer = std::mem::replace(&mut self.keys, unflushed);
         overlay(&mut self.keys, newer);
     }
 }
 
-/// Applies `newer` net writes over `base`, key by key; new keys go last.
-fn overlay(base: &mut IndexMap<KeyId, NetWrite>, newer: impl IntoIterator<Item = (KeyId, NetWrite)>) {
-    for (id, net) in newer {
-        match (base.get_mut(&id), net) {
-            (None, net) => {
-                base.insert(id, net);
-            }
-            (Some(old), NetWrite::Delete) => *old = NetWrite::Delete,
-            (Some(old), NetWrite::Replace(map)) => *old = NetWrite::Replace(map),
-            (Some(old), NetWrite::Merge(map)) => match old {
+/// Applies `newer` net writes over `base`, key by key; new keys go last. A
+/// newer set brings its guard; a newer delete needs none.
+fn overlay(
+    base: &mut IndexMap<KeyId, (NetWrite, Option<GuardId>)>,
+    newer: impl IntoIterator<Item = (KeyId, (NetWrite, Option<GuardId>))>,
+) {
+    for (id, (net, guard)) in newer {
+        let Some((old, old_guard)) = base.get_mut(&id) else {
+            base.insert(id, (net, guard));
+            continue;
+        };
+        *old_guard = guard;
+        match (old, net) {
+            (old, NetWrite::Delete) => *old = NetWrite::Delete,
+            (old, NetWrite::Replace(map)) => *old = NetWrite::Replace(map),
+            (old, NetWrite::Merge(map)) => match old {
                 NetWrite::Delete => *old = NetWrite::Replace(map),
                 NetWrite::Merge(m) | NetWrite::Replace(m) => m.extend(map),
             },
@@ -241,13 +283,19 @@ impl NetWrite {
 
 /// The writes that replay `taken` (from [`PendingWrites::take`]) in order.
 /// `fields` must be `taken`'s field lists, as [`field_lists`] builds them.
-pub fn replay<'a>(taken: &'a [(KeyId, NetWrite)], fields: &'a [Vec<Field<'a>>]) -> Vec<Write<'a>> {
+pub fn replay<'a>(taken: &'a [Kept], fields: &'a [Vec<Field<'a>>]) -> Vec<Write<'a>> {
     let mut writes = Vec::with_capacity(taken.len());
-    for ((id, net), fields) in taken.iter().zip(fields) {
+    for ((id, net, guard), fields) in taken.iter().zip(fields) {
         let (db, table, key) = (id.db, id.table.as_str(), id.key.as_str());
-        let (del, set) = match id.kind {
-            TableKind::Plain => (Write::Del { db, table, key }, Write::Set { db, table, key, fields }),
-            TableKind::Producer => {
+        let (del, set) = match (id.kind, guard) {
+            (TableKind::Plain, None) => {
+                (Write::Del { db, table, key }, Write::Set { db, table, key, fields })
+            }
+            (TableKind::Plain, Some(guard)) => (
+                Write::Del { db, table, key },
+                Write::SetIfPresent { db, table, key, fields, guard: guard.guard() },
+            ),
+            (TableKind::Producer, _) => {
                 (Write::ProduceDel { db, table, key }, Write::Produce { db, table, key, fields })
             }
         };
@@ -261,8 +309,8 @@ pub fn replay<'a>(taken: &'a [(KeyId, NetWrite)], fields: &'a [Vec<Field<'a>>]) 
 }
 
 /// The field lists of `taken`, for [`replay`].
-pub fn field_lists(taken: &[(KeyId, NetWrite)]) -> Vec<Vec<Field<'_>>> {
-    taken.iter().map(|(_, net)| net.fields()).collect()
+pub fn field_lists(taken: &[Kept]) -> Vec<Vec<Field<'_>>> {
+    taken.iter().map(|(_, net, _)| net.fields()).collect()
 }
 
 #[cfg(test)]
@@ -334,7 +382,7 @@ mod tests {
         p.push_all(&[set("E8", &[("x", "1")]), set("E0", &[("b", "2")]), del("E4")]).unwrap();
         p.restore(taken);
         let got = p.take();
-        let keys: Vec<_> = got.iter().map(|(id, _)| id.key.as_str()).collect();
+        let keys: Vec<_> = got.iter().map(|(id, _, _)| id.key.as_str()).collect();
         assert_eq!(keys, ["E0", "E4", "E8"]);
         assert_eq!(got[0].1, NetWrite::Merge(map(&[("a", "1"), ("b", "2")])));
         assert_eq!(got[1].1, NetWrite::Delete);

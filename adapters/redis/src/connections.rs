@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use portsyncd_core::backend::{
-    DatabaseReads, DatabaseStats, Db, FieldVisitor, KeyFieldVisitor, TooLarge, ValueVisitor, Write, swss_cut,
+    DatabaseReads, DatabaseStats, Db, FieldVisitor, Guard, KeyFieldVisitor, TooLarge, ValueVisitor, Write,
+    swss_cut,
 };
 use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{Journaled, RawBackend, SendError};
@@ -39,6 +40,34 @@ end
 return queued
 ";
 
+/// Check-and-write of a run of plain sets, each only if its guard key
+/// exists, in one step (nothing can change a guard between its check and
+/// its write). KEYS: pairs of (the hash to set, its guard). ARGV: the
+/// guards' database, the sets' database, then per pair the number of
+/// field/value arguments and those. Returns per pair 1 (written) or 0 (the
+/// guard was missing: nothing written).
+const GUARDED_SET_SCRIPT: &str = r"
+redis.call('SELECT', ARGV[1])
+local present = {}
+for i = 2, #KEYS, 2 do
+    present[#present + 1] = redis.call('EXISTS', KEYS[i])
+end
+redis.call('SELECT', ARGV[2])
+local at = 3
+for n = 1, #present do
+    local count = tonumber(ARGV[at])
+    if present[n] == 1 and count > 0 then
+        redis.call('HSET', KEYS[2 * n - 1], unpack(ARGV, at + 1, at + count))
+    end
+    at = at + 1 + count
+end
+return present
+";
+
+/// Every script the connections call by SHA: loaded at connect, and again
+/// when a server answers `NOSCRIPT`.
+const SCRIPTS: [&str; 3] = [PRODUCE_SET_SCRIPT, PRODUCE_DEL_SCRIPT, GUARDED_SET_SCRIPT];
+
 /// The payload every producer notification carries.
 const NOTIFY_PAYLOAD: &str = "G";
 
@@ -59,9 +88,31 @@ pub struct RedisConnections {
     /// across a restart).
     restarted: bool,
     options: RedisOptions,
-    set_sha: String,
-    del_sha: String,
+    shas: Shas,
     counters: RedisCounters,
+}
+
+/// The SHA1s of [`SCRIPTS`], by use.
+struct Shas {
+    set: String,
+    del: String,
+    guarded: String,
+}
+
+impl Shas {
+    fn new() -> Self {
+        let sha = |script| redis::Script::new(script).get_hash().to_owned();
+        Self { set: sha(PRODUCE_SET_SCRIPT), del: sha(PRODUCE_DEL_SCRIPT), guarded: sha(GUARDED_SET_SCRIPT) }
+    }
+}
+
+/// One command of a write pipeline: the writes `first..first + len` it
+/// carries out (a guarded set script carries a run of them).
+#[derive(Clone, Copy)]
+struct Sent {
+    first: usize,
+    len: usize,
+    guarded: bool,
 }
 
 /// SONiC's CONFIG_DB, APPL_DB and STATE_DB over Redis, with writes kept
@@ -103,14 +154,8 @@ impl RedisConnections {
             })
         };
         let links = [link(Db::Config, 1)?, link(Db::Appl, 2)?, link(Db::State, 3)?];
-        let mut this = Self {
-            links,
-            restarted: false,
-            set_sha: redis::Script::new(PRODUCE_SET_SCRIPT).get_hash().to_owned(),
-            del_sha: redis::Script::new(PRODUCE_DEL_SCRIPT).get_hash().to_owned(),
-            options,
-            counters: RedisCounters::default(),
-        };
+        let mut this =
+            Self { links, restarted: false, shas: Shas::new(), options, counters: RedisCounters::default() };
         for db in Db::ALL {
             this.open(db).await?;
         }
@@ -144,14 +189,15 @@ impl RedisConnections {
                 .map_err(|e| fail(e.into()))?;
         conn.push(redis::cmd("SELECT").arg(endpoint.id));
         conn.push(redis::cmd("INFO").arg("server"));
-        conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(PRODUCE_SET_SCRIPT));
-        conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(PRODUCE_DEL_SCRIPT));
+        for script in SCRIPTS {
+            conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(script));
+        }
         self.counters.round_trips += 1;
-        self.counters.commands += 4;
+        self.counters.commands += 2 + SCRIPTS.len() as u64;
         conn.exchange().await.map_err(|e| fail(e.into()))?;
         conn.decode::<()>(0).map_err(fail)?;
         let server: String = conn.decode(1).map_err(fail)?;
-        for script in [2, 3] {
+        for script in 2..2 + SCRIPTS.len() {
             conn.decode::<String>(script).map_err(fail)?;
         }
         let run_id = server.lines().find_map(|l| l.strip_prefix("run_id:")).map(|s| s.trim().to_owned());
@@ -308,32 +354,59 @@ impl RedisConnections {
         })
     }
 
-    /// Sends `writes` (all of one database) as one pipeline.
-    async fn send_run(&mut self, writes: &[Write<'_>]) -> Result<(), SendError<RedisError>> {
+    /// Sends `writes` (all of one database) as one pipeline, setting
+    /// `absent[i]` for each check-and-write that found its guard missing.
+    /// A guard on the same server is checked by the guarded set script, in
+    /// the same step as its write (consecutive ones in one call); guards on
+    /// another server are asked first (one round trip more), and the sets
+    /// whose guard exists then go out as plain sets.
+    async fn send_run(
+        &mut self,
+        writes: &[Write<'_>],
+        absent: &mut [bool],
+    ) -> Result<(), SendError<RedisError>> {
         let Some(db) = writes.first().map(Write::db) else { return Ok(()) };
-        let Link { conn, endpoint, .. } = &mut self.links[db.index()];
-        let Some(conn) = conn.as_mut() else { return Err(SendError::Down) };
-        for w in writes {
-            encode_write(conn, endpoint, &self.set_sha, &self.del_sha, w);
+        let layouts = Db::ALL.map(|d| Layout::of(&self.links[d.index()].endpoint));
+        let local =
+            Db::ALL.map(|g| self.links[g.index()].endpoint.addr == self.links[db.index()].endpoint.addr);
+        let skipped = self.ask_remote_guards(writes, &local).await?;
+        for (slot, &skip) in absent.iter_mut().zip(&skipped) {
+            *slot = skip;
         }
-        let sent = conn.queued();
-        if sent == 0 {
+        let Some(conn) = self.links[db.index()].conn.as_mut() else { return Err(SendError::Down) };
+        let mut sent = Vec::new();
+        let mut i = 0;
+        while i < writes.len() {
+            let run = writes[i..]
+                .iter()
+                .take_while(|w| {
+                    w.guard()
+                        .is_some_and(|g| local[g.db.index()] && Some(g.db) == writes[i].guard().map(|g| g.db))
+                })
+                .count();
+            let one = Sent { first: i, len: run.max(1), guarded: run > 0 };
+            i += one.len;
+            if !one.guarded && (skipped[one.first] || !writes_something(&writes[one.first])) {
+                continue;
+            }
+            encode_sent(conn, &layouts, &self.shas, writes, one);
+            sent.push(one);
+        }
+        if sent.is_empty() {
             return Ok(());
         }
-        let Ok(conn) = self.exchange(db, sent).await else { return Err(SendError::Down) };
+        let Ok(conn) = self.exchange(db, sent.len()).await else { return Err(SendError::Down) };
         let mut missing_script = Vec::new();
         let mut refused = None;
-        for (i, reply) in
-            writes.iter().enumerate().filter(|(_, w)| writes_something(w)).map(|(i, _)| i).zip(0..)
-        {
-            let reply = conn.reply(reply);
-            if resp::is_error(reply) {
-                if resp::error_code_is(reply, b"NOSCRIPT") {
-                    missing_script.push(i);
-                } else {
-                    refused = Some((i, resp::error_of(reply)));
-                    break;
-                }
+        for (r, one) in sent.iter().enumerate() {
+            let reply = conn.reply(r);
+            if resp::error_code_is(reply, b"NOSCRIPT") {
+                missing_script.push(*one);
+            } else if resp::is_error(reply) {
+                refused = Some((one.first, resp::error_of(reply)));
+                break;
+            } else if one.guarded {
+                note_guards(conn, r, *one, absent);
             }
         }
         if let Some((i, e)) = refused {
@@ -345,23 +418,68 @@ impl RedisConnections {
         // The server lost our scripts (SCRIPT FLUSH, or a restart we have not
         // noticed): load them and send the calls that failed again, in order.
         self.counters.script_reloads += 1;
-        let Link { conn, endpoint, .. } = &mut self.links[db.index()];
-        let Some(conn) = conn.as_mut() else { return Err(SendError::Down) };
-        conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(PRODUCE_SET_SCRIPT));
-        conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(PRODUCE_DEL_SCRIPT));
-        for &i in &missing_script {
-            encode_write(conn, endpoint, &self.set_sha, &self.del_sha, &writes[i]);
+        let Some(conn) = self.links[db.index()].conn.as_mut() else { return Err(SendError::Down) };
+        for script in SCRIPTS {
+            conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(script));
         }
-        let sent = conn.queued();
-        let Ok(conn) = self.exchange(db, sent).await else { return Err(SendError::Down) };
-        let refused = (0..sent).find(|&r| resp::is_error(conn.reply(r))).map(|r| {
-            let i = missing_script[r.saturating_sub(2)];
-            (i, resp::error_of(conn.reply(r)))
-        });
+        for one in &missing_script {
+            encode_sent(conn, &layouts, &self.shas, writes, *one);
+        }
+        let Ok(conn) = self.exchange(db, SCRIPTS.len() + missing_script.len()).await else {
+            return Err(SendError::Down);
+        };
+        let mut refused = None;
+        for (k, one) in missing_script.iter().enumerate() {
+            let r = SCRIPTS.len() + k;
+            let reply = conn.reply(r);
+            if resp::is_error(reply) {
+                refused = Some((one.first, resp::error_of(reply)));
+                break;
+            }
+            if one.guarded {
+                note_guards(conn, r, *one, absent);
+            }
+        }
         match refused {
             Some((i, e)) => Err(SendError::Refused(self.command_error(&writes[i], e))),
             None => Ok(()),
         }
+    }
+
+    /// For each of `writes`, whether it is a check-and-write whose guard,
+    /// on a server other than its own (`local[db]` false), is missing:
+    /// asked now, one pipeline per guard database. A guard that cannot be
+    /// asked leaves the run unsent (kept by the journal, as if its own
+    /// connection had dropped).
+    async fn ask_remote_guards(
+        &mut self,
+        writes: &[Write<'_>],
+        local: &[bool; 3],
+    ) -> Result<Vec<bool>, SendError<RedisError>> {
+        let mut skipped = vec![false; writes.len()];
+        for guard_db in Db::ALL.into_iter().filter(|g| !local[g.index()]) {
+            let asked: Vec<(usize, Guard<'_>)> = writes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.guard().filter(|g| g.db == guard_db).map(|g| (i, g)))
+                .collect();
+            // One table per pipeline read: SONiC's guards are all APPL_DB PORT_TABLE.
+            let mut tables: Vec<&str> = asked.iter().map(|(_, g)| g.table).collect();
+            tables.dedup();
+            for table in tables {
+                let of_table: Vec<&(usize, Guard<'_>)> =
+                    asked.iter().filter(|(_, g)| g.table == table).collect();
+                let keys: Vec<&str> = of_table.iter().map(|(_, g)| g.key).collect();
+                let mut present = vec![false; keys.len()];
+                if self.exists(guard_db, table, &keys, &mut present).await.is_err() {
+                    return Err(SendError::Down);
+                }
+                for ((i, _), present) in of_table.iter().zip(present) {
+                    skipped[*i] = !present;
+                }
+            }
+        }
+        Ok(skipped)
     }
 
     /// A write the server answered with an error (counted).
@@ -370,6 +488,7 @@ impl RedisConnections {
         let (table, key) = w.target();
         let op = match w {
             Write::Set { .. } => "HSET",
+            Write::SetIfPresent { .. } => "HSET if present",
             Write::Del { .. } => "DEL",
             Write::Produce { .. } => "producer set",
             Write::ProduceDel { .. } => "producer del",
@@ -380,19 +499,84 @@ impl RedisConnections {
 
 /// Whether `w` sends a command (a plain set with no fields writes nothing).
 fn writes_something(w: &Write<'_>) -> bool {
-    !matches!(w, Write::Set { fields: [], .. })
+    !matches!(w, Write::Set { fields: [], .. } | Write::SetIfPresent { fields: [], .. })
+}
+
+/// A database's key layout: its separator and id, as the encoders need them.
+#[derive(Clone, Copy)]
+struct Layout {
+    separator: [u8; 4],
+    separator_len: usize,
+    id: u32,
+}
+
+impl Layout {
+    fn of(endpoint: &DbEndpoint) -> Self {
+        let mut separator = [0; 4];
+        let separator_len = endpoint.separator.encode_utf8(&mut separator).len();
+        Self { separator, separator_len, id: endpoint.id }
+    }
+
+    fn sep(&self) -> &[u8] {
+        &self.separator[..self.separator_len]
+    }
+}
+
+/// Queues `one` on `conn`: a run of check-and-writes as one guarded set
+/// script call, anything else as its single command.
+fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes: &[Write<'_>], one: Sent) {
+    let run = &writes[one.first..one.first + one.len];
+    if !one.guarded {
+        encode_write(conn, &layouts[run[0].db().index()], shas, &run[0]);
+        return;
+    }
+    let Some(guard_db) = run[0].guard().map(|g| g.db) else { return };
+    let (own, guards) = (&layouts[run[0].db().index()], &layouts[guard_db.index()]);
+    let fields: usize = run.iter().map(|w| w.fields().len()).sum();
+    let mut digits = [[0; 20]; 2];
+    let [guard_id, own_id] = &mut digits;
+    conn.command(3 + 2 * run.len() + 2 + run.len() + 2 * fields)
+        .arg(&[b"EVALSHA"])
+        .arg(&[shas.guarded.as_bytes()])
+        .arg(&[resp::decimal(2 * run.len() as u64, &mut [0; 20])]);
+    for w in run {
+        let (table, key) = w.target();
+        let guard = w.guard().unwrap_or(Guard { db: guard_db, table: "", key: "" });
+        conn.arg(&[table.as_bytes(), own.sep(), key.as_bytes()]);
+        conn.arg(&[guard.table.as_bytes(), guards.sep(), guard.key.as_bytes()]);
+    }
+    conn.arg(&[resp::decimal(u64::from(guards.id), guard_id)]);
+    conn.arg(&[resp::decimal(u64::from(own.id), own_id)]);
+    for w in run {
+        conn.arg(&[resp::decimal(2 * w.fields().len() as u64, &mut [0; 20])]);
+        for (f, v) in w.fields() {
+            conn.arg(&[f]).arg(&[v]);
+        }
+    }
+}
+
+/// A guarded set script's answer (reply `r`): which of its writes found
+/// their guard missing. An answer that is not the expected array changes
+/// nothing (the writes count as landed).
+fn note_guards(conn: &Connection, r: usize, one: Sent, absent: &mut [bool]) {
+    let Ok(written) = conn.decode::<Vec<i64>>(r) else { return };
+    for (k, written) in written.into_iter().enumerate().take(one.len) {
+        if let Some(slot) = absent.get_mut(one.first + k) {
+            *slot = written == 0;
+        }
+    }
 }
 
 /// Queues `w` on `conn` (nothing for a plain set with no fields), encoded
-/// straight from its borrowed parts.
-fn encode_write(conn: &mut Connection, endpoint: &DbEndpoint, set_sha: &str, del_sha: &str, w: &Write<'_>) {
-    let mut sep = [0; 4];
-    let sep = endpoint.separator.encode_utf8(&mut sep).as_bytes();
+/// straight from its borrowed parts. A check-and-write sent alone (its guard
+/// was asked already) is a plain set.
+fn encode_write(conn: &mut Connection, layout: &Layout, shas: &Shas, w: &Write<'_>) {
+    let sep = layout.sep();
     let mut id = [0; 20];
-    let id = resp::decimal(u64::from(endpoint.id), &mut id);
+    let id = resp::decimal(u64::from(layout.id), &mut id);
     match *w {
-        Write::Set { fields: [], .. } => {}
-        Write::Set { table, key, fields, .. } => {
+        Write::Set { fields: [], .. } | Write::SetIfPresent { fields: [], .. } => {}
+        Write::Set { table, key, fields, .. } | Write::SetIfPresent { table, key, fields, .. } => {
             conn.command(2 + 2 * fields.len()).arg(&[b"HSET"]).arg(&[table.as_bytes(), sep, key.as_bytes()]);
             for (f, v) in fields {
                 conn.arg(&[f]).arg(&[v]);
@@ -405,7 +589,7 @@ fn encode_write(conn: &mut Connection, endpoint: &DbEndpoint, set_sha: &str, del
             let table = table.as_bytes();
             conn.command(8 + 2 * fields.len())
                 .arg(&[b"EVALSHA"])
-                .arg(&[set_sha.as_bytes()])
+                .arg(&[shas.set.as_bytes()])
                 .arg(&[b"3"])
                 .arg(&[table, b"_CHANNEL@", id])
                 .arg(&[table, b"_KEY_SET"])
@@ -420,7 +604,7 @@ fn encode_write(conn: &mut Connection, endpoint: &DbEndpoint, set_sha: &str, del
             let table = table.as_bytes();
             conn.command(9)
                 .arg(&[b"EVALSHA"])
-                .arg(&[del_sha.as_bytes()])
+                .arg(&[shas.del.as_bytes()])
                 .arg(&[b"4"])
                 .arg(&[table, b"_CHANNEL@", id])
                 .arg(&[table, b"_KEY_SET"])
@@ -586,12 +770,17 @@ impl RawBackend for RedisConnections {
     /// Sends `writes` run by run (a run = consecutive writes to one
     /// database), one pipeline each. On failure, the index reported is the
     /// start of the run that failed: every run before it landed.
-    async fn send(&mut self, writes: &[Write<'_>]) -> Result<(), (usize, SendError<RedisError>)> {
+    async fn send(
+        &mut self,
+        writes: &[Write<'_>],
+        absent: &mut [bool],
+    ) -> Result<(), (usize, SendError<RedisError>)> {
         let mut start = 0;
         while start < writes.len() {
             let db = writes[start].db();
             let len = writes[start..].iter().take_while(|w| w.db() == db).count();
-            self.send_run(&writes[start..start + len]).await.map_err(|e| (start, e))?;
+            let run_absent = absent.get_mut(start..).unwrap_or_default();
+            self.send_run(&writes[start..start + len], run_absent).await.map_err(|e| (start, e))?;
             start += len;
         }
         Ok(())

@@ -235,11 +235,6 @@ impl Connection {
         self
     }
 
-    /// Commands queued and not sent yet.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued
-    }
-
     /// Starts an exchange of the queued commands: how many replies to
     /// expect (`None`: nothing queued), or an error if an earlier exchange
     /// was left midway.
@@ -516,7 +511,7 @@ mod tests {
             };
             conn.command(3).arg(&[b"HSET"]).arg(&[b"PORT_TABLE", b"|", b"Ethernet0"]).arg(&[b"9", b"100"]);
             conn.push(redis::cmd("DEL").arg("k"));
-            assert_eq!(conn.queued(), 2);
+            assert_eq!(conn.queued, 2);
             assert_eq!(
                 conn.out,
                 b"*3\r\n$4\r\nHSET\r\n$20\r\nPORT_TABLE|Ethernet0\r\n$4\r\n9100\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use portsyncd_contract::InjectFaults;
 use portsyncd_contract::redis_server::{RedisRaw as Raw, RedisServer};
+use portsyncd_core::backend::{Databases, Db, Guard, Write};
 use portsyncd_mock::faults::{FaultHandle, FaultInjector};
 use portsyncd_redis::{DbConfig, RedisConnections, RedisDatabases, RedisOptions};
 
@@ -81,4 +82,91 @@ fn unreachable_redis_at_start_is_one_clear_error() {
 /// Runs `f` on the reactor the adapter's sockets wait on.
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     portsyncd_reactor::block_on(f).expect("the reactor starts")
+}
+
+/// A STATE_DB port write guarded by APPL_DB `PORT_TABLE:<port>`.
+fn guarded<'a>(key: &'a str, fields: &'a [(&'a [u8], &'a [u8])]) -> Write<'a> {
+    Write::SetIfPresent {
+        db: Db::State,
+        table: "PORT_TABLE",
+        key,
+        fields,
+        guard: Guard { db: Db::Appl, table: "PORT_TABLE", key },
+    }
+}
+
+/// With APPL_DB on another server than STATE_DB, no script can check and
+/// write in one step: the guards are asked first, and only the writes whose
+/// guard exists are sent.
+#[test]
+fn guards_on_another_server_are_asked_first() {
+    block_on(async {
+        let state_server = RedisServer::start_unix();
+        let appl_server = RedisServer::start_unix();
+        let text = format!(
+            r#"{{
+  "INSTANCES": {{
+    "redis": {{ "hostname": "127.0.0.1", "port": 6379, "unix_socket_path": "{}" }},
+    "redis_appl": {{ "hostname": "127.0.0.1", "port": 6379, "unix_socket_path": "{}" }}
+  }},
+  "DATABASES": {{
+    "APPL_DB": {{ "id": 0, "separator": ":", "instance": "redis_appl" }},
+    "CONFIG_DB": {{ "id": 4, "separator": "|", "instance": "redis" }},
+    "STATE_DB": {{ "id": 6, "separator": "|", "instance": "redis" }}
+  }},
+  "VERSION": "1.0"
+}}"#,
+            state_server.socket().display(),
+            appl_server.socket().display()
+        );
+        let path = state_server.dir().join("split_database_config.json");
+        std::fs::write(&path, text).unwrap();
+        let mut db = RedisConnections::journaled(&DbConfig::load(&path).unwrap(), options()).await.unwrap();
+        let mut state = Raw::new(state_server);
+        let mut appl = Raw::new(appl_server);
+        let _: () = redis::cmd("HSET")
+            .arg("PORT_TABLE:Ethernet0")
+            .arg("lanes")
+            .arg("0")
+            .query(appl.conn(Db::Appl))
+            .unwrap();
+        let mtu: &[(&[u8], &[u8])] = &[(b"mtu", b"9100")];
+        let mut absent = [false; 3];
+        let writes = [
+            guarded("Ethernet0", mtu),
+            guarded("Ethernet4", mtu),
+            guarded("Ethernet0", &[(b"state", b"ok")]),
+        ];
+        db.write_checked(&writes, &mut absent).await.unwrap();
+        assert_eq!(absent, [false, true, false]);
+        let held: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg("PORT_TABLE|Ethernet0").query(state.conn(Db::State)).unwrap();
+        assert_eq!(held.len(), 2, "{held:?}");
+        let e4: bool = redis::cmd("EXISTS").arg("PORT_TABLE|Ethernet4").query(state.conn(Db::State)).unwrap();
+        assert!(!e4);
+    });
+}
+
+/// A server that lost the guarded set script (SCRIPT FLUSH) has it loaded
+/// again, and the checks still say which writes found no guard.
+#[test]
+fn a_flushed_guard_script_is_loaded_again() {
+    block_on(async {
+        let (mut db, mut raw, ()) = setup().await;
+        let _: () = redis::cmd("HSET")
+            .arg("PORT_TABLE:Ethernet0")
+            .arg("lanes")
+            .arg("0")
+            .query(raw.conn(Db::Appl))
+            .unwrap();
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(raw.conn(Db::Appl)).unwrap();
+        let mtu: &[(&[u8], &[u8])] = &[(b"mtu", b"9100")];
+        let mut absent = [false; 2];
+        db.write_checked(&[guarded("Ethernet0", mtu), guarded("Ethernet4", mtu)], &mut absent).await.unwrap();
+        assert_eq!(absent, [false, true]);
+        assert_eq!(db.counters().script_reloads, 1);
+        let mtu: Option<String> =
+            redis::cmd("HGET").arg("PORT_TABLE|Ethernet0").arg("mtu").query(raw.conn(Db::State)).unwrap();
+        assert_eq!(mtu.as_deref(), Some("9100"));
+    });
 }

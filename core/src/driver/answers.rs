@@ -15,6 +15,7 @@ use crate::backend::BackendStatus;
 use crate::event::Event;
 use crate::name::LinkLabel;
 use crate::time::Instant;
+use crate::writes::WriteOp;
 
 impl<const P: usize, const B: usize> Driver<P, B> {
     /// The view of a request whose answer is now awaited.
@@ -46,8 +47,16 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     /// How a write batch went.
-    pub(super) fn on_write(&mut self, now: Instant, result: WriteResult) {
+    pub(super) fn on_write(&mut self, now: Instant, result: WriteResult, absent: &[bool]) {
         let Some(Ask::Write(purpose)) = self.answered(now) else { return };
+        // A port's STATE_DB write that found APPL_DB without the port wrote
+        // nothing (the C++ daemon asks APPL_DB before each write).
+        for i in (0..self.ops.len().min(absent.len())).filter(|&i| absent[i]) {
+            if let Some(&WriteOp::SetStatePort { name, .. }) = self.ops.get(i) {
+                self.engine.found_absent(&name);
+                self.emit(Event::PortNotInAppDb(name));
+            }
+        }
         if purpose == WriteFor::Coordination {
             self.ops.clear();
             self.coordination_written(now, result == WriteResult::Done);

@@ -62,11 +62,20 @@ pub trait Facts {
     fn dump(&mut self) -> Option<u32> {
         Some(1)
     }
-    /// A decided write, in order (from the default [`write`](Self::write)).
+    /// A decided write that lands, in order (from the default [`write`](Self::write)).
     fn written(&mut self, _op: &WriteOp) {}
-    /// A batch of writes: how it went (default: each to [`written`](Self::written), done).
-    fn write(&mut self, ops: &[WriteOp]) -> WriteResult {
-        ops.iter().for_each(|op| self.written(op));
+    /// A batch of writes: how it went, and (`absent[i]`) which port writes
+    /// found APPL_DB without their port and wrote nothing, as a
+    /// check-and-write does. Default: a `SetStatePort` of a port not
+    /// [`in_appl`](Self::in_appl) is absent, every other write goes to
+    /// [`written`](Self::written); done.
+    fn write(&mut self, ops: &[WriteOp], absent: &mut [bool]) -> WriteResult {
+        for (op, absent) in ops.iter().zip(absent.iter_mut()) {
+            *absent = guard_missing(self, op);
+            if !*absent {
+                self.written(op);
+            }
+        }
         WriteResult::Done
     }
     /// An alarm row written (raised) or deleted (cleared): how it went.
@@ -98,6 +107,12 @@ pub trait Facts {
     }
     /// A line to log.
     fn event(&mut self, _event: &Event) {}
+}
+
+/// Whether `op` is a port's STATE_DB write that the facts' APPL_DB, as it
+/// is now, leaves unwritten (its check-and-write finds no port).
+pub fn guard_missing(facts: &(impl Facts + ?Sized), op: &WriteOp) -> bool {
+    matches!(op, WriteOp::SetStatePort { name, .. } if !facts.in_appl(name))
 }
 
 /// How [`serve`] stopped.
@@ -153,8 +168,9 @@ fn carry_out<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, fac
     match io {
         Io::Read(read) => answer_read(read, now, facts),
         Io::Write(write) => {
-            let result = facts.write(write.ops());
-            write.answer(now, result);
+            let mut absent = [false; B];
+            let result = facts.write(write.ops(), &mut absent);
+            write.answer(now, result, &absent);
         }
         Io::WriteAlarm(alarm) => {
             let result = facts.alarm(alarm.row());

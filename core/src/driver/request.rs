@@ -196,9 +196,13 @@ impl<const P: usize, const B: usize> WriteRequest<'_, P, B> {
         &self.driver.ops
     }
 
-    /// How they went.
-    pub fn answer(self, now: Instant, result: WriteResult) {
-        self.driver.on_write(now, result);
+    /// How they went; `absent[i]`: the `i`-th write is a check-and-write
+    /// ([`Write::SetIfPresent`](crate::backend::Write::SetIfPresent)) that
+    /// found its guard missing and wrote nothing, as
+    /// [`Databases::write_checked`](crate::backend::Databases::write_checked)
+    /// reports it (shorter is fine: nothing past its end was absent).
+    pub fn answer(self, now: Instant, result: WriteResult, absent: &[bool]) {
+        self.driver.on_write(now, result, absent);
     }
 }
 

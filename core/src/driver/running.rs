@@ -258,10 +258,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.engine.batch_len() == 0
     }
 
-    /// Asks APPL_DB about every port of the batch whose write depends on
-    /// it (one pipelined read: an answer from an earlier batch is never
-    /// taken as still true), or commits the batch at once when none does.
+    /// Hands the APPL_DB check of the batch's writes to the writes (each
+    /// `SetStatePort` is carried out only if APPL_DB holds the port then:
+    /// no round trip of its own, and no answer taken as still true later);
+    /// asks APPL_DB about the awaited ports whose wait a NEWLINK may end
+    /// (one pipelined read), or commits the batch at once when none is.
     fn close_batch(&mut self) -> Step {
+        if let Err(e) = self.engine.guard_writes() {
+            self.emit(Event::Engine(e));
+        }
         self.keys.clear();
         for name in self.engine.pending_presence() {
             if self.keys.push(*name).is_err() {

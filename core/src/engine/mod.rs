@@ -39,8 +39,13 @@
 //!
 //! Link messages are handled in batches (typically one `recv`'s worth):
 //! [`handle_link`](LinkSync::handle_link) for each message, then the caller
-//! asks APPL_DB whether each port of [`pending_presence`](LinkSync::pending_presence)
-//! exists and reports it with [`set_presence`](LinkSync::set_presence), then
+//! hands the APPL_DB check of every plain write to the write itself
+//! ([`guard_writes`](LinkSync::guard_writes): its `SetStatePort` is carried
+//! out only if APPL_DB holds the port then, and one found absent is reported
+//! back with [`found_absent`](LinkSync::found_absent)), asks APPL_DB whether
+//! each port left in [`pending_presence`](LinkSync::pending_presence) (an
+//! awaited port, whose wait the answer ends) exists and reports it with
+//! [`set_presence`](LinkSync::set_presence), then
 //! [`commit_batch`](LinkSync::commit_batch), then drains
 //! [`poll_action`](LinkSync::poll_action) until `None`. Within a batch only the
 //! latest state of each port is written; a delete followed by a new link in
@@ -128,6 +133,8 @@ enum Presence {
     Unknown,
     Present,
     Absent,
+    /// Not asked: the write checks APPL_DB when it is carried out.
+    Guarded,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -572,6 +579,34 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             || (pending.newlink_seen && self.ports.get(name).is_some_and(|p| p.awaiting))
     }
 
+    /// Leaves the APPL_DB check of every port whose question is only about
+    /// its write to the write (a `SetStatePort` is a check-and-write): only
+    /// the questions whose answer decides something now — whether an awaited
+    /// port's wait is over — stay in [`pending_presence`](Self::pending_presence).
+    pub fn guard_writes(&mut self) -> Result<(), SyncError> {
+        if self.outbox != Outbox::Idle {
+            return Err(SyncError::OutboxNotDrained);
+        }
+        let ports = &self.ports;
+        for (name, p) in self.batch.iter_mut() {
+            let awaited = p.newlink_seen && ports.get(name).is_some_and(|c| c.awaiting);
+            if p.presence == Presence::Unknown && !awaited && p.change.write().is_some() {
+                p.presence = Presence::Guarded;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `SetStatePort` found APPL_DB without the port when it was carried
+    /// out, and wrote nothing: the record forgets what it took as written
+    /// (STATE_DB holds whatever it held before, which the record no longer
+    /// claims to know), and the port counts as not in APPL_DB (it stays
+    /// counted among the writes decided).
+    pub fn found_absent(&mut self, name: &PortName) {
+        self.published.swap_remove(name);
+        self.counters.not_in_app_db += 1;
+    }
+
     /// Answers a presence question: APPL_DB `PORT_TABLE:<name>` exists (is a
     /// non-empty hash) or not.
     pub fn set_presence(&mut self, name: &PortName, present: bool) -> Result<(), SyncError> {
@@ -898,7 +933,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
                         }
                         PendingChange::Write(state) | PendingChange::DeleteThenWrite(state) => {
                             self.outbox = advance;
-                            if pending.presence != Presence::Present {
+                            if !matches!(pending.presence, Presence::Present | Presence::Guarded) {
                                 self.counters.not_in_app_db += 1;
                                 return Some(Action::PortNotInAppDb { name });
                             }
