@@ -459,15 +459,23 @@ pub async fn check_and_write_follows_its_guard<D: Databases, R: RawView>(db: &mu
     raw.hset(Db::Appl, &format!("PORT_TABLE{}Ethernet0", raw.separator(Db::Appl)), &[("lanes", "0")]).await;
     let writes = [
         set_if_in_appl("Ethernet0", &[("mtu", "9100")]),
+        set_if_in_appl("Ethernet0", &[("state", "ok"), ("mtu", "9100")]),
         Write::Produce { db: Db::Appl, table: "PORT_TABLE", key: "Ethernet4", fields: fv(&[("lanes", "4")]) },
         set_if_in_appl("Ethernet4", &[("mtu", "9100")]),
         set("Ethernet8", &[("mtu", "9100")]),
         set_if_in_appl("Ethernet8", &[("state", "ok")]),
     ];
-    let mut absent = [false; 5];
+    let mut absent = [false; 6];
     db.write_checked(&writes, &mut absent).await.unwrap();
-    assert_eq!(absent, [false, false, true, false, true], "staged is not held; a plain set is no guard");
-    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "9100")]));
+    assert_eq!(
+        absent,
+        [false, false, false, true, false, true],
+        "staged is not held; a plain set is no guard"
+    );
+    assert_eq!(
+        raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await,
+        fields(&[("mtu", "9100"), ("state", "ok")])
+    );
     assert!(!raw.exists(Db::State, "PORT_TABLE|Ethernet4").await);
     assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet8").await, fields(&[("mtu", "9100")]));
 
@@ -487,7 +495,10 @@ pub async fn check_and_write_follows_its_guard<D: Databases, R: RawView>(db: &mu
     let mut absent = [false];
     db.write_checked(&[set_if_in_appl("Ethernet0", &[("mtu", "1500")])], &mut absent).await.unwrap();
     assert_eq!(absent, [true]);
-    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "9100")]));
+    assert_eq!(
+        raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await,
+        fields(&[("mtu", "9100"), ("state", "ok")])
+    );
 
     // Kept through an outage: checked when it lands.
     raw.outage().await;
@@ -501,7 +512,10 @@ pub async fn check_and_write_follows_its_guard<D: Databases, R: RawView>(db: &mu
     raw.hset(Db::Appl, &format!("PORT_TABLE{}Ethernet0", raw.separator(Db::Appl)), &[("lanes", "0")]).await;
     raw.del(Db::Appl, &format!("PORT_TABLE{}Ethernet4", raw.separator(Db::Appl))).await;
     wait_connected(db).await;
-    assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await, fields(&[("mtu", "4000")]));
+    assert_eq!(
+        raw.hgetall(Db::State, "PORT_TABLE|Ethernet0").await,
+        fields(&[("mtu", "4000"), ("state", "ok")])
+    );
     assert_eq!(raw.hgetall(Db::State, "PORT_TABLE|Ethernet4").await, fields(&[("mtu", "1500")]));
 }
 

@@ -40,12 +40,14 @@ end
 return queued
 ";
 
-/// Check-and-write of a run of plain sets, each only if its guard key
-/// exists, in one step (nothing can change a guard between its check and
-/// its write). KEYS: pairs of (the hash to set, its guard). ARGV: the
-/// guards' database, the sets' database, then per pair the number of
-/// field/value arguments and those. Returns per pair 1 (written) or 0 (the
-/// guard was missing: nothing written).
+/// Check-and-write of a run of plain sets with the same field names, each
+/// only if its guard key exists, in one step (nothing can change a guard
+/// between its check and its write). KEYS: pairs of (the hash to set, its
+/// guard). ARGV: the guards' database, the sets' database, the number of
+/// fields `n`, their `n` names, then `n` values per pair. Returns per pair
+/// 1 (written) or 0 (the guard was missing: nothing written). The names
+/// travel once per run, not once per port: Redis converts every argument a
+/// script passes on, and the names would be half of them.
 const GUARDED_SET_SCRIPT: &str = r"
 redis.call('SELECT', ARGV[1])
 local present = {}
@@ -53,13 +55,23 @@ for i = 2, #KEYS, 2 do
     present[#present + 1] = redis.call('EXISTS', KEYS[i])
 end
 redis.call('SELECT', ARGV[2])
-local at = 3
+local fields = tonumber(ARGV[3])
+if fields == 0 then
+    return present
+end
+local args = {}
+for k = 1, fields do
+    args[2 * k - 1] = ARGV[3 + k]
+end
+local at = 4 + fields
 for n = 1, #present do
-    local count = tonumber(ARGV[at])
-    if present[n] == 1 and count > 0 then
-        redis.call('HSET', KEYS[2 * n - 1], unpack(ARGV, at + 1, at + count))
+    if present[n] == 1 then
+        for k = 1, fields do
+            args[2 * k] = ARGV[at + k - 1]
+        end
+        redis.call('HSET', KEYS[2 * n - 1], unpack(args))
     end
-    at = at + 1 + count
+    at = at + fields
 end
 return present
 ";
@@ -377,13 +389,7 @@ impl RedisConnections {
         let mut sent = Vec::new();
         let mut i = 0;
         while i < writes.len() {
-            let run = writes[i..]
-                .iter()
-                .take_while(|w| {
-                    w.guard()
-                        .is_some_and(|g| local[g.db.index()] && Some(g.db) == writes[i].guard().map(|g| g.db))
-                })
-                .count();
+            let run = guarded_run(&writes[i..], &local);
             let one = Sent { first: i, len: run.max(1), guarded: run > 0 };
             i += one.len;
             if !one.guarded && (skipped[one.first] || !writes_something(&writes[one.first])) {
@@ -497,6 +503,21 @@ impl RedisConnections {
     }
 }
 
+/// The most one pipeline of writes carries (its requests, as encoded): a
+/// start-up that produces every port's CONFIG_DB fields goes out in
+/// several round trips rather than through one send buffer of hundreds of
+/// KiB that the process would keep (a storm's batch of 512 ports is under
+/// this). A single larger write is sent alone.
+const PIPELINE_BYTES: usize = 64 << 10;
+
+/// About what `w` takes encoded (a little more than it does).
+fn encoded_size(w: &Write<'_>) -> usize {
+    let (table, key) = w.target();
+    let guard = w.guard().map_or(0, |g| g.table.len() + g.key.len() + 16);
+    let fields: usize = w.fields().iter().map(|(f, v)| f.len() + v.len() + 32).sum();
+    2 * (table.len() + key.len()) + guard + fields + 160
+}
+
 /// Whether `w` sends a command (a plain set with no fields writes nothing).
 fn writes_something(w: &Write<'_>) -> bool {
     !matches!(w, Write::Set { fields: [], .. } | Write::SetIfPresent { fields: [], .. })
@@ -522,6 +543,16 @@ impl Layout {
     }
 }
 
+/// How many of `writes`, from the first, go out as one guarded set script
+/// call: check-and-writes whose guards are in one database on this server,
+/// with the first's field names. 0 if the first is none.
+fn guarded_run(writes: &[Write<'_>], local: &[bool; 3]) -> usize {
+    let Some(first) = writes.first() else { return 0 };
+    let Some(guard_db) = first.guard().map(|g| g.db).filter(|g| local[g.index()]) else { return 0 };
+    let names = |w: &Write<'_>| w.fields().iter().map(|(f, _)| *f).eq(first.fields().iter().map(|(f, _)| *f));
+    writes.iter().take_while(|w| w.guard().is_some_and(|g| g.db == guard_db) && names(w)).count()
+}
+
 /// Queues `one` on `conn`: a run of check-and-writes as one guarded set
 /// script call, anything else as its single command.
 fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes: &[Write<'_>], one: Sent) {
@@ -532,13 +563,13 @@ fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes
     }
     let Some(guard_db) = run[0].guard().map(|g| g.db) else { return };
     let (own, guards) = (&layouts[run[0].db().index()], &layouts[guard_db.index()]);
-    let fields: usize = run.iter().map(|w| w.fields().len()).sum();
-    let mut digits = [[0; 20]; 2];
-    let [guard_id, own_id] = &mut digits;
-    conn.command(3 + 2 * run.len() + 2 + run.len() + 2 * fields)
+    let names = run[0].fields();
+    let mut digits = [[0; 20]; 4];
+    let [pairs, guard_id, own_id, fields] = &mut digits;
+    conn.command(3 + 2 * run.len() + 3 + names.len() + run.len() * names.len())
         .arg(&[b"EVALSHA"])
         .arg(&[shas.guarded.as_bytes()])
-        .arg(&[resp::decimal(2 * run.len() as u64, &mut [0; 20])]);
+        .arg(&[resp::decimal(2 * run.len() as u64, pairs)]);
     for w in run {
         let (table, key) = w.target();
         let guard = w.guard().unwrap_or(Guard { db: guard_db, table: "", key: "" });
@@ -547,10 +578,13 @@ fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes
     }
     conn.arg(&[resp::decimal(u64::from(guards.id), guard_id)]);
     conn.arg(&[resp::decimal(u64::from(own.id), own_id)]);
+    conn.arg(&[resp::decimal(names.len() as u64, fields)]);
+    for (name, _) in names {
+        conn.arg(&[name]);
+    }
     for w in run {
-        conn.arg(&[resp::decimal(2 * w.fields().len() as u64, &mut [0; 20])]);
-        for (f, v) in w.fields() {
-            conn.arg(&[f]).arg(&[v]);
+        for (_, value) in w.fields() {
+            conn.arg(&[value]);
         }
     }
 }
@@ -778,7 +812,16 @@ impl RawBackend for RedisConnections {
         let mut start = 0;
         while start < writes.len() {
             let db = writes[start].db();
-            let len = writes[start..].iter().take_while(|w| w.db() == db).count();
+            let mut bytes = 0;
+            let len = writes[start..]
+                .iter()
+                .take_while(|w| w.db() == db)
+                .take_while(|w| {
+                    let first = bytes == 0;
+                    bytes += encoded_size(w);
+                    first || bytes <= PIPELINE_BYTES
+                })
+                .count();
             let run_absent = absent.get_mut(start..).unwrap_or_default();
             self.send_run(&writes[start..start + len], run_absent).await.map_err(|e| (start, e))?;
             start += len;

@@ -82,9 +82,9 @@ const READ_SLACK: usize = 64 << 10;
 /// What the receive buffer is given back down to after a streamed read.
 const KEPT_RECEIVE: usize = 64 << 10;
 
-/// What the send buffer is given back down to after a larger pipeline (a
-/// storm's batch of 1024 ports is about 200 KiB).
-const KEPT_SEND: usize = 1 << 20;
+/// What the send buffer is given back down to after a larger request (the
+/// adapter sends pipelines of at most 64 KiB; one write can be larger).
+const KEPT_SEND: usize = 64 << 10;
 
 /// The socket under a connection.
 enum Stream {

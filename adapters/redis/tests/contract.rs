@@ -170,3 +170,27 @@ fn a_flushed_guard_script_is_loaded_again() {
         assert_eq!(mtu.as_deref(), Some("9100"));
     });
 }
+
+/// A slice of writes larger than one pipeline's cap (64 KiB encoded) goes
+/// out as several pipelines, in order, all of it landing: the send buffer
+/// never holds a whole start-up's production.
+#[test]
+fn a_large_slice_goes_out_in_capped_pipelines() {
+    block_on(async {
+        let (mut db, mut raw, ()) = setup().await;
+        let names: Vec<String> = (0..2000).map(|i| format!("Ethernet{}", i * 4)).collect();
+        let description = [b'x'; 100];
+        let fields: &[(&[u8], &[u8])] = &[(b"description", &description), (b"mtu", b"9100")];
+        let mut writes: Vec<Write<'_>> =
+            names.iter().map(|key| Write::Set { db: Db::State, table: "PORT_TABLE", key, fields }).collect();
+        // The last word on the first port comes last, many pipelines later.
+        writes.push(Write::Del { db: Db::State, table: "PORT_TABLE", key: &names[0] });
+        let before = db.counters().round_trips;
+        db.write(&writes).await.unwrap();
+        let trips = db.counters().round_trips - before;
+        // About 2000 × 180 bytes: more than four pipelines, far fewer than writes.
+        assert!((5..=20).contains(&trips), "{trips} round trips");
+        let held: usize = redis::cmd("DBSIZE").query(raw.conn(Db::State)).unwrap();
+        assert_eq!(held, 1999, "every port but the deleted one");
+    });
+}
