@@ -73,7 +73,7 @@ impl Default for DriverConfig {
             retry_max: Duration::from_secs(5),
             shutdown_flush: Duration::from_millis(500),
             datagrams_per_batch: 256,
-            coalesce_window: Duration::ZERO,
+            coalesce_window: Duration::from_millis(1),
             seed: 1,
             repeat_window: Duration::from_secs(10),
             health: HealthThresholds::default(),

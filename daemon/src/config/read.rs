@@ -159,7 +159,7 @@ fn blank() -> Config {
     Config {
         netlink_receive_buffer: 0,
         dump_timeout: Duration::ZERO,
-        coalesce_window: Duration::ZERO,
+        coalesce_window: Duration::from_millis(1),
         redis_response_timeout: Duration::ZERO,
         redis_reconnect_max: Duration::ZERO,
         redis_journal_keys: 0,
