@@ -139,7 +139,11 @@ mod linux {
             None => None,
             Some(addr) => {
                 let board = metrics::board_for(namespace.as_deref());
-                Some((MetricsEndpoint::bind(&addr, board.clone()).map_err(Failure::Metrics)?, board))
+                Some((
+                    MetricsEndpoint::bind(&addr, &config.metrics_socket, board.clone())
+                        .map_err(Failure::Metrics)?,
+                    board,
+                ))
             }
         };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));

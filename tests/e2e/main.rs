@@ -10,6 +10,7 @@
 mod bad_data;
 mod big_values;
 mod breakout;
+mod endpoint;
 mod faults;
 mod hardening;
 mod harness;
