@@ -167,7 +167,8 @@ mod linux {
             log!(Info, "{problem}");
             let _ = driver.handle(clock.now(), Input::SnapshotStoreFailed(problem.fault));
         }
-        let run = Run { args, config, clock, driver, signals, supervisors, metrics, state_dir };
+        let client_name = instance::client_name(namespace.as_deref(), &config.partition);
+        let run = Run { args, config, clock, driver, signals, supervisors, metrics, state_dir, client_name };
         match run.args.backend {
             Backend::Redis => on_reactor(run_redis(run)),
             Backend::Memory => on_reactor(run_memory(run)),
@@ -242,6 +243,8 @@ mod linux {
         metrics: Option<(MetricsEndpoint, MetricsBoard)>,
         /// Where the snapshot is kept, locked.
         state_dir: StateDir,
+        /// What each Redis connection calls itself (`CLIENT SETNAME`).
+        client_name: String,
     }
 
     /// Runs the driver over `db` until it exits.
@@ -309,6 +312,7 @@ mod linux {
             response_timeout: run.config.redis_response_timeout,
             backoff_max: run.config.redis_reconnect_max,
             journal_capacity: run.config.redis_journal_keys,
+            client_name: Some(run.client_name.clone()),
             ..RedisOptions::default()
         };
         let db_config = run.args.db_config.clone();
