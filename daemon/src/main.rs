@@ -209,11 +209,10 @@ mod linux {
                 }
             }
         }
-        // --metrics-addr wins over the file, in what is in effect too.
+        // --metrics-addr wins over the file, in what is in effect too (said
+        // once: as metrics.addr, below).
         let mut in_effect = config.clone();
         in_effect.metrics_addr = args.metrics_addr.clone().or(in_effect.metrics_addr);
-        let metrics = in_effect.metrics_addr.as_ref();
-        line(format!("metrics endpoint: {}", metrics.map_or_else(|| "off".to_owned(), |a| a.to_string())));
         line("settings in effect:".into());
         for (key, value) in in_effect.effective() {
             line(format!("  {key} = {value}"));

@@ -212,7 +212,7 @@ pub const SETTINGS: &[Setting] = &[
         when: NextStart,
         doc: "The unix socket's mode, in octal, set explicitly (never from the umask).",
         read: socket_mode,
-        show: |c| format!("\"{:04o}\"", c.metrics_socket.mode),
+        show: |c| format!("{:04o}", c.metrics_socket.mode),
         take: |c, new| c.metrics_socket.mode = new.metrics_socket.mode,
     },
     Setting {
@@ -221,7 +221,7 @@ pub const SETTINGS: &[Setting] = &[
         when: NextStart,
         doc: "The unix socket's group, a name from /etc/group or a number (unset: the daemon's).",
         read: socket_group,
-        show: |c| c.metrics_socket.group.as_ref().map_or("unset".into(), |g| format!("{g:?}")),
+        show: |c| c.metrics_socket.group.clone().unwrap_or_else(|| "unset".into()),
         take: |c, new| c.metrics_socket.group = new.metrics_socket.group.clone(),
     },
     Setting {
