@@ -232,7 +232,7 @@ pub fn set_level(level: Level) -> Level {
 }
 
 /// Sends lines to `output` from now on. Syslog is connected when the first
-/// line is sent if it cannot be now (see [`write`]).
+/// line is sent if it cannot be now (see [`write()`]).
 pub fn set_output(output: Output) {
     let mut lines = SINK.lock().unwrap_or_else(|e| e.into_inner());
     lines.sink = Some(match (output, lines.sink.take()) {
