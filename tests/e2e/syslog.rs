@@ -56,7 +56,9 @@ fn a_restarted_syslog_listener_gets_the_next_line_and_long_lines_are_cut() {
     let mount =
         format!("mount -t tmpfs none /dev && ln -s {} /dev/log && exec \"$0\" \"$@\"", path.display());
     sw.orchagent = Some(Orchagent::start(sw.raw.socket().to_owned(), sw.ns.name.clone()));
-    let args = sw.daemon_args();
+    let metrics = sw.dir.join("metrics.sock");
+    let mut args = sw.daemon_args();
+    args.extend(["--metrics-addr".to_owned(), format!("unix:{}", metrics.display())]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount.as_str()];
     sw.daemon = Some(Daemon::start_via(&sw.ns, sw.dir.join("portsyncd.log"), &wrapper, &args));
@@ -73,6 +75,13 @@ fn a_restarted_syslog_listener_gets_the_next_line_and_long_lines_are_cut() {
     let line = said.last().cloned().unwrap_or_default();
     assert!(line.starts_with("<29>portsyncd[") && line.contains("SIGHUP"), "{said:?}\n{}", sw.log());
     assert!(!sw.log().contains("SIGHUP"), "a line went to stderr\n{}", sw.log());
+    let to_stderr = || {
+        let text = crate::metrics::scrape(&metrics, "text/plain");
+        text.lines()
+            .find_map(|l| l.strip_prefix("portsyncd_log_lines_to_stderr_total "))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(to_stderr(), Some(0.0), "no line went to stderr across the restart");
 
     // A 5,000-byte settings key: its ERROR line is cut at 2 KiB of text.
     let key = "k".repeat(5000);
@@ -94,6 +103,8 @@ fn a_restarted_syslog_listener_gets_the_next_line_and_long_lines_are_cut() {
         sw.log()
     );
     assert!(sw.log().lines().any(|l| l.starts_with("portsyncd WARN syslog /dev/log:")), "{}", sw.log());
+    // ... and counted (the lines so far: the SIGHUP line at least).
+    assert!(to_stderr().is_some_and(|n| n >= 1.0), "{:?}", to_stderr());
     let (status, _) = sw.daemon().stop_with("TERM");
     assert!(status.success(), "{}", sw.log());
 }
