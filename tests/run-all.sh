@@ -14,6 +14,9 @@ command -v promtool >/dev/null || missing+=(prometheus)
 # systemd-analyze checks the units (packaging/check-deb.sh); installing the
 # package starts nothing where systemd is not the init.
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+# curl scrapes the metrics endpoint as another user would (tests/e2e/endpoint.rs,
+# multi_asic.rs); setpriv and unshare are util-linux's, always there.
+command -v curl >/dev/null || missing+=(curl)
 # groff renders portsyncd(8) in its test (daemon/tests/man_page.rs).
 command -v groff >/dev/null || missing+=(groff-base)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -36,6 +36,18 @@ impl Default for Alerting {
     }
 }
 
+/// A SONiC severity as Prometheus' usual `severity` label says it
+/// (`critical`, `warning`, `info`): what the shipped rules file
+/// (`packaging/prometheus/portsyncd.rules.yml`) labels each rule with, SONiC's
+/// word going in `sonic_severity`. Only CRITICAL pages.
+pub const fn prometheus_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "critical",
+        Severity::Major | Severity::Minor | Severity::Warning => "warning",
+        Severity::Informational => "info",
+    }
+}
+
 /// `[alerts]` as given (each key's row in [`crate::config::SETTINGS`] puts
 /// it here), until [`RawAlerts::build`] checks it as a whole.
 #[derive(Default)]

@@ -65,6 +65,23 @@ pub fn instance_label(
     }
 }
 
+/// The name each Redis connection gives itself (`CLIENT SETNAME`), as
+/// `CLIENT LIST` shows it: `portsyncd`, then `-<namespace>` for a multi-ASIC
+/// namespace and `-<id>` for one of several partitioned instances
+/// (`portsyncd-asic0-1`). A byte Redis refuses in a name (a space, a control
+/// or non-ASCII character) is written `_`.
+pub fn client_name(namespace: Option<&str>, partition: &portsyncd_core::partition::Partition) -> String {
+    let mut name = String::from("portsyncd");
+    if let Some(ns) = namespace {
+        name.push('-');
+        name.extend(ns.chars().map(|c| if ('!'..='~').contains(&c) { c } else { '_' }));
+    }
+    if !partition.is_single() {
+        name.push_str(&format!("-{}", partition.id()));
+    }
+    name
+}
+
 /// Whether `/run/netns/NAME` can be opened, as [`enter_netns`] opens it
 /// (`--check-config`: nothing is entered).
 pub fn netns_exists(name: &str) -> Result<(), String> {
@@ -229,5 +246,17 @@ mod tests {
             enter_netns(&name).unwrap_err(),
             format!("network namespace {name}: no /run/netns/{name} (see ip netns list)")
         );
+    }
+
+    #[test]
+    fn the_client_name_says_namespace_and_instance() {
+        use portsyncd_core::partition::{Partition, Share};
+        let single = Partition::single();
+        let second = Partition::new(1, 4, Share::Even).unwrap();
+        assert_eq!(client_name(None, &single), "portsyncd");
+        assert_eq!(client_name(Some("asic0"), &single), "portsyncd-asic0");
+        assert_eq!(client_name(None, &second), "portsyncd-1");
+        assert_eq!(client_name(Some("asic0"), &second), "portsyncd-asic0-1");
+        assert_eq!(client_name(Some("a b\u{e9}"), &single), "portsyncd-a_b_");
     }
 }

@@ -139,7 +139,11 @@ mod linux {
             None => None,
             Some(addr) => {
                 let board = metrics::board_for(namespace.as_deref());
-                Some((MetricsEndpoint::bind(&addr, board.clone()).map_err(Failure::Metrics)?, board))
+                Some((
+                    MetricsEndpoint::bind(&addr, &config.metrics_socket, board.clone())
+                        .map_err(Failure::Metrics)?,
+                    board,
+                ))
             }
         };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
@@ -163,7 +167,8 @@ mod linux {
             log!(Info, "{problem}");
             let _ = driver.handle(clock.now(), Input::SnapshotStoreFailed(problem.fault));
         }
-        let run = Run { args, config, clock, driver, signals, supervisors, metrics, state_dir };
+        let client_name = instance::client_name(namespace.as_deref(), &config.partition);
+        let run = Run { args, config, clock, driver, signals, supervisors, metrics, state_dir, client_name };
         match run.args.backend {
             Backend::Redis => on_reactor(run_redis(run)),
             Backend::Memory => on_reactor(run_memory(run)),
@@ -204,11 +209,10 @@ mod linux {
                 }
             }
         }
-        // --metrics-addr wins over the file, in what is in effect too.
+        // --metrics-addr wins over the file, in what is in effect too (said
+        // once: as metrics.addr, below).
         let mut in_effect = config.clone();
         in_effect.metrics_addr = args.metrics_addr.clone().or(in_effect.metrics_addr);
-        let metrics = in_effect.metrics_addr.as_ref();
-        line(format!("metrics endpoint: {}", metrics.map_or_else(|| "off".to_owned(), |a| a.to_string())));
         line("settings in effect:".into());
         for (key, value) in in_effect.effective() {
             line(format!("  {key} = {value}"));
@@ -238,6 +242,8 @@ mod linux {
         metrics: Option<(MetricsEndpoint, MetricsBoard)>,
         /// Where the snapshot is kept, locked.
         state_dir: StateDir,
+        /// What each Redis connection calls itself (`CLIENT SETNAME`).
+        client_name: String,
     }
 
     /// Runs the driver over `db` until it exits.
@@ -305,6 +311,7 @@ mod linux {
             response_timeout: run.config.redis_response_timeout,
             backoff_max: run.config.redis_reconnect_max,
             journal_capacity: run.config.redis_journal_keys,
+            client_name: Some(run.client_name.clone()),
             ..RedisOptions::default()
         };
         let db_config = run.args.db_config.clone();

@@ -171,17 +171,28 @@ fn check_config_checks_prints_and_touches_nothing() {
     {
         assert!(out.contains(line), "{line:?} missing:\n{out}");
     }
-    for setting in portsyncd::config::SETTINGS {
-        assert!(out.contains(&format!("\n  {} = ", setting.key)), "{} missing:\n{out}", setting.key);
+    // Every setting in effect, once each, and nothing else in that list.
+    let listed: Vec<&str> = out
+        .split_once("settings in effect:\n")
+        .map_or("", |(_, rest)| rest)
+        .lines()
+        .map(|l| l.trim_start().split_once(" = ").map_or(l, |(key, _)| key))
+        .collect();
+    let table: Vec<&str> = portsyncd::config::SETTINGS.iter().map(|s| s.key).collect();
+    assert_eq!(listed, table, "{out}");
+    for key in ["state.save_interval_ms", "alerts.default_rules", "alerts.repeat_interval_ms"] {
+        assert_eq!(out.matches(&format!("\n  {key} = ")).count(), 1, "{key}:\n{out}");
     }
-    // --metrics-addr wins over the file, in the settings in effect too.
+    // --metrics-addr wins over the file, in the settings in effect too, and
+    // the address is said once (as metrics.addr).
     let mut with_addr = args.clone();
     with_addr.extend(["--metrics-addr", "0"]);
     let mut d = Daemon::start(&sw.ns, sw.dir.join("check-addr.log"), &with_addr);
     let (status, out) = d.wait_output(T).unwrap_or_else(|| panic!("still running\n{}", d.log()));
     assert_eq!(status.code(), Some(0), "{out}{}", d.log());
-    assert!(out.contains("metrics endpoint: 127.0.0.1:0\n"), "{out}");
     assert!(out.contains("  metrics.addr = 127.0.0.1:0\n"), "{out}");
+    assert_eq!(out.matches("127.0.0.1:0").count(), 1, "{out}");
+    assert!(!out.contains("metrics.addr = off"), "{out}");
     assert_untouched(&mut sw, connections);
     assert!(!sw.state_dir().exists(), "state dir created");
 

@@ -298,8 +298,22 @@ pub struct Switch {
 impl Switch {
     /// A switch whose CONFIG_DB has `ports` ports `Ethernet0`, `Ethernet4`, ...
     pub fn new(ports: usize) -> Self {
-        let server = RedisServer::start_unix();
-        let db_config = server.write_db_config(false);
+        Self::with_server(ports, Netns::new(), RedisServer::start_unix, false)
+    }
+
+    /// As [`Switch::new`], with Redis inside the namespace on loopback TCP
+    /// (and its unix socket, which the test uses): the daemons connect over
+    /// TCP, each connection with an address of its own in `MONITOR` and
+    /// `CLIENT LIST`.
+    pub fn new_tcp(ports: usize) -> Self {
+        let ns = Netns::new();
+        let name = ns.name.clone();
+        Self::with_server(ports, ns, || RedisServer::start_tcp_in_netns(&name, 6379), true)
+    }
+
+    fn with_server(ports: usize, ns: Netns, server: impl FnOnce() -> RedisServer, tcp: bool) -> Self {
+        let server = server();
+        let db_config = server.write_db_config(tcp);
         let dir = server.dir().to_owned();
         let conf = dir.join("portsyncd.conf");
         std::fs::write(&conf, "[log]\noutput = \"STDERR\"\n[netlink]\ndump_timeout_ms = 3000\n").unwrap();
@@ -309,7 +323,7 @@ impl Switch {
             let pairs: Vec<(&str, &str)> = fields.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
             smol::block_on(raw.hset(Db::Config, &format!("PORT|Ethernet{}", i * 4), &pairs));
         }
-        Self { orchagent: None, daemon: None, raw, ns: Netns::new(), db_config, conf, dir }
+        Self { orchagent: None, daemon: None, raw, ns, db_config, conf, dir }
     }
 
     /// Starts orchagent's stand-in, then portsyncd.
@@ -491,6 +505,33 @@ impl Monitor {
     /// As [`count`](Self::count), from line `mark` on.
     pub fn count_since(&self, mark: usize, db: u32, prefix: &str) -> usize {
         self.lines_since(mark, db, prefix).len()
+    }
+
+    /// Each command carried out in database `db` whose text starts with
+    /// `prefix`, with the client that caused it: its address as MONITOR
+    /// shows it (`127.0.0.1:40312`, or `unix:/path` for every unix-socket
+    /// client alike) and the line. A command a script called (MONITOR shows
+    /// it as `lua`, right after the script's own line: a script runs whole)
+    /// is the client's that called the script.
+    pub fn by_client(&self, db: u32, prefix: &str) -> Vec<(String, String)> {
+        let lines = self.lines.lock().unwrap();
+        let mut caller = String::new();
+        let mut out = Vec::new();
+        for l in lines.iter() {
+            // `<time> [<db> <client>] "CMD" ...`
+            let Some((at, client)) =
+                l.split_once(" [").and_then(|(_, rest)| rest.split_once(']')?.0.split_once(' '))
+            else {
+                continue;
+            };
+            if client != "lua" {
+                caller = client.to_owned();
+            }
+            if at == db.to_string() && l.contains(prefix) {
+                out.push((caller.clone(), l.clone()));
+            }
+        }
+        out
     }
 
     /// The lines from `mark` on that match.

@@ -10,6 +10,7 @@
 mod bad_data;
 mod big_values;
 mod breakout;
+mod endpoint;
 mod faults;
 mod hardening;
 mod harness;
@@ -20,4 +21,5 @@ mod partition;
 mod reconcile;
 mod scenarios;
 mod state_dir;
+mod syslog;
 mod warm;

@@ -1,9 +1,14 @@
 //! Partitioned instances of the real daemon: four instances share 128 ports
-//! of one namespace and one Redis. Every key is written by one instance (the
-//! APPL_DB configuration and the markers once, by the leader; each STATE_DB
-//! port entry by its owner, the instances' own counters adding up to what a
-//! MONITOR of Redis saw), PortInitDone once every instance has its ports,
-//! and Redis ends as one instance leaves it (apart from the coordination keys).
+//! of one namespace and one Redis. Every write is attributed to the instance
+//! that made it: Redis runs in the test's namespace on loopback TCP, so each
+//! connection has an address of its own in MONITOR, and `CLIENT LIST` maps
+//! the address to the name the connection gave itself (`portsyncd-<id>`).
+//! Every key is written by one instance, exactly: the APPL_DB configuration
+//! and the markers once, by the leader; each STATE_DB port entry by one
+//! instance only, each instance a quarter of them, and each instance's own
+//! count of its writes equal to what MONITOR saw from it. PortInitDone comes
+//! once every instance has its ports, and Redis ends as one instance leaves
+//! it (apart from the coordination keys).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -15,18 +20,62 @@ use crate::harness::*;
 
 const PORTS: usize = 128;
 
+/// Writes MONITOR saw, by the name of the connection that sent them.
+type ByClient = BTreeMap<String, usize>;
+
 /// What a run left.
 struct Outcome {
     /// Every key of APPL_DB, CONFIG_DB and STATE_DB with its value, shown.
     redis: BTreeMap<String, String>,
-    /// Writes MONITOR saw: STATE_DB PORT_TABLE HSETs, APPL_DB producer calls,
-    /// restore_count and LOGGER writes.
-    state_sets: usize,
-    produces: usize,
-    restore_counts: usize,
-    logger_writes: usize,
-    /// Each instance's own count of the STATE_DB port writes it decided.
-    instance_state_sets: Vec<usize>,
+    /// STATE_DB PORT_TABLE HSETs: by instance name, by key.
+    state_sets: BTreeMap<String, BTreeMap<String, usize>>,
+    /// APPL_DB producer calls, restore_count and LOGGER writes.
+    produces: ByClient,
+    restore_counts: ByClient,
+    logger_writes: ByClient,
+    /// Each instance's own count of the STATE_DB port writes it decided, by
+    /// its name.
+    instance_state_sets: BTreeMap<String, usize>,
+}
+
+/// `CLIENT LIST`: each connection's address and the name it gave itself.
+fn client_names(sw: &mut Switch) -> BTreeMap<String, String> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(sw.raw.conn(Db::Config)).unwrap();
+    list.lines()
+        .filter_map(|l| {
+            let field = |f: &str| l.split(' ').find_map(|kv| kv.strip_prefix(f)).map(str::to_owned);
+            Some((field("addr=")?, field("name=")?))
+        })
+        .collect()
+}
+
+/// MONITOR's lines of `db` starting with `prefix`, by the name of the
+/// connection that sent each; a line from a connection `names` does not know
+/// fails the test.
+fn attributed(
+    monitor: &Monitor,
+    names: &BTreeMap<String, String>,
+    db: u32,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    monitor
+        .by_client(db, prefix)
+        .into_iter()
+        .map(|(addr, line)| {
+            let name = names
+                .get(&addr)
+                .unwrap_or_else(|| panic!("{line}: from {addr}, not in CLIENT LIST {names:?}"));
+            (name.clone(), line)
+        })
+        .collect()
+}
+
+fn count_by(lines: &[(String, String)]) -> ByClient {
+    let mut by = ByClient::new();
+    for (name, _) in lines {
+        *by.entry(name.clone()).or_default() += 1;
+    }
+    by
 }
 
 /// Every key of the three databases, `type` and contents as text.
@@ -75,7 +124,7 @@ fn converged(sw: &mut Switch) -> bool {
 
 /// One run with `instances` instances (1: no `[instance]` at all).
 fn run(instances: u8) -> Outcome {
-    let mut sw = Switch::new(PORTS);
+    let mut sw = Switch::new_tcp(PORTS);
     let monitor = Monitor::start(sw.raw.socket());
     sw.orchagent = Some(Orchagent::start(sw.raw.socket().to_owned(), sw.ns.name.clone()));
     let mut daemons = Vec::new();
@@ -125,8 +174,25 @@ fn run(instances: u8) -> Outcome {
         }
         assert!(daemons[0].log().contains("all 4 instances have their ports' host interfaces"));
     }
-    let mut instance_state_sets = Vec::new();
-    for d in &mut daemons {
+    // Every daemon connection named, and which address is whose, while they
+    // are all connected.
+    let names = client_names(&mut sw);
+    let mut named: Vec<&String> = names.values().filter(|n| n.starts_with("portsyncd")).collect();
+    named.sort();
+    named.dedup();
+    let want: Vec<String> = if instances > 1 {
+        (0..instances).map(|id| format!("portsyncd-{id}")).collect()
+    } else {
+        vec!["portsyncd".to_owned()]
+    };
+    assert_eq!(named, want.iter().collect::<Vec<_>>(), "CLIENT LIST names: {names:?}");
+    // Three connections each: CONFIG_DB, APPL_DB, STATE_DB.
+    for name in &want {
+        let conns = names.values().filter(|n| *n == name).count();
+        assert_eq!(conns, 3, "{name}: {names:?}");
+    }
+    let mut instance_state_sets = BTreeMap::new();
+    for (d, name) in daemons.iter_mut().zip(&want) {
         let (status, _) = d.stop_with("TERM");
         assert!(status.success(), "{}", d.log());
         let log = d.log();
@@ -136,16 +202,28 @@ fn run(instances: u8) -> Outcome {
             .and_then(|rest| rest.split(',').next())
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or_else(|| panic!("no stop line: {log}"));
-        instance_state_sets.push(sets);
+        instance_state_sets.insert(name.clone(), sets);
+    }
+    // Every command sent so far is in MONITOR's lines.
+    monitor.mark_after(sw.raw.conn(Db::State));
+    let mut state_sets: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (name, line) in attributed(&monitor, &names, 6, r#""HSET" "PORT_TABLE|"#) {
+        let key = line.split('"').nth(3).unwrap_or_default().to_owned();
+        *state_sets.entry(name).or_default().entry(key).or_default() += 1;
     }
     let mut redis = dump(&mut sw);
     redis.retain(|key, _| !key.starts_with("6/PORTSYNCD_INSTANCE|"));
     Outcome {
         redis,
-        state_sets: monitor.count(6, r#""HSET" "PORT_TABLE|"#),
-        produces: monitor.count(0, r#""EVALSHA""#),
-        restore_counts: monitor.count(6, r#""HSET" "WARM_RESTART_TABLE|portsyncd""#),
-        logger_writes: monitor.count(4, r#""HSET" "LOGGER|portsyncd""#),
+        state_sets,
+        produces: count_by(&attributed(&monitor, &names, 0, r#""EVALSHA""#)),
+        restore_counts: count_by(&attributed(
+            &monitor,
+            &names,
+            6,
+            r#""HSET" "WARM_RESTART_TABLE|portsyncd""#,
+        )),
+        logger_writes: count_by(&attributed(&monitor, &names, 4, r#""HSET" "LOGGER|portsyncd""#)),
         instance_state_sets,
     }
 }
@@ -153,35 +231,40 @@ fn run(instances: u8) -> Outcome {
 #[test]
 fn four_instances_over_128_ports_write_each_key_once_and_leave_redis_as_one_does() {
     let four = run(4);
+    let leader = |n: usize| ByClient::from([("portsyncd-0".to_owned(), n)]);
     // The configuration and both markers once each, by the leader; the
-    // daemon's own keys once.
-    assert_eq!(four.produces, PORTS + 2);
-    assert_eq!((four.restore_counts, four.logger_writes), (1, 1));
-    // Every STATE_DB port write MONITOR saw, decided by one instance.
-    assert_eq!(
-        four.instance_state_sets.iter().sum::<usize>(),
-        four.state_sets,
-        "{:?}",
-        four.instance_state_sets
-    );
-    assert!(four.instance_state_sets.iter().all(|&n| n >= PORTS / 4), "{:?}", four.instance_state_sets);
+    // daemon's own keys once, by the leader.
+    assert_eq!(four.produces, leader(PORTS + 2));
+    assert_eq!(four.restore_counts, leader(1));
+    assert_eq!(four.logger_writes, leader(1));
+    // Each STATE_DB port entry written by one instance only, each instance
+    // a quarter of them, and each instance's own count of its writes is
+    // what MONITOR saw from it.
+    let mut writers: BTreeMap<&String, Vec<&String>> = BTreeMap::new();
+    for (name, keys) in &four.state_sets {
+        for key in keys.keys() {
+            writers.entry(key).or_default().push(name);
+        }
+    }
+    assert_eq!(writers.len(), PORTS, "{writers:?}");
+    let shared: Vec<_> = writers.iter().filter(|(_, w)| w.len() != 1).collect();
+    assert!(shared.is_empty(), "port entries written by more than one instance: {shared:?}");
+    for id in 0..4 {
+        let name = format!("portsyncd-{id}");
+        let keys = &four.state_sets[&name];
+        assert_eq!(keys.len(), PORTS / 4, "{name} wrote {keys:?}");
+        let seen: usize = keys.values().sum();
+        assert_eq!(four.instance_state_sets[&name], seen, "{name}: its own count against MONITOR's");
+    }
     let one = run(1);
-    assert_eq!(one.produces, PORTS + 2);
-    // A port written by two instances would double its writes: the four
-    // write what one does, give or take what one batch merges and the other
-    // does not (how many events a batch takes depends on how fast each
-    // daemon reads: up to a quarter apart in loaded runs; which instance
-    // wrote each write is checked exactly above).
-    eprintln!(
-        "STATE_DB port writes: one instance {}, four {} ({:?})",
-        one.state_sets, four.state_sets, four.instance_state_sets
-    );
-    assert!(
-        four.state_sets * 2 <= one.state_sets * 3 && one.state_sets * 2 <= four.state_sets * 3,
-        "one instance wrote {} STATE_DB port entries, four {}",
-        one.state_sets,
-        four.state_sets
-    );
+    let only = |n: usize| ByClient::from([("portsyncd".to_owned(), n)]);
+    assert_eq!(one.produces, only(PORTS + 2));
+    assert_eq!((one.restore_counts, one.logger_writes), (only(1), only(1)));
+    let seen: usize = one.state_sets["portsyncd"].values().sum();
+    assert_eq!(one.instance_state_sets["portsyncd"], seen);
+    assert_eq!(one.state_sets["portsyncd"].len(), PORTS);
+    // How many writes a storm takes depends on how each daemon's batches
+    // fall (not compared); where Redis ends does not.
     let differing: Vec<_> = one
         .redis
         .keys()

@@ -19,6 +19,8 @@ use crate::RawView;
 pub struct RedisServer {
     dir: tempfile::TempDir,
     tcp_port: Option<u16>,
+    /// The network namespace it runs in (`ip netns exec`), if not this one.
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -37,9 +39,22 @@ impl RedisServer {
         Self::start(Some(port))
     }
 
+    /// Starts one inside network namespace `netns` (`ip netns exec`),
+    /// listening on loopback TCP port `port` there (and on its socket, which
+    /// reaches it from anywhere): daemons in that namespace connect over TCP,
+    /// so that `MONITOR` and `CLIENT LIST` tell each connection apart by its
+    /// address (every unix-socket client shows as the same path).
+    pub fn start_tcp_in_netns(netns: &str, port: u16) -> Self {
+        Self::start_in(Some(port), Some(netns.to_owned()))
+    }
+
     fn start(tcp_port: Option<u16>) -> Self {
+        Self::start_in(tcp_port, None)
+    }
+
+    fn start_in(tcp_port: Option<u16>, netns: Option<String>) -> Self {
         let dir = tempfile::Builder::new().prefix("portsyncd-redis-").tempdir().expect("temp dir");
-        let mut server = Self { dir, tcp_port, child: None };
+        let mut server = Self { dir, tcp_port, netns, child: None };
         server.spawn();
         server
     }
@@ -61,7 +76,15 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let port = self.tcp_port.unwrap_or(0).to_string();
-        let child = Command::new("redis-server")
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "redis-server"]);
+                c
+            }
+            None => Command::new("redis-server"),
+        };
+        let child = command
             .args(["--port", &port, "--bind", "127.0.0.1", "--unixsocket"])
             .arg(self.socket())
             .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--daemonize", "no"])

@@ -189,8 +189,9 @@ impl RedisConnections {
         format!("{table}{}{key}", self.links[db.index()].endpoint.separator)
     }
 
-    /// Opens `db`'s connection now: selects the database, notes the server's
-    /// run id, and loads the producer scripts (one round trip).
+    /// Opens `db`'s connection now: names it (if a name is set), selects the
+    /// database, notes the server's run id, and loads the scripts (one round
+    /// trip).
     async fn open(&mut self, db: Db) -> Result<(), RedisError> {
         let endpoint = self.links[db.index()].endpoint.clone();
         let addr = endpoint.addr.to_string();
@@ -199,17 +200,23 @@ impl RedisConnections {
             Connection::connect(&endpoint.addr, self.options.connect_timeout, self.options.response_timeout)
                 .await
                 .map_err(|e| fail(e.into()))?;
+        let named = usize::from(self.options.client_name.is_some());
+        if let Some(name) = &self.options.client_name {
+            conn.push(redis::cmd("CLIENT").arg("SETNAME").arg(name));
+        }
         conn.push(redis::cmd("SELECT").arg(endpoint.id));
         conn.push(redis::cmd("INFO").arg("server"));
         for script in SCRIPTS {
             conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(script));
         }
         self.counters.round_trips += 1;
-        self.counters.commands += 2 + SCRIPTS.len() as u64;
+        self.counters.commands += (named + 2 + SCRIPTS.len()) as u64;
         conn.exchange().await.map_err(|e| fail(e.into()))?;
-        conn.decode::<()>(0).map_err(fail)?;
-        let server: String = conn.decode(1).map_err(fail)?;
-        for script in 2..2 + SCRIPTS.len() {
+        for ok in 0..=named {
+            conn.decode::<()>(ok).map_err(fail)?;
+        }
+        let server: String = conn.decode(named + 1).map_err(fail)?;
+        for script in named + 2..named + 2 + SCRIPTS.len() {
             conn.decode::<String>(script).map_err(fail)?;
         }
         let run_id = server.lines().find_map(|l| l.strip_prefix("run_id:")).map(|s| s.trim().to_owned());

@@ -86,6 +86,10 @@ pub struct RedisOptions {
     /// [`TooLarge`](portsyncd_core::backend::TooLarge), having been read
     /// past, not held.
     pub read_limit: usize,
+    /// The name each connection gives itself (`CLIENT SETNAME`), which
+    /// `CLIENT LIST` and `MONITOR`'s client ids then show; `None`: no name.
+    /// Redis refuses a name with a space or a character outside `!`–`~`.
+    pub client_name: Option<String>,
 }
 
 impl Default for RedisOptions {
@@ -98,6 +102,7 @@ impl Default for RedisOptions {
             seed: u64::from(std::process::id()),
             journal_capacity: 8192,
             read_limit: DEFAULT_READ_LIMIT,
+            client_name: None,
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct Config {
     /// Where the metrics endpoint listens (`None`: off; `--metrics-addr`
     /// wins).
     pub metrics_addr: Option<crate::metrics::MetricsAddr>,
+    /// The mode and group of the endpoint's unix socket.
+    pub metrics_socket: crate::metrics::SocketAccess,
     /// Alert rules, their intervals, silences.
     pub alerts: crate::alerting::Alerting,
     /// How often STATE_DB is reconciled with the kernel (`None`: only on

@@ -170,6 +170,7 @@ fn blank() -> Config {
         health: HealthThresholds::default(),
         supervisor_heartbeat: None,
         metrics_addr: None,
+        metrics_socket: crate::metrics::SocketAccess { mode: 0, group: None },
         alerts: Alerting {
             settings: AlertSettings::default(),
             rules: Vec::new(),

@@ -207,6 +207,24 @@ pub const SETTINGS: &[Setting] = &[
         take: |c, new| c.metrics_addr = new.metrics_addr.clone(),
     },
     Setting {
+        key: "metrics.socket_mode",
+        default: Toml("\"0660\""),
+        when: NextStart,
+        doc: "The unix socket's mode, in octal, set explicitly (never from the umask).",
+        read: socket_mode,
+        show: |c| format!("{:04o}", c.metrics_socket.mode),
+        take: |c, new| c.metrics_socket.mode = new.metrics_socket.mode,
+    },
+    Setting {
+        key: "metrics.socket_group",
+        default: Unset,
+        when: NextStart,
+        doc: "The unix socket's group, a name from /etc/group or a number (unset: the daemon's).",
+        read: socket_group,
+        show: |c| c.metrics_socket.group.clone().unwrap_or_else(|| "unset".into()),
+        take: |c, new| c.metrics_socket.group = new.metrics_socket.group.clone(),
+    },
+    Setting {
         key: "alerts.default_rules",
         default: Bool(true),
         when: RunTime,
@@ -338,6 +356,26 @@ fn reconcile_interval(p: &mut Parsed, v: &Given<'_>) -> Result<(), String> {
 fn metrics_addr(p: &mut Parsed, v: &Given<'_>) -> Result<(), String> {
     let addr: String = v.de()?;
     p.config.metrics_addr = Some(MetricsAddr::parse(&addr).map_err(|e| format!("{}: {e}", v.key))?);
+    Ok(())
+}
+
+fn socket_mode(p: &mut Parsed, v: &Given<'_>) -> Result<(), String> {
+    let text: String = v.de()?;
+    let digits = text.strip_prefix("0o").unwrap_or(&text);
+    let mode = u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777 && !digits.is_empty() && digits.len() <= 4)
+        .ok_or_else(|| format!("{} = {text:?}: expected an octal mode from \"0000\" to \"0777\"", v.key))?;
+    p.config.metrics_socket.mode = mode;
+    Ok(())
+}
+
+fn socket_group(p: &mut Parsed, v: &Given<'_>) -> Result<(), String> {
+    let group: String = v.de()?;
+    if group.is_empty() || group.contains([':', '\n']) {
+        return Err(format!("{} = {group:?}: expected a group name or number", v.key));
+    }
+    p.config.metrics_socket.group = Some(group);
     Ok(())
 }
 

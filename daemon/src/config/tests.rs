@@ -149,6 +149,7 @@ fn every_field_has_a_row() {
         },
         supervisor_heartbeat: Some(Duration::from_secs(10)),
         metrics_addr: Some(crate::metrics::MetricsAddr::parse("9101").unwrap()),
+        metrics_socket: crate::metrics::SocketAccess { mode: 0o640, group: Some("prometheus".into()) },
         alerts: crate::alerting::Alerting {
             settings: AlertSettings { interval: Duration::from_millis(500), repeat_interval: Duration::ZERO },
             rules: default_rules()[..1].to_vec(),

@@ -41,6 +41,16 @@ impl MetricsAddr {
     }
 }
 
+/// The mode and group of the endpoint's unix socket (`[metrics]
+/// socket_mode`, `socket_group`), set on it explicitly, whatever the umask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketAccess {
+    /// Permission bits (at most `0o777`).
+    pub mode: u32,
+    /// A group name (from /etc/group) or number; `None`: the daemon's.
+    pub group: Option<String>,
+}
+
 impl fmt::Display for MetricsAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

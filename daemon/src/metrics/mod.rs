@@ -31,7 +31,7 @@ use portsyncd_core::metrics::DriverMetrics;
 use crate::sync::{Arc, Board};
 use portsyncd_core::driver::DefaultDriver;
 
-pub use addr::MetricsAddr;
+pub use addr::{MetricsAddr, SocketAccess};
 
 /// Least time between two publications.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);

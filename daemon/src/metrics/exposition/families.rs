@@ -51,6 +51,7 @@ pub const FAMILIES: &[&str] = &[
     "portsyncd_warm_restores",
     "portsyncd_snapshot_saves_total",
     "portsyncd_snapshot_failures_total",
+    "portsyncd_log_lines_to_stderr_total",
     "portsyncd_eoiu_seconds",
     "portsyncd_port_config_done_seconds",
     "portsyncd_port_init_done_seconds",
@@ -245,6 +246,12 @@ impl Collector for Families {
             "portsyncd_snapshot_failures",
             "Warm-restart snapshot saves that failed.",
             d.snapshot_failures,
+        )?;
+        // The process's, not the loop's: read at scrape time.
+        w.counter(
+            "portsyncd_log_lines_to_stderr",
+            "Lines meant for syslog that went to stderr because syslog did not answer.",
+            crate::logging::lines_to_stderr(),
         )?;
 
         // Milestones: present once reached.

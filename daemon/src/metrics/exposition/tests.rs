@@ -177,3 +177,34 @@ fn openmetrics_text_keeps_its_rules() {
         );
     }
 }
+
+#[test]
+fn accept_is_negotiated_by_q_value_and_specificity() {
+    use Format::{OpenMetrics as Om, Prometheus as Text};
+    for (accept, want) in [
+        (None, Text),
+        (Some(""), Text),
+        (Some("application/openmetrics-text"), Om),
+        (Some("application/openmetrics-text;q=0"), Text),
+        (Some("application/openmetrics-text;q=0.000, */*"), Text),
+        (Some("application/openmetrics-text;version=1.0.0;q=0, application/*;q=1"), Text),
+        (Some("text/plain;q=0.2, application/openmetrics-text;q=0.9"), Om),
+        (Some("application/openmetrics-text;q=0.3, text/plain;version=0.0.4;q=0.8"), Text),
+        (Some("application/openmetrics-text, text/plain"), Text),
+        (Some("application/openmetrics-text;version=0.0.1, text/plain;q=0.1"), Text),
+        (
+            Some(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                 text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            ),
+            Om,
+        ),
+        (Some("APPLICATION/OPENMETRICS-TEXT ; Q=0.5 , text/*;q=0.4"), Om),
+        // Invalid qvalues: the range is skipped.
+        (Some("application/openmetrics-text;q=2, text/plain;q=0.1"), Text),
+        (Some("application/openmetrics-text;q=0.5555"), Text),
+        (Some("application/json"), Text),
+    ] {
+        assert_eq!(Format::from_accept(accept), want, "{accept:?}");
+    }
+}
