@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
 # portsyncd end to end, measured: start-up, a flap storm, and a drain after
-# SIGSTOP, against a real redis-server and real veth ports in a network
-# namespace, with an orchagent stand-in. Prints markdown tables (min / median
-# / max over the runs) with the machine and commit. Every figure is read from
-# outside the daemon (Redis, /proc, the kernel), so any daemon fits; only the
-# round-trip/batch/re-dump columns come from our own daemon's closing log line.
+# SIGSTOP, against a real redis-server and real veth ports, with an orchagent
+# stand-in. Prints markdown tables (min / median / max over the runs) with the
+# machine and commit. Every figure is read from outside the daemon (Redis,
+# /proc, the kernel), so any daemon fits; only the round-trip/batch/re-dump
+# columns come from our own daemon's closing log line.
 #
 # usage (root): benches/e2e.sh [-n "32 128 512"] [-r RUNS=3] [-k CYCLES=10] [--build musl|glibc]
-#                              [--compare 'CMD' | --compare-cpp] [--floor-mode MODE]
-#                              [--syscalls DIR] [--floor-alongside]
-#        benches/e2e.sh --floor-only ["MODE..."] [-n ...] [-r ...] [-k ...]
+#                              [--compare 'CMD' | --compare-cpp] [--floor-mode MODE] [--floor-window US]
+#                              [--samples N=100] [--burst N=64] [--syscalls DIR] [--floor-alongside]
+#        benches/e2e.sh --floor-only ["MODE..."] [-n ...] [-r ...] [-k ...] [--floor-window US]
+#
+# Two network namespaces per run: the daemon's, which holds the ports
+# (Ethernet0, Ethernet4, ...: one end of a veth pair each), and a peer
+# namespace with the other ends (v0, v4, ...), as on a switch, where the far
+# end of a port is no netdev of the host. So the daemon's namespace hears only
+# its own ports' notifications: every "link event" counted (benches/linkcount.py,
+# in the daemon's namespace) is one the daemon must read. The storm and the
+# drain act on the daemon's side (`ip -n NS link set EthernetN down/up/mtu`).
+# (Before, both ends were in the daemon's namespace: half the events counted
+# were the peers', which the daemon's kernel filter drops and a plain reader
+# like the floor does not: per-event figures from before are not comparable.)
 #
 # Ours is the build that ships (README, "Building for a switch"): static, on
 # musl (the rustup target is added if missing); --build glibc measures the
-# default dynamic build instead. After the drain, each daemon's latency is
-# measured from outside (benches/latency.py): 20 MTU changes of one port, one
-# at a time, from the RTM_SETLINK request to STATE_DB showing the new MTU.
+# default dynamic build instead.
+#
+# What is measured for every daemon (benches/README.md, "Instruments"):
+# CPU (all threads, schedstat) at PortInitDone, in the storm and in the drain;
+# redis-server's CPU in the storm per 1000 link events; wake-ups per 1000 link
+# events in the storm (voluntary context switches, all threads); peak RSS
+# (VmHWM); private dirty memory and PSS (/proc/PID/smaps_rollup, the largest
+# of samples taken once idle after PortInitDone, after the storm, after the
+# drain and after the latency runs); and, after the drain, latency from
+# outside (benches/latency.py): from an RTM_SETLINK (an MTU change of
+# Ethernet0) to STATE_DB showing it, N samples (--samples, default 100, plus
+# a warm-up) of isolated events (one at a time, 20 ms apart) and N of events
+# right after a burst of --burst (default 64) MTU changes on the other ports;
+# p50 / p99 of each run (every sample: /tmp/portsyncd-e2e-<ports>.<kind>.latency).
 #
 # --compare 'CMD' runs CMD the same way in the same run (inside the namespace,
 # through sh -c, with $DB_CONFIG = the run's database_config.json and $WORK =
@@ -25,7 +47,9 @@
 # --compare-cpp (issue 13) compares with SONiC's C++ portsyncd from
 # ../shared/reference/cpp-portsyncd (or $CPP_PORTSYNCD_DIR), run through its
 # sonic-run, runs the floor (benches/floor: a reader that only receives and
-# drops; --floor-mode picks its receive path) under the same storms, and prints
+# drops; --floor-mode picks its receive path, coalesce being the daemon's
+# adaptive coalescing rule with a window of --floor-window µs, default 1000)
+# under the same storms, and prints
 # the issue's table: C++, ours, ours ÷ C++, the floor, each daemon ÷ the floor.
 # In this mode both daemons get the same consumer: swss-common's own
 # ConsumerStateTable client `mock_orchagent FIFO 100`, which pops nothing until
@@ -47,7 +71,8 @@
 # main figures of such a run are not the official ones.
 #
 # --floor-only runs only the floor, once per receive path (MODEs; default all
-# four), under the same storms, to choose the floor's path.
+# five: recv recvmmsg epoll-recv epoll-recvmmsg coalesce), under the same
+# storms, to choose the floor's path.
 #
 # The one command of issue 13:  benches/e2e.sh -n 512 -r 3 --compare-cpp
 set -euo pipefail
@@ -299,11 +324,12 @@ one_run() {  # kind (ours|other|cpp) command
     local samples lat="- -" lat_burst="- -"
     pctl() { tr ' ' '\n' | tail -n +2 | sort -n | awk '{ a[NR] = $1 } END { p = int(NR * 0.99); if (p < NR * 0.99) p++; print a[int((NR + 1) / 2)], a[p] }'; }
     wait_idle "$pid" >/dev/null
+    # Every sample (µs, the warm-up first) is kept in /tmp/portsyncd-e2e-<ports>.<kind>.latency.
     if samples=$(ip netns exec "$ns" python3 benches/latency.py "$sock" Ethernet0 $((lat_samples + 1))); then
-        lat=$(echo "$samples" | pctl)
+        lat=$(echo "$samples" | pctl); echo "isolated: $samples" >> "/tmp/portsyncd-e2e-$n.$kind.latency"
     fi
     if [ "$n" -gt 1 ] && samples=$(ip netns exec "$ns" python3 benches/latency.py "$sock" Ethernet0 $((lat_samples + 1)) --after-burst "$burst"); then
-        lat_burst=$(echo "$samples" | pctl)
+        lat_burst=$(echo "$samples" | pctl); echo "after a burst of $burst: $samples" >> "/tmp/portsyncd-e2e-$n.$kind.latency"
     fi
     mem_peak
     local hwm threads others
@@ -522,6 +548,7 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:
 issue13_tables=()
 for n in $sizes; do
     results=(); others=(); floors=()
+    rm -f /tmp/portsyncd-e2e-"$n".*.latency
     for _ in $(seq "$runs"); do
         results+=("$(one_run ours "$ours")")
         if [ -n "$cpp" ]; then
@@ -571,4 +598,4 @@ if [ -n "$sys_dir" ]; then
     done
 fi
 echo
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); raw lines: /tmp/portsyncd-e2e-<ports>{,.compare,.floor}.raw"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); raw lines: /tmp/portsyncd-e2e-<ports>{,.compare,.floor}.raw, latency samples: /tmp/portsyncd-e2e-<ports>.<ours|other|cpp>.latency"
