@@ -576,6 +576,25 @@ for n in "${issue13_tables[@]}"; do
     echo
     issue13 "/tmp/portsyncd-e2e-$n.compare.raw" "/tmp/portsyncd-e2e-$n.raw" "/tmp/portsyncd-e2e-$n.floor.raw"
 done
+# Latency over every run's samples together (each run's warm-up left out):
+# with R runs, R × --samples samples per cell, so a p99 steadier than one run's.
+echo
+echo "### Latency, every run's samples pooled (ms: p50 / p99 / max; samples)"
+echo
+echo "| daemon | ports | isolated | right after a burst of $burst |"
+echo "|---|---:|---:|---:|"
+for n in $sizes; do
+    for kind in ours other cpp; do
+        f="/tmp/portsyncd-e2e-$n.$kind.latency"
+        [ -f "$f" ] || continue
+        pooled() {  # prefix
+            grep "^$1" "$f" | cut -d: -f2 | awk '{ for (i = 2; i <= NF; i++) print $i }' | sort -n |
+                awk '{ a[NR] = $1 } END { if (NR == 0) { print "–"; exit } p = int(NR * 0.99); if (p < NR * 0.99) p++
+                       printf "%.2f / %.2f / %.2f; %d\n", a[int((NR + 1) / 2)] / 1000, a[p] / 1000, a[NR] / 1000, NR }'
+        }
+        echo "| $(case $kind in ours) echo portsyncd ;; other) echo compare ;; cpp) echo "C++ portsyncd" ;; esac) | $n | $(pooled isolated) | $(pooled after) |"
+    done
+done
 if [ -n "$sys_dir" ]; then
     # Per 1000 link events of the storm, each daemon's median over its runs.
     for n in $sizes; do
