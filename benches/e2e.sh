@@ -18,7 +18,7 @@
 # its own ports' notifications: every "link event" counted (benches/linkcount.py,
 # in the daemon's namespace) is one the daemon must read. The storm and the
 # drain act on the daemon's side (`ip -n NS link set EthernetN down/up/mtu`).
-# (Before, both ends were in the daemon's namespace: half the events counted
+# (Before, both ends were in the daemon's namespace: ~40 % of the events counted
 # were the peers', which the daemon's kernel filter drops and a plain reader
 # like the floor does not: per-event figures from before are not comparable.)
 #
