@@ -62,6 +62,21 @@ thread_cpu() {  # pid
 }
 # CPU time of every thread but the main one (µs).
 other_threads_us() { thread_cpu "$1" | awk -v main="$1" '$1 != main {s += $3} END {printf "%d\n", s}'; }
+# Memory a process holds, from /proc/PID/smaps_rollup: "<Private_Dirty>
+# <Pss>" in KiB. Private dirty: pages only this process has written (its heap,
+# stacks, written data), what it really costs a machine; PSS: resident pages,
+# each shared page divided by the number of processes mapping it.
+smaps_kib() {  # pid
+    if [ -r "/proc/$1/smaps_rollup" ]; then
+        awk '/^Private_Dirty:/ { d = $2 } /^Pss:/ { p = $2 } END { printf "%d %d\n", d, p }' "/proc/$1/smaps_rollup"
+    else echo "0 0"; fi
+}
+# Sleeps so far, all threads (the sum of voluntary_ctxt_switches): a thread
+# that waits (epoll_wait, a blocking recv, a Redis reply) and is woken counts
+# one. Its difference over a storm is the process's wake-ups.
+wakeups() {  # pid
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches:/ { s += $2 } END { printf "%d\n", s }'
+}
 # Notifications the kernel dropped for PID's netlink sockets (their sk_drops in
 # /proc/PID/net/netlink, matched by inode): events the process never saw.
 netlink_drops() {  # pid
@@ -129,10 +144,15 @@ seed_ports() {  # socket N
     done | redis-cli -s "$1" -n 4 >/dev/null
 }
 # `ip -batch` files in DIR: add.batch creates the N host interfaces (veth
-# EthernetX with peer vX), peers.batch brings the peers up.
-host_batches() {  # N dir
-    local i
-    for i in $(seq 0 $(($1 - 1))); do echo "link add Ethernet$((i * 4)) type veth peer name v$((i * 4))"; done > "$2/add.batch"
+# EthernetX with peer vX), peers.batch brings the peers up. With PEER_NS, each
+# peer vX is created in that namespace (run add.batch in the daemon's
+# namespace and peers.batch in PEER_NS): the daemon's namespace then hears only
+# its own ports' notifications, as on a switch, where the other end of a port
+# is not a netdev of the host. Without it, both ends are in one namespace.
+host_batches() {  # N dir [peer-ns]
+    local i peer=""
+    [ -z "${3:-}" ] || peer=" netns $3"
+    for i in $(seq 0 $(($1 - 1))); do echo "link add Ethernet$((i * 4)) type veth peer name v$((i * 4))$peer"; done > "$2/add.batch"
     for i in $(seq 0 $(($1 - 1))); do echo "link set v$((i * 4)) up"; done > "$2/peers.batch"
 }
 # Waits until APPL_DB has PortConfigDone queued. With PID, gives up (status 1)

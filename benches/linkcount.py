@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Counts RTM_NEWLINK/RTM_DELLINK notifications until SIGTERM, then prints
-"<messages> <overruns>". Run inside the benchmark's network namespace; a 64 MiB
-forced receive buffer keeps it from losing what it counts."""
+"<messages> <overruns>". Run inside the daemon's network namespace (e2e.sh keeps
+the ports' veth peers in another, so it counts exactly the notifications the
+daemon must read); a 64 MiB forced receive buffer keeps it from losing what it
+counts."""
 import errno, signal, socket, struct, sys
 
 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)

@@ -7,7 +7,8 @@
 //! `benches/e2e.sh`, is the least any daemon can spend to hear the kernel.
 //!
 //! ```text
-//! portsyncd-floor [--mode recv|recvmmsg|epoll-recv|epoll-recvmmsg] [--rcvbuf BYTES] [--batch N]
+//! portsyncd-floor [--mode recv|recvmmsg|epoll-recv|epoll-recvmmsg|coalesce] [--rcvbuf BYTES] [--batch N]
+//!                 [--window-us W]
 //! ```
 //!
 //! - `recv` (the default: the cheapest in a storm, see benches/README.md):
@@ -19,6 +20,14 @@
 //!   per wake-up) 2–20 % more CPU; 7–10 % less in a backlog.
 //! - `epoll-recv`, `epoll-recvmmsg`: a non-blocking socket, `epoll_wait(2)`,
 //!   then the same reads until the queue is empty: the shape of an event loop.
+//! - `coalesce`: the daemon's adaptive coalescing rule (the driver's
+//!   `coalesce_window`): a blocking `recv(2)` for the first datagram of a
+//!   wake-up, then `MSG_DONTWAIT` reads until the queue is empty; if that
+//!   wake-up read more than one datagram, sleep `--window-us` (default 1000,
+//!   1 ms) before reading again, so that what arrives meanwhile is taken in
+//!   one go; a wake-up that read one datagram is answered at once (the next
+//!   read blocks straight away). `--window-us 0` is `recv` plus one `EAGAIN`
+//!   per wake-up.
 //!
 //! An overrun (`ENOBUFS`: the kernel dropped notifications) is ignored, as a
 //! reader that only drops has nothing to re-read; the kernel's drop counter
@@ -53,11 +62,12 @@ enum Mode {
     Recvmmsg,
     EpollRecv,
     EpollRecvmmsg,
+    Coalesce,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: portsyncd-floor [--mode recvmmsg|recv|epoll-recvmmsg|epoll-recv] [--rcvbuf BYTES] [--batch N]"
+        "usage: portsyncd-floor [--mode recv|recvmmsg|epoll-recv|epoll-recvmmsg|coalesce] [--rcvbuf BYTES] [--batch N] [--window-us W]"
     );
     std::process::exit(2)
 }
@@ -66,6 +76,7 @@ fn main() {
     let mut mode = Mode::Recv;
     let mut rcvbuf = DEFAULT_RCVBUF;
     let mut batch = 64usize;
+    let mut window = std::time::Duration::from_millis(1);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
@@ -76,6 +87,7 @@ fn main() {
                     "recvmmsg" => Mode::Recvmmsg,
                     "epoll-recv" => Mode::EpollRecv,
                     "epoll-recvmmsg" => Mode::EpollRecvmmsg,
+                    "coalesce" => Mode::Coalesce,
                     _ => usage(),
                 }
             }
@@ -83,10 +95,15 @@ fn main() {
             "--batch" => {
                 batch = value().parse().ok().filter(|&b| (1..=1024).contains(&b)).unwrap_or_else(|| usage())
             }
+            "--window-us" => {
+                window = std::time::Duration::from_micros(
+                    value().parse().ok().filter(|&w| w <= 1_000_000).unwrap_or_else(|| usage()),
+                )
+            }
             _ => usage(),
         }
     }
-    let blocking = matches!(mode, Mode::Recv | Mode::Recvmmsg);
+    let blocking = matches!(mode, Mode::Recv | Mode::Recvmmsg | Mode::Coalesce);
     let socket = open(rcvbuf, blocking).unwrap_or_else(|e| {
         eprintln!("portsyncd-floor: netlink socket: {e}");
         std::process::exit(1)
@@ -96,6 +113,7 @@ fn main() {
     let result = match mode {
         Mode::Recv => recv_loop(socket.as_fd(), None),
         Mode::Recvmmsg => recvmmsg_loop(socket.as_fd(), batch, None),
+        Mode::Coalesce => coalesce_loop(socket.as_fd(), window),
         Mode::EpollRecv | Mode::EpollRecvmmsg => {
             let ep = epoll::create(epoll::CreateFlags::CLOEXEC).and_then(|ep| {
                 epoll::add(&ep, &socket, epoll::EventData::new_u64(0), epoll::EventFlags::IN).map(|()| ep)
@@ -151,6 +169,32 @@ fn recv_loop(socket: BorrowedFd<'_>, ep: Option<BorrowedFd<'_>>) -> rustix::io::
                 None => return Err(Errno::AGAIN),
             },
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The daemon's coalescing rule on a blocking socket: one wake-up is a
+/// blocking `recv` and then `MSG_DONTWAIT` reads until `EAGAIN`; after a
+/// wake-up that read more than one datagram, sleep `window` before the next.
+fn coalesce_loop(socket: BorrowedFd<'_>, window: std::time::Duration) -> rustix::io::Result<()> {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    loop {
+        match net::recv(socket, &mut buf[..], RecvFlags::empty()) {
+            Ok(_) => {}
+            Err(Errno::NOBUFS | Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+        let mut datagrams = 1usize;
+        loop {
+            match net::recv(socket, &mut buf[..], RecvFlags::DONTWAIT) {
+                Ok(_) => datagrams += 1,
+                Err(Errno::NOBUFS | Errno::INTR) => {}
+                Err(Errno::AGAIN) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if datagrams > 1 && !window.is_zero() {
+            std::thread::sleep(window);
         }
     }
 }
