@@ -115,10 +115,16 @@ else
     cargo build -q --release -p portsyncd
     ours_bin="$PWD/target/release/portsyncd"
 fi
+# A binary just linked sits in the page cache as dirty pages until written
+# back, and smaps counts a mapping of them as Private_Dirty: written out
+# now (every file: a --compare build too), its text and read-only data are
+# clean file pages, as on a switch.
+sync
 ours="$ours_bin --db-config \$DB_CONFIG --config \$WORK/p.conf --state-dir \$WORK/state"
 if [ -n "$cpp" ] || [ -n "$floor_only" ] || [ -n "$alongside" ]; then
     cargo build -q --release --manifest-path benches/floor/Cargo.toml --target-dir target
     floor_bin="$PWD/target/release/portsyncd-floor"
+    sync
 fi
 if [ -n "$cpp" ]; then
     cpp="$(realpath "$cpp")"
