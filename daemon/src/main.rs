@@ -86,7 +86,7 @@ mod linux {
     }
 
     fn try_main() -> Result<(), Failure> {
-        let mut args = match cli::parse(std::env::args().skip(1)).map_err(Failure::Usage)? {
+        let mut args = match cli::parse(std::env::args_os().skip(1)).map_err(Failure::Usage)? {
             Command::Help => {
                 print!("{}", cli::USAGE);
                 return Ok(());
