@@ -16,6 +16,9 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 # groff renders portsyncd(8) in its test (daemon/tests/man_page.rs).
 command -v groff >/dev/null || missing+=(groff-base)
+# The shell completions run in their shells (daemon/tests/completions.rs).
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
 if [ ${#missing[@]} -gt 0 ]; then
     # Install only: no service is started (the prometheus server would be).
     own_policy=0
