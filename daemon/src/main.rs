@@ -24,7 +24,7 @@ mod linux {
     use portsyncd::metrics::{self, MetricsBoard, MetricsPublisher, http::MetricsEndpoint};
     use portsyncd::signals::ProcessSignals;
     use portsyncd::state_dir::{self, StateDir};
-    use portsyncd::supervisor::{Heartbeat, Supervisors, Systemd};
+    use portsyncd::supervisor::{self, Heartbeat, Supervisors, Systemd};
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
     use portsyncd_core::driver::{DefaultDriver, Input};
@@ -144,15 +144,19 @@ mod linux {
         };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
         logging::set_repeat_window(config.log_repeat_window);
+        // supervisord's heartbeat: as the settings say, else on when
+        // supervisord runs us (SONiC's swss container).
+        let supervised = supervisor::under_supervisord(|var| std::env::var_os(var));
+        let heartbeat = supervisor::heartbeat_interval(config.supervisor_heartbeat, supervised);
         let supervisors = Supervisors {
             systemd: Systemd::from_env().unwrap_or_else(|e| {
                 log!(Warn, "NOTIFY_SOCKET is set but cannot be reached ({e}); systemd is not told anything");
                 None
             }),
-            heartbeat: config.supervisor_heartbeat.map(|_| Heartbeat),
+            heartbeat: heartbeat.map(|_| Heartbeat::new(supervised)),
         };
         let watchdog = supervisors.systemd.as_ref().and_then(Systemd::watchdog);
-        let liveness = portsyncd_core::driver::liveness_interval(watchdog, config.supervisor_heartbeat);
+        let liveness = portsyncd_core::driver::liveness_interval(watchdog, heartbeat);
         // The loop runs on this thread, which also waits in the reactor: the
         // Redis adapter drives its sockets from the loop itself (no task of
         // its own), so a round trip wakes no other thread (measured: cross-

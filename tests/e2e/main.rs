@@ -20,4 +20,5 @@ mod partition;
 mod reconcile;
 mod scenarios;
 mod state_dir;
+mod supervisord;
 mod warm;

@@ -87,7 +87,8 @@ pub struct Config {
     pub log_repeat_window: Duration,
     /// When health changes state.
     pub health: HealthThresholds,
-    /// supervisord's heartbeat on stdout every this long (`None`: off).
+    /// supervisord's heartbeat on stdout every this long (`Some(0)`: off;
+    /// `None`: not set, [`crate::supervisor::heartbeat_interval`] decides).
     pub supervisor_heartbeat: Option<Duration>,
     /// Where the metrics endpoint listens (`None`: off; `--metrics-addr`
     /// wins).

@@ -179,13 +179,15 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "liveness.supervisor_heartbeat_ms",
-        default: Integer(0),
+        default: Unset,
         when: NextStart,
-        doc: "supervisord's heartbeat on stdout at this interval (0 or absent: off).",
-        read: |p, v| {
-            v.millis(0, HOUR_MS).map(|d| p.config.supervisor_heartbeat = (!d.is_zero()).then_some(d))
+        doc: "supervisord's heartbeat on stdout at this interval (0: off). Unset: every 10000 when supervisord runs the daemon (SUPERVISOR_ENABLED in its environment), else off.",
+        read: |p, v| v.millis(0, HOUR_MS).map(|d| p.config.supervisor_heartbeat = Some(d)),
+        show: |c| match c.supervisor_heartbeat {
+            None => "unset: 10000 under supervisord, else off".into(),
+            Some(d) if d.is_zero() => "off".into(),
+            Some(d) => ms(d),
         },
-        show: |c| ms_or_off(c.supervisor_heartbeat),
         take: |c, new| c.supervisor_heartbeat = new.supervisor_heartbeat,
     },
     Setting {

@@ -209,7 +209,7 @@ fn every_key_is_shown() {
         ("state.save_interval_ms", "1000"),
         ("alerts.default_rules", "true"),
         ("alerts.repeat_interval_ms", "300000"),
-        ("liveness.supervisor_heartbeat_ms", "off"),
+        ("liveness.supervisor_heartbeat_ms", "unset: 10000 under supervisord, else off"),
         ("metrics.addr", "off"),
         ("instance.partition", "all"),
     ] {
