@@ -172,6 +172,19 @@ pub struct Supervisors {
     pub heartbeat: Option<Heartbeat>,
 }
 
+impl Supervisors {
+    /// Before the loop runs (no driver yet): tells systemd why the start
+    /// takes long, `status`, and to wait `extend` more for READY.
+    pub fn waiting(&mut self, status: &str, extend: Duration) {
+        if let Some(s) = self.systemd.as_ref() {
+            let states = [NotifyState::Status(status), NotifyState::ExtendTimeoutUsec(usec(extend))];
+            if let Err(e) = s.send(&states) {
+                log!(Warn, "sd_notify: {e}");
+            }
+        }
+    }
+}
+
 impl Supervisor for Supervisors {
     fn notify(&mut self, notify: Notify) {
         if let Some(s) = self.systemd.as_mut() {

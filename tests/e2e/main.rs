@@ -18,6 +18,7 @@ mod metrics;
 mod multi_asic;
 mod partition;
 mod reconcile;
+mod redis_at_start;
 mod scenarios;
 mod state_dir;
 mod supervisord;

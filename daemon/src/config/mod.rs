@@ -74,6 +74,9 @@ pub struct Config {
     pub redis_response_timeout: Duration,
     /// Longest delay between reconnect attempts.
     pub redis_reconnect_max: Duration,
+    /// At start, how long to wait for Redis before exiting 1 (zero: as long
+    /// as it takes).
+    pub redis_connect_wait: Duration,
     /// Keys whose writes are kept while Redis is away.
     pub redis_journal_keys: usize,
     /// Output used until CONFIG_DB's LOGGER says otherwise; `None` = CONFIG_DB decides.

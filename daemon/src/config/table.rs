@@ -78,6 +78,15 @@ pub const SETTINGS: &[Setting] = &[
         take: |c, new| c.redis_reconnect_max = new.redis_reconnect_max,
     },
     Setting {
+        key: "redis.connect_wait_ms",
+        default: Integer(0),
+        when: NextStart,
+        doc: "At start, how long to wait for Redis to be reachable, retrying with backoff up to reconnect_max_ms, before exiting 1 (0: as long as it takes).",
+        read: |p, v| v.millis(0, DAY_MS).map(|d| p.config.redis_connect_wait = d),
+        show: |c| ms(c.redis_connect_wait),
+        take: |c, new| c.redis_connect_wait = new.redis_connect_wait,
+    },
+    Setting {
         key: "redis.journal_keys",
         default: Integer(DEFAULT_JOURNAL_KEYS as i64),
         when: NextStart,
