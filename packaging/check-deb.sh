@@ -36,6 +36,12 @@ echo "deb: $deb"
 dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Architecture|Depends|Section|Description):' || true
 dpkg-deb --info "$deb" | grep -q '^ Depends:' && { echo "check-deb: an empty Depends field" >&2; exit 1; }
 dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx './md5sums' || { echo "check-deb: no md5sums" >&2; exit 1; }
+# The summary is daemon/Cargo.toml's description whole (cargo-deb wraps a
+# longer one: `dpkg -s` then shows it cut, "... in step with the").
+summary="$(dpkg-deb -f "$deb" Description | head -1)"
+description="$(sed -n 's/^description = "\(.*\)"$/\1/p' daemon/Cargo.toml)"
+[ "$summary" = "$description" ] && [ "${#summary}" -lt 80 ] ||
+    { echo "check-deb: the summary is \"$summary\", not the description whole under 80 characters" >&2; exit 1; }
 
 # lintian: errors and warnings fail (overridden tags do not show; with
 # --show-overrides lintian would fail on them too). Infos are shown.
