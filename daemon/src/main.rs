@@ -366,7 +366,7 @@ mod linux {
                     wait.as_millis()
                 ));
             }
-            let RedisError::Connect { db, addr, source } = &e else { unreachable!("matched above") };
+            let RedisError::Connect { db, addr, source } = &e else { return Err(e.to_string()) };
             let status = format!("waiting for Redis at {addr} ({db}; health degraded): {source}");
             if said.is_none_or(|t| t.elapsed() >= REMIND) {
                 let bound = if wait.is_zero() {
