@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
 # The Debian package, built and installed into a clean root, then checked
-# there (issue 14):
-#   - `cargo deb` packs the static build (cargo-deb installed if missing);
+# there (issues 14 and 23):
+#   - packaging/build-deb.sh packs the static build (cargo-deb installed if
+#     missing), and a second version of it (0.1.0-2) for the upgrade;
+#   - lintian (--pedantic) reports no error and no warning that the package's
+#     overrides (each with its reason) do not explain;
 #   - `dpkg --root` installs it into an empty root (a dpkg database and nothing
-#     else: the binary is static, there are no maintainer scripts);
+#     else: the binary is static; maintainer scripts run chrootless, on
+#     $DPKG_ROOT);
 #   - from that root: `portsyncd --version`, and `--check-config` on the
 #     settings file the package installed (and a database_config.json);
 #   - the units as installed: `systemd-analyze verify`, and `systemd-analyze
 #     security --offline=true --threshold=20` (exposure at most 2.0) for
-#     portsyncd.service and portsyncd@asic0.service.
+#     portsyncd.service and portsyncd@asic0.service;
+#   - upgrade and purge, under the real supervisord: v1 installed into another
+#     empty root whose /etc/supervisor/supervisord.conf runs the installed
+#     portsyncd (--db memory, in a network namespace of its own); the settings
+#     file edited; v2 installed over it: the edit is kept, no .dpkg-* file,
+#     the postinst restarted the daemon (a new pid, RUNNING), md5sums verify;
+#     `dpkg --remove`: the prerm stopped it; `dpkg --purge`: the root holds
+#     exactly what it held before the install (the state dir the daemon made
+#     is gone too).
 #
 # usage (root): packaging/check-deb.sh    (after the static build, as tests/run-all.sh does it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="$(uname -m)-unknown-linux-musl"
-command -v cargo-deb >/dev/null || cargo install --locked cargo-deb
-deb="$(cargo deb -p portsyncd --target "$target" --no-build --no-strip --output target/debian/ 2>&1 | tail -1)"
-[ -f "$deb" ] || { echo "check-deb: cargo deb made no package: $deb" >&2; exit 1; }
+for tool in lintian supervisord; do
+    command -v "$tool" >/dev/null ||
+        { echo "check-deb: $tool missing (tests/run-all.sh installs it: lintian, supervisor)" >&2; exit 1; }
+done
+debs="$(mktemp -d)"
+deb="$(packaging/build-deb.sh "$debs/v1" | tail -1)"
+deb2="$(packaging/build-deb.sh "$debs/v2" --deb-version 0.1.0-2 | tail -1)"
 echo "deb: $deb"
-dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Architecture|Depends|Section):' || true
+dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Architecture|Depends|Section|Description):' || true
+dpkg-deb --info "$deb" | grep -q '^ Depends:' && { echo "check-deb: an empty Depends field" >&2; exit 1; }
+dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx './md5sums' || { echo "check-deb: no md5sums" >&2; exit 1; }
+# The summary is daemon/Cargo.toml's description whole (cargo-deb wraps a
+# longer one: `dpkg -s` then shows it cut, "... in step with the").
+summary="$(dpkg-deb -f "$deb" Description | head -1)"
+description="$(sed -n 's/^description = "\(.*\)"$/\1/p' daemon/Cargo.toml)"
+[ "$summary" = "$description" ] && [ "${#summary}" -lt 80 ] ||
+    { echo "check-deb: the summary is \"$summary\", not the description whole under 80 characters" >&2; exit 1; }
+
+# lintian: errors and warnings fail (overridden tags do not show; with
+# --show-overrides lintian would fail on them too). Infos are shown.
+lintian --fail-on error,warning --display-info --pedantic "$deb" 2>&1 | { grep -v 'running with root privileges' || true; }
+echo "deb: lintian --pedantic: no error, no warning but those overridden with a reason"
 
 root="$(mktemp -d)"
-trap 'rm -rf "$root"' EXIT
+trap 'rm -rf "$root" "$debs"' EXIT
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 touch "$root/var/lib/dpkg/status" "$root/var/lib/dpkg/available"
 dpkg --root="$root" --force-script-chrootless -i "$deb" >/dev/null
@@ -45,3 +73,67 @@ echo "units: systemd-analyze verify passed (${units[*]})"
 systemd-analyze security --offline=true --root="$root" --threshold=20 --no-pager "${units[@]}" |
     grep -E '^→ Overall exposure'
 echo "units: exposure at most 2.0 (systemd-analyze security --threshold=20)"
+
+# Upgrade and purge, under the real supervisord (as in SONiC's swss container).
+up="$(mktemp -d)"
+sup="$(mktemp -d)"
+ns="pkgdeb$$"
+cleanup_upgrade() {
+    [ -f "$sup/supervisord.pid" ] && kill "$(cat "$sup/supervisord.pid")" 2>/dev/null && sleep 1
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "$up" "$sup"
+}
+trap 'cleanup_upgrade; rm -rf "$root" "$debs"' EXIT
+ip netns add "$ns"
+mkdir -p "$up/var/lib/dpkg/info" "$up/var/lib/dpkg/updates" "$up/etc/supervisor"
+touch "$up/var/lib/dpkg/status" "$up/var/lib/dpkg/available"
+cat > "$up/etc/supervisor/supervisord.conf" <<CONF
+[unix_http_server]
+file=$sup/supervisor.sock
+[supervisord]
+pidfile=$sup/supervisord.pid
+logfile=$sup/supervisord.log
+childlogdir=$sup
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[supervisorctl]
+serverurl=unix://$sup/supervisor.sock
+[program:portsyncd]
+command=$up/usr/bin/portsyncd --db memory --netns $ns --config $up/etc/sonic/portsyncd.conf --state-dir $up/var/lib/sonic/portsyncd
+autostart=false
+startsecs=1
+stdout_logfile=$sup/portsyncd.out
+stderr_logfile=$sup/portsyncd.err
+CONF
+before="$(cd "$up" && find . -path ./var/lib/dpkg -prune -o -print | LC_ALL=C sort)"
+ctl() { supervisorctl -c "$up/etc/supervisor/supervisord.conf" "$@"; }
+state() { ctl status portsyncd | awk '{print $2}'; }
+dpkg --root="$up" --force-script-chrootless -i "$deb" >/dev/null
+supervisord -c "$up/etc/supervisor/supervisord.conf"
+for _ in $(seq 50); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
+[ "$(state)" = STOPPED ] || { echo "check-deb: the install started portsyncd: $(ctl status portsyncd)" >&2; exit 1; }
+ctl start portsyncd >/dev/null
+pid1="$(ctl pid portsyncd)"
+echo "# edited by the operator" >> "$up/etc/sonic/portsyncd.conf"
+edited="$(md5sum < "$up/etc/sonic/portsyncd.conf")"
+dpkg --root="$up" --force-script-chrootless -i "$deb2" >/dev/null
+[ "$(dpkg-query --admindir="$up/var/lib/dpkg" -W -f='${Version}' portsyncd)" = 0.1.0-2 ]
+[ "$(md5sum < "$up/etc/sonic/portsyncd.conf")" = "$edited" ] || { echo "check-deb: the upgrade lost the edit" >&2; exit 1; }
+leftovers="$(find "$up/etc" -name '*.dpkg-*')"
+[ -z "$leftovers" ] || { echo "check-deb: left by the upgrade: $leftovers" >&2; exit 1; }
+for _ in $(seq 50); do [ "$(state)" = RUNNING ] && break; sleep 0.1; done
+pid2="$(ctl pid portsyncd)"
+[ "$(state)" = RUNNING ] && [ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] ||
+    { echo "check-deb: the upgrade did not restart portsyncd ($pid1 -> $pid2: $(ctl status portsyncd))" >&2; exit 1; }
+# md5sums: every file as packaged but the settings file, edited (5: its md5).
+verify="$(dpkg --root="$up" --verify portsyncd || true)"
+[ "$verify" = "??5?????? c /etc/sonic/portsyncd.conf" ] || { echo "check-deb: dpkg --verify: $verify" >&2; exit 1; }
+[ -d "$up/var/lib/sonic/portsyncd" ] || { echo "check-deb: the daemon made no state dir" >&2; exit 1; }
+echo "deb: upgraded 0.1.0-1 -> 0.1.0-2 under supervisord: the edited settings file kept, portsyncd restarted (pid $pid1 -> $pid2), dpkg --verify: only the edited settings file differs"
+dpkg --root="$up" --force-script-chrootless --remove portsyncd >/dev/null
+[ "$(state)" = STOPPED ] || { echo "check-deb: the removal left portsyncd $(state)" >&2; exit 1; }
+[ -f "$up/etc/sonic/portsyncd.conf" ] || { echo "check-deb: the removal took the conffile" >&2; exit 1; }
+dpkg --root="$up" --force-script-chrootless --purge portsyncd >/dev/null
+after="$(cd "$up" && find . -path ./var/lib/dpkg -prune -o -print | LC_ALL=C sort)"
+[ "$before" = "$after" ] || { echo "check-deb: left after the purge:" >&2; diff <(echo "$before") <(echo "$after") >&2; exit 1; }
+echo "deb: dpkg --remove stopped portsyncd under supervisord; dpkg --purge left the root as it was"

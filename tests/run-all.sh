@@ -19,6 +19,13 @@ command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v curl >/dev/null || missing+=(curl)
 # groff renders portsyncd(8) in its test (daemon/tests/man_page.rs).
 command -v groff >/dev/null || missing+=(groff-base)
+# The shell completions run in their shells (daemon/tests/completions.rs).
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
+# The package's lintian check, its upgrade under supervisord
+# (packaging/check-deb.sh) and the supervisord end-to-end test.
+command -v lintian >/dev/null || missing+=(lintian)
+command -v supervisord >/dev/null || missing+=(supervisor)
 if [ ${#missing[@]} -gt 0 ]; then
     # Install only: no service is started (the prometheus server would be).
     own_policy=0
@@ -40,9 +47,10 @@ musl_target="$(uname -m)-unknown-linux-musl"
 rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target"
 cargo build -q --release --locked -p portsyncd --target "$musl_target"
 PORTSYNCD_BIN="$PWD/target/$musl_target/release/portsyncd" cargo test -p portsyncd --test e2e 2>&1 | tee -a "$log"
-# The Debian package of that build, installed into a clean root: --version and
-# --check-config from there, and the installed systemd units' gates
-# (systemd-analyze verify, exposure at most 2.0). Installs cargo-deb if missing.
+# The Debian package of that build: lintian; installed into a clean root:
+# --version and --check-config from there, and the installed systemd units'
+# gates (systemd-analyze verify, exposure at most 2.0); upgraded under the real
+# supervisord, removed and purged in another. Installs cargo-deb if missing.
 packaging/check-deb.sh
 # The core builds on its own with no default features...
 cargo build -q -p portsyncd-core --no-default-features

@@ -92,10 +92,27 @@ Keeps SONiC's APPL_DB and STATE_DB port tables in step with the kernel's links.
                       the settings in effect, and exit without touching Redis or
                       any link
   --version, --help
+
+A value follows its flag, or is attached: --state-dir=DIR, -nNAME, -n=NAME
+(attached only, when it begins with '-'). -- ends the options.
 ";
 
-/// Parses `args` (without the program name).
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+/// Parses `args` (without the program name) with lexopt, whose rules are
+/// getopt's: `--flag VALUE`, `--flag=VALUE`, `-n VALUE`, `-nVALUE`,
+/// `-n=VALUE`, `--` ends the options. The daemon takes no operands. Every
+/// argument is read before anything is answered, so an unknown flag is an
+/// error even beside `--version` or `--help`. One rule of our own: a value
+/// that begins with '-' is taken only when attached (`--state-dir=-x`): given
+/// as the next word it is taken for a flag whose flag's value is missing
+/// (`--state-dir --config x` would otherwise make `--config` a directory).
+/// Values that are paths may be any bytes; names and addresses must be
+/// UTF-8.
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
+    use lexopt::Arg::{Long, Short, Value};
     let mut config = None;
     let mut db_config = None;
     let mut backend = None;
@@ -105,55 +122,61 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut db_global_config = None;
     let mut netns = None;
     let mut check_config = false;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match inline.clone().or_else(|| it.next()) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!("{name} needs a value")),
-            }
-        };
-        fn once<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), String> {
-            if slot.replace(v).is_some() {
-                return Err(format!("{name} given twice"));
-            }
-            Ok(())
+    let mut answer = None;
+    let mut parser = lexopt::Parser::from_args(args);
+    fn once<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), String> {
+        if slot.replace(v).is_some() {
+            return Err(format!("{name} given twice"));
         }
-        match flag.as_str() {
-            "--help" | "-h" => return Ok(Command::Help),
-            "--version" | "-V" => return Ok(Command::Version),
-            "--check-config" if inline.is_none() => {
+        Ok(())
+    }
+    while let Some(arg) = parser.next().map_err(lexopt_error)? {
+        match arg {
+            Long("help") | Short('h') => {
+                answer.get_or_insert(Command::Help);
+            }
+            Long("version") | Short('V') => {
+                answer.get_or_insert(Command::Version);
+            }
+            Long("check-config") => {
                 if std::mem::replace(&mut check_config, true) {
                     return Err("--check-config given twice".into());
                 }
             }
-            "--config" => once(&mut config, PathBuf::from(value("--config")?), "--config")?,
-            "--db-config" => once(&mut db_config, PathBuf::from(value("--db-config")?), "--db-config")?,
-            "--state-dir" => once(&mut state_dir, PathBuf::from(value("--state-dir")?), "--state-dir")?,
-            "--metrics-addr" => once(&mut metrics_addr, value("--metrics-addr")?, "--metrics-addr")?,
-            "-n" | "--namespace" => {
-                let name = checked_name("-n/--namespace", value("-n/--namespace")?)?;
-                once(&mut namespace, name, "-n/--namespace")?;
+            Long("config") => once(&mut config, path(&mut parser, "--config", &[])?, "--config")?,
+            Long("db-config") => once(&mut db_config, path(&mut parser, "--db-config", &[])?, "--db-config")?,
+            Long("state-dir") => once(&mut state_dir, path(&mut parser, "--state-dir", &[])?, "--state-dir")?,
+            Long("metrics-addr") => {
+                let addr = text(&mut parser, "--metrics-addr", &[])?;
+                once(&mut metrics_addr, addr, "--metrics-addr")?;
             }
-            "--db-global-config" => {
-                let file = PathBuf::from(value("--db-global-config")?);
+            Short('n') | Long("namespace") => {
+                let name = text(&mut parser, "-n/--namespace", &["-n", "--namespace"])?;
+                once(&mut namespace, checked_name("-n/--namespace", name)?, "-n/--namespace")?;
+            }
+            Long("db-global-config") => {
+                let file = path(&mut parser, "--db-global-config", &[])?;
                 once(&mut db_global_config, file, "--db-global-config")?;
             }
-            "--netns" => once(&mut netns, checked_name("--netns", value("--netns")?)?, "--netns")?,
-            "--db" => {
-                let b = match value("--db")?.as_str() {
+            Long("netns") => {
+                let name = checked_name("--netns", text(&mut parser, "--netns", &[])?)?;
+                once(&mut netns, name, "--netns")?;
+            }
+            Long("db") => {
+                let b = match text(&mut parser, "--db", &[])?.as_str() {
                     "redis" => Backend::Redis,
                     "memory" => Backend::Memory,
                     other => return Err(format!("--db must be redis or memory, not {other:?}")),
                 };
                 once(&mut backend, b, "--db")?;
             }
-            other => return Err(format!("unknown argument {other:?}")),
+            Long(other) => return Err(format!("unknown argument \"--{other}\"")),
+            Short(other) => return Err(format!("unknown argument \"-{other}\"")),
+            Value(other) => return Err(format!("unexpected argument {other:?}")),
         }
+    }
+    if let Some(answer) = answer {
+        return Ok(answer);
     }
     let metrics_addr = metrics_addr.map(|a| crate::metrics::MetricsAddr::parse(&a)).transpose()?;
     if namespace.is_some() && db_config.is_some() {
@@ -178,6 +201,54 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         metrics_addr,
         check_config,
     }))
+}
+
+/// The value of the flag just read (`name` in messages; `spellings`, when
+/// it has more than one, in the hint): attached (`--flag=v`, `-nv`, `-n=v`),
+/// anything but empty; else the next argument, unless there is none or it
+/// begins with '-'.
+fn value(parser: &mut lexopt::Parser, name: &str, spellings: &[&str]) -> Result<std::ffi::OsString, String> {
+    let missing = || format!("{name} needs a value");
+    if let Some(v) = parser.optional_value() {
+        return if v.is_empty() { Err(missing()) } else { Ok(v) };
+    }
+    let v = parser.value().map_err(|_| missing())?;
+    if v.is_empty() {
+        return Err(missing());
+    }
+    if v.as_encoded_bytes().starts_with(b"-") {
+        let forms = match spellings {
+            [] => format!("{name}=VALUE"),
+            all => all.iter().map(|s| format!("{s}=VALUE")).collect::<Vec<_>>().join(" or "),
+        };
+        return Err(format!(
+            "{} ({v:?} looks like a flag: write {forms} for a value beginning with '-')",
+            missing()
+        ));
+    }
+    Ok(v)
+}
+
+/// A value that is a path: any bytes.
+fn path(parser: &mut lexopt::Parser, name: &str, spellings: &[&str]) -> Result<PathBuf, String> {
+    value(parser, name, spellings).map(PathBuf::from)
+}
+
+/// A value that is a name or an address: UTF-8.
+fn text(parser: &mut lexopt::Parser, name: &str, spellings: &[&str]) -> Result<String, String> {
+    value(parser, name, spellings)?.into_string().map_err(|v| format!("{name}: not UTF-8: {v:?}"))
+}
+
+/// lexopt's own errors, in this command line's words. (`next()` fails only
+/// on a value attached to a flag that takes none.)
+fn lexopt_error(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::UnexpectedValue { option, value } => {
+            format!("{option} takes no value (got {value:?})")
+        }
+        lexopt::Error::MissingValue { option: Some(option) } => format!("{option} needs a value"),
+        other => other.to_string(),
+    }
 }
 
 /// `name` if it can name a namespace: it becomes a file name (in
@@ -355,7 +426,7 @@ mod tests {
         let Command::Run(a) = p(&["--check-config", "--config=/c.toml"]).unwrap() else { panic!() };
         assert!(a.check_config);
         assert!(p(&["--check-config", "--check-config"]).unwrap_err().contains("twice"));
-        assert!(p(&["--check-config=yes"]).unwrap_err().contains("unknown argument"));
+        assert_eq!(p(&["--check-config=yes"]), Err("--check-config takes no value (got \"yes\")".into()));
         let Command::Run(a) = p(&["--metrics-addr=9100"]).unwrap() else { panic!() };
         assert!(!a.check_config);
         assert_eq!(a.metrics_addr, Some(crate::metrics::MetricsAddr::Tcp("127.0.0.1:9100".parse().unwrap())));

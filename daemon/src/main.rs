@@ -24,13 +24,14 @@ mod linux {
     use portsyncd::metrics::{self, MetricsBoard, MetricsPublisher, http::MetricsEndpoint};
     use portsyncd::signals::ProcessSignals;
     use portsyncd::state_dir::{self, StateDir};
-    use portsyncd::supervisor::{Heartbeat, Supervisors, Systemd};
+    use portsyncd::supervisor::{self, Heartbeat, Supervisors, Systemd};
     use portsyncd::{log, logging};
     use portsyncd_core::backend::{Databases, Db};
     use portsyncd_core::driver::{DefaultDriver, Input};
     use portsyncd_mock::{MemoryDatabases, MockDatabases, Value};
     use portsyncd_netlink::{LinkControl, LinkMonitor};
-    use portsyncd_redis::{DbConfig, DbConfigError, RedisConnections, RedisOptions};
+    use portsyncd_redis::{DbConfig, DbConfigError, RedisConnections, RedisError, RedisOptions};
+    use std::time::{Duration, Instant};
 
     pub fn main() -> ExitCode {
         #[cfg(feature = "dhat-heap")]
@@ -86,7 +87,7 @@ mod linux {
     }
 
     fn try_main() -> Result<(), Failure> {
-        let mut args = match cli::parse(std::env::args().skip(1)).map_err(Failure::Usage)? {
+        let mut args = match cli::parse(std::env::args_os().skip(1)).map_err(Failure::Usage)? {
             Command::Help => {
                 print!("{}", cli::USAGE);
                 return Ok(());
@@ -148,15 +149,19 @@ mod linux {
         };
         logging::set_output(config.log_output.unwrap_or(logging::Output::Syslog));
         logging::set_repeat_window(config.log_repeat_window);
+        // supervisord's heartbeat: as the settings say, else on when
+        // supervisord runs us (SONiC's swss container).
+        let supervised = supervisor::under_supervisord(|var| std::env::var_os(var));
+        let heartbeat = supervisor::heartbeat_interval(config.supervisor_heartbeat, supervised);
         let supervisors = Supervisors {
             systemd: Systemd::from_env().unwrap_or_else(|e| {
                 log!(Warn, "NOTIFY_SOCKET is set but cannot be reached ({e}); systemd is not told anything");
                 None
             }),
-            heartbeat: config.supervisor_heartbeat.map(|_| Heartbeat),
+            heartbeat: heartbeat.map(|_| Heartbeat::new(supervised)),
         };
         let watchdog = supervisors.systemd.as_ref().and_then(Systemd::watchdog);
-        let liveness = portsyncd_core::driver::liveness_interval(watchdog, config.supervisor_heartbeat);
+        let liveness = portsyncd_core::driver::liveness_interval(watchdog, heartbeat);
         // The loop runs on this thread, which also waits in the reactor: the
         // Redis adapter drives its sockets from the loop itself (no task of
         // its own), so a round trip wakes no other thread (measured: cross-
@@ -247,13 +252,14 @@ mod linux {
     }
 
     /// Runs the driver over `db` until it exits.
+    /// (`None`: stopped by a signal before the databases were there.)
     async fn drive<D: Databases>(
-        connect: impl Future<Output = Result<D, String>>,
+        connect: impl AsyncFnOnce(&ProcessSignals, &mut Supervisors) -> Result<Option<D>, String>,
         run: Run,
-    ) -> Result<Parts<D, LinkMonitor, LinkControl, StateDir, Supervisors>, String> {
-        let Run { config, clock, mut driver, signals, supervisors, metrics, state_dir, .. } = run;
+    ) -> Result<Option<Parts<D, LinkMonitor, LinkControl, StateDir, Supervisors>>, String> {
+        let Run { config, clock, mut driver, signals, mut supervisors, metrics, state_dir, .. } = run;
         let (links, control) = prelude(&config).await?;
-        let db = connect.await?;
+        let Some(db) = connect(&signals, &mut supervisors).await? else { return Ok(None) };
         // Served from here on, on its own thread; stopped when the run ends.
         let (server, publisher) = match metrics {
             Some((endpoint, board)) => {
@@ -287,7 +293,7 @@ mod linux {
             driver.counters(),
             driver.engine().counters()
         );
-        Ok(parts)
+        Ok(Some(parts))
     }
 
     /// The clock and the driver.
@@ -315,12 +321,88 @@ mod linux {
             ..RedisOptions::default()
         };
         let db_config = run.args.db_config.clone();
-        let connect = async {
-            RedisConnections::journaled_from_file(&db_config, options).await.map_err(|e| e.to_string())
+        let (wait, backoff_max) = (run.config.redis_connect_wait, run.config.redis_reconnect_max);
+        let connect = async |signals: &ProcessSignals, supervisors: &mut Supervisors| {
+            let config = DbConfig::load(&db_config).map_err(|e| e.to_string())?;
+            wait_for_redis(&config, options, wait, backoff_max, signals, supervisors).await
         };
-        let parts = drive(connect, run).await?;
-        log!(Notice, "redis: {}", parts.db.counters());
+        if let Some(parts) = drive(connect, run).await? {
+            log!(Notice, "redis: {}", parts.db.counters());
+        }
         Ok(())
+    }
+
+    /// Connects to the databases, waiting while Redis is not there (SONiC:
+    /// swss started before the database container is up; under supervisord
+    /// an exit would restart the whole swss container): attempts 100 ms
+    /// apart, then twice as far each time up to `backoff_max`; a WARN at
+    /// the first failure and each minute after; systemd told why
+    /// (`STATUS=`) and to wait longer for READY (`EXTEND_TIMEOUT_USEC=`).
+    /// `wait` (zero: forever) bounds it: then the error, saying so. SIGTERM
+    /// or SIGINT ends it (`Ok(None)`). Only "cannot connect" is waited for:
+    /// anything else is an error at once.
+    async fn wait_for_redis(
+        config: &DbConfig,
+        options: RedisOptions,
+        wait: Duration,
+        backoff_max: Duration,
+        signals: &ProcessSignals,
+        supervisors: &mut Supervisors,
+    ) -> Result<Option<portsyncd_redis::RedisDatabases>, String> {
+        const FIRST: Duration = Duration::from_millis(100);
+        const SLICE: Duration = Duration::from_millis(100);
+        const REMIND: Duration = Duration::from_secs(60);
+        let started = Instant::now();
+        let mut delay = FIRST.min(backoff_max);
+        let mut said: Option<Instant> = None;
+        loop {
+            let e = match RedisConnections::journaled(config, options.clone()).await {
+                Ok(db) => {
+                    if said.is_some() {
+                        log!(Notice, "Redis reachable after {:.1} s", started.elapsed().as_secs_f64());
+                    }
+                    return Ok(Some(db));
+                }
+                Err(e @ RedisError::Connect { .. }) => e,
+                Err(e) => return Err(e.to_string()),
+            };
+            let waited = started.elapsed();
+            if !wait.is_zero() && waited >= wait {
+                return Err(format!(
+                    "Redis not reachable within {} ms ([redis] connect_wait_ms): {e}",
+                    wait.as_millis()
+                ));
+            }
+            let RedisError::Connect { db, addr, source } = &e else { return Err(e.to_string()) };
+            let status = format!("waiting for Redis at {addr} ({db}; health degraded): {source}");
+            if said.is_none_or(|t| t.elapsed() >= REMIND) {
+                let bound = if wait.is_zero() {
+                    "as long as it takes".to_owned()
+                } else {
+                    format!("up to {} ms", wait.as_millis())
+                };
+                log!(
+                    Warn,
+                    "{status}; {:.1} s so far, {bound} ([redis] connect_wait_ms)",
+                    waited.as_secs_f64()
+                );
+                said = Some(Instant::now());
+            }
+            let pause = if wait.is_zero() { delay } else { delay.min(wait.saturating_sub(waited)) };
+            supervisors.waiting(&status, pause + options.connect_timeout * 3 + Duration::from_secs(5));
+            let until = Instant::now() + pause;
+            loop {
+                if signals.terminate_raised() {
+                    log!(Notice, "stopped while waiting for Redis");
+                    return Ok(None);
+                }
+                let Some(left) = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+                    break;
+                };
+                portsyncd_reactor::Timer::after(left.min(SLICE)).await;
+            }
+            delay = (delay * 2).min(backoff_max);
+        }
     }
 
     async fn run_memory(run: Run) -> Result<(), String> {
@@ -334,8 +416,9 @@ mod linux {
                 &[("admin_status", "up"), ("index", &index), ("mtu", "9100")],
             );
         }
-        let parts = drive(async { Ok(db) }, run).await?;
-        print_tables(&parts.db);
+        if let Some(parts) = drive(async |_: &ProcessSignals, _: &mut Supervisors| Ok(Some(db)), run).await? {
+            print_tables(&parts.db);
+        }
         Ok(())
     }
 

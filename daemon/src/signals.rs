@@ -100,6 +100,16 @@ mod process {
             })
         }
 
+        /// Whether SIGTERM or SIGINT has been received (the flag stays up
+        /// for the loop). For waits before the loop runs: the wait for
+        /// Redis at start.
+        pub fn terminate_raised(&self) -> bool {
+            HANDLED
+                .iter()
+                .zip(&self.flags)
+                .any(|((_, raised), flag)| *raised == Raised::Terminate && flag.load(Ordering::SeqCst))
+        }
+
         /// The signal raised first in [`HANDLED`]'s order, its flag lowered.
         fn take_raised(&self) -> Option<Raised> {
             HANDLED

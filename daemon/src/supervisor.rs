@@ -8,8 +8,12 @@
 //!   abstract socket (`@name`); the `sd-notify` crate connects to paths only,
 //!   so the socket is ours (connected once) and the crate formats the lines.
 //! - [`Heartbeat`] — `<!--XSUPERVISOR:BEGIN-->heartbeat<!--XSUPERVISOR:END-->`
-//!   on stdout at each [`Notify::Alive`] (supervisord's listener restarts a
-//!   process in `watchdog_processes` that stops printing it).
+//!   on stdout at each [`Notify::Alive`]: with `stdout_capture_maxbytes`,
+//!   supervisord turns it into a PROCESS_COMMUNICATION_STDOUT event; SONiC's
+//!   supervisor-proc-exit-listener logs a WARNING ("Process 'portsyncd' is
+//!   stuck ...") for a process of `watchdog_processes` whose heartbeats stop
+//!   (it restarts nothing). On by default when supervisord runs the daemon
+//!   ([`heartbeat_interval`]).
 //!
 //! It decides nothing: when to say what is the driver's, which is how a
 //! stuck loop stops being called alive.
@@ -104,9 +108,45 @@ impl Supervisor for Systemd {
     }
 }
 
-/// supervisord's heartbeat on stdout (opt-in).
+/// The heartbeat's interval when the settings do not give one and
+/// supervisord runs the daemon: SONiC's listener warns after 60 s of silence
+/// unless CONFIG_DB's `HEARTBEAT|portsyncd` says otherwise; every 10 s gives
+/// it six.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Whether supervisord started this process: it puts `SUPERVISOR_ENABLED`
+/// in the environment of every program it runs. `env` reads a variable.
+pub fn under_supervisord(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    env("SUPERVISOR_ENABLED").is_some()
+}
+
+/// The heartbeat's interval: the settings' (`0`: off); unset,
+/// [`DEFAULT_HEARTBEAT`] under supervisord and off elsewhere.
+pub fn heartbeat_interval(setting: Option<Duration>, under_supervisord: bool) -> Option<Duration> {
+    match setting {
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+        None => under_supervisord.then_some(DEFAULT_HEARTBEAT),
+    }
+}
+
+/// supervisord's heartbeat on stdout.
+///
+/// Under supervisord the tokens are written alone: supervisord captures
+/// what is between them and logs what is around them, so a newline after
+/// them became an empty syslog line (`portsyncd `) per heartbeat. Anywhere
+/// else (a terminal, a test reading lines) each heartbeat ends its line.
 #[derive(Debug, Default)]
-pub struct Heartbeat;
+pub struct Heartbeat {
+    newline: bool,
+}
+
+impl Heartbeat {
+    /// The heartbeat for a process `under_supervisord` or not.
+    pub fn new(under_supervisord: bool) -> Self {
+        Self { newline: !under_supervisord }
+    }
+}
 
 /// What supervisord's listener looks for on a watched process's stdout.
 pub const HEARTBEAT: &str = "<!--XSUPERVISOR:BEGIN-->heartbeat<!--XSUPERVISOR:END-->";
@@ -115,7 +155,8 @@ impl Supervisor for Heartbeat {
     fn notify(&mut self, notify: Notify) {
         if notify == Notify::Alive {
             let mut out = io::stdout().lock();
-            if let Err(e) = writeln!(out, "{HEARTBEAT}").and_then(|()| out.flush()) {
+            let end = if self.newline { "\n" } else { "" };
+            if let Err(e) = write!(out, "{HEARTBEAT}{end}").and_then(|()| out.flush()) {
                 log!(Warn, "heartbeat on stdout: {e}");
             }
         }
@@ -131,6 +172,19 @@ pub struct Supervisors {
     pub heartbeat: Option<Heartbeat>,
 }
 
+impl Supervisors {
+    /// Before the loop runs (no driver yet): tells systemd why the start
+    /// takes long, `status`, and to wait `extend` more for READY.
+    pub fn waiting(&mut self, status: &str, extend: Duration) {
+        if let Some(s) = self.systemd.as_ref() {
+            let states = [NotifyState::Status(status), NotifyState::ExtendTimeoutUsec(usec(extend))];
+            if let Err(e) = s.send(&states) {
+                log!(Warn, "sd_notify: {e}");
+            }
+        }
+    }
+}
+
 impl Supervisor for Supervisors {
     fn notify(&mut self, notify: Notify) {
         if let Some(s) = self.systemd.as_mut() {
@@ -139,5 +193,22 @@ impl Supervisor for Supervisors {
         if let Some(h) = self.heartbeat.as_mut() {
             h.notify(notify);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_is_on_under_supervisord_unless_the_settings_say_otherwise() {
+        let ms = Duration::from_millis;
+        assert_eq!(heartbeat_interval(None, true), Some(DEFAULT_HEARTBEAT));
+        assert_eq!(heartbeat_interval(None, false), None);
+        assert_eq!(heartbeat_interval(Some(ms(0)), true), None);
+        assert_eq!(heartbeat_interval(Some(ms(2000)), false), Some(ms(2000)));
+        assert_eq!(heartbeat_interval(Some(ms(2000)), true), Some(ms(2000)));
+        assert!(under_supervisord(|v| (v == "SUPERVISOR_ENABLED").then(|| "1".into())));
+        assert!(!under_supervisord(|_| None));
     }
 }

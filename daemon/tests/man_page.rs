@@ -31,6 +31,10 @@ fn every_flag_of_the_usage_is_documented() {
     // groff renders an ASCII hyphen as U+2010 in some places; compare on ASCII.
     let text = rendered().replace(['\u{2010}', '\u{2212}'], "-");
     let flags: Vec<&str> = portsyncd::cli::USAGE
+        // The options, not the closing note on how values are written.
+        .split("\nA value follows")
+        .next()
+        .unwrap_or_default()
         .split(|c: char| c.is_whitespace() || "[]|,()".contains(c))
         .map(|w| w.trim_end_matches([':', '.', ';']))
         .filter(|w| w.starts_with('-') && w.len() > 1)

@@ -138,9 +138,9 @@ fn systemd_watchdog_over_an_abstract_socket() {
     watchdog_run(&sw, socket, &format!("@{name}"));
 }
 
-/// supervisord's listener restarts a process in `watchdog_processes` that
-/// stops printing the heartbeat: printed at the interval asked, not while
-/// the process is stopped.
+/// The heartbeat asked for in the settings, outside supervisord (one per
+/// line): printed at the interval asked, not while the process is stopped.
+/// (Under the real supervisord: supervisord.rs.)
 #[test]
 fn supervisord_heartbeat_on_stdout() {
     let sw = Switch::new(1);

@@ -229,8 +229,9 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
     let log = sw.log();
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.contains("netlink.dump_timeout_ms = 0 is out of range"), "{log}");
-    // Unreachable Redis.
-    std::fs::write(&sw.conf, "").unwrap();
+    // Unreachable Redis, and a bounded wait for it (redis_at_start.rs:
+    // unbounded by default).
+    std::fs::write(&sw.conf, "[redis]\nconnect_wait_ms = 200\n").unwrap();
     let db_config = sw.dir.join("unreachable.json");
     std::fs::write(
         &db_config,
@@ -242,10 +243,24 @@ fn start_up_failures_exit_non_zero_with_one_line_and_write_nothing() {
     let mut d = Daemon::start(
         &sw.ns,
         sw.dir.join("u.log"),
-        &["--db-config", db_config.to_str().unwrap(), "--state-dir", state],
+        &[
+            "--db-config",
+            db_config.to_str().unwrap(),
+            "--config",
+            sw.conf.to_str().unwrap(),
+            "--state-dir",
+            state,
+        ],
     );
     assert_eq!(d.wait_exit(T).expect("exits").code(), Some(1));
-    assert!(d.log().starts_with("portsyncd: cannot connect to CONFIG_DB at unix:"), "{}", d.log());
+    let last = d.log().lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.starts_with(
+            "portsyncd: Redis not reachable within 200 ms ([redis] connect_wait_ms): cannot connect to CONFIG_DB at unix:"
+        ),
+        "{}",
+        d.log()
+    );
     // No permission to change links (not root): stops before touching Redis.
     // (Its state dir is one it can use: that is checked first.)
     let nobodys = tempfile::tempdir().unwrap();

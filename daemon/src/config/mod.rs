@@ -74,6 +74,9 @@ pub struct Config {
     pub redis_response_timeout: Duration,
     /// Longest delay between reconnect attempts.
     pub redis_reconnect_max: Duration,
+    /// At start, how long to wait for Redis before exiting 1 (zero: as long
+    /// as it takes).
+    pub redis_connect_wait: Duration,
     /// Keys whose writes are kept while Redis is away.
     pub redis_journal_keys: usize,
     /// Output used until CONFIG_DB's LOGGER says otherwise; `None` = CONFIG_DB decides.
@@ -87,7 +90,8 @@ pub struct Config {
     pub log_repeat_window: Duration,
     /// When health changes state.
     pub health: HealthThresholds,
-    /// supervisord's heartbeat on stdout every this long (`None`: off).
+    /// supervisord's heartbeat on stdout every this long (`Some(0)`: off;
+    /// `None`: not set, [`crate::supervisor::heartbeat_interval`] decides).
     pub supervisor_heartbeat: Option<Duration>,
     /// Where the metrics endpoint listens (`None`: off; `--metrics-addr`
     /// wins).

@@ -162,6 +162,7 @@ fn blank() -> Config {
         coalesce_window: Duration::from_millis(1),
         redis_response_timeout: Duration::ZERO,
         redis_reconnect_max: Duration::ZERO,
+        redis_connect_wait: Duration::ZERO,
         redis_journal_keys: 0,
         log_output: None,
         memory_ports: Vec::new(),

@@ -78,6 +78,15 @@ pub const SETTINGS: &[Setting] = &[
         take: |c, new| c.redis_reconnect_max = new.redis_reconnect_max,
     },
     Setting {
+        key: "redis.connect_wait_ms",
+        default: Integer(0),
+        when: NextStart,
+        doc: "At start, how long to wait for Redis to be reachable, retrying with backoff up to reconnect_max_ms, before exiting 1 (0: as long as it takes).",
+        read: |p, v| v.millis(0, DAY_MS).map(|d| p.config.redis_connect_wait = d),
+        show: |c| ms(c.redis_connect_wait),
+        take: |c, new| c.redis_connect_wait = new.redis_connect_wait,
+    },
+    Setting {
         key: "redis.journal_keys",
         default: Integer(DEFAULT_JOURNAL_KEYS as i64),
         when: NextStart,
@@ -179,13 +188,15 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "liveness.supervisor_heartbeat_ms",
-        default: Integer(0),
+        default: Unset,
         when: NextStart,
-        doc: "supervisord's heartbeat on stdout at this interval (0 or absent: off).",
-        read: |p, v| {
-            v.millis(0, HOUR_MS).map(|d| p.config.supervisor_heartbeat = (!d.is_zero()).then_some(d))
+        doc: "supervisord's heartbeat on stdout at this interval (0: off). Unset: every 10000 when supervisord runs the daemon (SUPERVISOR_ENABLED in its environment), else off.",
+        read: |p, v| v.millis(0, HOUR_MS).map(|d| p.config.supervisor_heartbeat = Some(d)),
+        show: |c| match c.supervisor_heartbeat {
+            None => "unset: 10000 under supervisord, else off".into(),
+            Some(d) if d.is_zero() => "off".into(),
+            Some(d) => ms(d),
         },
-        show: |c| ms_or_off(c.supervisor_heartbeat),
         take: |c, new| c.supervisor_heartbeat = new.supervisor_heartbeat,
     },
     Setting {

@@ -134,6 +134,7 @@ fn every_field_has_a_row() {
         coalesce_window: Duration::from_millis(2),
         redis_response_timeout: Duration::from_millis(100),
         redis_reconnect_max: Duration::from_millis(200),
+        redis_connect_wait: Duration::from_millis(30_000),
         redis_journal_keys: MAX_JOURNAL_KEYS,
         log_output: Some(crate::logging::Output::Stderr),
         memory_ports: vec!["Ethernet0".into()],
@@ -210,7 +211,7 @@ fn every_key_is_shown() {
         ("state.save_interval_ms", "1000"),
         ("alerts.default_rules", "true"),
         ("alerts.repeat_interval_ms", "300000"),
-        ("liveness.supervisor_heartbeat_ms", "off"),
+        ("liveness.supervisor_heartbeat_ms", "unset: 10000 under supervisord, else off"),
         ("metrics.addr", "off"),
         ("instance.partition", "all"),
     ] {
@@ -230,7 +231,7 @@ fn refusals_say_what_and_where() {
     assert_eq!(e("[memory]\nports = []\nzz = 1\n"), "unknown field `zz`, expected `ports` (line 3)");
     assert_eq!(
         e("[redis]\nzz = 1\n"),
-        "unknown field `zz`, expected one of `response_timeout_ms`, `reconnect_max_ms`, `journal_keys` (line 2)"
+        "unknown field `zz`, expected one of `response_timeout_ms`, `reconnect_max_ms`, `connect_wait_ms`, `journal_keys` (line 2)"
     );
     assert!(
         e("zz = 1\n").starts_with("unknown field `zz`, expected one of `netlink`, `redis`, "),
