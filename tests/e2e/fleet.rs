@@ -210,8 +210,9 @@ impl Receiver {
         }
         let body = buf.get(body_at..body_at + length).and_then(|b| serde_json::from_slice(b).ok());
         let status = if path.is_some() && body.is_some() { "200 OK" } else { "400 Bad Request" };
-        let _ = stream
-            .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+        let _ = stream.write_all(
+            format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
         Some(Notification { path: path?, body: body?, at: Instant::now() })
     }
 
@@ -284,9 +285,15 @@ impl Api {
     /// The values of `label` on the series `matching` selects (Grafana's
     /// `label_values`), or the error Prometheus gave.
     fn label_values(&self, matching: &str, label: &str) -> Result<Vec<String>, String> {
-        let (status, v) = self.get(&format!("/api/v1/label/{}/values?match[]={}", encode(label), encode(matching)));
+        let (status, v) =
+            self.get(&format!("/api/v1/label/{}/values?match[]={}", encode(label), encode(matching)));
         if status == 200 && v["status"] == "success" {
-            Ok(v["data"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+            Ok(v["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect())
         } else {
             Err(format!("HTTP {status}: {} {}", v["errorType"], v["error"]))
         }
@@ -341,9 +348,9 @@ fn check_queries(api: &Api, exprs: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     for expr in exprs {
         let ran = match label_values(expr) {
-            Some((matching, label)) => api.label_values(&expand(matching), label).and_then(|values| {
-                if values.is_empty() { Err("no values".into()) } else { Ok(()) }
-            }),
+            Some((matching, label)) => api
+                .label_values(&expand(matching), label)
+                .and_then(|values| if values.is_empty() { Err("no values".into()) } else { Ok(()) }),
             None => api.query(&expand(expr)).map(drop),
         };
         if let Err(e) = ran {
@@ -410,7 +417,7 @@ fn dashboard_queries() -> Vec<String> {
     out
 }
 
-fn wait_for(timeout: Duration, what: &str, context: impl Fn() -> String, mut cond: impl FnMut() -> bool) {
+fn wait_for(timeout: Duration, what: &str, context: &dyn Fn() -> String, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}\n{}", context());
@@ -441,7 +448,8 @@ fn a_fleet_prometheus_and_alertmanager_get_port_flapping_and_portsyncd_down() {
     let tmp = tempfile::Builder::new().prefix("portsyncd-fleet-").tempdir().unwrap();
     let receiver = Receiver::start(&mon);
     let hook = |path: &str| format!("http://127.0.0.1:{}/{path}", receiver.port);
-    let am_conf = std::fs::read_to_string(repo_file("packaging/prometheus/alertmanager.example.yml")).unwrap();
+    let am_conf =
+        std::fs::read_to_string(repo_file("packaging/prometheus/alertmanager.example.yml")).unwrap();
     let am_conf = replace_once(&am_conf, "group_wait: 30s", "group_wait: 1s");
     let am_conf = replace_once(&am_conf, "group_interval: 5m", "group_interval: 1s");
     let am_conf = replace_once(&am_conf, "repeat_interval: 4h", "repeat_interval: 1h");
@@ -463,7 +471,8 @@ fn a_fleet_prometheus_and_alertmanager_get_port_flapping_and_portsyncd_down() {
     );
 
     let rules = repo_file("packaging/prometheus/portsyncd.rules.yml").canonicalize().unwrap();
-    let prom_conf = std::fs::read_to_string(repo_file("packaging/prometheus/prometheus.example.yml")).unwrap();
+    let prom_conf =
+        std::fs::read_to_string(repo_file("packaging/prometheus/prometheus.example.yml")).unwrap();
     let prom_conf = replace_once(&prom_conf, "scrape_interval: 15s", "scrape_interval: 1s");
     let prom_conf = replace_once(&prom_conf, "evaluation_interval: 15s", "evaluation_interval: 1s");
     let prom_conf =
@@ -514,10 +523,7 @@ fn a_fleet_prometheus_and_alertmanager_get_port_flapping_and_portsyncd_down() {
             .collect();
         loaded.len() == shipped && loaded.iter().all(|r| r["health"] == "ok")
     });
-    assert!(
-        loaded.iter().all(|r| r["lastError"].as_str().unwrap_or_default().is_empty()),
-        "{loaded:#?}"
-    );
+    assert!(loaded.iter().all(|r| r["lastError"].as_str().unwrap_or_default().is_empty()), "{loaded:#?}");
 
     // The flap storm on switch 1's Ethernet0: up, then four times down and
     // up again (its peer's carrier), each seen in STATE_DB: 9 flaps, more
@@ -559,7 +565,11 @@ fn a_fleet_prometheus_and_alertmanager_get_port_flapping_and_portsyncd_down() {
             "rate(portsyncd_link_events_total[5m]".into(),
         ],
     );
-    assert_eq!(problems.len(), 4, "the check must catch a missing name, a missing label, a bad query: {problems:#?}");
+    assert_eq!(
+        problems.len(),
+        4,
+        "the check must catch a missing name, a missing label, a bad query: {problems:#?}"
+    );
     let queries = dashboard_queries();
     assert!(queries.len() > 50, "{} dashboard queries", queries.len());
     let problems = check_queries(&api, &queries);
@@ -583,7 +593,11 @@ fn a_fleet_prometheus_and_alertmanager_get_port_flapping_and_portsyncd_down() {
         receiver.alerts("/pager").iter().any(|(s, l, _)| s == "firing" && *l == down)
     });
     let paged = receiver.alerts("/pager").iter().find(|(s, l, _)| s == "firing" && *l == down).unwrap().2;
-    assert!(paged - killed >= Duration::from_secs(59), "PortsyncdDown before its for: 1m: {:?}", paged - killed);
+    assert!(
+        paged - killed >= Duration::from_secs(59),
+        "PortsyncdDown before its for: 1m: {:?}",
+        paged - killed
+    );
 
     // The storm is over: PortFlapping resolves once the daemon's gauge
     // falls back (two flap windows after its start).
