@@ -11,6 +11,10 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v ip >/dev/null || missing+=(iproute2)
 # promtool checks the metrics text (Debian ships it in the prometheus package).
 command -v promtool >/dev/null || missing+=(prometheus)
+# The fleet test (tests/e2e/fleet.rs) runs a real Prometheus (the same package)
+# and a real Alertmanager.
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 # systemd-analyze checks the units (packaging/check-deb.sh); installing the
 # package starts nothing where systemd is not the init.
 command -v systemd-analyze >/dev/null || missing+=(systemd)
@@ -27,7 +31,8 @@ command -v fish >/dev/null || missing+=(fish)
 command -v lintian >/dev/null || missing+=(lintian)
 command -v supervisord >/dev/null || missing+=(supervisor)
 if [ ${#missing[@]} -gt 0 ]; then
-    # Install only: no service is started (the prometheus server would be).
+    # Install only: no service is started (the prometheus and alertmanager
+    # servers would be).
     own_policy=0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1

@@ -12,6 +12,7 @@ mod big_values;
 mod breakout;
 mod endpoint;
 mod faults;
+mod fleet;
 mod hardening;
 mod harness;
 mod liveness;
