@@ -30,9 +30,11 @@ command -v fish >/dev/null || missing+=(fish)
 # (packaging/check-deb.sh) and the supervisord end-to-end test.
 command -v lintian >/dev/null || missing+=(lintian)
 command -v supervisord >/dev/null || missing+=(supervisor)
+# The real rsyslogd, run privately by the syslog restart test (tests/e2e/syslog.rs).
+command -v rsyslogd >/dev/null || missing+=(rsyslog)
 if [ ${#missing[@]} -gt 0 ]; then
     # Install only: no service is started (the prometheus and alertmanager
-    # servers would be).
+    # servers and the system rsyslog would be).
     own_policy=0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
