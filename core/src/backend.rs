@@ -18,7 +18,7 @@
 
 use core::fmt;
 
-use crate::warm::Snapshot;
+use crate::warm::{Snapshot, SnapshotView};
 
 /// The SONiC databases portsyncd uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -446,8 +446,9 @@ pub trait SnapshotStore<const P: usize> {
     fn load(&mut self) -> Result<Option<Snapshot<P>>, Self::Error>;
 
     /// Replaces the snapshot (atomically: a crash leaves the old one or the
-    /// new one); returns the bytes written.
-    fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, Self::Error>;
+    /// new one) with the engine's record, serialized as a [`Snapshot`];
+    /// returns the bytes written.
+    fn save(&mut self, snapshot: &SnapshotView<'_, P>) -> Result<usize, Self::Error>;
 
     /// What kind of trouble a failed [`save`](Self::save) was, for the
     /// driver (its health reason and its line say it; the error's own text

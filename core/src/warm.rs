@@ -19,7 +19,7 @@
 use crate::engine::{LinkState, StartKind};
 use crate::schema;
 
-pub use crate::engine::{SNAPSHOT_VERSION, Snapshot, SnapshotPort};
+pub use crate::engine::{SNAPSHOT_VERSION, Snapshot, SnapshotPort, SnapshotView};
 
 /// STATE_DB table of enable flags (`<name>` → `enable`).
 pub const WARM_RESTART_ENABLE_TABLE: &str = "WARM_RESTART_ENABLE_TABLE";

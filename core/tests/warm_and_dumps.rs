@@ -159,6 +159,11 @@ fn snapshot_round_trips_through_postcard_and_restores() {
     let bytes = postcard::to_slice(&snap, &mut buf).unwrap();
     let back: Snapshot<1024> = postcard::from_bytes(bytes).unwrap();
     assert_eq!(back, snap);
+    // What a save writes, straight from the record: the same bytes.
+    let mut view_buf = [0u8; 256];
+    let view = w.engine().snapshot_view();
+    assert_eq!((view.len(), view.port_init_done()), (2, true));
+    assert_eq!(postcard::to_slice(&view, &mut view_buf).unwrap(), bytes);
     let mut engine =
         DefaultLinkSync::new(SyncConfig { start: StartKind::Warm, switch_type: SwitchType::Switch });
     engine.restore(&back).unwrap();

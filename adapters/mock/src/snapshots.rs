@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use portsyncd_core::backend::{SnapshotStore, StoreFault};
-use portsyncd_core::warm::Snapshot;
+use portsyncd_core::warm::{Snapshot, SnapshotView};
 
 /// Why the in-memory snapshot could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,7 +74,7 @@ impl<const P: usize> SnapshotStore<P> for MemorySnapshots {
         }
     }
 
-    fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, MemorySnapshotError> {
+    fn save(&mut self, snapshot: &SnapshotView<'_, P>) -> Result<usize, MemorySnapshotError> {
         let mut kept = self.kept.borrow_mut();
         if let Some(fault) = kept.fail_saves {
             return Err(MemorySnapshotError::Injected(fault));

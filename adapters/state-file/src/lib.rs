@@ -28,7 +28,8 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use portsyncd_core::backend::{SnapshotStore, StoreFault};
-pub use portsyncd_core::warm::{SNAPSHOT_VERSION, Snapshot};
+pub use portsyncd_core::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotView};
+use serde::Serialize;
 
 /// File name of the snapshot in its directory.
 pub const FILE_NAME: &str = "portsyncd.snapshot";
@@ -149,7 +150,7 @@ impl<const P: usize> SnapshotStore<P> for StateFile {
         Ok(StateFile::load(self)?)
     }
 
-    fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, StateFileError> {
+    fn save(&mut self, snapshot: &SnapshotView<'_, P>) -> Result<usize, StateFileError> {
         Ok(StateFile::save(self, snapshot)?)
     }
 
@@ -178,8 +179,9 @@ impl StateFile {
         self.dir.join(FILE_NAME)
     }
 
-    /// Writes `snapshot` atomically; returns the file's size.
-    pub fn save<const P: usize>(&self, snapshot: &Snapshot<P>) -> Result<usize, SaveError> {
+    /// Writes `snapshot` (a [`Snapshot`], or an engine's [`SnapshotView`]:
+    /// the same bytes) atomically; returns the file's size.
+    pub fn save(&self, snapshot: &(impl Serialize + ?Sized)) -> Result<usize, SaveError> {
         let bytes = encode(snapshot)?;
         let path = self.path();
         let io = |step, source| SaveError::Io { path: path.clone(), step, source };
@@ -210,8 +212,8 @@ impl StateFile {
     }
 }
 
-/// The file's bytes for `snapshot`.
-pub fn encode<const P: usize>(snapshot: &Snapshot<P>) -> Result<Vec<u8>, SaveError> {
+/// The file's bytes for `snapshot` (a [`Snapshot`] or a [`SnapshotView`]).
+pub fn encode(snapshot: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, SaveError> {
     let payload = postcard::to_allocvec(snapshot).map_err(|e| SaveError::Encode(e.to_string()))?;
     let len = u32::try_from(payload.len()).map_err(|_| SaveError::Encode("snapshot over 4 GiB".into()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());

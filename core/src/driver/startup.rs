@@ -13,7 +13,7 @@
 use super::io::SnapshotLoad;
 use super::state::{Ask, Direct, ReadFor, Stage, StartStep, Step, WriteFor};
 use super::{Driver, Event, Failure, fnv};
-use crate::engine::{LinkSync, StartKind, SyncConfig};
+use crate::engine::{StartKind, SyncConfig};
 use crate::event::Text;
 use crate::logger::{self, Level, Output};
 use crate::warm::{SnapshotPort, StatePortReader};
@@ -216,10 +216,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             }
             StartStep::ConfigKeys => match self.learnt.warm {
                 Some(Ok(check)) => {
-                    self.engine = LinkSync::new(SyncConfig {
-                        start: check.start,
-                        switch_type: self.learnt.switch_type,
-                    });
+                    self.engine
+                        .reset(SyncConfig { start: check.start, switch_type: self.learnt.switch_type });
                     if check.fell_back_to_cold {
                         self.emit(Event::WarmFellBackToCold);
                     }

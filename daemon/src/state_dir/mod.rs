@@ -33,7 +33,7 @@ use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use portsyncd_core::backend::{SnapshotStore, StoreFault};
-use portsyncd_core::warm::Snapshot;
+use portsyncd_core::warm::{Snapshot, SnapshotView};
 use portsyncd_state_file::{StateFile, StateFileError, io_fault};
 
 /// The lock file in the state directory (it holds the holder's pid).
@@ -211,7 +211,7 @@ impl<const P: usize> SnapshotStore<P> for StateDir {
 
     /// Takes the directory first if it is not taken yet: this is how saves
     /// resume once it can be written again.
-    fn save(&mut self, snapshot: &Snapshot<P>) -> Result<usize, StateDirError> {
+    fn save(&mut self, snapshot: &SnapshotView<'_, P>) -> Result<usize, StateDirError> {
         self.take().map_err(Problem::from)?;
         let bytes = self.file.save(snapshot).map_err(StateFileError::from)?;
         self.problem = None;

@@ -4,8 +4,11 @@
 use super::*;
 
 fn save(dir: &mut StateDir) -> Result<usize, StoreFault> {
-    let snapshot = Snapshot::<4> { port_init_done: true, ports: heapless::Vec::new() };
-    SnapshotStore::<4>::save(dir, &snapshot).map_err(|e| <StateDir as SnapshotStore<4>>::fault(&e))
+    use portsyncd_core::engine::{StartKind, SwitchType};
+    let config = portsyncd_core::SyncConfig { start: StartKind::Cold, switch_type: SwitchType::Switch };
+    let engine = portsyncd_core::LinkSync::<4, 4>::new(config);
+    SnapshotStore::<4>::save(dir, &engine.snapshot_view())
+        .map_err(|e| <StateDir as SnapshotStore<4>>::fault(&e))
 }
 
 #[test]
