@@ -212,8 +212,14 @@ pub struct AlertSettings {
 
 impl Default for AlertSettings {
     fn default() -> Self {
-        Self { interval: Duration::from_secs(1), repeat_interval: Duration::from_secs(300) }
+        Self::DEFAULT
     }
+}
+
+impl AlertSettings {
+    /// The defaults, in a `const`.
+    pub const DEFAULT: Self =
+        Self { interval: Duration::from_secs(1), repeat_interval: Duration::from_secs(300) };
 }
 
 /// What a notice says.
@@ -521,14 +527,20 @@ impl<M: Copy + Eq, const R: usize, const N: usize> AlertRules<M, R, N> {
 
     /// No rules (with the default settings): nothing is evaluated until
     /// [`reconfigure`](Self::reconfigure) sets some.
-    pub fn empty(now: Instant) -> Self {
+    pub const fn empty(now: Instant) -> Self {
         Self {
-            settings: AlertSettings::default(),
+            settings: AlertSettings::DEFAULT,
             slots: Vec::new(),
             next_evaluation: now,
             notices: Deque::new(),
             dropped: 0,
         }
+    }
+
+    /// A set with no rules yet starts at `now` (its first evaluation is due
+    /// then).
+    pub fn restart_at(&mut self, now: Instant) {
+        self.next_evaluation = now;
     }
 
     /// New settings and rules (SIGHUP), all checked before anything

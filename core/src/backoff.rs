@@ -18,8 +18,9 @@ pub struct Backoff {
 
 impl Backoff {
     /// A schedule starting at `base`, never above `max`, jittered from `seed`.
-    pub fn new(base: Duration, max: Duration, seed: u64) -> Self {
-        Self { base, max: max.max(base), attempt: 0, rng: seed | 1 }
+    pub const fn new(base: Duration, max: Duration, seed: u64) -> Self {
+        let max = if max.as_nanos() < base.as_nanos() { base } else { max };
+        Self { base, max, attempt: 0, rng: seed | 1 }
     }
 
     /// New bounds for the delays to come; the failed attempts so far still count.

@@ -229,15 +229,20 @@ pub struct HealthThresholds {
 
 impl Default for HealthThresholds {
     fn default() -> Self {
-        Self {
-            unhealthy_after: Duration::from_secs(30),
-            stall_after: Duration::from_secs(10),
-            slow_request_hold: Duration::from_secs(60),
-            overruns_per_minute: 3,
-            port_init_within: Duration::from_secs(300),
-            port_init_report_after: Duration::from_secs(60),
-        }
+        Self::DEFAULT
     }
+}
+
+impl HealthThresholds {
+    /// The defaults, in a `const`.
+    pub const DEFAULT: Self = Self {
+        unhealthy_after: Duration::from_secs(30),
+        stall_after: Duration::from_secs(10),
+        slow_request_hold: Duration::from_secs(60),
+        overruns_per_minute: 3,
+        port_init_within: Duration::from_secs(300),
+        port_init_report_after: Duration::from_secs(60),
+    };
 }
 
 /// What the driver knows right now, for [`Health::assess`].
@@ -298,7 +303,7 @@ impl fmt::Display for HealthChange {
 
 impl Health {
     /// Healthy as of `now` (the start).
-    pub fn new(now: Instant, thresholds: HealthThresholds) -> Self {
+    pub const fn new(now: Instant, thresholds: HealthThresholds) -> Self {
         Self {
             thresholds,
             started: now,

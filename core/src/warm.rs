@@ -95,6 +95,11 @@ pub struct StatePortReader {
     mtu: Option<u32>,
 }
 
+impl StatePortReader {
+    /// Nothing read (what `Default` gives), in a `const`.
+    pub const NONE: Self = Self { seen: false, ok: false, admin: None, oper: None, mtu: None };
+}
+
 fn up_down(value: &[u8]) -> Option<bool> {
     match value {
         b"up" => Some(true),

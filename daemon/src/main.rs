@@ -166,7 +166,7 @@ mod linux {
         // Redis adapter drives its sockets from the loop itself (no task of
         // its own), so a round trip wakes no other thread (measured: cross-
         // thread wake-ups were most of the daemon's CPU time).
-        let (clock, mut driver) = start(&config, liveness).map_err(Failure::Start)?;
+        let (clock, driver) = start(&config, liveness).map_err(Failure::Start)?;
         if let Some(problem) = state_dir.problem() {
             // The why here; what it costs is the driver's line (WARN).
             log!(Info, "{problem}");
@@ -240,7 +240,7 @@ mod linux {
         args: cli::Args,
         config: Config,
         clock: MonotonicClock,
-        driver: Box<DefaultDriver>,
+        driver: DriverSlot,
         signals: ProcessSignals,
         supervisors: Supervisors,
         /// The metrics endpoint, bound, and the board it reads.
@@ -257,7 +257,7 @@ mod linux {
         connect: impl AsyncFnOnce(&ProcessSignals, &mut Supervisors) -> Result<Option<D>, String>,
         run: Run,
     ) -> Result<Option<Parts<D, LinkMonitor, LinkControl, StateDir, Supervisors>>, String> {
-        let Run { config, clock, mut driver, signals, mut supervisors, metrics, state_dir, .. } = run;
+        let Run { config, clock, driver, signals, mut supervisors, metrics, state_dir, .. } = run;
         let (links, control) = prelude(&config).await?;
         let Some(db) = connect(&signals, &mut supervisors).await? else { return Ok(None) };
         // Served from here on, on its own thread; stopped when the run ends.
@@ -281,7 +281,7 @@ mod linux {
             replies: Default::default(),
             metrics: publisher,
         };
-        let ran = ferry::run(&mut driver, &mut parts, &clock, signals).await;
+        let ran = ferry::run(driver, &mut parts, &clock, signals).await;
         // Stopped and waited for: the endpoint (and its unix socket file)
         // is gone before the process exits.
         drop(server);
@@ -296,19 +296,29 @@ mod linux {
         Ok(Some(parts))
     }
 
-    /// The clock and the driver.
-    type Start = (MonotonicClock, Box<DefaultDriver>);
+    /// The process's one driver (a few hundred KiB), built at compile time
+    /// into the binary's data: only the pages it writes ever become the
+    /// process's own memory. Built at run time, it went through a stack
+    /// first (`Box::default()` made a 232 KiB frame, every page of it touched
+    /// by the stack probe and kept for the life of the process) and every
+    /// page of its heap block was written by the copy.
+    static DRIVER: portsyncd_sync::TakeOnce<DefaultDriver> =
+        portsyncd_sync::TakeOnce::new(DefaultDriver::BLANK);
 
-    /// `Box::default()` builds the driver (a few hundred KiB) in its heap
-    /// block, without a copy on the stack first (measured: the peak RSS of
-    /// building it on a stack and moving it was twice its size).
+    /// The driver, the run's for good.
+    type DriverSlot = &'static mut DefaultDriver;
+
+    /// The clock and the driver.
+    type Start = (MonotonicClock, DriverSlot);
+
     fn start(config: &Config, liveness_interval: Option<std::time::Duration>) -> Result<Start, String> {
         let clock = MonotonicClock::default();
-        let mut driver: Box<DefaultDriver> = Box::default();
+        let driver =
+            DRIVER.take().ok_or_else(|| "the driver is already running in this process".to_owned())?;
         let settings =
             portsyncd_core::driver::DriverConfig { liveness_interval, ..ferry::driver_config(config) };
         driver.configure(clock.now(), settings).map_err(|e| e.to_string())?;
-        ferry::apply_alerting(&mut driver, clock.now(), &config.alerts);
+        ferry::apply_alerting(driver, clock.now(), &config.alerts);
         Ok((clock, driver))
     }
 

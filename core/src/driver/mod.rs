@@ -127,7 +127,7 @@ pub type DefaultDriver = Driver<DEFAULT_PORT_CAPACITY, DEFAULT_BATCH_CAPACITY>;
 impl<const P: usize, const B: usize> Default for Driver<P, B> {
     /// A driver at time zero with the default settings; see [`Driver::configure`].
     fn default() -> Self {
-        Self::new(Instant::from_millis(0), DriverConfig::default())
+        Self::new(Instant::from_millis(0), DriverConfig::DEFAULT)
     }
 }
 
@@ -242,9 +242,15 @@ pub struct Driver<const P: usize, const B: usize> {
 }
 
 impl<const P: usize, const B: usize> Driver<P, B> {
-    /// A driver starting at `now`: its first request reads CONFIG_DB's LOGGER.
-    pub fn new(now: Instant, config: DriverConfig) -> Self {
-        let mut driver = Self {
+    /// A driver at time zero with the default settings, as a constant: what
+    /// a `static` holds (then only the pages the driver writes are ever
+    /// touched; a driver built by value is built on a stack first, every
+    /// page of its frame probed). Give it its start time and settings with
+    /// [`configure`](Self::configure) before its first request.
+    pub const BLANK: Self = {
+        let now = Instant::from_millis(0);
+        let config = DriverConfig::DEFAULT;
+        Self {
             config,
             started: now,
             stage: Stage::Start(StartStep::Logger),
@@ -259,25 +265,25 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             events: Deque::new(),
             unsaid: 0,
             direct: Deque::new(),
-            learnt: Learnt::default(),
+            learnt: Learnt::NONE,
             level: Level::Notice,
             bad_level_seen: None,
             output: Output::Syslog,
             db_output: None,
             bad_output_seen: None,
-            logger_too_large: state::LoggerTooLarge::default(),
+            logger_too_large: state::LoggerTooLarge::NONE,
             batch: None,
             flow: Flow::Idle,
             vanished_in_drain: 0,
             dump_seq: None,
             dump_end: None,
             redump: Redump::No,
-            timers: Timers::default(),
+            timers: Timers::NONE,
             links_lost: None,
             reopen_backoff: Backoff::new(config.retry_base, config.retry_max, config.seed ^ 0x6e6c),
             reconcile: reconcile::Reconcile::Idle,
             repaired_in_round: 0,
-            coordination: partitioned::Coordination::default(),
+            coordination: partitioned::Coordination::NONE,
             denied: heapless::Vec::new(),
             filter_not_before: None,
             last_save: now,
@@ -290,7 +296,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             ready: false,
             partial: false,
             last_event: None,
-            metrics: DriverMetrics::default(),
+            metrics: DriverMetrics::NEW,
             alerts: crate::alerts::AlertRules::empty(now),
             alarm_rows: Deque::new(),
             alarm_writes: AlarmWrites::Uncleared,
@@ -299,10 +305,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             saved: Saved::Current,
             backend: BackendStatus::Connected,
             now,
-            milestones: Milestones::default(),
-            counters: DriverCounters::default(),
-        };
-        driver.arm_periodic(now);
+            milestones: Milestones::NONE,
+            counters: DriverCounters::ZERO,
+        }
+    };
+
+    /// A driver starting at `now`: its first request reads CONFIG_DB's LOGGER.
+    pub fn new(now: Instant, config: DriverConfig) -> Self {
+        let mut driver = Self::BLANK;
+        driver.start_at(now, config);
         driver
     }
 
@@ -333,6 +344,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.stage != Stage::Start(StartStep::Logger) || self.awaiting.is_some() {
             return Err(Started);
         }
+        self.start_at(now, config);
+        Ok(())
+    }
+
+    /// The start time and the settings, before the first request.
+    fn start_at(&mut self, now: Instant, config: DriverConfig) {
         self.config = config;
         self.started = now;
         self.now = now;
@@ -340,10 +357,12 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.reopen_backoff = Backoff::new(config.retry_base, config.retry_max, config.seed ^ 0x6e6c);
         self.repeats = Repeats::new(config.repeat_window);
         self.health = Health::new(now, config.health);
+        self.alerts.restart_at(now);
         self.asked_at = now;
         self.last_save = now;
+        self.batch_received = now;
+        self.ops_received = now;
         self.arm_periodic(now);
-        Ok(())
     }
 
     // ---------------------------------------------------------- the protocol

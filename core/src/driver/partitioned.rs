@@ -65,6 +65,19 @@ pub(super) struct Coordination {
     tally: Tally,
 }
 
+impl Coordination {
+    /// Nothing decided (what `Default` gives), in a `const`.
+    pub(super) const NONE: Self = Self {
+        ownership: None,
+        ready: false,
+        announce_due: false,
+        token: 0,
+        released: false,
+        said: None,
+        tally: Tally::NONE,
+    };
+}
+
 /// The followers' keys, added up as they are read.
 #[derive(Clone, Copy, Debug, Default)]
 struct Tally {
@@ -75,6 +88,11 @@ struct Tally {
     bad_count: bool,
     field: [Option<u64>; 4],
     index: usize,
+}
+
+impl Tally {
+    const NONE: Self =
+        Self { seen: 0, ready: 0, ports: 0, digest: 0, bad_count: false, field: [None; 4], index: 0 };
 }
 
 impl<const P: usize, const B: usize> Driver<P, B> {

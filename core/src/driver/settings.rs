@@ -63,25 +63,30 @@ pub struct DriverConfig {
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        Self {
-            dump_timeout: Duration::from_secs(5),
-            snapshot_interval: Duration::from_secs(1),
-            log_output: None,
-            maintain_interval: Duration::from_secs(1),
-            logger_poll_interval: Duration::from_secs(5),
-            retry_base: Duration::from_millis(100),
-            retry_max: Duration::from_secs(5),
-            shutdown_flush: Duration::from_millis(500),
-            datagrams_per_batch: 256,
-            coalesce_window: Duration::from_millis(1),
-            seed: 1,
-            repeat_window: Duration::from_secs(10),
-            health: HealthThresholds::default(),
-            liveness_interval: None,
-            alarm_table: false,
-            reconcile_interval: Some(Duration::from_secs(300)),
-            partition: crate::partition::Partition::single(),
-            run_token: 1,
-        }
+        Self::DEFAULT
     }
+}
+
+impl DriverConfig {
+    /// The defaults, in a `const`.
+    pub const DEFAULT: Self = Self {
+        dump_timeout: Duration::from_secs(5),
+        snapshot_interval: Duration::from_secs(1),
+        log_output: None,
+        maintain_interval: Duration::from_secs(1),
+        logger_poll_interval: Duration::from_secs(5),
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_secs(5),
+        shutdown_flush: Duration::from_millis(500),
+        datagrams_per_batch: 256,
+        coalesce_window: Duration::from_millis(1),
+        seed: 1,
+        repeat_window: Duration::from_secs(10),
+        health: HealthThresholds::DEFAULT,
+        liveness_interval: None,
+        alarm_table: false,
+        reconcile_interval: Some(Duration::from_secs(300)),
+        partition: crate::partition::Partition::single(),
+        run_token: 1,
+    };
 }

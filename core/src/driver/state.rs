@@ -188,6 +188,11 @@ pub(super) struct LoggerTooLarge {
     pub(super) seen: bool,
 }
 
+impl LoggerTooLarge {
+    /// Nothing seen.
+    pub(super) const NONE: Self = Self { said: false, seen: false };
+}
+
 /// What start-up learnt, until it is over (and the cursor of reads that
 /// walk STATE_DB keys: the warm baseline, reconciliation).
 #[derive(Clone, Copy, Debug)]
@@ -210,17 +215,22 @@ pub(super) struct Learnt {
 
 impl Default for Learnt {
     fn default() -> Self {
-        Self {
-            level: None,
-            output: None,
-            switch_type: SwitchType::Switch,
-            warm_enabled: false,
-            warm: None,
-            cursor: 0,
-            reader: StatePortReader::default(),
-            kept: 0,
-            over_capacity: 0,
-            skipped: 0,
-        }
+        Self::NONE
     }
+}
+
+impl Learnt {
+    /// Nothing learnt yet.
+    pub(super) const NONE: Self = Self {
+        level: None,
+        output: None,
+        switch_type: SwitchType::Switch,
+        warm_enabled: false,
+        warm: None,
+        cursor: 0,
+        reader: StatePortReader::NONE,
+        kept: 0,
+        over_capacity: 0,
+        skipped: 0,
+    };
 }

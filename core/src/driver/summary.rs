@@ -26,6 +26,11 @@ pub struct Milestones {
     pub port_init_done: Option<Duration>,
 }
 
+impl Milestones {
+    /// None reached (what `Default` gives), in a `const`.
+    pub const NONE: Self = Self { eoiu: None, port_config_done: None, port_init_done: None };
+}
+
 /// What the driver counted (the engine counts its own: [`Driver::engine`](super::Driver::engine)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DriverCounters {
@@ -72,6 +77,32 @@ pub struct DriverCounters {
     /// Hashes, values and keys too large to read (each one a WARN line;
     /// a LOGGER hash once while it stays so).
     pub too_large: u64,
+}
+
+impl DriverCounters {
+    /// All zero (what `Default` gives), in a `const`.
+    pub const ZERO: Self = Self {
+        datagrams: 0,
+        malformed: 0,
+        overruns: 0,
+        redumps: 0,
+        vanished: 0,
+        appl_produces: 0,
+        writes_sent: 0,
+        writes_refused: 0,
+        refused_lost: 0,
+        presence_reads: 0,
+        snapshots: 0,
+        snapshot_failures: 0,
+        reconciliations: 0,
+        repaired: 0,
+        netlink_failures: 0,
+        netlink_reopens: 0,
+        links_denied: 0,
+        alarm_rows_written: 0,
+        alarm_rows_dropped: 0,
+        too_large: 0,
+    };
 }
 
 impl fmt::Display for Ms {

@@ -77,6 +77,11 @@ pub(super) struct Timers {
 }
 
 impl Timers {
+    /// None armed (what `Default` gives), in a `const`.
+    pub(super) const NONE: Self = Self { at: [None; Timer::COUNT], fired: 0 };
+}
+
+impl Timers {
     /// Arms `timer` for `at` (re-arming it if it was armed).
     pub(super) fn set(&mut self, timer: Timer, at: Instant) {
         self.at[timer as usize] = Some(at);

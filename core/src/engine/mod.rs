@@ -270,7 +270,7 @@ pub struct Ownership {
 
 impl<const P: usize, const B: usize> LinkSync<P, B> {
     /// A new engine, in [`Phase::Configuring`].
-    pub fn new(config: SyncConfig) -> Self {
+    pub const fn new(config: SyncConfig) -> Self {
         Self {
             config,
             phase: Phase::Configuring,
@@ -286,7 +286,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
             checking: false,
             epoch: 0,
             restored: false,
-            counters: SyncCounters::default(),
+            counters: SyncCounters::ZERO,
             role: Role::Single,
             own_ready: false,
             init_released: false,

@@ -268,3 +268,22 @@ pub struct SyncCounters {
     /// Published ports the record had no room for (not in snapshots or dump checks).
     pub published_overflow: u64,
 }
+
+impl SyncCounters {
+    /// All zero (what `Default` gives), in a `const`.
+    pub const ZERO: Self = Self {
+        link_messages: 0,
+        ignored: [0; IgnoreReason::ALL.len()],
+        rejected_names: 0,
+        stale_links: 0,
+        stale_overflow: 0,
+        coalesced: 0,
+        state_sets: 0,
+        state_dels: 0,
+        not_in_app_db: 0,
+        batches: 0,
+        suppressed: 0,
+        vanished: 0,
+        published_overflow: 0,
+    };
+}

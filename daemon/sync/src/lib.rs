@@ -11,6 +11,9 @@
 //!   `tests/loom.rs` check (`RUSTFLAGS="--cfg loom" cargo test -p
 //!   portsyncd-sync --release --test loom`).
 //!
+//! The daemon's driver is a `static` too ([`TakeOnce`]), taken once by the
+//! thread that runs it: no handoff, so no loom test.
+//!
 //! Shutdown crosses no state of ours: the endpoint's task is cancelled by
 //! dropping it when the run ends.
 //!
@@ -58,4 +61,7 @@ mod imp {
 pub use imp::*;
 
 mod board;
+mod once;
+
 pub use board::Board;
+pub use once::TakeOnce;
