@@ -12,7 +12,8 @@
 #     settings file the package installed (and a database_config.json);
 #   - the units as installed: `systemd-analyze verify`, and `systemd-analyze
 #     security --offline=true --threshold=20` (exposure at most 2.0) for
-#     portsyncd.service and portsyncd@asic0.service;
+#     portsyncd.service and portsyncd@0.service (which Requires= SONiC's
+#     database@0.service: a unit of that name is put in the root);
 #   - upgrade and purge, under the real supervisord: v1 installed into another
 #     empty root whose /etc/supervisor/supervisord.conf runs the installed
 #     portsyncd (--db memory, in a network namespace of its own); the settings
@@ -34,11 +35,13 @@ deb="$(packaging/build-deb.sh "$debs/v1" | tail -1)"
 deb2="$(packaging/build-deb.sh "$debs/v2" --deb-version 0.1.0-2 | tail -1)"
 echo "deb: $deb"
 dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Architecture|Depends|Section|Description):' || true
-dpkg-deb --info "$deb" | grep -q '^ Depends:' && { echo "check-deb: an empty Depends field" >&2; exit 1; }
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx './md5sums' || { echo "check-deb: no md5sums" >&2; exit 1; }
+# (No `grep -q`, no `head` in a pipeline: under pipefail the writer's
+# SIGPIPE when the reader stops early would fail the pipeline.)
+dpkg-deb --info "$deb" | grep '^ Depends:' >/dev/null && { echo "check-deb: an empty Depends field" >&2; exit 1; }
+dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -x './md5sums' >/dev/null || { echo "check-deb: no md5sums" >&2; exit 1; }
 # The summary is daemon/Cargo.toml's description whole (cargo-deb wraps a
 # longer one: `dpkg -s` then shows it cut, "... in step with the").
-summary="$(dpkg-deb -f "$deb" Description | head -1)"
+summary="$(dpkg-deb -f "$deb" Description | sed -n 1p)"
 description="$(sed -n 's/^description = "\(.*\)"$/\1/p' daemon/Cargo.toml)"
 [ "$summary" = "$description" ] && [ "${#summary}" -lt 80 ] ||
     { echo "check-deb: the summary is \"$summary\", not the description whole under 80 characters" >&2; exit 1; }
@@ -61,13 +64,19 @@ chroot "$root" /usr/bin/portsyncd --version
 mkdir -p "$root/tmp"
 printf '{"INSTANCES":{"redis":{"hostname":"127.0.0.1","port":6379,"unix_socket_path":"/var/run/redis/redis.sock"}},"DATABASES":{"APPL_DB":{"id":0,"separator":":","instance":"redis"},"CONFIG_DB":{"id":4,"separator":"|","instance":"redis"},"STATE_DB":{"id":6,"separator":"|","instance":"redis"}},"VERSION":"1.0"}' \
     > "$root/tmp/database_config.json"
-chroot "$root" /usr/bin/portsyncd --check-config --db-config /tmp/database_config.json | head -3
+chroot "$root" /usr/bin/portsyncd --check-config --db-config /tmp/database_config.json | sed -n 1,3p
 echo "deb: --version and --check-config (the installed settings file) ran from the clean root"
 
 # The units as installed, against this machine's own systemd units.
 mkdir -p "$root/usr/lib/systemd"
 cp -r /lib/systemd/system "$root/usr/lib/systemd/"
-units=(portsyncd.service portsyncd@asic0.service)
+# portsyncd@N.service Requires= SONiC's database@N.service, which this machine
+# has not (SONiC's runs the database container): a unit of that name, so that
+# verify checks ours against it; what it runs is not ours to check.
+mkdir -p "$root/etc/systemd/system"
+printf '[Unit]\nDescription=SONiC database for asic%%i (the name only: a placeholder for check-deb.sh)\n[Service]\nType=oneshot\nExecStart=/bin/true\n' \
+    > "$root/etc/systemd/system/database@.service"
+units=(portsyncd.service portsyncd@0.service)
 systemd-analyze verify --root="$root" "${units[@]}"
 echo "units: systemd-analyze verify passed (${units[*]})"
 systemd-analyze security --offline=true --root="$root" --threshold=20 --no-pager "${units[@]}" |

@@ -21,6 +21,7 @@ mod multi_asic;
 mod partition;
 mod reconcile;
 mod redis_at_start;
+mod sandbox;
 mod scenarios;
 mod state_dir;
 mod supervisord;
