@@ -212,8 +212,18 @@ fn bind_unix(path: &Path, access: &SocketAccess) -> io::Result<std::os::unix::ne
     }
     // Bound, then its mode and group set, then listening: until it listens
     // a connect is refused, so no client ever finds the umask's mode.
+    // Close-on-exec from the start where the kernel can (Linux); set
+    // right after elsewhere (the build for macOS, which only checks).
+    #[cfg(target_os = "linux")]
     let socket =
         rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    #[cfg(not(target_os = "linux"))]
+    let socket = {
+        let socket =
+            rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::empty(), None)?;
+        rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)?;
+        socket
+    };
     rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
     let made = (|| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))?;
