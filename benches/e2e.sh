@@ -9,6 +9,7 @@
 # usage (root): benches/e2e.sh [-n "32 128 512"] [-r RUNS=3] [-k CYCLES=10] [--build musl|glibc]
 #                              [--compare 'CMD' | --compare-cpp] [--floor-mode MODE] [--floor-window US]
 #                              [--samples N=100] [--burst N=64] [--syscalls DIR] [--floor-alongside]
+#                              [--settings 'TOML']
 #        benches/e2e.sh --floor-only ["MODE..."] [-n ...] [-r ...] [-k ...] [--floor-window US]
 #
 # Two network namespaces per run: the daemon's, which holds the ports
@@ -38,6 +39,10 @@
 # a warm-up) of isolated events (one at a time, 20 ms apart) and N of events
 # right after a burst of --burst (default 64) MTU changes on the other ports;
 # p50 / p99 of each run (every sample: /tmp/portsyncd-e2e-<ports>.<kind>.latency).
+#
+# --settings 'TOML' adds lines (printf %b: \n for a newline) to our daemon's
+# settings file (it is also the file a --compare command can name as
+# $WORK/p.conf), e.g. --settings '[netlink]\ncoalesce_window_ms = 2\n'.
 #
 # --compare 'CMD' runs CMD the same way in the same run (inside the namespace,
 # through sh -c, with $DB_CONFIG = the run's database_config.json and $WORK =
@@ -93,6 +98,7 @@ while [ $# -gt 0 ]; do
         --samples) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]*$ ]] || usage; lat_samples="$2"; shift 2 ;;
         --burst) [ $# -ge 2 ] && [[ "$2" =~ ^[1-9][0-9]*$ ]] || usage; burst="$2"; shift 2 ;;
         --floor-alongside) alongside=1; shift ;;
+        --settings) [ $# -ge 2 ] || usage; settings="$2"; shift 2 ;;
         --syscalls) [ $# -ge 2 ] || usage; sys_dir="$(realpath -m "$2")"; mkdir -p "$sys_dir"; shift 2 ;;
         --floor-only)
             floor_only="recv recvmmsg epoll-recv epoll-recvmmsg coalesce"
@@ -235,7 +241,7 @@ one_run() {  # kind (ours|other|cpp) command
     [ -z "$cpp" ] || port=$(free_port)
     redis_start "$work" "$port"; live_pids+=("$redis_pid")
     db_config "$sock" "$work/db.json" "$port"
-    printf '[log]\noutput = "STDERR"\n' > "$work/p.conf"
+    printf '[log]\noutput = "STDERR"\n%b' "${settings:-}" > "$work/p.conf"
     seed_ports "$sock" "$n"
     # The C++ daemon: its default level, to stderr (see the header).
     [ "$kind" != cpp ] || redis-cli -s "$sock" -n 4 HSET "LOGGER|portsyncd" LOGLEVEL NOTICE LOGOUTPUT STDERR >/dev/null
