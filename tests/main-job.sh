@@ -10,8 +10,9 @@
 #  4. checks the settings with --check-config (nothing touched), then
 #     starts portsyncd in the namespace; plays orchagent+syncd by creating
 #     each port's host interface once APPL_DB has it;
-#  5. flaps Ethernet4 (admin up, carrier down/up via its peer, MTU) and
-#     deletes Ethernet12, printing STATE_DB after each step;
+#  5. flaps Ethernet4 (admin up, carrier down/up via its peer, MTU), breaks
+#     Ethernet12 out (APPL_DB first: its MTU change is not written) and
+#     deletes it, printing STATE_DB after each step;
 #  6. bad input: a second portsyncd is refused before touching anything; a
 #     free-text description that is not UTF-8 is carried byte for byte (as
 #     SONiC does); LOGLEVEL changed + SIGHUP takes effect at once;
@@ -140,6 +141,12 @@ ip -n "$ns" link set Ethernet4 up; sleep 0.5; show "ip link set Ethernet4 up"
 ip -n "$ns" link set v4 down; sleep 0.5; show "its peer down (carrier lost)"
 ip -n "$ns" link set v4 up; sleep 0.5; show "its peer up again"
 ip -n "$ns" link set Ethernet4 mtu 9100; sleep 0.3; show "ip link set Ethernet4 mtu 9100"
+# Dynamic port breakout: APPL_DB loses the port first (portmgrd's delete,
+# popped by orchagent), its host interface only later. A link event in
+# between writes nothing: each STATE_DB write checks APPL_DB as it lands.
+appl DEL PORT_TABLE:Ethernet12 >/dev/null
+ip -n "$ns" link set Ethernet12 mtu 4000; sleep 0.3
+show "breakout: APPL_DB PORT_TABLE:Ethernet12 deleted, then its MTU set to 4000 (not written)"
 ip -n "$ns" link del Ethernet12; sleep 0.3; show "ip link del Ethernet12"
 echo "-- metrics meanwhile (what 'curl -s 127.0.0.1:9101/metrics' shows inside the namespace; read here"
 echo "   with bash's /dev/tcp, so that no client is needed), the flaps and health among them:"
