@@ -442,12 +442,12 @@ fn what_is_too_large_to_read_is_taken_as_absent_said_once_and_counted() {
     assert_eq!(d.counters().too_large, 4);
 }
 
-/// Liveness as the daemon builds the driver (`Box::default()`, then
+/// Liveness as the daemon builds the driver (`Driver::BLANK`, then
 /// `configure`): Alive every interval from any input or answer, and, until
 /// ready, room to start asked for with each.
 #[test]
 fn alive_every_interval_from_inputs_and_extend_timeout_until_ready() {
-    let mut d: Box<DefaultDriver> = Box::default();
+    let mut d: Box<DefaultDriver> = Box::new(DefaultDriver::BLANK);
     let settings =
         DriverConfig { liveness_interval: Some(Duration::from_millis(100)), ..DriverConfig::default() };
     d.configure(at(0), settings).unwrap();

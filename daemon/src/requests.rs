@@ -176,7 +176,8 @@ where
             parts.replies.release();
         }
         Io::Write(request) => {
-            let mut absent = vec![false; request.ops().len()];
+            // A batch holds at most DEFAULT_BATCH_CAPACITY writes: no allocation.
+            let mut absent = [false; DEFAULT_BATCH_CAPACITY];
             let result =
                 perform_write(&mut parts.db, request.ops(), &parts.config_fields, &mut absent, now).await;
             now = clock.now();

@@ -170,12 +170,8 @@ impl PendingWrites {
     }
 
     fn push(&mut self, write: &Write<'_>) {
-        let (delete, fields) = match *write {
-            Write::Set { fields, .. }
-            | Write::SetIfPresent { fields, .. }
-            | Write::Produce { fields, .. } => (false, fields),
-            Write::Del { .. } | Write::ProduceDel { .. } => (true, &[][..]),
-        };
+        let delete = matches!(write, Write::Del { .. } | Write::ProduceDel { .. });
+        let fields = write.fields();
         let guard = write.guard().map(GuardId::of);
         // A plain set with no fields writes nothing; a producer set with no
         // fields is a real operation (the consumer sees a delete), kept as such.

@@ -102,6 +102,9 @@ pub struct RedisConnections {
     options: RedisOptions,
     shas: Shas,
     counters: RedisCounters,
+    /// What each command of the last write pipeline carried (kept for its
+    /// capacity).
+    sent: Vec<Sent>,
 }
 
 /// The SHA1s of [`SCRIPTS`], by use.
@@ -166,8 +169,14 @@ impl RedisConnections {
             })
         };
         let links = [link(Db::Config, 1)?, link(Db::Appl, 2)?, link(Db::State, 3)?];
-        let mut this =
-            Self { links, restarted: false, shas: Shas::new(), options, counters: RedisCounters::default() };
+        let mut this = Self {
+            links,
+            restarted: false,
+            shas: Shas::new(),
+            options,
+            counters: RedisCounters::default(),
+            sent: Vec::new(),
+        };
         for db in Db::ALL {
             this.open(db).await?;
         }
@@ -392,35 +401,43 @@ impl RedisConnections {
         for (slot, &skip) in absent.iter_mut().zip(&skipped) {
             *slot = skip;
         }
+        // The commands' map to the writes, in a buffer kept across sends
+        // (the hot path allocates nothing here).
+        let mut sent = std::mem::take(&mut self.sent);
+        sent.clear();
         let Some(conn) = self.links[db.index()].conn.as_mut() else { return Err(SendError::Down) };
-        let mut sent = Vec::new();
         let mut i = 0;
         while i < writes.len() {
             let run = guarded_run(&writes[i..], &local);
             let one = Sent { first: i, len: run.max(1), guarded: run > 0 };
             i += one.len;
-            if !one.guarded && (skipped[one.first] || !writes_something(&writes[one.first])) {
+            let skip = skipped.get(one.first).copied().unwrap_or(false);
+            if !one.guarded && (skip || !writes_something(&writes[one.first])) {
                 continue;
             }
             encode_sent(conn, &layouts, &self.shas, writes, one);
             sent.push(one);
         }
-        if sent.is_empty() {
-            return Ok(());
-        }
-        let Ok(conn) = self.exchange(db, sent.len()).await else { return Err(SendError::Down) };
+        let replies = if sent.is_empty() { Ok(None) } else { self.exchange(db, sent.len()).await.map(Some) };
         let mut missing_script = Vec::new();
         let mut refused = None;
-        for (r, one) in sent.iter().enumerate() {
-            let reply = conn.reply(r);
-            if resp::error_code_is(reply, b"NOSCRIPT") {
-                missing_script.push(*one);
-            } else if resp::is_error(reply) {
-                refused = Some((one.first, resp::error_of(reply)));
-                break;
-            } else if one.guarded {
-                note_guards(conn, r, *one, absent);
+        if let Ok(Some(conn)) = &replies {
+            for (r, one) in sent.iter().enumerate() {
+                let reply = conn.reply(r);
+                if resp::error_code_is(reply, b"NOSCRIPT") {
+                    missing_script.push(*one);
+                } else if resp::is_error(reply) {
+                    refused = Some((one.first, resp::error_of(reply)));
+                    break;
+                } else if one.guarded {
+                    note_guards(reply, *one, absent);
+                }
             }
+        }
+        let down = replies.is_err();
+        self.sent = sent;
+        if down {
+            return Err(SendError::Down);
         }
         if let Some((i, e)) = refused {
             return Err(SendError::Refused(self.command_error(&writes[i], e)));
@@ -450,7 +467,7 @@ impl RedisConnections {
                 break;
             }
             if one.guarded {
-                note_guards(conn, r, *one, absent);
+                note_guards(reply, *one, absent);
             }
         }
         match refused {
@@ -469,7 +486,8 @@ impl RedisConnections {
         writes: &[Write<'_>],
         local: &[bool; 3],
     ) -> Result<Vec<bool>, SendError<RedisError>> {
-        let mut skipped = vec![false; writes.len()];
+        // Empty (no allocation) unless a guard is elsewhere.
+        let mut skipped = Vec::new();
         for guard_db in Db::ALL.into_iter().filter(|g| !local[g.index()]) {
             let asked: Vec<(usize, Guard<'_>)> = writes
                 .iter()
@@ -478,6 +496,7 @@ impl RedisConnections {
                 .collect();
             // One table per pipeline read: SONiC's guards are all APPL_DB PORT_TABLE.
             let mut tables: Vec<&str> = asked.iter().map(|(_, g)| g.table).collect();
+            tables.sort_unstable();
             tables.dedup();
             for table in tables {
                 let of_table: Vec<&(usize, Guard<'_>)> =
@@ -487,6 +506,7 @@ impl RedisConnections {
                 if self.exists(guard_db, table, &keys, &mut present).await.is_err() {
                     return Err(SendError::Down);
                 }
+                skipped.resize(writes.len(), false);
                 for ((i, _), present) in of_table.iter().zip(present) {
                     skipped[*i] = !present;
                 }
@@ -596,14 +616,23 @@ fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes
     }
 }
 
-/// A guarded set script's answer (reply `r`): which of its writes found
-/// their guard missing. An answer that is not the expected array changes
-/// nothing (the writes count as landed).
-fn note_guards(conn: &Connection, r: usize, one: Sent, absent: &mut [bool]) {
-    let Ok(written) = conn.decode::<Vec<i64>>(r) else { return };
-    for (k, written) in written.into_iter().enumerate().take(one.len) {
+/// A guarded set script's answer: an array of integers, `:1` for a write
+/// that landed and `:0` for one whose guard was missing, read in place.
+/// An answer that is not such an array changes nothing (the writes count
+/// as landed).
+fn note_guards(reply: &[u8], one: Sent, absent: &mut [bool]) {
+    if reply.first() != Some(&b'*') {
+        return;
+    }
+    let mut elements = reply.split(|&b| b == b'\n').skip(1);
+    for k in 0..one.len {
+        let written = match elements.next() {
+            Some([b':', b'0', b'\r']) => false,
+            Some([b':', ..]) => true,
+            _ => return,
+        };
         if let Some(slot) = absent.get_mut(one.first + k) {
-            *slot = written == 0;
+            *slot = !written;
         }
     }
 }

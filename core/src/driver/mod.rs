@@ -336,9 +336,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         }
     }
 
-    /// Sets the start time and the settings of a driver made with
-    /// [`Default`] (which lets `Box::default()` build it in place, without a
-    /// copy on the stack). Only before its first request; later, see
+    /// Sets the start time and the settings of a driver made as
+    /// [`BLANK`](Self::BLANK) (the daemon's, a `static`) or with [`Default`].
+    /// Only before its first request; later, see
     /// [`reconfigure`](Self::reconfigure).
     pub fn configure(&mut self, now: Instant, config: DriverConfig) -> Result<(), Started> {
         if self.stage != Stage::Start(StartStep::Logger) || self.awaiting.is_some() {

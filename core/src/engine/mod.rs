@@ -149,6 +149,16 @@ struct Pending {
     dump_reply: bool,
 }
 
+/// A NEWLINK of an awaited port is in the batch: if APPL_DB holds the port,
+/// its wait is over (and PortInitDone may follow), so presence is asked ahead.
+fn ends_a_wait<const P: usize>(
+    ports: &FnvIndexMap<PortName, ConfigPort, P>,
+    name: &PortName,
+    pending: &Pending,
+) -> bool {
+    pending.newlink_seen && ports.get(name).is_some_and(|p| p.awaiting)
+}
+
 /// The actions still to be handed out, as a cursor over the engine's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outbox {
@@ -605,8 +615,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
 
     /// Presence decides a write, or whether a NEWLINK ended an awaited port's wait.
     fn needs_presence(&self, name: &PortName, pending: &Pending) -> bool {
-        pending.change.write().is_some()
-            || (pending.newlink_seen && self.ports.get(name).is_some_and(|p| p.awaiting))
+        pending.change.write().is_some() || ends_a_wait(&self.ports, name, pending)
     }
 
     /// Leaves the APPL_DB check of every port whose question is only about
@@ -619,8 +628,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
         let ports = &self.ports;
         for (name, p) in self.batch.iter_mut() {
-            let awaited = p.newlink_seen && ports.get(name).is_some_and(|c| c.awaiting);
-            if p.presence == Presence::Unknown && !awaited && p.change.write().is_some() {
+            if p.presence == Presence::Unknown && !ends_a_wait(ports, name, p) && p.change.write().is_some() {
                 p.presence = Presence::Guarded;
             }
         }
@@ -660,8 +668,7 @@ impl<const P: usize, const B: usize> LinkSync<P, B> {
         }
         let ports = &self.ports;
         for (name, p) in self.batch.iter_mut() {
-            let asked =
-                p.change.write().is_some() || (p.newlink_seen && ports.get(name).is_some_and(|p| p.awaiting));
+            let asked = p.change.write().is_some() || ends_a_wait(ports, name, p);
             if asked && p.presence == Presence::Unknown {
                 p.presence = if present(name) { Presence::Present } else { Presence::Absent };
             }
