@@ -1,7 +1,8 @@
 //! When the link source is read next is the driver's decision: after a
 //! wake-up that read several datagrams it waits for the coalescing window
 //! (a deadline from `poll_timeout`, not a sleep in the caller); a wake-up
-//! with one datagram is answered at once; a window of zero is off.
+//! with one datagram is answered at once; a window of zero is off; until
+//! PortInitDone the start-up window is in force, when longer.
 
 use core::time::Duration;
 
@@ -63,9 +64,19 @@ fn flap(mtu: u32) -> Vec<u8> {
     buf
 }
 
-/// A driver past its initial sync, with `window`.
+/// A driver past its initial sync, with `window`, and past PortInitDone
+/// (Ethernet0's host interface seen, alone in its wake-up).
 fn running(window: Duration, world: &mut World) -> Box<DefaultDriver> {
     let config = DriverConfig { coalesce_window: window, ..DriverConfig::default() };
+    let mut d = started(config, world);
+    world.kernel.push(flap(9100));
+    assert!(canned::answer_all(&mut d, at(2), world).is_none());
+    assert!(d.milestones().port_init_done.is_some());
+    d
+}
+
+/// A driver past its initial sync: Ethernet0 awaits its host interface.
+fn started(config: DriverConfig, world: &mut World) -> Box<DefaultDriver> {
     let mut d = Box::new(DefaultDriver::new(at(0), config));
     assert!(canned::answer_all(&mut d, at(0), world).is_none());
     let mut done = [0u8; 20];
@@ -73,6 +84,7 @@ fn running(window: Duration, world: &mut World) -> Box<DefaultDriver> {
     assert_eq!(d.handle(at(1), Input::Datagram(&done)), Taken::All);
     canned::end_batch(&mut d, at(1));
     assert!(canned::answer_all(&mut d, at(1), world).is_none());
+    assert_eq!(d.milestones().port_init_done, None);
     d
 }
 
@@ -113,4 +125,27 @@ fn a_window_of_zero_is_off() {
     [flap(1500), flap(9000), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
+}
+
+#[test]
+fn until_port_init_done_the_start_up_window_is_in_force() {
+    let mut world = World::default();
+    // Ethernet0 has no host interface yet: PortInitDone is still owed.
+    let config = DriverConfig {
+        coalesce_window: Duration::from_millis(1),
+        startup_coalesce_window: Duration::from_millis(10),
+        ..DriverConfig::default()
+    };
+    let mut d = started(config, &mut world);
+    // A busy wake-up before PortInitDone: its host interface appears (and
+    // PortInitDone follows), and the next read waits for the start-up window.
+    [flap(1500), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
+    assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
+    assert!(d.milestones().port_init_done.is_some(), "the port's wait is over");
+    assert_eq!(d.poll_timeout(), Some(at(20)), "the start-up window, decided before PortInitDone");
+    d.handle_timeout(at(20));
+    // From now on the running window.
+    [flap(1500), flap(9000)].into_iter().for_each(|d| world.kernel.push(d));
+    assert!(canned::answer_all(&mut d, at(30), &mut world).is_none());
+    assert_eq!(d.poll_timeout(), Some(at(31)), "the running window after PortInitDone");
 }

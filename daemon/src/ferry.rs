@@ -326,6 +326,7 @@ pub fn driver_config(config: &crate::config::Config) -> DriverConfig {
     DriverConfig {
         dump_timeout: config.dump_timeout,
         coalesce_window: config.coalesce_window,
+        startup_coalesce_window: config.startup_coalesce_window,
         snapshot_interval: config.snapshot_interval,
         log_output: config.log_output,
         repeat_window: config.log_repeat_window,

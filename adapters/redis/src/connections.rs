@@ -373,7 +373,7 @@ impl RedisConnections {
         let fail = |source| RedisError::Command { db, key: pattern.clone(), op, source };
         let conn = self.exchange(db, keys.len()).await.map_err(fail)?;
         let decoded = (0..keys.len()).zip(present.iter_mut()).try_for_each(|(i, slot)| {
-            *slot = conn.decode::<bool>(i)?;
+            *slot = resp::integer(conn.reply(i))? != 0;
             Ok(())
         });
         decoded.map_err(|source| {

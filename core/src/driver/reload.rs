@@ -30,9 +30,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     /// - `snapshot_interval`: the next save is due that long after the last;
     /// - `dump_timeout`: every dump from the next (a dump under way keeps
     ///   its deadline);
-    /// - `retry_base`, `retry_max`,
-    ///   `datagrams_per_batch`, `coalesce_window`, `shutdown_flush`: their
-    ///   next use;
+    /// - `retry_base`, `retry_max`, `datagrams_per_batch`, `coalesce_window`,
+    ///   `startup_coalesce_window`, `shutdown_flush`: their next use;
     /// - `log_output`: handed out at once ([`Io::SetLogOutput`](super::Io::SetLogOutput)) if the
     ///   output in use changes (without it, CONFIG_DB's LOGOUTPUT rules);
     /// - `repeat_window`: windows opened from now;

@@ -162,9 +162,17 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             self.redump = Redump::Now;
         }
         // A busy wake-up: the next read waits for the coalescing window.
-        if !full && batch.datagrams > 1 && !self.config.coalesce_window.is_zero() {
-            self.timers.set(Timer::NextRead, now.saturating_add(self.config.coalesce_window));
+        let window = self.coalesce_window();
+        if !full && batch.datagrams > 1 && !window.is_zero() {
+            self.timers.set(Timer::NextRead, now.saturating_add(window));
         }
+    }
+
+    /// The coalescing window now: the start-up one until PortInitDone (when
+    /// it is the longer), then the running one.
+    fn coalesce_window(&self) -> core::time::Duration {
+        let window = self.config.coalesce_window;
+        if self.engine.is_init_done() { window } else { window.max(self.config.startup_coalesce_window) }
     }
 
     // --------------------------------------------------------------- output

@@ -37,6 +37,14 @@ pub struct DriverConfig {
     /// larger batches (zero: at once). A wake-up with one datagram is
     /// answered at once either way.
     pub coalesce_window: Duration,
+    /// The coalescing window until PortInitDone, when it is longer than
+    /// [`coalesce_window`](Self::coalesce_window): while the host interfaces
+    /// are created (hundreds of links in bursts, at boot, when the CPU is
+    /// busiest) no one waits on a port's STATE_DB entry by the millisecond,
+    /// and a longer window takes the bursts in a fraction of the wake-ups and
+    /// round trips (benches/README.md, "The start-up window"). Zero: the
+    /// running window from the start.
+    pub startup_coalesce_window: Duration,
     /// Jitter seed (the pid will do).
     pub seed: u64,
     /// Trouble that repeats is said once per this window, then counted
@@ -80,6 +88,7 @@ impl DriverConfig {
         shutdown_flush: Duration::from_millis(500),
         datagrams_per_batch: 256,
         coalesce_window: Duration::from_millis(1),
+        startup_coalesce_window: Duration::from_millis(10),
         seed: 1,
         repeat_window: Duration::from_secs(10),
         health: HealthThresholds::DEFAULT,

@@ -70,6 +70,8 @@ pub struct Config {
     /// After a wake-up that read several datagrams, the link source is read
     /// again only this much later (zero: at once).
     pub coalesce_window: Duration,
+    /// The coalescing window until PortInitDone, if longer.
+    pub startup_coalesce_window: Duration,
     /// Redis reply timeout: a server silent this long is taken as gone.
     pub redis_response_timeout: Duration,
     /// Longest delay between reconnect attempts.

@@ -160,6 +160,7 @@ fn blank() -> Config {
         netlink_receive_buffer: 0,
         dump_timeout: Duration::ZERO,
         coalesce_window: Duration::from_millis(1),
+        startup_coalesce_window: Duration::from_millis(10),
         redis_response_timeout: Duration::ZERO,
         redis_reconnect_max: Duration::ZERO,
         redis_connect_wait: Duration::ZERO,

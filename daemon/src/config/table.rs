@@ -60,6 +60,15 @@ pub const SETTINGS: &[Setting] = &[
         take: |c, new| c.coalesce_window = new.coalesce_window,
     },
     Setting {
+        key: "netlink.startup_coalesce_window_ms",
+        default: Integer(10),
+        when: RunTime,
+        doc: "The coalescing window until PortInitDone, when it is longer than coalesce_window_ms: the host interfaces of a booting switch are taken in a fraction of the wake-ups (0: coalesce_window_ms from the start).",
+        read: |p, v| v.millis(0, 1_000).map(|d| p.config.startup_coalesce_window = d),
+        show: |c| ms(c.startup_coalesce_window),
+        take: |c, new| c.startup_coalesce_window = new.startup_coalesce_window,
+    },
+    Setting {
         key: "redis.response_timeout_ms",
         default: Integer(2_000),
         when: NextStart,

@@ -132,6 +132,7 @@ fn every_field_has_a_row() {
         netlink_receive_buffer: 65_536,
         dump_timeout: Duration::from_millis(250),
         coalesce_window: Duration::from_millis(2),
+        startup_coalesce_window: Duration::from_millis(20),
         redis_response_timeout: Duration::from_millis(100),
         redis_reconnect_max: Duration::from_millis(200),
         redis_connect_wait: Duration::from_millis(30_000),
@@ -226,7 +227,7 @@ fn refusals_say_what_and_where() {
     let e = |t: &str| Config::parse(t).unwrap_err();
     assert_eq!(
         e("[netlink]\ndump_timeout = 5\n"),
-        "unknown field `dump_timeout`, expected one of `receive_buffer_bytes`, `dump_timeout_ms`, `coalesce_window_ms` (line 2)"
+        "unknown field `dump_timeout`, expected one of `receive_buffer_bytes`, `dump_timeout_ms`, `coalesce_window_ms`, `startup_coalesce_window_ms` (line 2)"
     );
     assert_eq!(e("[memory]\nports = []\nzz = 1\n"), "unknown field `zz`, expected `ports` (line 3)");
     assert_eq!(
