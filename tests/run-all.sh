@@ -32,6 +32,8 @@ command -v lintian >/dev/null || missing+=(lintian)
 command -v supervisord >/dev/null || missing+=(supervisor)
 # The real rsyslogd, run privately by the syslog restart test (tests/e2e/syslog.rs).
 command -v rsyslogd >/dev/null || missing+=(rsyslog)
+# A disk whose fsyncs stall, by strace's fault injection (tests/e2e/state_dir.rs).
+command -v strace >/dev/null || missing+=(strace)
 if [ ${#missing[@]} -gt 0 ]; then
     # Install only: no service is started (the prometheus and alertmanager
     # servers and the system rsyslog would be).

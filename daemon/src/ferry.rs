@@ -3,7 +3,7 @@
 //! out ([`crate::requests`]).
 //!
 //! It decides nothing. Every request maps to one call on a port —
-//! [`Databases`], [`LinkSource`], [`LinkController`], [`SnapshotStore`] — or
+//! [`Databases`], [`LinkSource`], [`LinkController`], [`SnapshotStore`](portsyncd_core::backend::SnapshotStore) — or
 //! on the process (log level, service manager), and every outcome goes back
 //! to the driver as data.
 //!
@@ -23,7 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use portsyncd_core::Instant;
-use portsyncd_core::backend::{Databases, LinkController, LinkSource, Received, SnapshotStore};
+use portsyncd_core::backend::{Databases, LinkController, LinkSource, Received};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Input, Receive, Signal, Taken};
 use portsyncd_core::engine::DEFAULT_PORT_CAPACITY;
 
@@ -36,6 +36,7 @@ use portsyncd_reactor::Timer;
 
 use crate::log;
 pub use crate::requests::{ConfigFields, Parts, Supervisor, Wants, carry_out};
+use crate::saving::SaveBeside;
 
 /// Where time comes from: the monotonic clock in production, a manual one in tests.
 pub trait Clock {
@@ -98,6 +99,8 @@ enum Wake {
     LinksFailed(String),
     Signal(Signalled),
     Timer,
+    /// The save written beside the loop finished.
+    Saved(Result<usize, portsyncd_state_file::SaveError>),
 }
 
 /// Runs the driver until it exits: `Ok` after a clean shutdown (once
@@ -112,7 +115,7 @@ where
     D: Databases,
     L: LinkSource,
     C: LinkController,
-    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
+    S: SaveBeside<DEFAULT_PORT_CAPACITY>,
     V: Supervisor,
 {
     let mut now = clock.now();
@@ -145,6 +148,7 @@ where
         let deadline = driver.poll_timeout();
         let links = &mut parts.links;
         let signals = &mut signals;
+        let saving = parts.saving.as_ref();
         // Signals first: a link source that is always ready must not starve them.
         let wake = smol::future::or(
             async { Wake::Signal(signals.next().await) },
@@ -160,13 +164,21 @@ where
                         Err(e) => Wake::LinksFailed(e.to_string()),
                     }
                 },
-                async {
-                    match deadline {
-                        Some(at) => clock.at(at).await,
-                        None => std::future::pending().await,
-                    }
-                    Wake::Timer
-                },
+                smol::future::or(
+                    async {
+                        match saving {
+                            Some(saving) => Wake::Saved(saving.done().await),
+                            None => std::future::pending().await,
+                        }
+                    },
+                    async {
+                        match deadline {
+                            Some(at) => clock.at(at).await,
+                            None => std::future::pending().await,
+                        }
+                        Wake::Timer
+                    },
+                ),
             ),
         )
         .await;
@@ -189,6 +201,11 @@ where
             }
             Wake::Datagram => rest = feed(driver, now, parts.links.last_datagram(), Rest::From(0)),
             Wake::Overrun => handle(driver, now, Input::Overrun),
+            Wake::Saved(saved) => {
+                parts.saving = None;
+                let saved = crate::saving::reported(&mut parts.snapshots, saved, now);
+                handle(driver, now, Input::SnapshotSaved(saved));
+            }
         }
         driver.handle_timeout(now);
     }
@@ -246,7 +263,7 @@ where
     D: Databases,
     L: LinkSource,
     C: LinkController,
-    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
+    S: SaveBeside<DEFAULT_PORT_CAPACITY>,
     V: Supervisor,
 {
     let mut rest = Rest::None;

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod replies;
 pub mod requests;
+pub mod saving;
 pub mod signals;
 #[cfg(target_os = "linux")]
 pub mod state_dir;

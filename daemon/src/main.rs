@@ -276,6 +276,7 @@ mod linux {
             links,
             control,
             snapshots: state_dir,
+            saving: None,
             supervisor: supervisors,
             config_fields: Default::default(),
             replies: Default::default(),

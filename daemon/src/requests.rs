@@ -1,6 +1,6 @@
 //! Carrying out one request of the core's [`Driver`](portsyncd_core::driver::Driver):
 //! each [`Io`] maps to one call on a port — [`Databases`], [`LinkSource`],
-//! [`LinkController`], [`SnapshotStore`] — or on the process (log level,
+//! [`LinkController`], [`SnapshotStore`](portsyncd_core::backend::SnapshotStore) — or on the process (log level,
 //! service manager), and its outcome goes back to the driver as data.
 //!
 //! Adapter errors are logged here, where their text is, and reported to the
@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, SnapshotStore, TooLarge};
+use portsyncd_core::backend::{Databases, Field, LinkController, LinkSource, TooLarge};
 use portsyncd_core::driver::{
     DefaultDriver, Failure, Io, Keep, Notify, Read, Receive, SnapshotLoad, WriteResult,
 };
@@ -24,6 +24,7 @@ use crate::ferry::Clock;
 use crate::log;
 use crate::logging::{self, Trouble};
 use crate::replies::ReplyBuffer;
+use crate::saving::SaveBeside;
 
 /// The service manager (systemd, or nothing).
 pub trait Supervisor {
@@ -80,6 +81,8 @@ pub struct Parts<D, L, C, S, V> {
     pub control: C,
     /// The warm-restart snapshot.
     pub snapshots: S,
+    /// The save being written beside the loop, if one is.
+    pub saving: Option<crate::saving::SaveUnderWay>,
     /// The service manager.
     pub supervisor: V,
     /// Kept for producing.
@@ -113,7 +116,7 @@ where
     D: Databases,
     L: LinkSource,
     C: LinkController,
-    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
+    S: SaveBeside<DEFAULT_PORT_CAPACITY>,
     V: Supervisor,
 {
     loop {
@@ -157,7 +160,7 @@ where
     D: Databases,
     L: LinkSource,
     C: LinkController,
-    S: SnapshotStore<DEFAULT_PORT_CAPACITY>,
+    S: SaveBeside<DEFAULT_PORT_CAPACITY>,
     V: Supervisor,
 {
     match io {
@@ -248,6 +251,29 @@ where
             // Serialized straight from the engine's record: no copy (28 KiB
             // at 1024 ports) on the stack or the heap.
             let snapshot = request.engine().snapshot_view();
+            let writer = match parts.snapshots.begin_beside(&snapshot) {
+                None => None,
+                Some(Ok(writer)) => Some(writer),
+                Some(Err(e)) => {
+                    logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
+                    request.answer(now, Err(S::fault(&e)));
+                    return now;
+                }
+            };
+            if let Some(writer) = writer {
+                match crate::saving::SaveUnderWay::start(writer) {
+                    Ok(under_way) => {
+                        parts.saving = Some(under_way);
+                        request.hand_off(now);
+                    }
+                    Err((writer, e)) => {
+                        log!(Info, "snapshot: no thread to save beside the loop ({e}); saved in place");
+                        let saved = crate::saving::reported(&mut parts.snapshots, writer.write(), now);
+                        request.answer(now, saved);
+                    }
+                }
+                return now;
+            }
             // The driver says what a failure costs (at WARN, once); the
             // why of each, rate-limited, at INFO.
             let saved = match parts.snapshots.save(&snapshot) {

@@ -85,6 +85,7 @@ fn parts(
         links,
         control,
         snapshots: snapshots.clone(),
+        saving: None,
         supervisor: told.clone(),
         config_fields: Default::default(),
         replies: Default::default(),

@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use portsyncd_core::backend::Db;
 
@@ -107,7 +108,7 @@ fn a_read_only_state_dir_degrades_warm_restart_and_saves_resume_once_it_is_writa
     // Tried again on the cadence, said once.
     sw.ns.ip(&["link", "set", "Ethernet0", "up"]);
     sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("up", "up", "1500"), T);
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(sw.log().matches(&line).count(), 1, "{}", sw.log());
     let snapshot = seen_by_daemon(&mut sw, &dir_path.join("portsyncd.snapshot"));
     assert!(!snapshot.exists());
@@ -139,7 +140,7 @@ fn a_full_state_dir_at_start_degrades_and_saves_resume_once_there_is_room() {
     let line = lost("the state dir is full");
     assert!(wait_until(T, || sw.log().contains(&line)), "{}", sw.log());
     expect_health(&sw, "degraded", "snapshot_not_saved");
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(sw.log().matches(&line).count(), 1, "{}", sw.log());
 
     in_daemon_mounts(&mut sw, &format!("rm {dir}/fill"));
@@ -215,4 +216,57 @@ fn a_missing_state_dir_that_cannot_be_created_degrades_and_check_config_refuses_
     );
     let (status, _) = sw.daemon().stop_with("TERM");
     assert!(status.success(), "{status:?}\n{}", sw.log());
+}
+
+/// The pid of the only child of `pid` (the daemon under a wrapper that
+/// runs it as its child: strace).
+fn only_child(pid: &str) -> String {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    children.split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+/// Whether a thread named `name` runs in process `pid`.
+fn has_thread(pid: &str, name: &str) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+}
+
+/// The snapshot is written beside the loop: a disk whose every fsync stalls
+/// for 4 s (strace injects the delay into the daemon's fsyncs) holds no
+/// link event back, and a stop waits for the save under way only
+/// `shutdown_flush` (500 ms), says so, and exits 0. Saved on the loop, the
+/// link change below would wait for the save's two fsyncs (8 s).
+#[test]
+fn a_stalled_disk_holds_no_link_event_back_and_a_stop_waits_for_it_only_so_long() {
+    let mut sw = switch(2);
+    sw.orchagent = Some(Orchagent::start(sw.raw.socket().to_owned(), sw.ns.name.clone()));
+    let args = sw.daemon_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stall = ["strace", "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-e", "trace=fsync", "-e"];
+    let wrapper: Vec<&str> = stall.iter().copied().chain(["inject=fsync:delay_enter=4000000"]).collect();
+    sw.daemon = Some(Daemon::start_via(&sw.ns, sw.dir.join("portsyncd.log"), &wrapper, &args));
+    synced(&mut sw, 2);
+    let strace = sw.daemon().pid_for_signals();
+    let pid = only_child(&strace);
+    assert!(!pid.is_empty(), "no daemon under strace\n{}", sw.log());
+    // The first save (owed since the ports were written) is stuck in its fsync.
+    assert!(wait_until(T, || has_thread(&pid, "portsyncd-save")), "no save under way\n{}", sw.log());
+
+    sw.ns.ip(&["link", "set", "Ethernet0", "mtu", "9000"]);
+    sw.expect_hash(Db::State, "PORT_TABLE|Ethernet0", &state("down", "down", "9000"), Duration::from_secs(2));
+    assert!(has_thread(&pid, "portsyncd-save"), "the save was over before the change landed: nothing shown");
+
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = sw.daemon().wait_exit(Duration::from_secs(5)).expect("exited within 5 s");
+    assert!(status.success(), "{status:?}\n{}", sw.log());
+    assert!(
+        sw.log().contains(
+            "portsyncd WARN stopping without a warm-restart snapshot (the last save was still under way, on a \
+             slow or stuck disk): the next start is cold, or warm from STATE_DB alone; the port tables are as \
+             they should be\n"
+        ),
+        "{}",
+        sw.log()
+    );
 }

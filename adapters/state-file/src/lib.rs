@@ -182,7 +182,13 @@ impl StateFile {
     /// Writes `snapshot` (a [`Snapshot`], or an engine's [`SnapshotView`]:
     /// the same bytes) atomically; returns the file's size.
     pub fn save(&self, snapshot: &(impl Serialize + ?Sized)) -> Result<usize, SaveError> {
-        let bytes = encode(snapshot)?;
+        self.write(&encode(snapshot)?)
+    }
+
+    /// Writes a snapshot's file bytes ([`encode`]) atomically; returns their
+    /// length. The slow part of a save (two fsyncs), apart from the
+    /// encoding, so that it can run beside the caller's loop.
+    pub fn write(&self, bytes: &[u8]) -> Result<usize, SaveError> {
         let path = self.path();
         let io = |step, source| SaveError::Io { path: path.clone(), step, source };
         fs::create_dir_all(&self.dir).map_err(|e| io("create directory", e))?;
@@ -193,7 +199,7 @@ impl StateFile {
             .truncate(true)
             .open(&temp)
             .map_err(|e| io("create", e))?;
-        file.write_all(&bytes).map_err(|e| io("write", e))?;
+        file.write_all(bytes).map_err(|e| io("write", e))?;
         file.sync_all().map_err(|e| io("fsync", e))?;
         drop(file);
         fs::rename(&temp, &path).map_err(|e| io("rename", e))?;

@@ -301,7 +301,23 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.set_stage(Stage::Stop(StopStep::Exit));
                 Step::Again
             }
+            StopStep::Save if self.save_under_way() => {
+                self.timers.set(Timer::StopFlush, self.now.saturating_add(self.config.shutdown_flush));
+                self.set_stage(Stage::Stop(StopStep::EarlierSaveUnderWay));
+                Step::Again
+            }
             StopStep::Save => Step::Ask(Ask::SaveSnapshot),
+            StopStep::EarlierSaveUnderWay if !self.save_under_way() => {
+                self.set_stage(Stage::Stop(StopStep::Save));
+                Step::Again
+            }
+            StopStep::EarlierSaveUnderWay | StopStep::LastSaveUnderWay => {
+                if self.timers.expired(Timer::StopFlush, self.now) {
+                    self.save_unfinished();
+                    return Step::Again;
+                }
+                Step::Idle
+            }
             StopStep::Exit => {
                 self.exit(self.stop_result);
                 Step::Again

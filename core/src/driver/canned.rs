@@ -90,6 +90,13 @@ pub trait Facts {
     fn save(&mut self, _ports: usize) -> Result<usize, StoreFault> {
         Ok(0)
     }
+    /// Whether a save of `ports` published ports goes on beside the loop
+    /// instead ([`SaveRequest::hand_off`](super::SaveRequest::hand_off)):
+    /// the caller hands its outcome in later as [`Input::SnapshotSaved`].
+    /// Default: no, saves are answered at once by [`save`](Self::save).
+    fn save_beside(&mut self, _ports: usize) -> bool {
+        false
+    }
     /// The link source is opened again: whether that works.
     fn reopen(&mut self) -> bool {
         true
@@ -190,7 +197,11 @@ fn carry_out<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, fac
         }
         Io::SaveSnapshot(save) => {
             let ports = published(save.engine());
-            save.answer(now, facts.save(ports));
+            if facts.save_beside(ports) {
+                save.hand_off(now);
+            } else {
+                save.answer(now, facts.save(ports));
+            }
         }
         Io::Maintain(maintain) => maintain.answer(now, facts.maintain()),
         Io::ReopenLinks(reopen) => reopen.answer(now, facts.reopen()),

@@ -261,6 +261,10 @@ pub enum Input<'a> {
     /// any save was asked for, at start, and logged why): health is
     /// degraded, and a save is tried on the save cadence until one succeeds.
     SnapshotStoreFailed(crate::backend::StoreFault),
+    /// The outcome of the save handed off last
+    /// ([`SaveRequest::hand_off`](super::SaveRequest::hand_off)): bytes
+    /// written, or the kind of trouble (the caller logged the details).
+    SnapshotSaved(Result<usize, crate::backend::StoreFault>),
     /// A process signal.
     Signal(Signal),
 }

@@ -108,7 +108,8 @@ use crate::repeats::Repeats;
 use crate::time::Instant;
 use crate::writes::{Refused, WriteOp};
 use state::{
-    AlarmWrites, Ask, Batch, Direct, Flow, Learnt, ReadFor, Redump, Saved, Stage, StartStep, Step, StopStep,
+    AlarmWrites, Ask, Batch, Direct, Flow, Learnt, ReadFor, Redump, SaveFlight, Saved, Stage, StartStep,
+    Step, StopStep,
 };
 use timers::{Timer, Timers};
 
@@ -234,6 +235,8 @@ pub struct Driver<const P: usize, const B: usize> {
     ops_received: Instant,
     /// Where the snapshot stands against STATE_DB.
     saved: Saved,
+    /// A save handed off and not finished yet.
+    save_flight: SaveFlight,
     backend: BackendStatus,
     /// The latest time any input brought.
     now: Instant,
@@ -303,6 +306,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             batch_received: now,
             ops_received: now,
             saved: Saved::Current,
+            save_flight: SaveFlight::Idle,
             backend: BackendStatus::Connected,
             now,
             milestones: Milestones::NONE,
@@ -377,6 +381,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Input::QueueEmpty => self.end_batch(now, false),
             Input::LinksFailed => self.on_links_failed(now),
             Input::SnapshotStoreFailed(fault) => self.on_snapshot_store_failed(now, fault),
+            Input::SnapshotSaved(saved) => self.on_snapshot_written(now, saved),
             Input::Signal(signal) => self.on_signal(now, signal),
         }
         Taken::All
@@ -503,7 +508,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         // alert rules).
         let run = match self.stage {
             Stage::Run => true,
-            Stage::Stop(StopStep::Flush) => return self.timers.get(Timer::StopFlush),
+            Stage::Stop(StopStep::Flush | StopStep::EarlierSaveUnderWay | StopStep::LastSaveUnderWay) => {
+                return self.timers.get(Timer::StopFlush);
+            }
             Stage::Exit(_) | Stage::Done(_) => return None,
             Stage::Start(_) | Stage::Stop(_) => false,
         };

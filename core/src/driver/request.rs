@@ -261,6 +261,16 @@ impl<const P: usize, const B: usize> SaveRequest<'_, P, B> {
     pub fn answer(self, now: Instant, saved: Result<usize, StoreFault>) {
         self.driver.on_snapshot_saved(now, saved);
     }
+
+    /// The save goes on beside the loop (the snapshot was taken from
+    /// [`engine`](Self::engine) now: writing and syncing a file can stall
+    /// for many milliseconds on a switch's flash); its outcome comes later
+    /// as [`Input::SnapshotSaved`](super::Input::SnapshotSaved). No other
+    /// save is asked for meanwhile, and the stop waits for it (up to
+    /// `shutdown_flush`).
+    pub fn hand_off(self, now: Instant) {
+        self.driver.on_snapshot_handed_off(now);
+    }
 }
 
 impl<const P: usize, const B: usize> MaintainRequest<'_, P, B> {

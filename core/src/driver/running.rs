@@ -248,7 +248,11 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.alarm_due() {
             return Step::Ask(Ask::Write(WriteFor::Alarm));
         }
-        if self.timers.has_fired(Timer::Snapshot) && self.engine.phase() == Phase::Running {
+        // A save under way keeps the timer's work for its outcome.
+        if self.timers.has_fired(Timer::Snapshot)
+            && self.engine.phase() == Phase::Running
+            && !self.save_under_way()
+        {
             self.timers.take(Timer::Snapshot);
             if self.snapshot_owed() {
                 return Step::Ask(Ask::SaveSnapshot);

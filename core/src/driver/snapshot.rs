@@ -8,7 +8,7 @@
 
 use core::time::Duration;
 
-use super::state::{Saved, Stage, StopStep};
+use super::state::{SaveFlight, Saved, Stage, StopStep};
 use super::timers::Timer;
 use super::{Driver, Event};
 use crate::backend::StoreFault;
@@ -29,6 +29,9 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn snapshot_changed(&mut self) {
         if self.saved == Saved::Current {
             self.set_saved(Saved::Behind);
+        }
+        if let SaveFlight::Under { overtaken } = &mut self.save_flight {
+            *overtaken = true;
         }
         if !self.timers.is_pending(Timer::Snapshot) {
             self.timers.set(Timer::Snapshot, self.last_save.saturating_add(self.config.snapshot_interval));
@@ -73,22 +76,82 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.assess_health();
     }
 
+    /// Whether a save handed off is still under way.
+    pub(super) fn save_under_way(&self) -> bool {
+        self.save_flight != SaveFlight::Idle
+    }
+
     /// Bytes written, or why not.
     pub(super) fn on_snapshot_saved(&mut self, now: Instant, saved: Result<usize, StoreFault>) {
         self.answered(now);
         self.last_save = now;
-        let stopping = self.stage == Stage::Stop(StopStep::Save);
+        let last = self.stage == Stage::Stop(StopStep::Save);
+        self.snapshot_outcome(now, saved, false, last);
+    }
+
+    /// The save was handed off: the snapshot is as of `now`, and its outcome
+    /// comes later ([`on_snapshot_written`](Self::on_snapshot_written)).
+    pub(super) fn on_snapshot_handed_off(&mut self, now: Instant) {
+        self.answered(now);
+        self.last_save = now;
+        self.save_flight = SaveFlight::Under { overtaken: false };
+        if self.stage == Stage::Stop(StopStep::Save) {
+            self.timers.set(Timer::StopFlush, now.saturating_add(self.config.shutdown_flush));
+            self.set_stage(Stage::Stop(StopStep::LastSaveUnderWay));
+        }
+    }
+
+    /// The outcome of the save handed off (none under way: nothing to do).
+    pub(super) fn on_snapshot_written(&mut self, now: Instant, saved: Result<usize, StoreFault>) {
+        let SaveFlight::Under { overtaken } = self.save_flight else { return };
+        self.save_flight = SaveFlight::Idle;
+        let last = self.stage == Stage::Stop(StopStep::LastSaveUnderWay);
+        self.snapshot_outcome(now, saved, overtaken, last);
+    }
+
+    /// A save handed off did not finish before the stop's deadline: the
+    /// daemon goes without waiting longer (the file is the previous
+    /// snapshot, or this one once the rename lands).
+    pub(super) fn save_unfinished(&mut self) {
+        self.save_flight = SaveFlight::Idle;
+        self.counters.snapshot_failures += 1;
+        self.set_saved(Saved::Failing(StoreFault::Unfinished));
+        self.emit(Event::StoppedWithoutSnapshot { fault: StoreFault::Unfinished });
+        self.set_stage(Stage::Stop(StopStep::Exit));
+    }
+
+    /// What a save's outcome means. `overtaken`: STATE_DB changed after the
+    /// snapshot was taken, so a success leaves it behind (the next save is
+    /// due an interval after this one began). `last`: the stop's own save,
+    /// after which the daemon exits.
+    fn snapshot_outcome(
+        &mut self,
+        now: Instant,
+        saved: Result<usize, StoreFault>,
+        overtaken: bool,
+        last: bool,
+    ) {
         match saved {
             Ok(bytes) => {
                 self.counters.snapshots += 1;
                 if self.snapshot_fault().is_some() {
                     self.emit(Event::SnapshotsSavedAgain);
                 }
-                self.set_saved(Saved::Current);
-                self.timers.stop(Timer::Snapshot);
+                if overtaken {
+                    self.set_saved(Saved::Behind);
+                    if !self.timers.is_pending(Timer::Snapshot) {
+                        self.timers.set(
+                            Timer::Snapshot,
+                            self.last_save.saturating_add(self.config.snapshot_interval),
+                        );
+                    }
+                } else {
+                    self.set_saved(Saved::Current);
+                    self.timers.stop(Timer::Snapshot);
+                }
                 self.emit(Event::SnapshotSaved { ports: self.engine.published().count(), bytes });
             }
-            Err(fault) if stopping => {
+            Err(fault) if last => {
                 // Said whatever was said before: this is what the next start
                 // goes without. The run's result (the exit status) stays, 0
                 // after a SIGTERM, on purpose: what systemd or supervisord
@@ -108,7 +171,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.timers.set(Timer::Snapshot, now.saturating_add(self.save_retry()));
             }
         }
-        if stopping {
+        if last {
             self.set_stage(Stage::Stop(StopStep::Exit));
         }
         self.assess_health();

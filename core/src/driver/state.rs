@@ -47,7 +47,14 @@ pub(super) enum StopStep {
     Retry,
     /// Waiting for the backend's kept writes, until [`Timer::StopFlush`](super::timers::Timer::StopFlush).
     Flush,
+    /// The last save: asked for once no save handed off earlier is under way.
     Save,
+    /// Waiting for a save handed off before the stop (its snapshot is older
+    /// than the last one's), until [`Timer::StopFlush`](super::timers::Timer::StopFlush).
+    EarlierSaveUnderWay,
+    /// The last save was handed off: waiting for its outcome, until
+    /// [`Timer::StopFlush`](super::timers::Timer::StopFlush).
+    LastSaveUnderWay,
     Exit,
 }
 
@@ -119,6 +126,17 @@ pub(super) enum Saved {
     /// Saves fail, or the store was found unusable: one is tried on the
     /// cadence until it succeeds; health is degraded meanwhile.
     Failing(StoreFault),
+}
+
+/// A save handed off to run beside the loop ([`SaveRequest::hand_off`](super::SaveRequest::hand_off)),
+/// whose outcome comes as [`Input::SnapshotSaved`](super::Input::SnapshotSaved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SaveFlight {
+    /// None under way.
+    Idle,
+    /// One under way; `overtaken`: STATE_DB changed since it was handed off,
+    /// so its success leaves the snapshot behind.
+    Under { overtaken: bool },
 }
 
 /// A request, before it is shown as an [`Io`](super::Io); while it is

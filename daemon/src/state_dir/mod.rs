@@ -226,6 +226,27 @@ impl<const P: usize> SnapshotStore<P> for StateDir {
     }
 }
 
+impl<const P: usize> crate::saving::SaveBeside<P> for StateDir {
+    /// Takes the directory first, as [`save`](SnapshotStore::save) does,
+    /// and encodes the snapshot here; the file is written beside the loop.
+    fn begin_beside(
+        &mut self,
+        snapshot: &SnapshotView<'_, P>,
+    ) -> Option<Result<crate::saving::Writer, StateDirError>> {
+        let begun = self.take().map_err(Problem::from).map_err(StateDirError::from).and_then(|()| {
+            let bytes = portsyncd_state_file::encode(snapshot).map_err(StateFileError::from)?;
+            Ok(crate::saving::Writer::new(self.file.clone(), bytes))
+        });
+        Some(begun)
+    }
+
+    fn finished_beside(&mut self, saved: &Result<usize, portsyncd_state_file::SaveError>) {
+        if saved.is_ok() {
+            self.problem = None;
+        }
+    }
+}
+
 /// Who holds the state dir `dir`, in the line that refuses a second daemon.
 fn held_by(dir: &Path) -> String {
     let shown = dir.display();

@@ -9,7 +9,9 @@
 //! - the metrics snapshot, health included, that the loop publishes and the
 //!   metrics endpoint reads: a [`Board`], whose handoff the loom tests in
 //!   `tests/loom.rs` check (`RUSTFLAGS="--cfg loom" cargo test -p
-//!   portsyncd-sync --release --test loom`).
+//!   portsyncd-sync --release --test loom`);
+//! - the outcome of a warm-restart snapshot written beside the loop: an
+//!   [`Outcome`], checked by the same loom tests.
 //!
 //! The daemon's driver is a `static` too ([`TakeOnce`]), taken once by the
 //! thread that runs it: no handoff, so no loom test.
@@ -62,6 +64,8 @@ pub use imp::*;
 
 mod board;
 mod once;
+mod outcome;
 
 pub use board::Board;
 pub use once::TakeOnce;
+pub use outcome::Outcome;

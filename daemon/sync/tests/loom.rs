@@ -82,3 +82,19 @@ fn two_readers_at_once_each_see_one_publication() {
         assert_eq!(board.publications(), 1);
     });
 }
+
+#[test]
+fn the_loop_takes_the_outcome_a_worker_leaves_whenever_it_comes() {
+    use std::future::poll_fn;
+
+    use portsyncd_sync::Outcome;
+    model(|| {
+        let outcome = Arc::new(Outcome::new());
+        let worker_side = outcome.clone();
+        let worker = thread::spawn(move || worker_side.put(42u32));
+        // The loop waits for it (woken by the put, whichever comes first).
+        let got = loom::future::block_on(poll_fn(|cx| outcome.poll_take(cx)));
+        assert_eq!(got, 42);
+        worker.join().unwrap();
+    });
+}
