@@ -62,6 +62,8 @@ enum Op {
     /// The netlink socket fails (notifications lost until it is open
     /// again); opening it again fails this many times first.
     LinksFail { reopen_failures: u8 },
+    /// The save written beside the loop, if one is under way, finishes.
+    SaveFinishes { ok: bool },
     /// SIGTERM: the run must end cleanly (and the rest of the input is moot).
     Terminate,
 }
@@ -71,6 +73,8 @@ enum Op {
 #[derive(Arbitrary, Debug)]
 struct Start {
     warm: bool,
+    /// Saves are written beside the loop (their outcome an op of its own).
+    beside: bool,
     /// Per port: in the kernel, its state, in STATE_DB (as the kernel, or
     /// stale), in the snapshot.
     ports: [(bool, bool, bool, u8, u8); 6],
@@ -127,6 +131,9 @@ struct World {
     exited: bool,
     /// Snapshots saved since the driver was last served.
     saves: u32,
+    /// Saves are handed off; one is under way.
+    beside: bool,
+    under_way: bool,
     /// Requests carried out by the current `answer_all`.
     calls: u32,
     /// The netlink socket failed: notifications are lost until it is open again.
@@ -346,6 +353,14 @@ impl Facts for World {
         self.saves += 1;
         Ok(64)
     }
+    fn save_beside(&mut self, _ports: usize) -> bool {
+        if self.beside {
+            assert!(!self.under_way, "a save asked while one is under way");
+            self.under_way = true;
+            self.saves += 1;
+        }
+        self.beside
+    }
     fn reopen(&mut self) -> bool {
         self.call();
         let open = self.reopen_failures == 0;
@@ -384,7 +399,7 @@ fn flags(k: &Kernel) -> u32 {
 }
 
 fuzz_target!(|input: FuzzInput| {
-    let mut w = World { reachable: true, next_index: 100, warm: input.start.warm, ..World::default() };
+    let mut w = World { reachable: true, next_index: 100, warm: input.start.warm, beside: input.start.beside, ..World::default() };
     if w.warm {
         // What an earlier run left: links, STATE_DB (as the kernel, or stale,
         // or gone), APPL_DB with every port, maybe a snapshot.
@@ -506,10 +521,25 @@ fuzz_target!(|input: FuzzInput| {
                     w.serve(&mut d);
                 }
             }
+            Op::SaveFinishes { ok } => {
+                if std::mem::take(&mut w.under_way) {
+                    let saved = if ok { Ok(64) } else { Err(StoreFault::Other) };
+                    let _ = d.handle(Instant::from_millis(w.now), Input::SnapshotSaved(saved));
+                    w.serve(&mut d);
+                }
+            }
             Op::Terminate => {
                 w.terminated = true;
                 let _ = d.handle(Instant::from_millis(w.now), Input::Signal(Signal::Terminate));
                 w.serve(&mut d);
+                // A save under way holds the stop (an earlier one, then the
+                // last): each finishes in turn.
+                for _ in 0..2 {
+                    if !w.exited && std::mem::take(&mut w.under_way) {
+                        let _ = d.handle(Instant::from_millis(w.now), Input::SnapshotSaved(Ok(64)));
+                        w.serve(&mut d);
+                    }
+                }
                 assert!(w.exited, "a signal ends the run");
                 assert!(d.poll_io().is_none(), "nothing after the exit");
                 return;
