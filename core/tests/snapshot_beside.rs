@@ -80,7 +80,11 @@ impl Run {
     /// Past its initial sync and PortInitDone (Ethernet0 published at 5 ms:
     /// a save is owed at 1 s).
     fn started() -> Self {
-        let config = DriverConfig { shutdown_flush: Duration::from_millis(500), ..DriverConfig::default() };
+        let config = DriverConfig {
+            shutdown_flush: Duration::from_millis(500),
+            snapshot_interval: Duration::from_secs(1),
+            ..DriverConfig::default()
+        };
         let mut run = Run {
             d: Box::new(DefaultDriver::new(at(0), config)),
             world: World::default(),

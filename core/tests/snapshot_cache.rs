@@ -17,6 +17,11 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// Saves every second (the timelines below count in seconds).
+fn every_second() -> DriverConfig {
+    DriverConfig { snapshot_interval: core::time::Duration::from_secs(1), ..DriverConfig::default() }
+}
+
 /// A world whose databases always answer and whose snapshot store fails
 /// while `fault` is set.
 #[derive(Default)]
@@ -106,7 +111,7 @@ impl Run {
 
 #[test]
 fn a_store_unusable_at_start_degrades_says_once_what_is_lost_and_saves_resume_by_themselves() {
-    let mut run = Run::synced(DriverConfig::default(), Some(StoreFault::ReadOnly));
+    let mut run = Run::synced(every_second(), Some(StoreFault::ReadOnly));
     let reason = Reason::SnapshotNotSaved { fault: StoreFault::ReadOnly };
     assert_eq!(run.d.health(), (HealthState::Degraded, reason), "at once, before any save");
     assert_eq!(

@@ -107,7 +107,8 @@ struct Switch {
 }
 
 fn config() -> DriverConfig {
-    DriverConfig::default()
+    // The timelines below save the snapshot every second.
+    DriverConfig { snapshot_interval: Duration::from_secs(1), ..DriverConfig::default() }
 }
 
 fn seeded(ports: &[&str]) -> MockDatabases {

@@ -524,7 +524,7 @@ fn signals_are_logged_and_sighup_reloads() {
     signal(&mut sw, "HUP");
     let reloaded = format!(
         "portsyncd NOTICE SIGHUP: {} read again; in effect now: netlink.dump_timeout_ms 3000 => 2000, \
-         state.save_interval_ms 1000 => 200; at the next start only: netlink.receive_buffer_bytes 16777216 => 65536\n",
+         state.save_interval_ms 10000 => 200; at the next start only: netlink.receive_buffer_bytes 16777216 => 65536\n",
         sw.conf.display()
     );
     assert!(wait_until(T, || sw.log().contains(&reloaded)), "{}", sw.log());

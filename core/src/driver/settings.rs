@@ -79,7 +79,7 @@ impl DriverConfig {
     /// The defaults, in a `const`.
     pub const DEFAULT: Self = Self {
         dump_timeout: Duration::from_secs(5),
-        snapshot_interval: Duration::from_secs(1),
+        snapshot_interval: Duration::from_secs(10),
         log_output: None,
         maintain_interval: Duration::from_secs(1),
         logger_poll_interval: Duration::from_secs(5),

@@ -125,7 +125,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "state.save_interval_ms",
-        default: Integer(1_000),
+        default: Integer(10_000),
         when: RunTime,
         doc: "Least time between two saves of the warm-restart snapshot (it is also saved on SIGTERM).",
         read: |p, v| v.millis(0, HOUR_MS).map(|d| p.config.snapshot_interval = d),

@@ -87,7 +87,7 @@ fn changes_say_which_settings_apply_at_run_time() {
         describe(&all),
         format!(
             "in effect now: netlink.dump_timeout_ms 5000 => 250, log.output unset => STDERR, \
-             log.repeat_window_ms 10000 => 500, state.save_interval_ms 1000 => 50; at the next start only: \
+             log.repeat_window_ms 10000 => 500, state.save_interval_ms 10000 => 50; at the next start only: \
              netlink.receive_buffer_bytes 16777216 => 65536, redis.response_timeout_ms 2000 => 100, \
              redis.reconnect_max_ms 5000 => 200, redis.journal_keys {DEFAULT_JOURNAL_KEYS} => {MAX_JOURNAL_KEYS}, \
              memory.ports [] => [Ethernet0]"
@@ -209,7 +209,7 @@ fn every_key_is_shown() {
     let keys: Vec<&str> = shown.iter().map(|(k, _)| *k).collect();
     assert_eq!(keys, SETTINGS.iter().map(|s| s.key).collect::<Vec<_>>());
     for (key, value) in [
-        ("state.save_interval_ms", "1000"),
+        ("state.save_interval_ms", "10000"),
         ("alerts.default_rules", "true"),
         ("alerts.repeat_interval_ms", "300000"),
         ("liveness.supervisor_heartbeat_ms", "unset: 10000 under supervisord, else off"),
