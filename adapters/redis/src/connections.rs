@@ -12,6 +12,7 @@ use portsyncd_core::backoff::Backoff;
 use portsyncd_pending::{Journaled, RawBackend, SendError};
 
 use crate::framing::{self, Piece, Unit};
+use crate::named::NamedScripts;
 use crate::resp::{self, Connection};
 use crate::{DbConfig, DbEndpoint, RedisCounters, RedisError, RedisOptions};
 
@@ -101,6 +102,8 @@ pub struct RedisConnections {
     restarted: bool,
     options: RedisOptions,
     shas: Shas,
+    /// The check-and-write scripts with field names written in.
+    named: NamedScripts,
     counters: RedisCounters,
     /// What each command of the last write pipeline carried (kept for its
     /// capacity).
@@ -173,6 +176,7 @@ impl RedisConnections {
             links,
             restarted: false,
             shas: Shas::new(),
+            named: NamedScripts::default(),
             options,
             counters: RedisCounters::default(),
             sent: Vec::new(),
@@ -215,17 +219,18 @@ impl RedisConnections {
         }
         conn.push(redis::cmd("SELECT").arg(endpoint.id));
         conn.push(redis::cmd("INFO").arg("server"));
-        for script in SCRIPTS {
+        let scripts = SCRIPTS.len() + self.named.len();
+        for script in SCRIPTS.into_iter().chain(self.named.texts()) {
             conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(script));
         }
         self.counters.round_trips += 1;
-        self.counters.commands += (named + 2 + SCRIPTS.len()) as u64;
+        self.counters.commands += (named + 2 + scripts) as u64;
         conn.exchange().await.map_err(|e| fail(e.into()))?;
         for ok in 0..=named {
             conn.decode::<()>(ok).map_err(fail)?;
         }
         let server: String = conn.decode(named + 1).map_err(fail)?;
-        for script in named + 2..named + 2 + SCRIPTS.len() {
+        for script in named + 2..named + 2 + scripts {
             conn.decode::<String>(script).map_err(fail)?;
         }
         let run_id = server.lines().find_map(|l| l.strip_prefix("run_id:")).map(|s| s.trim().to_owned());
@@ -415,7 +420,10 @@ impl RedisConnections {
             if !one.guarded && (skip || !writes_something(&writes[one.first])) {
                 continue;
             }
-            encode_sent(conn, &layouts, &self.shas, writes, one);
+            if encode_sent(conn, &layouts, &self.shas, &mut self.named, writes, one) {
+                // Its script was made now and loaded just before: no write.
+                sent.push(Sent { first: one.first, len: 0, guarded: false });
+            }
             sent.push(one);
         }
         let replies = if sent.is_empty() { Ok(None) } else { self.exchange(db, sent.len()).await.map(Some) };
@@ -449,18 +457,20 @@ impl RedisConnections {
         // noticed): load them and send the calls that failed again, in order.
         self.counters.script_reloads += 1;
         let Some(conn) = self.links[db.index()].conn.as_mut() else { return Err(SendError::Down) };
-        for script in SCRIPTS {
+        let scripts = SCRIPTS.len() + self.named.len();
+        for script in SCRIPTS.into_iter().chain(self.named.texts()) {
             conn.push(redis::cmd("SCRIPT").arg("LOAD").arg(script));
         }
         for one in &missing_script {
-            encode_sent(conn, &layouts, &self.shas, writes, *one);
+            // Every script is loaded just above: none is made here.
+            let _ = encode_sent(conn, &layouts, &self.shas, &mut self.named, writes, *one);
         }
-        let Ok(conn) = self.exchange(db, SCRIPTS.len() + missing_script.len()).await else {
+        let Ok(conn) = self.exchange(db, scripts + missing_script.len()).await else {
             return Err(SendError::Down);
         };
         let mut refused = None;
         for (k, one) in missing_script.iter().enumerate() {
-            let r = SCRIPTS.len() + k;
+            let r = scripts + k;
             let reply = conn.reply(r);
             if resp::is_error(reply) {
                 refused = Some((one.first, resp::error_of(reply)));
@@ -581,16 +591,52 @@ fn guarded_run(writes: &[Write<'_>], local: &[bool; 3]) -> usize {
 }
 
 /// Queues `one` on `conn`: a run of check-and-writes as one guarded set
-/// script call, anything else as its single command.
-fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes: &[Write<'_>], one: Sent) {
+/// script call (the script with its field names written in, if there is
+/// one or room for one), anything else as its single command. `true`: a
+/// script made now was queued for loading first (one reply more).
+fn encode_sent(
+    conn: &mut Connection,
+    layouts: &[Layout; 3],
+    shas: &Shas,
+    named: &mut NamedScripts,
+    writes: &[Write<'_>],
+    one: Sent,
+) -> bool {
     let run = &writes[one.first..one.first + one.len];
     if !one.guarded {
         encode_write(conn, &layouts[run[0].db().index()], shas, &run[0]);
-        return;
+        return false;
     }
-    let Some(guard_db) = run[0].guard().map(|g| g.db) else { return };
+    let Some(guard_db) = run[0].guard().map(|g| g.db) else { return false };
     let (own, guards) = (&layouts[run[0].db().index()], &layouts[guard_db.index()]);
     let names = run[0].fields();
+    if let Some((sha, new)) = named.script_for(names.iter().map(|(name, _)| *name)) {
+        if let Some(text) = new {
+            conn.command(3).arg(&[b"SCRIPT"]).arg(&[b"LOAD"]).arg(&[text.as_bytes()]);
+        }
+        let mut digits = [[0; 20]; 3];
+        let [keys, guard_id, own_id] = &mut digits;
+        conn.command(3 + 2 * run.len() + 2 + run.len() * names.len())
+            .arg(&[b"EVALSHA"])
+            .arg(&[sha.as_bytes()])
+            .arg(&[resp::decimal(2 * run.len() as u64, keys)]);
+        for w in run {
+            let (table, key) = w.target();
+            conn.arg(&[table.as_bytes(), own.sep(), key.as_bytes()]);
+        }
+        for w in run {
+            let guard = w.guard().unwrap_or(Guard { db: guard_db, table: "", key: "" });
+            conn.arg(&[guard.table.as_bytes(), guards.sep(), guard.key.as_bytes()]);
+        }
+        conn.arg(&[resp::decimal(u64::from(guards.id), guard_id)]);
+        conn.arg(&[resp::decimal(u64::from(own.id), own_id)]);
+        for w in run {
+            for (_, value) in w.fields() {
+                conn.arg(&[value]);
+            }
+        }
+        return new.is_some();
+    }
     let mut digits = [[0; 20]; 4];
     let [pairs, guard_id, own_id, fields] = &mut digits;
     conn.command(3 + 2 * run.len() + 3 + names.len() + run.len() * names.len())
@@ -614,13 +660,20 @@ fn encode_sent(conn: &mut Connection, layouts: &[Layout; 3], shas: &Shas, writes
             conn.arg(&[value]);
         }
     }
+    false
 }
 
-/// A guarded set script's answer: an array of integers, `:1` for a write
-/// that landed and `:0` for one whose guard was missing, read in place.
-/// An answer that is not such an array changes nothing (the writes count
-/// as landed).
+/// A guarded set script's answer, read in place: an array of integers,
+/// `:1` for a write that landed and `:0` for one whose guard was missing;
+/// or a named script's `:1`, every guard was there. Any other answer
+/// changes nothing.
 fn note_guards(reply: &[u8], one: Sent, absent: &mut [bool]) {
+    if reply == b":1\r\n" {
+        for slot in absent.iter_mut().skip(one.first).take(one.len) {
+            *slot = false;
+        }
+        return;
+    }
     if reply.first() != Some(&b'*') {
         return;
     }

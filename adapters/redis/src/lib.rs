@@ -45,6 +45,8 @@ mod connections;
 #[cfg(target_os = "linux")]
 mod framing;
 #[cfg(target_os = "linux")]
+mod named;
+#[cfg(target_os = "linux")]
 mod resp;
 
 use std::time::Duration;

@@ -147,8 +147,10 @@ fn guards_on_another_server_are_asked_first() {
     });
 }
 
-/// A server that lost the guarded set script (SCRIPT FLUSH) has it loaded
-/// again, and the checks still say which writes found no guard.
+/// A server that lost the guarded set scripts (SCRIPT FLUSH) — the one
+/// loaded at connect and the one made for these field names at their first
+/// write — has them loaded again, and the checks still say which writes
+/// found no guard.
 #[test]
 fn a_flushed_guard_script_is_loaded_again() {
     block_on(async {
@@ -159,6 +161,11 @@ fn a_flushed_guard_script_is_loaded_again() {
             .arg("0")
             .query(raw.conn(Db::Appl))
             .unwrap();
+        let mtu: &[(&[u8], &[u8])] = &[(b"mtu", b"1500")];
+        let mut absent = [true];
+        db.write_checked(&[guarded("Ethernet0", mtu)], &mut absent).await.unwrap();
+        assert_eq!(absent, [false], "its script made and loaded with it");
+        assert_eq!(db.counters().script_reloads, 0);
         let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(raw.conn(Db::Appl)).unwrap();
         let mtu: &[(&[u8], &[u8])] = &[(b"mtu", b"9100")];
         let mut absent = [false; 2];
