@@ -8,12 +8,12 @@ use core::time::Duration;
 
 mod kernel;
 
-use kernel::Queued;
+use kernel::{Queued, ethernet0_up};
 use portsyncd_core::Instant;
 use portsyncd_core::backend::Received;
 use portsyncd_core::driver::canned::{self, Facts, Served};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Input, Receive, Taken};
-use portsyncd_core::netlink::{LinkOp, LinkRepr, emit_done, iff};
+use portsyncd_core::netlink::emit_done;
 
 fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
@@ -47,29 +47,12 @@ impl Facts for World {
     }
 }
 
-fn flap(mtu: u32) -> Vec<u8> {
-    let repr = LinkRepr {
-        op: LinkOp::New,
-        seq: 0,
-        msg_flags: 0,
-        index: 7,
-        flags: iff::UP | iff::RUNNING,
-        name: b"Ethernet0",
-        mtu: Some(mtu),
-        master: None,
-        kind: Some(b"veth"),
-    };
-    let mut buf = vec![0; repr.len()];
-    repr.emit(&mut buf).unwrap();
-    buf
-}
-
 /// A driver past its initial sync, with `window`, and past PortInitDone
 /// (Ethernet0's host interface seen, alone in its wake-up).
 fn running(window: Duration, world: &mut World) -> Box<DefaultDriver> {
     let config = DriverConfig { coalesce_window: window, ..DriverConfig::default() };
     let mut d = started(config, world);
-    world.kernel.push(flap(9100));
+    world.kernel.push(ethernet0_up(9100));
     assert!(canned::answer_all(&mut d, at(2), world).is_none());
     assert!(d.milestones().port_init_done.is_some());
     d
@@ -94,11 +77,13 @@ fn a_busy_wake_up_defers_the_next_read_by_the_window() {
     let mut d = running(Duration::from_millis(2), &mut world);
     let before = world.written;
     // Three datagrams queued: one batch, one write with the latest state.
-    [flap(1500), flap(9000), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
+    [ethernet0_up(1500), ethernet0_up(9000), ethernet0_up(9100)]
+        .into_iter()
+        .for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(world.written, before + 1, "one write for the batch");
     // More arrives at once, but the driver does not read until the window ends.
-    world.kernel.push(flap(1500));
+    world.kernel.push(ethernet0_up(1500));
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Idle, "no read inside the window");
     assert_eq!(d.poll_timeout(), Some(at(12)), "the window is the next deadline");
     d.handle_timeout(at(11));
@@ -113,7 +98,7 @@ fn a_busy_wake_up_defers_the_next_read_by_the_window() {
 fn a_wake_up_with_one_datagram_reads_again_at_once() {
     let mut world = World::default();
     let mut d = running(Duration::from_millis(2), &mut world);
-    world.kernel.push(flap(1500));
+    world.kernel.push(ethernet0_up(1500));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
 }
@@ -122,7 +107,9 @@ fn a_wake_up_with_one_datagram_reads_again_at_once() {
 fn a_window_of_zero_is_off() {
     let mut world = World::default();
     let mut d = running(Duration::ZERO, &mut world);
-    [flap(1500), flap(9000), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
+    [ethernet0_up(1500), ethernet0_up(9000), ethernet0_up(9100)]
+        .into_iter()
+        .for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert_eq!(canned::serve(&mut d, at(10), &mut world), Served::Receive(Receive::Wait));
 }
@@ -139,13 +126,13 @@ fn until_port_init_done_the_start_up_window_is_in_force() {
     let mut d = started(config, &mut world);
     // A busy wake-up before PortInitDone: its host interface appears (and
     // PortInitDone follows), and the next read waits for the start-up window.
-    [flap(1500), flap(9100)].into_iter().for_each(|d| world.kernel.push(d));
+    [ethernet0_up(1500), ethernet0_up(9100)].into_iter().for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(10), &mut world).is_none());
     assert!(d.milestones().port_init_done.is_some(), "the port's wait is over");
     assert_eq!(d.poll_timeout(), Some(at(20)), "the start-up window, decided before PortInitDone");
     d.handle_timeout(at(20));
     // From now on the running window.
-    [flap(1500), flap(9000)].into_iter().for_each(|d| world.kernel.push(d));
+    [ethernet0_up(1500), ethernet0_up(9000)].into_iter().for_each(|d| world.kernel.push(d));
     assert!(canned::answer_all(&mut d, at(30), &mut world).is_none());
     assert_eq!(d.poll_timeout(), Some(at(31)), "the running window after PortInitDone");
 }

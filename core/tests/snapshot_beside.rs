@@ -8,13 +8,13 @@ use core::time::Duration;
 
 mod kernel;
 
-use kernel::Queued;
+use kernel::{Queued, ethernet0_up};
 use portsyncd_core::Instant;
 use portsyncd_core::backend::{Received, StoreFault};
 use portsyncd_core::driver::canned::{self, Facts};
 use portsyncd_core::driver::{DefaultDriver, DriverConfig, Failure, Input, Signal, Taken};
 use portsyncd_core::event::Event;
-use portsyncd_core::netlink::{LinkOp, LinkRepr, emit_done, iff};
+use portsyncd_core::netlink::emit_done;
 
 fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
@@ -50,23 +50,6 @@ impl Facts for World {
     fn event(&mut self, event: &Event) {
         self.lines.push(*event);
     }
-}
-
-fn link(mtu: u32) -> Vec<u8> {
-    let repr = LinkRepr {
-        op: LinkOp::New,
-        seq: 0,
-        msg_flags: 0,
-        index: 7,
-        flags: iff::UP | iff::RUNNING,
-        name: b"Ethernet0",
-        mtu: Some(mtu),
-        master: None,
-        kind: Some(b"veth"),
-    };
-    let mut buf = vec![0; repr.len()];
-    repr.emit(&mut buf).unwrap();
-    buf
 }
 
 struct Run {
@@ -124,7 +107,7 @@ impl Run {
     /// The link changes at `ms` (its MTU becomes `mtu`).
     fn change_at(&mut self, ms: u64, mtu: u32) {
         self.advance_to(ms);
-        self.world.kernel.push(link(mtu));
+        self.world.kernel.push(ethernet0_up(mtu));
         self.answer();
     }
 

@@ -87,7 +87,7 @@ impl DriverConfig {
         retry_max: Duration::from_secs(5),
         shutdown_flush: Duration::from_millis(500),
         datagrams_per_batch: 256,
-        coalesce_window: Duration::from_millis(1),
+        coalesce_window: Duration::from_millis(3),
         startup_coalesce_window: Duration::from_millis(10),
         seed: 1,
         repeat_window: Duration::from_secs(10),

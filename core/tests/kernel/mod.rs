@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 use portsyncd_core::backend::Received;
-use portsyncd_core::netlink::emit_done;
+use portsyncd_core::netlink::{LinkOp, LinkRepr, emit_done, iff};
 
 #[derive(Default)]
 pub struct Queued {
@@ -43,4 +43,23 @@ impl Queued {
     pub fn received(&self) -> &[u8] {
         &self.current
     }
+}
+
+/// A notification that Ethernet0 (ifindex 7, a veth) is up and running
+/// with `mtu`.
+pub fn ethernet0_up(mtu: u32) -> Vec<u8> {
+    let repr = LinkRepr {
+        op: LinkOp::New,
+        seq: 0,
+        msg_flags: 0,
+        index: 7,
+        flags: iff::UP | iff::RUNNING,
+        name: b"Ethernet0",
+        mtu: Some(mtu),
+        master: None,
+        kind: Some(b"veth"),
+    };
+    let mut buf = vec![0; repr.len()];
+    repr.emit(&mut buf).unwrap();
+    buf
 }

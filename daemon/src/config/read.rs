@@ -159,7 +159,7 @@ fn blank() -> Config {
     Config {
         netlink_receive_buffer: 0,
         dump_timeout: Duration::ZERO,
-        coalesce_window: Duration::from_millis(1),
+        coalesce_window: Duration::from_millis(3),
         startup_coalesce_window: Duration::from_millis(10),
         redis_response_timeout: Duration::ZERO,
         redis_reconnect_max: Duration::ZERO,

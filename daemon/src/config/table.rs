@@ -52,7 +52,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "netlink.coalesce_window_ms",
-        default: Integer(1),
+        default: Integer(3),
         when: RunTime,
         doc: "After a wake-up that read more than one datagram, read the netlink socket again only this much later, so that a storm is taken in fewer, larger batches (0: at once).",
         read: |p, v| v.millis(0, 1_000).map(|d| p.config.coalesce_window = d),
