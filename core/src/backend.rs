@@ -477,8 +477,9 @@ pub enum StoreFault {
     Denied,
     /// Another daemon holds its lock.
     InUse,
-    /// A save handed off was still under way when the daemon stopped (a slow
-    /// or stuck disk).
+    /// A save handed off has not finished (a slow or stuck disk): for
+    /// [`SAVE_STUCK_AFTER`](crate::driver::SAVE_STUCK_AFTER), or when the
+    /// daemon stopped.
     Unfinished,
     /// Anything else (an I/O error).
     Other,
@@ -493,7 +494,7 @@ impl fmt::Display for StoreFault {
             StoreFault::NotADirectory => "the state dir is not a directory",
             StoreFault::Denied => "the state dir is not writable (permission denied)",
             StoreFault::InUse => "the state dir is held by another portsyncd",
-            StoreFault::Unfinished => "the last save was still under way, on a slow or stuck disk",
+            StoreFault::Unfinished => "a save is still under way, on a slow or stuck disk",
             StoreFault::Other => "an I/O error in the state dir",
         })
     }

@@ -205,10 +205,44 @@ fn a_save_that_never_finishes_holds_the_stop_for_shutdown_flush_at_most() {
     assert_eq!(run.exit, Some(Ok(())), "the port tables are fine: a clean exit");
     assert_eq!(
         run.said(|e| matches!(e, Event::StoppedWithoutSnapshot { .. })),
-        [
-            "stopping without a warm-restart snapshot (the last save was still under way, on a slow or stuck disk): \
-          the next start is cold, or warm from STATE_DB alone; the port tables are as they should be"
-        ]
+        ["stopping without a warm-restart snapshot (a save is still under way, on a slow or stuck disk): \
+          the next start is cold, or warm from STATE_DB alone; the port tables are as they should be"]
     );
     assert_eq!(run.world.handed_off, 1, "no last save over a stuck one");
+}
+
+#[test]
+fn a_save_under_way_for_a_minute_degrades_health_until_it_lands() {
+    use portsyncd_core::driver::SAVE_STUCK_AFTER;
+    use portsyncd_core::health::{HealthState, Reason};
+
+    let mut run = Run::started();
+    run.advance_to(1_000);
+    assert_eq!(run.world.handed_off, 1);
+    run.advance_to(1_000 + SAVE_STUCK_AFTER.as_millis() as u64 - 1_000);
+    assert_eq!(run.d.health().0, HealthState::Healthy, "a slow save is not yet a stuck one");
+    run.advance_to(1_000 + SAVE_STUCK_AFTER.as_millis() as u64 + 1_000);
+    assert_eq!(
+        run.d.health(),
+        (HealthState::Degraded, Reason::SnapshotNotSaved { fault: StoreFault::Unfinished }),
+        "stuck: warm restart is not being kept"
+    );
+    assert_eq!(run.world.handed_off, 1, "no other save over a stuck one");
+    run.saved_at(63_000, Ok(64));
+    assert_eq!(run.d.health().0, HealthState::Healthy);
+    assert_eq!(run.said(|e| matches!(e, Event::SnapshotsSavedAgain)).len(), 1, "its landing is said");
+}
+
+#[test]
+fn a_failed_save_that_outlasted_the_interval_is_tried_again_after_the_retry_delay_not_at_once() {
+    let mut run = Run::started();
+    run.advance_to(1_000);
+    run.change_at(1_100, 1500);
+    // The next save fell due at 2 s, while this one was still under way.
+    run.advance_to(2_500);
+    run.saved_at(2_600, Err(StoreFault::Full));
+    run.advance_to(3_599);
+    assert_eq!(run.world.handed_off, 1, "not at once");
+    run.advance_to(3_600);
+    assert_eq!(run.world.handed_off, 2, "a save interval after the failure");
 }

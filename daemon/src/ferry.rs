@@ -252,7 +252,8 @@ fn read_queued<L: LinkSource>(driver: &mut DefaultDriver, links: &mut L, now: In
 /// Everything that can happen at `now` without waiting: requests carried
 /// out, and whatever the link source already holds read and handed over,
 /// until the driver would wait. `Some` once it exits. (The in-process tests
-/// move a manual clock between steps.)
+/// move a manual clock between steps, over a snapshot store that saves in
+/// place: a save written beside the loop is not waited for here.)
 pub async fn step<D, L, C, S, V>(
     driver: &mut DefaultDriver,
     parts: &mut Parts<D, L, C, S, V>,

@@ -262,7 +262,7 @@ fn a_stalled_disk_holds_no_link_event_back_and_a_stop_waits_for_it_only_so_long(
     assert!(status.success(), "{status:?}\n{}", sw.log());
     assert!(
         sw.log().contains(
-            "portsyncd WARN stopping without a warm-restart snapshot (the last save was still under way, on a \
+            "portsyncd WARN stopping without a warm-restart snapshot (a save is still under way, on a \
              slow or stuck disk): the next start is cold, or warm from STATE_DB alone; the port tables are as \
              they should be\n"
         ),

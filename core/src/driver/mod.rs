@@ -87,7 +87,7 @@ pub use request::{
     Reopening, Request, SaveRequest, SnapshotLoading, SnapshotSaving, WriteRequest, Writing,
 };
 pub use settings::DriverConfig;
-pub use snapshot::SAVE_RETRY_FLOOR;
+pub use snapshot::{SAVE_RETRY_FLOOR, SAVE_STUCK_AFTER};
 pub use summary::{DriverCounters, Milestones};
 
 pub use crate::partition::Mismatch;

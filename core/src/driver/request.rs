@@ -266,8 +266,10 @@ impl<const P: usize, const B: usize> SaveRequest<'_, P, B> {
     /// [`engine`](Self::engine) now: writing and syncing a file can stall
     /// for many milliseconds on a switch's flash); its outcome comes later
     /// as [`Input::SnapshotSaved`](super::Input::SnapshotSaved). No other
-    /// save is asked for meanwhile, and the stop waits for it (up to
-    /// `shutdown_flush`).
+    /// save is asked for meanwhile; one under way for
+    /// [`SAVE_STUCK_AFTER`](super::SAVE_STUCK_AFTER) degrades health; the
+    /// stop waits up to `shutdown_flush` for each save under way (one
+    /// handed off before it, then its own last one).
     pub fn hand_off(self, now: Instant) {
         self.driver.on_snapshot_handed_off(now);
     }

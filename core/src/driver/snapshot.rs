@@ -19,6 +19,11 @@ use crate::time::Instant;
 /// ever, while the store stays unusable).
 pub const SAVE_RETRY_FLOOR: Duration = Duration::from_secs(1);
 
+/// A save handed off and not finished after this counts as failing (health
+/// says so): the disk under the state dir is stuck, and no other save is
+/// asked for meanwhile.
+pub const SAVE_STUCK_AFTER: Duration = Duration::from_secs(60);
+
 impl<const P: usize, const B: usize> Driver<P, B> {
     /// The one place the snapshot's standing changes.
     fn set_saved(&mut self, saved: Saved) {
@@ -30,7 +35,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         if self.saved == Saved::Current {
             self.set_saved(Saved::Behind);
         }
-        if let SaveFlight::Under { overtaken } = &mut self.save_flight {
+        if let SaveFlight::Under { overtaken, .. } = &mut self.save_flight {
             *overtaken = true;
         }
         if !self.timers.is_pending(Timer::Snapshot) {
@@ -43,11 +48,15 @@ impl<const P: usize, const B: usize> Driver<P, B> {
         self.saved != Saved::Current
     }
 
-    /// Why the snapshot cannot be saved, if it cannot (a health fact).
+    /// Why the snapshot cannot be saved, if it cannot (a health fact): saves
+    /// fail, or one has been under way for [`SAVE_STUCK_AFTER`].
     pub(super) fn snapshot_fault(&self) -> Option<StoreFault> {
-        match self.saved {
-            Saved::Failing(fault) => Some(fault),
-            Saved::Current | Saved::Behind => None,
+        match (self.saved, self.save_flight) {
+            (Saved::Failing(fault), _) => Some(fault),
+            (_, SaveFlight::Under { since, .. }) if self.now.saturating_since(since) >= SAVE_STUCK_AFTER => {
+                Some(StoreFault::Unfinished)
+            }
+            _ => None,
         }
     }
 
@@ -94,7 +103,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     pub(super) fn on_snapshot_handed_off(&mut self, now: Instant) {
         self.answered(now);
         self.last_save = now;
-        self.save_flight = SaveFlight::Under { overtaken: false };
+        self.save_flight = SaveFlight::Under { since: now, overtaken: false };
         if self.stage == Stage::Stop(StopStep::Save) {
             self.timers.set(Timer::StopFlush, now.saturating_add(self.config.shutdown_flush));
             self.set_stage(Stage::Stop(StopStep::LastSaveUnderWay));
@@ -103,8 +112,14 @@ impl<const P: usize, const B: usize> Driver<P, B> {
 
     /// The outcome of the save handed off (none under way: nothing to do).
     pub(super) fn on_snapshot_written(&mut self, now: Instant, saved: Result<usize, StoreFault>) {
-        let SaveFlight::Under { overtaken } = self.save_flight else { return };
+        let SaveFlight::Under { overtaken, .. } = self.save_flight else { return };
+        // One that was taken for stuck and lands after all: said, as saves
+        // that failed and work again are.
+        let stuck = self.snapshot_fault() == Some(StoreFault::Unfinished);
         self.save_flight = SaveFlight::Idle;
+        if stuck && saved.is_ok() {
+            self.emit(Event::SnapshotsSavedAgain);
+        }
         let last = self.stage == Stage::Stop(StopStep::LastSaveUnderWay);
         self.snapshot_outcome(now, saved, overtaken, last);
     }
@@ -168,6 +183,8 @@ impl<const P: usize, const B: usize> Driver<P, B> {
             Err(fault) => {
                 self.counters.snapshot_failures += 1;
                 self.snapshots_failing(fault);
+                // Fired during a save under way, its work is this retry's.
+                self.timers.stop(Timer::Snapshot);
                 self.timers.set(Timer::Snapshot, now.saturating_add(self.save_retry()));
             }
         }

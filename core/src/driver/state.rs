@@ -134,9 +134,9 @@ pub(super) enum Saved {
 pub(super) enum SaveFlight {
     /// None under way.
     Idle,
-    /// One under way; `overtaken`: STATE_DB changed since it was handed off,
-    /// so its success leaves the snapshot behind.
-    Under { overtaken: bool },
+    /// One under way since `since`; `overtaken`: STATE_DB changed since it
+    /// was handed off, so its success leaves the snapshot behind.
+    Under { since: Instant, overtaken: bool },
 }
 
 /// A request, before it is shown as an [`Io`](super::Io); while it is
