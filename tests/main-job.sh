@@ -24,7 +24,8 @@
 #  9. metrics and alerts: the Prometheus endpoint on the namespace's loopback
 #     (read with bash's /dev/tcp: no client needed), an alert rule firing
 #     while Redis is stopped and resolving after;
-# 10. stops portsyncd with SIGTERM and cleans everything up.
+# 10. stops portsyncd with SIGTERM, shows the warm-restart snapshot it left
+#     (written beside its event loop), and cleans everything up.
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +102,7 @@ echo "== namespace $ns: Ethernet0 exists from an earlier run (ifindex $(ip -n "$
 
 echo "== portsyncd --check-config: the settings and database_config.json checked, nothing touched"
 "$bin" --check-config --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
-    --state-dir "$work/state" | sed -n '1p;6,9p;/reconcile.interval_ms/p;/liveness/p'
+    --state-dir "$work/state" | sed -n '1p;6,9p;/coalesce_window_ms/p;/reconcile.interval_ms/p;/liveness/p'
 
 echo "== starting portsyncd"
 ip netns exec "$ns" "$bin" --db-config "$work/database_config.json" --config "$work/portsyncd.conf" \
@@ -187,3 +188,6 @@ echo "== stopping portsyncd (SIGTERM)"
 kill -TERM "$daemon_pid"
 wait "$daemon_pid" && echo "== portsyncd exited 0"
 daemon_pid=""
+echo "== the warm-restart snapshot it left (written beside the event loop, by a thread per save:"
+echo "   at most every 10 s while ports change, and on SIGTERM)"
+ls -l "$work/state/portsyncd.snapshot" | awk '{ print "   " $5 " bytes, " $NF }' | sed "s|$work/||"
