@@ -18,7 +18,7 @@
 
 use core::fmt;
 
-use crate::warm::{Snapshot, SnapshotView};
+use crate::warm::{SnapshotPort, SnapshotView};
 
 /// The SONiC databases portsyncd uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -442,11 +442,15 @@ pub trait SnapshotStore<const P: usize> {
     /// What went wrong (a corrupt or unreadable snapshot is an error, not `None`).
     type Error: core::error::Error;
 
-    /// The snapshot saved last, or `None` if there is none.
-    fn load(&mut self) -> Result<Option<Snapshot<P>>, Self::Error>;
+    /// The snapshot saved last: its ports handed to `ports` (`Ok(false)`
+    /// and no call if there is none). A store decodes them where it likes
+    /// (on the heap, in place): a whole [`Snapshot`](crate::warm::Snapshot) is 28 KiB at 1024 ports,
+    /// and returned by value it was a frame of that size on each caller's
+    /// stack, whose pages a daemon keeps.
+    fn load(&mut self, ports: &mut dyn FnMut(&[SnapshotPort])) -> Result<bool, Self::Error>;
 
     /// Replaces the snapshot (atomically: a crash leaves the old one or the
-    /// new one) with the engine's record, serialized as a [`Snapshot`];
+    /// new one) with the engine's record, serialized as a [`Snapshot`](crate::warm::Snapshot);
     /// returns the bytes written.
     fn save(&mut self, snapshot: &SnapshotView<'_, P>) -> Result<usize, Self::Error>;
 

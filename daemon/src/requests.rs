@@ -239,14 +239,25 @@ where
             }
             request.answer(now, done.is_ok());
         }
-        Io::LoadSnapshot(request) => match parts.snapshots.load() {
-            Ok(None) => request.answer(now, SnapshotLoad::Missing),
-            Ok(Some(snapshot)) => request.answer(now, SnapshotLoad::Loaded(&snapshot)),
-            Err(e) => {
-                log!(Warn, "warm-restart snapshot unusable ({e})");
-                request.answer(now, SnapshotLoad::Unusable);
+        Io::LoadSnapshot(request) => {
+            // Answered from inside the store's call, with its ports where it
+            // decoded them (no snapshot value on this stack).
+            let mut unanswered = Some(request);
+            let loaded = parts.snapshots.load(&mut |ports| {
+                if let Some(request) = unanswered.take() {
+                    request.answer(now, SnapshotLoad::Loaded(ports));
+                }
+            });
+            if let Some(request) = unanswered {
+                match loaded {
+                    Ok(_) => request.answer(now, SnapshotLoad::Missing),
+                    Err(e) => {
+                        log!(Warn, "warm-restart snapshot unusable ({e})");
+                        request.answer(now, SnapshotLoad::Unusable);
+                    }
+                }
             }
-        },
+        }
         Io::SaveSnapshot(request) => {
             // Serialized straight from the engine's record: no copy (28 KiB
             // at 1024 ports) on the stack or the heap.

@@ -28,7 +28,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use portsyncd_core::backend::{SnapshotStore, StoreFault};
-pub use portsyncd_core::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotView};
+pub use portsyncd_core::warm::{SNAPSHOT_VERSION, Snapshot, SnapshotPort, SnapshotView};
 use serde::Serialize;
 
 /// File name of the snapshot in its directory.
@@ -146,8 +146,10 @@ pub enum StateFileError {
 impl<const P: usize> SnapshotStore<P> for StateFile {
     type Error = StateFileError;
 
-    fn load(&mut self) -> Result<Option<Snapshot<P>>, StateFileError> {
-        Ok(StateFile::load(self)?)
+    fn load(&mut self, ports: &mut dyn FnMut(&[SnapshotPort])) -> Result<bool, StateFileError> {
+        let Some(loaded) = self.load_ports::<P>()? else { return Ok(false) };
+        ports(&loaded);
+        Ok(true)
     }
 
     fn save(&mut self, snapshot: &SnapshotView<'_, P>) -> Result<usize, StateFileError> {
@@ -207,6 +209,16 @@ impl StateFile {
         Ok(bytes.len())
     }
 
+    /// Reads the snapshot's ports onto the heap: `Ok(None)` if there is none.
+    pub fn load_ports<const P: usize>(&self) -> Result<Option<Vec<SnapshotPort>>, LoadError> {
+        let path = self.path();
+        match fs::read(&path) {
+            Ok(bytes) => decode_ports::<P>(&path, &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(LoadError::Unreadable { path, source }),
+        }
+    }
+
     /// Reads the snapshot: `Ok(None)` if there is none.
     pub fn load<const P: usize>(&self) -> Result<Option<Snapshot<P>>, LoadError> {
         let path = self.path();
@@ -235,6 +247,35 @@ pub fn encode(snapshot: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, SaveError
 
 /// Checks and decodes a file's bytes (`path` is for the error messages).
 pub fn decode<const P: usize>(path: &Path, bytes: &[u8]) -> Result<Snapshot<P>, LoadError> {
+    let payload = checked_payload(path, bytes)?;
+    postcard::from_bytes(payload)
+        .map_err(|e| LoadError::Undecodable { path: path.to_path_buf(), problem: e.to_string() })
+}
+
+/// Checks a file's bytes and decodes its ports onto the heap (what
+/// [`StateFile::load_ports`] gives): the same checks and answers as
+/// [`decode`], more than `P` ports included, without a [`Snapshot`] value.
+pub fn decode_ports<const P: usize>(path: &Path, bytes: &[u8]) -> Result<Vec<SnapshotPort>, LoadError> {
+    /// A [`Snapshot`]'s postcard form, its ports in a `Vec`.
+    #[derive(serde::Deserialize)]
+    struct Ports {
+        _port_init_done: bool,
+        ports: Vec<SnapshotPort>,
+    }
+    let payload = checked_payload(path, bytes)?;
+    let undecodable = |problem| LoadError::Undecodable { path: path.to_path_buf(), problem };
+    let decoded: Ports = postcard::from_bytes(payload).map_err(|e| undecodable(e.to_string()))?;
+    if decoded.ports.len() > P {
+        return Err(undecodable(format!(
+            "{} ports, more than the {P} this build holds",
+            decoded.ports.len()
+        )));
+    }
+    Ok(decoded.ports)
+}
+
+/// The payload of a file's bytes, once its header, length and checksum hold.
+fn checked_payload<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b [u8], LoadError> {
     let path = || path.to_path_buf();
     if bytes.len() < HEADER {
         if !bytes.is_empty() && !MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
@@ -259,7 +300,7 @@ pub fn decode<const P: usize>(path: &Path, bytes: &[u8]) -> Result<Snapshot<P>, 
     if expected != found || bytes.len() != needed {
         return Err(LoadError::Checksum { path: path(), expected, found });
     }
-    postcard::from_bytes(payload).map_err(|e| LoadError::Undecodable { path: path(), problem: e.to_string() })
+    Ok(payload)
 }
 
 /// The file's checksum: CRC-32 over the version, reserved and length fields,

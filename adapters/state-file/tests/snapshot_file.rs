@@ -44,6 +44,9 @@ fn round_trip_and_missing_file() {
     assert_eq!(file.load::<1024>().unwrap(), Some(snapshot(7)));
     file.save(&snapshot(8)).unwrap();
     assert_eq!(file.load::<1024>().unwrap(), Some(snapshot(8)));
+    // What the daemon reads: the same ports, on the heap.
+    assert_eq!(file.load_ports::<1024>().unwrap().unwrap(), snapshot(8).ports.to_vec());
+    assert!(StateFile::new(dir.path().join("none")).load_ports::<1024>().unwrap().is_none());
 }
 
 #[test]
@@ -52,7 +55,14 @@ fn every_bad_file_is_rejected_with_a_reason() {
     let file = StateFile::new(dir.path());
     let good = encode(&snapshot(41)).unwrap();
     let write = |bytes: &[u8]| std::fs::write(file.path(), bytes).unwrap();
-    let load = || file.load::<1024>().unwrap_err();
+    // Both readers, the whole Snapshot and the ports on the heap (the
+    // daemon's), refuse a file for the same reason.
+    let load = || {
+        let whole = file.load::<1024>().unwrap_err();
+        let ports = file.load_ports::<1024>().unwrap_err();
+        assert_eq!(std::mem::discriminant(&whole), std::mem::discriminant(&ports), "{whole} / {ports}");
+        whole
+    };
 
     // Truncated at every length.
     for len in 0..good.len() {
@@ -69,6 +79,7 @@ fn every_bad_file_is_rejected_with_a_reason() {
             Err(_) => {}
             Ok(s) => panic!("byte {i} flipped and still loaded: {s:?}"),
         }
+        assert!(file.load_ports::<1024>().is_err(), "byte {i} flipped and its ports still loaded");
     }
     // Trailing garbage.
     let mut long = good.clone();
@@ -97,6 +108,8 @@ fn every_bad_file_is_rejected_with_a_reason() {
     // More ports than the reader's capacity.
     write(&good);
     assert!(matches!(file.load::<8>().unwrap_err(), LoadError::Undecodable { .. }));
+    let err = file.load_ports::<8>().unwrap_err();
+    assert!(err.to_string().ends_with("is corrupt: 42 ports, more than the 8 this build holds"), "{err}");
 }
 
 /// The child side of the crash test: saves generation after generation until killed.

@@ -326,7 +326,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     /// What a snapshot load found.
-    pub(super) fn on_snapshot_loaded(&mut self, now: Instant, load: SnapshotLoad<'_, P>) {
+    pub(super) fn on_snapshot_loaded(&mut self, now: Instant, load: SnapshotLoad<'_>) {
         self.answered(now);
         self.snapshot_loaded(load);
     }

@@ -193,7 +193,10 @@ fn carry_out<const P: usize, const B: usize>(io: Io<'_, P, B>, now: Instant, fac
             let found = facts.snapshot(&mut |port| {
                 let _ = snapshot.ports.push(port);
             });
-            load.answer(now, if found { SnapshotLoad::Loaded(&snapshot) } else { SnapshotLoad::Missing });
+            load.answer(
+                now,
+                if found { SnapshotLoad::Loaded(&snapshot.ports) } else { SnapshotLoad::Missing },
+            );
         }
         Io::SaveSnapshot(save) => {
             let ports = published(save.engine());

@@ -137,13 +137,14 @@ pub enum WriteResult {
 
 /// A warm-restart snapshot load.
 #[derive(Clone, Copy, Debug)]
-pub enum SnapshotLoad<'a, const P: usize> {
+pub enum SnapshotLoad<'a> {
     /// There is none.
     Missing,
     /// There is one but it cannot be used (the caller logs why).
     Unusable,
-    /// This one.
-    Loaded(&'a crate::warm::Snapshot<P>),
+    /// This one's ports (a slice: wherever the store decoded them, never a
+    /// whole [`Snapshot`](crate::warm::Snapshot) moved on the caller's stack).
+    Loaded(&'a [crate::warm::SnapshotPort]),
 }
 
 /// A process signal, as far as the driver cares.

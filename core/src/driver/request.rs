@@ -245,7 +245,7 @@ impl<const P: usize, const B: usize> LinkDownRequest<'_, P, B> {
 
 impl<const P: usize, const B: usize> LoadRequest<'_, P, B> {
     /// What was found.
-    pub fn answer(self, now: Instant, load: SnapshotLoad<'_, P>) {
+    pub fn answer(self, now: Instant, load: SnapshotLoad<'_>) {
         self.driver.on_snapshot_loaded(now, load);
     }
 }

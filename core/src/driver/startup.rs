@@ -150,7 +150,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
     }
 
     /// What the snapshot load found.
-    pub(super) fn snapshot_loaded(&mut self, load: SnapshotLoad<'_, P>) {
+    pub(super) fn snapshot_loaded(&mut self, load: SnapshotLoad<'_>) {
         self.start_step(StartStep::Dump);
         let ports: &[SnapshotPort] = match load {
             SnapshotLoad::Missing => {
@@ -161,7 +161,7 @@ impl<const P: usize, const B: usize> Driver<P, B> {
                 self.emit(Event::NoSnapshot { unusable: true });
                 &[]
             }
-            SnapshotLoad::Loaded(s) => &s.ports,
+            SnapshotLoad::Loaded(ports) => ports,
         };
         if let Err(e) = self.engine.restore_ports(ports) {
             self.emit(Event::Engine(e));

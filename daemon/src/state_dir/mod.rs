@@ -33,7 +33,7 @@ use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use portsyncd_core::backend::{SnapshotStore, StoreFault};
-use portsyncd_core::warm::{Snapshot, SnapshotView};
+use portsyncd_core::warm::{SnapshotPort, SnapshotView};
 use portsyncd_state_file::{StateFile, StateFileError, io_fault};
 
 /// The lock file in the state directory (it holds the holder's pid).
@@ -201,12 +201,12 @@ impl StateDir {
 impl<const P: usize> SnapshotStore<P> for StateDir {
     type Error = StateDirError;
 
-    fn load(&mut self) -> Result<Option<Snapshot<P>>, StateDirError> {
+    fn load(&mut self, ports: &mut dyn FnMut(&[SnapshotPort])) -> Result<bool, StateDirError> {
         // No directory, no snapshot: that is not a second problem to report.
         if self.problem.as_ref().is_some_and(|p| p.fault == StoreFault::NotADirectory) {
-            return Ok(None);
+            return Ok(false);
         }
-        Ok(self.file.load().map_err(StateFileError::from)?)
+        Ok(SnapshotStore::<P>::load(&mut self.file, ports)?)
     }
 
     /// Takes the directory first if it is not taken yet: this is how saves
