@@ -93,14 +93,8 @@ impl Run {
 
     /// Time moves to `ms`, stopping at every deadline on the way.
     fn advance_to(&mut self, ms: u64) {
-        while self.exit.is_none() {
-            let next = self.d.poll_timeout().filter(|t| *t <= at(ms)).unwrap_or(at(ms)).max(self.now);
-            self.now = next;
-            self.d.handle_timeout(next);
-            self.answer();
-            if next == at(ms) {
-                break;
-            }
+        if self.exit.is_none() {
+            self.exit = kernel::advance_to(&mut self.d, &mut self.world, &mut self.now, at(ms));
         }
     }
 

@@ -4,6 +4,8 @@
 //! out is said, and the run still ends as it would have. Timelines of the
 //! driver on a virtual clock.
 
+mod kernel;
+
 use portsyncd_core::Instant;
 use portsyncd_core::backend::StoreFault;
 use portsyncd_core::driver::canned::{self, Facts};
@@ -90,14 +92,8 @@ impl Run {
 
     /// Time moves to `ms`, stopping at every deadline on the way.
     fn advance_to(&mut self, ms: u64) {
-        while self.exit.is_none() {
-            let next = self.d.poll_timeout().filter(|t| *t <= at(ms)).unwrap_or(at(ms)).max(self.now);
-            self.now = next;
-            self.d.handle_timeout(next);
-            self.answer();
-            if next == at(ms) {
-                break;
-            }
+        if self.exit.is_none() {
+            self.exit = kernel::advance_to(&mut self.d, &mut self.store, &mut self.now, at(ms));
         }
     }
 

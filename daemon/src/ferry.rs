@@ -203,7 +203,7 @@ where
             Wake::Overrun => handle(driver, now, Input::Overrun),
             Wake::Saved(saved) => {
                 parts.saving = None;
-                let saved = crate::saving::reported(&mut parts.snapshots, saved, now);
+                let saved = crate::saving::finished(&mut parts.snapshots, saved, now);
                 handle(driver, now, Input::SnapshotSaved(saved));
             }
         }

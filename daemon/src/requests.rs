@@ -262,40 +262,20 @@ where
             // Serialized straight from the engine's record: no copy (28 KiB
             // at 1024 ports) on the stack or the heap.
             let snapshot = request.engine().snapshot_view();
-            let writer = match parts.snapshots.begin_beside(&snapshot) {
-                None => None,
-                Some(Ok(writer)) => Some(writer),
-                Some(Err(e)) => {
-                    logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
-                    request.answer(now, Err(S::fault(&e)));
-                    return now;
-                }
-            };
-            if let Some(writer) = writer {
-                match crate::saving::SaveUnderWay::start(writer) {
+            let saved = match parts.snapshots.begin_beside(&snapshot) {
+                Some(Ok(writer)) => match crate::saving::SaveUnderWay::start(writer) {
                     Ok(under_way) => {
                         parts.saving = Some(under_way);
                         request.hand_off(now);
+                        return now;
                     }
                     Err((writer, e)) => {
                         log!(Info, "snapshot: no thread to save beside the loop ({e}); saved in place");
-                        let saved = crate::saving::reported(&mut parts.snapshots, writer.write(), now);
-                        request.answer(now, saved);
+                        crate::saving::finished(&mut parts.snapshots, writer.write(), now)
                     }
-                }
-                return now;
-            }
-            // The driver says what a failure costs (at WARN, once); the
-            // why of each, rate-limited, at INFO.
-            let saved = match parts.snapshots.save(&snapshot) {
-                Ok(bytes) => {
-                    logging::trouble_over(Trouble::SnapshotSave);
-                    Ok(bytes)
-                }
-                Err(e) => {
-                    logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
-                    Err(S::fault(&e))
-                }
+                },
+                Some(Err(e)) => crate::saving::outcome(Err(e), S::fault, now),
+                None => crate::saving::outcome(parts.snapshots.save(&snapshot), S::fault, now),
             };
             request.answer(now, saved);
         }

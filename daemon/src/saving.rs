@@ -101,15 +101,25 @@ impl SaveUnderWay {
     }
 }
 
-/// What a save's outcome is for the driver, logged as the loop logs a save
-/// done in place (the why of a failure rate-limited, at INFO; the driver
-/// says what it costs).
-pub fn reported<const P: usize, S: SaveBeside<P>>(
+/// A save begun with [`SaveBeside::begin_beside`] finished so: the store
+/// hears of it, and the driver gets its [`outcome`].
+pub fn finished<const P: usize, S: SaveBeside<P>>(
     store: &mut S,
     saved: Result<usize, SaveError>,
     now: portsyncd_core::Instant,
 ) -> Result<usize, StoreFault> {
     store.finished_beside(&saved);
+    outcome(saved, SaveError::fault, now)
+}
+
+/// What any save's outcome is for the driver: bytes written, or the kind
+/// of trouble (`fault`). The driver says what a failure costs (at WARN,
+/// once); the why of each is logged here, rate-limited, at INFO.
+pub fn outcome<E: std::fmt::Display>(
+    saved: Result<usize, E>,
+    fault: impl FnOnce(&E) -> StoreFault,
+    now: portsyncd_core::Instant,
+) -> Result<usize, StoreFault> {
     match saved {
         Ok(bytes) => {
             logging::trouble_over(Trouble::SnapshotSave);
@@ -117,7 +127,7 @@ pub fn reported<const P: usize, S: SaveBeside<P>>(
         }
         Err(e) => {
             logging::trouble(Trouble::SnapshotSave, now, format_args!("{e}"));
-            Err(e.fault())
+            Err(fault(&e))
         }
     }
 }
@@ -137,7 +147,7 @@ mod tests {
         let under_way = SaveUnderWay::start(Writer::new(file.clone(), bytes)).unwrap();
         let saved = portsyncd_reactor_free_block_on(under_way.done());
         assert_eq!(saved.unwrap(), len);
-        assert_eq!(file.load::<4>().unwrap(), Some(snapshot));
+        assert_eq!(file.load::<4>().unwrap(), Some(portsyncd_state_file::LoadedSnapshot::from(&snapshot)));
     }
 
     #[test]

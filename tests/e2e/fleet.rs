@@ -67,25 +67,6 @@ fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
-/// Runs `f` on a thread that has entered `ns`'s network namespace: the
-/// sockets it makes are that namespace's.
-fn in_netns<R: Send>(ns: &str, f: impl FnOnce() -> R + Send) -> R {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = std::fs::File::open(&path).expect("the namespace");
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&file),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns");
-            f()
-        })
-        .join()
-        .unwrap()
-    })
-}
-
 /// `text` with `from` replaced by `to`, where `from` must occur exactly once
 /// (a changed template fails here, not later in a puzzling way).
 fn replace_once(text: &str, from: &str, to: &str) -> String {

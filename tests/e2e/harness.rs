@@ -546,3 +546,32 @@ impl Monitor {
             .collect()
     }
 }
+
+/// Runs `f` on a thread that has entered `ns`'s network namespace: the
+/// sockets it makes are that namespace's.
+pub fn in_netns<R: Send>(ns: &str, f: impl FnOnce() -> R + Send) -> R {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).expect("the namespace");
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// What a service manager's notify socket was told, so far.
+pub fn notifications(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_owned));
+    }
+    got
+}

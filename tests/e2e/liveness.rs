@@ -14,20 +14,7 @@ use crate::harness::*;
 
 /// A datagram socket bound in `ns` (a thread enters the namespace to make it).
 fn bind_in(ns: &Netns, addr: &SocketAddr) -> UnixDatagram {
-    let path = format!("/run/netns/{}", ns.name);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = std::fs::File::open(&path).expect("the namespace");
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&file),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns");
-            UnixDatagram::bind_addr(addr).expect("bind")
-        })
-        .join()
-        .unwrap()
-    })
+    in_netns(&ns.name, || UnixDatagram::bind_addr(addr).expect("bind"))
 }
 
 /// The daemon, killed if the test ends first (a failed assertion must not

@@ -61,16 +61,6 @@ impl Drop for Waiting {
     }
 }
 
-/// What systemd was told, so far.
-fn notifications(socket: &UnixDatagram) -> Vec<String> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = socket.recv(&mut buf) {
-        got.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_owned));
-    }
-    got
-}
-
 fn notify_socket(sw: &Switch) -> (UnixDatagram, std::path::PathBuf) {
     let path = sw.dir.join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();

@@ -300,16 +300,6 @@ fn mounts(pid: &str) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-/// What systemd was told, so far.
-fn notifications(socket: &UnixDatagram) -> Vec<String> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = socket.recv(&mut buf) {
-        got.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_owned));
-    }
-    got
-}
-
 /// The script that builds the sandbox from the unit's directives, run as
 /// root by `sh` inside the new mount and UTS namespaces; it ends by `exec`ing
 /// `setpriv` with the daemon's command line (its arguments).

@@ -147,8 +147,8 @@ impl<const P: usize> SnapshotStore<P> for StateFile {
     type Error = StateFileError;
 
     fn load(&mut self, ports: &mut dyn FnMut(&[SnapshotPort])) -> Result<bool, StateFileError> {
-        let Some(loaded) = self.load_ports::<P>()? else { return Ok(false) };
-        ports(&loaded);
+        let Some(loaded) = StateFile::load::<P>(self)? else { return Ok(false) };
+        ports(&loaded.ports);
         Ok(true)
     }
 
@@ -209,21 +209,11 @@ impl StateFile {
         Ok(bytes.len())
     }
 
-    /// Reads the snapshot's ports onto the heap: `Ok(None)` if there is none.
-    pub fn load_ports<const P: usize>(&self) -> Result<Option<Vec<SnapshotPort>>, LoadError> {
+    /// Reads the snapshot (at most `P` ports): `Ok(None)` if there is none.
+    pub fn load<const P: usize>(&self) -> Result<Option<LoadedSnapshot>, LoadError> {
         let path = self.path();
         match fs::read(&path) {
-            Ok(bytes) => decode_ports::<P>(&path, &bytes).map(Some),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(LoadError::Unreadable { path, source }),
-        }
-    }
-
-    /// Reads the snapshot: `Ok(None)` if there is none.
-    pub fn load<const P: usize>(&self) -> Result<Option<Snapshot<P>>, LoadError> {
-        let path = self.path();
-        match fs::read(&path) {
-            Ok(bytes) => decode(&path, &bytes).map(Some),
+            Ok(bytes) => decode::<P>(&path, &bytes).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(LoadError::Unreadable { path, source }),
         }
@@ -245,37 +235,26 @@ pub fn encode(snapshot: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, SaveError
     Ok(out)
 }
 
-/// Checks and decodes a file's bytes (`path` is for the error messages).
-pub fn decode<const P: usize>(path: &Path, bytes: &[u8]) -> Result<Snapshot<P>, LoadError> {
-    let payload = checked_payload(path, bytes)?;
-    postcard::from_bytes(payload)
-        .map_err(|e| LoadError::Undecodable { path: path.to_path_buf(), problem: e.to_string() })
+/// A snapshot as read back: a [`Snapshot`]'s postcard form, its ports on
+/// the heap (a `Snapshot` is 28 KiB at 1024 ports, and returned by value it
+/// was a frame of that size on each reader's stack).
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct LoadedSnapshot {
+    /// Whether PortInitDone had been produced.
+    pub port_init_done: bool,
+    /// The ports STATE_DB held.
+    pub ports: Vec<SnapshotPort>,
 }
 
-/// Checks a file's bytes and decodes its ports onto the heap (what
-/// [`StateFile::load_ports`] gives): the same checks and answers as
-/// [`decode`], more than `P` ports included, without a [`Snapshot`] value.
-pub fn decode_ports<const P: usize>(path: &Path, bytes: &[u8]) -> Result<Vec<SnapshotPort>, LoadError> {
-    /// A [`Snapshot`]'s postcard form, its ports in a `Vec`.
-    #[derive(serde::Deserialize)]
-    struct Ports {
-        _port_init_done: bool,
-        ports: Vec<SnapshotPort>,
+impl<const P: usize> From<&Snapshot<P>> for LoadedSnapshot {
+    fn from(snapshot: &Snapshot<P>) -> Self {
+        Self { port_init_done: snapshot.port_init_done, ports: snapshot.ports.to_vec() }
     }
-    let payload = checked_payload(path, bytes)?;
-    let undecodable = |problem| LoadError::Undecodable { path: path.to_path_buf(), problem };
-    let decoded: Ports = postcard::from_bytes(payload).map_err(|e| undecodable(e.to_string()))?;
-    if decoded.ports.len() > P {
-        return Err(undecodable(format!(
-            "{} ports, more than the {P} this build holds",
-            decoded.ports.len()
-        )));
-    }
-    Ok(decoded.ports)
 }
 
-/// The payload of a file's bytes, once its header, length and checksum hold.
-fn checked_payload<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b [u8], LoadError> {
+/// Checks and decodes a file's bytes, at most `P` ports (`path` is for the
+/// error messages).
+pub fn decode<const P: usize>(path: &Path, bytes: &[u8]) -> Result<LoadedSnapshot, LoadError> {
     let path = || path.to_path_buf();
     if bytes.len() < HEADER {
         if !bytes.is_empty() && !MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
@@ -300,7 +279,12 @@ fn checked_payload<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b [u8], LoadErr
     if expected != found || bytes.len() != needed {
         return Err(LoadError::Checksum { path: path(), expected, found });
     }
-    Ok(payload)
+    let undecodable = |problem| LoadError::Undecodable { path: path(), problem };
+    let loaded: LoadedSnapshot = postcard::from_bytes(payload).map_err(|e| undecodable(e.to_string()))?;
+    if loaded.ports.len() > P {
+        return Err(undecodable(format!("{} ports, more than the {P} this build holds", loaded.ports.len())));
+    }
+    Ok(loaded)
 }
 
 /// The file's checksum: CRC-32 over the version, reserved and length fields,

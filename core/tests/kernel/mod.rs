@@ -6,7 +6,10 @@
 
 use std::collections::VecDeque;
 
+use portsyncd_core::Instant;
 use portsyncd_core::backend::Received;
+use portsyncd_core::driver::canned::{self, Facts};
+use portsyncd_core::driver::{DefaultDriver, Failure};
 use portsyncd_core::netlink::{LinkOp, LinkRepr, emit_done, iff};
 
 #[derive(Default)]
@@ -62,4 +65,26 @@ pub fn ethernet0_up(mtu: u32) -> Vec<u8> {
     let mut buf = vec![0; repr.len()];
     repr.emit(&mut buf).unwrap();
     buf
+}
+
+/// Moves a driver's virtual clock from `*now` to `to`, stopping at every
+/// deadline on the way and answering what it asks there from `facts`;
+/// `Some` once the run ends.
+pub fn advance_to(
+    d: &mut DefaultDriver,
+    facts: &mut impl Facts,
+    now: &mut Instant,
+    to: Instant,
+) -> Option<Result<(), Failure>> {
+    loop {
+        let next = d.poll_timeout().filter(|t| *t <= to).unwrap_or(to).max(*now);
+        *now = next;
+        d.handle_timeout(next);
+        if let Some(exit) = canned::answer_all(d, next, facts) {
+            return Some(exit);
+        }
+        if next == to {
+            return None;
+        }
+    }
 }
